@@ -1,0 +1,101 @@
+# derl: distributed Erlang for Emacs.
+#
+#   make          build the module (module/derl-module.so)
+#   make test     C unit tests (ASan+UBSan), fuzz smoke run, ERT suites
+#   make demo     show derl at work against a local Erlang node
+#   make bench    speed, as ratios against references in the same run
+#   make fuzz     the long fuzz run (FUZZ_SECONDS, default 600)
+
+EMACS    ?= emacs
+ERL      ?= erl
+ERLC     ?= erlc
+CC       ?= cc
+CLANG    ?= clang
+
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Werror
+LIBS     := -lcrypto -lz
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=all
+
+MODULE   := module/derl-module.so
+CORE_SRC := module/etf.c
+MOD_SRC  := $(CORE_SRC) module/lispterm.c module/derl-module.c
+HEADERS  := $(wildcard module/*.h)
+
+BUILD    := build
+ERL_SRC  := $(wildcard test/erl/*.erl)
+ERL_BEAM := $(patsubst test/erl/%.erl,$(BUILD)/ebin/%.beam,$(ERL_SRC))
+
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
+
+.PHONY: all module test test-c test-fuzz test-ert demo bench fuzz deps \
+        compile-lisp clean
+
+all: module
+
+module: deps-build $(MODULE)
+
+$(MODULE): $(MOD_SRC) $(HEADERS)
+	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -shared -fvisibility=hidden \
+	  -Wl,--exclude-libs,ALL -o $@ $(MOD_SRC) $(LIBS)
+
+# Check for the tools and headers; install what is missing when root.
+deps-build:
+	@sh test/deps.sh build
+deps:
+	@sh test/deps.sh all
+
+$(BUILD)/ebin/%.beam: test/erl/%.erl
+	@mkdir -p $(BUILD)/ebin
+	$(ERLC) -o $(BUILD)/ebin $<
+
+# ---- tests
+
+$(BUILD)/test_etf: test/c/test_etf.c $(CORE_SRC) $(HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) -O1 -g $(WARN) -std=gnu11 $(SAN) -Imodule -o $@ \
+	  test/c/test_etf.c $(CORE_SRC) -lz
+
+$(BUILD)/fuzz_etf: test/fuzz/fuzz_etf.c $(CORE_SRC) $(HEADERS)
+	@mkdir -p $(BUILD)
+	$(CLANG) -O1 -g -std=gnu11 -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all -Imodule -o $@ \
+	  test/fuzz/fuzz_etf.c $(CORE_SRC) -lz
+
+test: deps module $(BUILD)/test_etf $(BUILD)/fuzz_etf $(ERL_BEAM) compile-lisp
+	@FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) EMACS=$(EMACS) \
+	  sh test/run-tests.sh
+
+test-c: $(BUILD)/test_etf
+	$(BUILD)/test_etf
+
+test-fuzz: $(BUILD)/fuzz_etf
+	sh test/fuzz/run.sh $(BUILD)/fuzz_etf $(FUZZ_SMOKE_SECONDS)
+
+test-ert: module $(ERL_BEAM)
+	$(EMACS) -Q --batch -L lisp -L test -l test/derl-ert.el \
+	  -f derl-ert-run-batch
+
+fuzz: deps $(BUILD)/fuzz_etf
+	sh test/fuzz/run.sh $(BUILD)/fuzz_etf $(FUZZ_SECONDS)
+
+# Byte-compile the Lisp with warnings as errors, then throw the .elc away
+# so that the sources are what gets loaded.
+compile-lisp: module
+	@$(EMACS) -Q --batch -L lisp \
+	  --eval '(setq byte-compile-error-on-warn t)' \
+	  -f batch-byte-compile lisp/*.el
+	@rm -f lisp/*.elc
+
+# ---- demo and bench
+
+demo: deps module $(ERL_BEAM)
+	$(EMACS) -Q --batch -L lisp -L test -l test/derl-demo.el
+
+bench: deps module $(ERL_BEAM)
+	sh bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(MODULE) lisp/*.elc bench/corpus

@@ -1,0 +1,176 @@
+;;; erlext.el --- Erlang external term format, in C  -*- lexical-binding: t; -*-
+
+;; Keywords: erlang, languages, processes
+;; Package-Requires: ((emacs "28.1"))
+
+;; This file is not part of GNU Emacs.
+
+;;; Commentary:
+
+;; Encoding and decoding of Erlang's External Term Format, done by the
+;; derl dynamic module and exposed with Distel's `erlext' API:
+;; `erlext-term-to-binary', `erlext-binary-to-term', `erl-tag', the
+;; `tuple' helpers and `erl-binary'.
+;;
+;; The mapping (see README.org for the whole table):
+;;   atom -> symbol, [] -> nil, integer -> integer (bignums too),
+;;   float -> float, string -> unibyte string, list -> list (improper
+;;   lists as dotted lists), tuple -> vector, binary -> unibyte string
+;;   (or [erl-tag erl-binary STRING] in lossless mode), map -> `equal'
+;;   hash table, pid -> [erl-tag erl-pid NODE ID SERIAL CREATION], and
+;;   so on for ports, references, funs, exports and bitstrings.
+
+;;; Code:
+
+(require 'cl-lib)
+
+(defgroup erlext nil
+  "Erlang external term format."
+  :group 'languages
+  :prefix "erlext-")
+
+(defcustom erlext-decode-binaries-as 'string
+  "How `erlext-binary-to-term' decodes Erlang binaries.
+`string' (Distel's behaviour) gives a unibyte string, which cannot
+be told apart from an Erlang string afterwards.  `erl-binary'
+gives [erl-tag erl-binary STRING], so that every term but the atom
+`nil' encodes back to exactly what it was (lossless mode)."
+  :type '(choice (const :tag "Unibyte string" string)
+                 (const :tag "Tagged [erl-tag erl-binary STRING]" erl-binary)))
+
+(defcustom erlext-max-depth 100000
+  "Deepest nesting of lists, tuples and maps decoded or encoded.
+Deeper terms signal an error instead of risking Emacs's own
+recursive functions (garbage collection, `equal', printing)."
+  :type 'natnum)
+
+(defcustom erlext-max-term-size (* 128 1024 1024)
+  "Largest size in bytes a compressed term may inflate to."
+  :type 'natnum)
+
+(define-error 'derl-error "Distributed Erlang error")
+(define-error 'erlext-decode-error "Malformed external term" 'derl-error)
+(define-error 'erlext-encode-error "Cannot encode as an Erlang term"
+  'derl-error)
+
+;; Reloading this file must keep the very same object: decoded terms and
+;; the module hold it.
+(defconst erl-tag (if (boundp 'erl-tag) (symbol-value 'erl-tag)
+                    (make-symbol "TYPE"))
+  "Tag placed in the first element of a vector to indicate a non-tuple type.")
+
+(defconst erlext-empty-symbol (intern "")
+  "The zero-length Lisp symbol, Erlang's atom ''.")
+
+(defun erlext--hash-table-flatten (table)
+  "Return TABLE's keys and values as one vector [K1 V1 K2 V2 ...]."
+  (let ((pairs (make-vector (* 2 (hash-table-count table)) nil))
+        (i 0))
+    (maphash (lambda (k v)
+               (aset pairs i k)
+               (aset pairs (1+ i) v)
+               (setq i (+ i 2)))
+             table)
+    pairs))
+
+;;;; Loading the module
+
+(defconst erlext--root
+  (file-name-directory
+   (directory-file-name
+    (file-name-directory (or load-file-name buffer-file-name
+                             default-directory))))
+  "The derl source tree: the parent of the directory of this file.")
+
+(defcustom derl-module-file
+  (expand-file-name "module/derl-module.so" erlext--root)
+  "The derl dynamic module."
+  :type 'file
+  :group 'erlext)
+
+(defun derl-module-compile ()
+  "Build the derl module with make, in the derl source tree."
+  (interactive)
+  (let ((default-directory erlext--root))
+    (unless (zerop (call-process "make" nil "*derl-module-compile*" t
+                                 "module"))
+      (pop-to-buffer "*derl-module-compile*")
+      (error "Building the derl module failed; see *derl-module-compile*"))))
+
+(defun erlext--load-module ()
+  "Load `derl-module-file', or say clearly what is missing."
+  (unless (fboundp 'derl--module-decode)
+    (unless module-file-suffix
+      (error "This Emacs was built without dynamic module support"))
+    (unless (file-exists-p derl-module-file)
+      (error "The derl module %s is missing; build it with `make -C %s' \
+or M-x derl-module-compile"
+             derl-module-file (directory-file-name erlext--root)))
+    (module-load derl-module-file)))
+
+(erlext--load-module)
+
+;;;; Encoding and decoding
+
+(defun erlext-binary-to-term (string)
+  "Decode STRING, an Erlang external term, and return its Lisp value.
+STRING holds bytes, as `erlext-term-to-binary' returns them.  Signal
+`erlext-decode-error' with the reason and byte offset when it is
+malformed."
+  (derl--module-decode string (eq erlext-decode-binaries-as 'erl-binary)
+                       erlext-max-depth erlext-max-term-size))
+
+(defun erlext-term-to-binary (term &optional compress)
+  "Encode TERM in Erlang's external term format; return a unibyte string.
+With COMPRESS non-nil, compress it with zlib when that makes it
+smaller, as Erlang's `term_to_binary(T, [compressed])' does; an
+integer COMPRESS from 1 to 9 is the compression level.  Signal
+`erlext-encode-error' naming the object that has no Erlang form."
+  (derl--module-encode term compress erlext-max-depth))
+
+;;;; Tuples: (tuple X Y Z) => [X Y Z]
+
+(defun tuple (&rest elems)
+  "Return a tuple of ELEMS."
+  (apply #'vector elems))
+
+(defun tuplep (x)
+  "Return non-nil if X is a tuple: a vector not tagged with `erl-tag'."
+  (and (vectorp x)
+       (or (zerop (length x))
+           (not (eq (aref x 0) erl-tag)))))
+
+(defun tuple-to-list (tuple)
+  "Return the elements of TUPLE as a list."
+  (cl-check-type tuple tuplep)
+  (append tuple nil))
+
+(defun tuple-arity (tuple)
+  "Return the number of elements of TUPLE."
+  (length tuple))
+
+(defmacro tuple-elt (tuple index)
+  "Return element INDEX of TUPLE, counting from 1, as Erlang's `element'.
+A place for `setf'."
+  `(aref ,tuple (1- ,index)))
+
+;;;; Binaries
+
+(defun erl-binary (string)
+  "Return STRING marked to encode as an Erlang binary.
+A multibyte STRING becomes its UTF-8 bytes."
+  (vector erl-tag 'erl-binary string))
+
+(defun erl-binaryp (x)
+  "Return non-nil if X is a tagged Erlang binary made by `erl-binary'."
+  (and (vectorp x) (= (length x) 3)
+       (eq (aref x 0) erl-tag) (eq (aref x 1) 'erl-binary)))
+
+(defun erl-binary-string (binary)
+  "Return the string inside BINARY, a value made by `erl-binary'."
+  (cl-check-type binary erl-binaryp)
+  (aref binary 2))
+
+(provide 'erlext)
+
+;;; erlext.el ends here

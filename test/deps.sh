@@ -1,0 +1,46 @@
+#!/bin/sh
+# Check that what derl needs is installed; install what is missing with
+# apt-get when running as root, otherwise say exactly what to run.
+#   deps.sh build   what building the module needs
+#   deps.sh all     that, plus what the tests, demo and bench need
+
+set -e
+mode=${1:-all}
+missing=""
+
+need_cmd () {   # command package
+    command -v "$1" >/dev/null 2>&1 || missing="$missing $2"
+}
+need_file () {  # file package
+    [ -e "$1" ] || missing="$missing $2"
+}
+
+need_cmd cc gcc
+need_cmd make make
+need_cmd emacs emacs-nox
+need_file /usr/include/emacs-module.h emacs-nox
+need_file /usr/include/openssl/md5.h libssl-dev
+need_file /usr/include/zlib.h zlib1g-dev
+if [ "$mode" = all ]; then
+    need_cmd erl erlang-nox
+    need_cmd erlc erlang-nox
+    need_cmd epmd erlang-nox
+    need_file /usr/lib/erlang/usr/include/ei.h erlang-dev
+    need_cmd clang clang
+    [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] \
+        || missing="$missing libclang-rt-14-dev"
+fi
+
+[ -z "$missing" ] && exit 0
+# Each package once.
+missing=$(echo $missing | tr ' ' '\n' | sort -u | tr '\n' ' ')
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "derl: installing:$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends $missing >/dev/null
+else
+    echo "derl: missing:$missing" >&2
+    echo "derl: run:  sudo apt-get install $missing" >&2
+    exit 1
+fi
