@@ -64,7 +64,7 @@ $(BUILD)/fuzz_etf: test/fuzz/fuzz_etf.c $(CORE_SRC) $(HEADERS)
 	  -fno-sanitize-recover=all -Imodule -o $@ \
 	  test/fuzz/fuzz_etf.c $(CORE_SRC) -lz
 
-test: deps module $(BUILD)/test_etf $(BUILD)/fuzz_etf $(ERL_BEAM) compile-lisp
+test: deps module $(BUILD)/test_etf $(BUILD)/fuzz_etf $(ERL_BEAM)
 	@FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) EMACS=$(EMACS) \
 	  sh test/run-tests.sh
 

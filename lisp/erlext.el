@@ -34,7 +34,7 @@
 `string' (Distel's behaviour) gives a unibyte string, which cannot
 be told apart from an Erlang string afterwards.  `erl-binary'
 gives [erl-tag erl-binary STRING], so that every term but the atom
-`nil' encodes back to exactly what it was (lossless mode)."
+nil encodes back to exactly what it was (lossless mode)."
   :type '(choice (const :tag "Unibyte string" string)
                  (const :tag "Tagged [erl-tag erl-binary STRING]" erl-binary)))
 
@@ -74,6 +74,11 @@ recursive functions (garbage collection, `equal', printing)."
     pairs))
 
 ;;;; Loading the module
+
+(declare-function derl--module-decode "derl-module"
+                  (string lossless max-depth max-size))
+(declare-function derl--module-encode "derl-module"
+                  (term compress max-depth))
 
 (defconst erlext--root
   (file-name-directory

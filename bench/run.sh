@@ -1,0 +1,46 @@
+#!/bin/sh
+# derl benchmarks, run by `make bench' after the module is built.
+# Timing is reported, never asserted: this script fails only when a
+# bench cannot run at all.
+#
+#   sh bench/run.sh          every section
+#
+# Environment: EMACS, ERL, ERLC (as in the Makefile); DERL_BENCH_RUNS,
+# the timed runs per measurement (default 15; the median is reported).
+
+set -e
+cd "$(dirname "$0")/.."
+
+EMACS=${EMACS:-emacs}
+ERL=${ERL:-erl}
+ERLC=${ERLC:-erlc}
+BENCH_EBIN=build/bench-ebin
+CORPUS=bench/corpus
+
+if [ ! -f module/derl-module.so ]; then
+    echo "bench: module/derl-module.so is missing; run \`make module' first" >&2
+    exit 1
+fi
+
+# ---- Erlang helpers
+
+mkdir -p "$BENCH_EBIN"
+for src in bench/*.erl; do
+    beam="$BENCH_EBIN/$(basename "$src" .erl).beam"
+    if [ ! -f "$beam" ] || [ "$src" -nt "$beam" ]; then
+        "$ERLC" -o "$BENCH_EBIN" "$src"
+    fi
+done
+
+# ---- Codec: decode and encode against Emacs's native JSON
+
+# The corpus is (re)written when missing or older than its generator.
+if [ ! -f "$CORPUS/README.txt" ] \
+       || [ bench/bench_corpus.erl -nt "$CORPUS/README.txt" ]; then
+    rm -rf "$CORPUS"
+    "$ERL" -noshell -pa "$BENCH_EBIN" -s bench_corpus main "$CORPUS"
+fi
+
+"$EMACS" -Q --batch -L lisp -l bench/bench.el -f derl-bench-codec
+
+# ---- Later sections (network round trips, message streams) go below.

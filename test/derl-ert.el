@@ -1,0 +1,149 @@
+;;; derl-ert.el --- test harness: real epmd and erl nodes for ERT  -*- lexical-binding: t; -*-
+
+;;; Commentary:
+
+;; Loaded by `make test'.  The suites talk to real Erlang: a private
+;; epmd on a free port and `erl' nodes with random names and a random
+;; cookie, all started here and all stopped when Emacs exits.
+
+;;; Code:
+
+(require 'ert)
+(require 'cl-lib)
+
+(defconst derl-test-root
+  (file-name-directory
+   (directory-file-name
+    (file-name-directory (or load-file-name buffer-file-name))))
+  "The derl source tree.")
+
+(defconst derl-test-ebin (expand-file-name "build/ebin" derl-test-root)
+  "Where `make' puts the compiled Erlang helper modules.")
+
+(defvar derl-test--epmd nil "The private epmd process.")
+(defvar derl-test--epmd-port nil "Its port.")
+(defvar derl-test--scratch nil "Scratch directory, removed at exit.")
+
+(defun derl-test-random-string (n)
+  "Return N random lowercase letters and digits."
+  (let ((chars "abcdefghijklmnopqrstuvwxyz0123456789"))
+    (apply #'string (cl-loop repeat n collect
+                             (aref chars (random (length chars)))))))
+
+(defvar derl-test-cookie (progn (random t) (derl-test-random-string 20))
+  "The cookie every test node gets; never printed.")
+
+(defun derl-test-free-port ()
+  "Return a TCP port on the loopback interface that is free right now."
+  (let* ((server (make-network-process :name "derl-port-probe" :server t
+                                       :host 'local :service t
+                                       :family 'ipv4))
+         (port (process-contact server :service)))
+    (delete-process server)
+    port))
+
+(defun derl-test-scratch-file (name)
+  "Return the path of NAME in a scratch directory removed at exit."
+  (unless derl-test--scratch
+    (setq derl-test--scratch (make-temp-file "derl-test-" t)))
+  (expand-file-name name derl-test--scratch))
+
+(defun derl-test-epmd-port ()
+  "Return the port of a private epmd, starting it the first time."
+  (unless (and derl-test--epmd (process-live-p derl-test--epmd))
+    (let ((port (derl-test-free-port)))
+      (setq derl-test--epmd
+            (start-process "derl-test-epmd" nil "epmd" "-port"
+                           (number-to-string port)))
+      (set-process-query-on-exit-flag derl-test--epmd nil)
+      (setq derl-test--epmd-port port)
+      ;; Wait until it answers.
+      (cl-loop repeat 100
+               until (ignore-errors
+                       (delete-process
+                        (make-network-process :name "derl-epmd-probe"
+                                              :host "127.0.0.1"
+                                              :service port))
+                       t)
+               do (sleep-for 0.05))))
+  derl-test--epmd-port)
+
+(defun derl-test-erl-environment ()
+  "Return `process-environment' for an erl using the private epmd."
+  (cons (format "ERL_EPMD_PORT=%d" (derl-test-epmd-port))
+        process-environment))
+
+(defun derl-test-node-name (&optional prefix)
+  "Return a fresh random short node name at localhost, with PREFIX."
+  (format "%s%s@localhost" (or prefix "derltest") (derl-test-random-string 8)))
+
+(defun derl-test-erl (&rest args)
+  "Run a distributed erl node with ARGS until it halts.
+The node gets a random name and the test cookie, and sees the test
+modules.  Return (EXIT-CODE . OUTPUT)."
+  (with-temp-buffer
+    (let* ((process-environment (derl-test-erl-environment))
+           (code (apply #'call-process "erl" nil t nil
+                        "-noshell" "-pa" derl-test-ebin
+                        "-sname" (derl-test-node-name)
+                        "-setcookie" derl-test-cookie
+                        args)))
+      (cons code (buffer-string)))))
+
+(defun derl-test--cleanup ()
+  "Stop what the tests started."
+  (when (and derl-test--epmd (process-live-p derl-test--epmd))
+    (delete-process derl-test--epmd))
+  (when derl-test--scratch
+    (delete-directory derl-test--scratch t)))
+
+(add-hook 'kill-emacs-hook #'derl-test--cleanup)
+
+;;;; Files of length-prefixed records, as test/erl/derl_oracle.erl uses.
+
+(defun derl-test-read-records (file)
+  "Return the records in FILE: each a 32-bit length, then that many bytes."
+  (with-temp-buffer
+    (set-buffer-multibyte nil)
+    (insert-file-contents-literally file)
+    (let ((s (buffer-string)) (i 0) records)
+      (while (< i (length s))
+        (let ((n (logior (ash (aref s i) 24) (ash (aref s (+ i 1)) 16)
+                         (ash (aref s (+ i 2)) 8) (aref s (+ i 3)))))
+          (push (substring s (+ i 4) (+ i 4 n)) records)
+          (setq i (+ i 4 n))))
+      (nreverse records))))
+
+(defun derl-test-write-records (file records)
+  "Write RECORDS, unibyte strings, to FILE, each after its 32-bit length."
+  (with-temp-buffer
+    (set-buffer-multibyte nil)
+    (dolist (r records)
+      (let ((n (string-bytes r)))
+        (insert (logand (ash n -24) 255) (logand (ash n -16) 255)
+                (logand (ash n -8) 255) (logand n 255))
+        (insert r)))
+    (let ((coding-system-for-write 'binary))
+      (write-region nil nil file nil 'quiet))))
+
+;;;; Batch runner
+
+(defun derl-ert-run-batch ()
+  "Load every test/*-tests.el, run them all, print totals and exit.
+The selector comes from the environment variable DERL_TESTS (default t)."
+  (dolist (f (directory-files (expand-file-name "test" derl-test-root) t
+                              "-tests\\.el\\'"))
+    (load f nil t))
+  (let* ((selector (let ((s (getenv "DERL_TESTS")))
+                     (if (and s (not (string= s ""))) s t)))
+         (stats (ert-run-tests-batch selector))
+         (failed (+ (ert-stats-completed-unexpected stats)))
+         (skipped (ert-stats-skipped stats))
+         (passed (- (ert-stats-completed-expected stats) skipped)))
+    (princ (format "ERT suites: %d passed, %d failed, %d skipped\n"
+                   passed failed skipped))
+    (kill-emacs (if (zerop failed) 0 1))))
+
+(provide 'derl-ert)
+
+;;; derl-ert.el ends here

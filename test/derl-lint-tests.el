@@ -1,0 +1,67 @@
+;;; derl-lint-tests.el --- the Lisp compiles and documents cleanly  -*- lexical-binding: t; -*-
+
+;;; Commentary:
+
+;; Every file in lisp/ byte-compiles (and native-compiles, where this
+;; Emacs can) without a warning, and passes `checkdoc'.  Each check runs
+;; in a fresh Emacs so that nothing loaded by the tests hides a missing
+;; `require'.
+
+;;; Code:
+
+(require 'ert)
+(require 'derl-ert)
+
+(defun derl-lint--lisp-files ()
+  "Return the Lisp files of the package."
+  (directory-files (expand-file-name "lisp" derl-test-root) t "\\.el\\'"))
+
+(defun derl-lint--emacs (form)
+  "Evaluate FORM in a fresh batch Emacs; return (EXIT-CODE . OUTPUT)."
+  (with-temp-buffer
+    (let ((code (call-process (expand-file-name invocation-name
+                                                invocation-directory)
+                              nil t nil "-Q" "--batch"
+                              "-L" (expand-file-name "lisp" derl-test-root)
+                              "--eval" (prin1-to-string form))))
+      (cons code (buffer-string)))))
+
+(ert-deftest derl-lint-byte-compile ()
+  "Byte compilation gives no warnings."
+  (dolist (file (derl-lint--lisp-files))
+    (let ((dest (derl-test-scratch-file
+                 (concat (file-name-nondirectory file) "c"))))
+      (should (equal (list file
+                           (derl-lint--emacs
+                            `(progn
+                               (setq byte-compile-dest-file-function
+                                     (lambda (_) ,dest))
+                               (setq byte-compile-error-on-warn t)
+                               (unless (byte-compile-file ,file)
+                                 (kill-emacs 1)))))
+                     (list file '(0 . "")))))))
+
+(ert-deftest derl-lint-native-compile ()
+  "Native compilation gives no warnings."
+  (skip-unless (and (fboundp 'native-comp-available-p)
+                    (native-comp-available-p)))
+  (dolist (file (derl-lint--lisp-files))
+    (let ((result (derl-lint--emacs
+                   `(progn
+                      (setq native-compile-target-directory
+                            ,(derl-test-scratch-file "eln"))
+                      (setq native-comp-async-report-warnings-errors nil)
+                      (let ((warning-minimum-log-level :warning))
+                        (native-compile ,file))))))
+      (should (equal (list file (car result)) (list file 0)))
+      (should-not (string-match-p "Warning" (cdr result))))))
+
+(ert-deftest derl-lint-checkdoc ()
+  "Checkdoc finds nothing to complain about."
+  (dolist (file (derl-lint--lisp-files))
+    (should (equal (list file (derl-lint--emacs `(checkdoc-file ,file)))
+                   (list file '(0 . ""))))))
+
+(provide 'derl-lint-tests)
+
+;;; derl-lint-tests.el ends here

@@ -1,0 +1,45 @@
+#!/bin/sh
+# Run every test stage, show each one's output, and close with the totals:
+# one line "N passed, N failed".  Exit non-zero when anything failed.
+#   C unit tests (ASan+UBSan), a short fuzz run, the ERT suites.
+
+cd "$(dirname "$0")/.."
+EMACS=${EMACS:-emacs}
+LOGS=build/logs
+mkdir -p "$LOGS"
+passed=0
+failed=0
+
+# count LOG: add the last "N passed, N failed" line of LOG to the totals.
+count () {
+    line=$(grep -E '(^|: )[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+    p=$(echo "$line" | sed -E 's/.*(^|: )([0-9]+) passed.*/\2/')
+    f=$(echo "$line" | sed -E 's/.*passed, ([0-9]+) failed.*/\1/')
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+}
+
+# stage NAME COMMAND...: run it, keep its log; a stage that fails without
+# saying how many tests failed counts as one failure.
+stage () {
+    name=$1; shift
+    echo "==== $name"
+    log="$LOGS/$name.log"
+    "$@" >"$log" 2>&1
+    status=$?
+    cat "$log"
+    before=$failed
+    count "$log"
+    if [ $status -ne 0 ] && [ $failed -eq $before ]; then
+        failed=$((failed + 1))
+    fi
+}
+
+stage c-unit build/test_etf
+stage fuzz-smoke sh -c "sh test/fuzz/run.sh build/fuzz_etf ${FUZZ_SMOKE_SECONDS:-30} && echo 'fuzz smoke: 1 passed, 0 failed'"
+stage ert "$EMACS" -Q --batch -L lisp -L test -l test/derl-ert.el \
+      -f derl-ert-run-batch
+
+echo "===="
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
