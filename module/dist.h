@@ -1,0 +1,78 @@
+/* dist.h --- distribution messages after the handshake: framing and
+   control messages, checked completely before anything trusts them.
+
+   Pure C, no sockets: node.c feeds it frames, the fuzz target feeds it
+   anything.  */
+
+#ifndef DERL_DIST_H
+#define DERL_DIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "etf.h"
+
+/* Control message operations.  */
+enum
+{
+  DOP_LINK = 1,
+  DOP_SEND = 2,
+  DOP_EXIT = 3,
+  DOP_UNLINK = 4,
+  DOP_NODE_LINK = 5,
+  DOP_REG_SEND = 6,
+  DOP_GROUP_LEADER = 7,
+  DOP_EXIT2 = 8,
+  DOP_SEND_TT = 12,
+  DOP_EXIT_TT = 13,
+  DOP_REG_SEND_TT = 16,
+  DOP_EXIT2_TT = 18,
+  DOP_MONITOR_P = 19,
+  DOP_DEMONITOR_P = 20,
+  DOP_MONITOR_P_EXIT = 21,
+  DOP_SEND_SENDER = 22,
+  DOP_SEND_SENDER_TT = 23,
+  DOP_PAYLOAD_EXIT = 24,
+  DOP_PAYLOAD_EXIT_TT = 25,
+  DOP_PAYLOAD_EXIT2 = 26,
+  DOP_PAYLOAD_EXIT2_TT = 27,
+  DOP_PAYLOAD_MONITOR_P_EXIT = 28,
+  DOP_SPAWN_REQUEST = 29,
+  DOP_SPAWN_REQUEST_TT = 30,
+  DOP_SPAWN_REPLY = 31,
+  DOP_SPAWN_REPLY_TT = 32,
+  DOP_ALIAS_SEND = 33,
+  DOP_ALIAS_SEND_TT = 34,
+  DOP_UNLINK_ID = 35,
+  DOP_UNLINK_ID_ACK = 36,
+};
+
+#define DIST_PASS_THROUGH 112
+
+/* A checked frame: where its terms are.  Offsets point at the terms'
+   version bytes.  */
+typedef struct
+{
+  int op;
+  size_t control_offset, control_len;
+  size_t message_offset, message_len;  /* len 0: no message */
+} dist_frame;
+
+/* Tuple arity and whether a message term follows, for OP; false when OP
+   is unknown.  */
+bool dist_op_shape (int op, unsigned *arity, bool *has_message);
+
+/* Check FRAME (LEN bytes, the 4-byte length already removed; not a tick)
+   as a pass-through message: 112, the control tuple, and the message
+   when its operation has one.  On failure *REASON says why.  */
+bool dist_parse_frame (const uint8_t *frame, size_t len, dist_frame *out,
+                       const char **reason);
+
+/* Append a pass-through frame with its 4-byte length to OUT, the
+   control and message given as complete external terms (version byte
+   included; MESSAGE may be NULL).  */
+void dist_put_frame (etf_buf *out, const uint8_t *control, size_t control_len,
+                     const uint8_t *message, size_t message_len);
+
+#endif /* DERL_DIST_H */

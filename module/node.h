@@ -1,0 +1,107 @@
+/* node.h --- connections to Erlang nodes, owned by one I/O thread.
+
+   The I/O thread runs a poll loop over every socket: name resolution (in
+   short-lived helper threads, so no look-up blocks other connections),
+   EPMD, non-blocking connects, handshakes, framing, ticks.  It checks
+   every frame completely before queueing it as an event, and writes one
+   byte to the event fd when the queue goes from empty to non-empty.  The
+   main thread takes all pending events at once.  No Emacs here.  */
+
+#ifndef DERL_NODE_H
+#define DERL_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dist.h"
+
+typedef enum
+{
+  NODE_EV_UP,          /* connection ID is up: PEER_NAME, creation, flags */
+  NODE_EV_DOWN,        /* connection ID is gone (or never came up): ERROR */
+  NODE_EV_FRAME,       /* connection ID received DATA, checked as FRAME */
+  NODE_EV_EPMD_PORT,   /* query ID: PORT and VERSION of a node */
+  NODE_EV_EPMD_NAMES,  /* query ID: the raw NAMES response in DATA */
+  NODE_EV_EPMD_ERROR,  /* query ID failed: ERROR */
+} node_event_kind;
+
+typedef enum
+{
+  NODE_ERR_NONE,
+  NODE_ERR_HOST,            /* the host name does not resolve */
+  NODE_ERR_EPMD,            /* no EPMD answers there */
+  NODE_ERR_NOT_REGISTERED,  /* EPMD does not know the name */
+  NODE_ERR_CONNECT,         /* the node's port refused or failed */
+  NODE_ERR_AUTH,            /* cookie mismatch */
+  NODE_ERR_PROTOCOL,        /* malformed or unexpected data */
+  NODE_ERR_REFUSED,         /* the node refused the connection */
+  NODE_ERR_TIMEOUT,         /* connect or handshake took too long */
+  NODE_ERR_CLOSED,          /* the peer closed the connection */
+  NODE_ERR_TICK,            /* nothing received for the tick time */
+  NODE_ERR_TOO_LARGE,       /* a frame over the size limit */
+  NODE_ERR_LOCAL,           /* we closed it */
+} node_error;
+
+typedef struct node_event
+{
+  struct node_event *next;
+  node_event_kind kind;
+  long id;
+  node_error error;
+  char reason[256];        /* for DOWN and EPMD_ERROR */
+  char peer_name[256];     /* for UP */
+  uint32_t peer_creation;
+  uint64_t peer_flags;
+  uint8_t *data;           /* FRAME (the frame body), EPMD_NAMES */
+  size_t len;
+  dist_frame frame;
+  uint16_t port, version;  /* EPMD_PORT */
+} node_event;
+
+typedef struct
+{
+  const char *alive;        /* the peer's name before the @ */
+  const char *host;         /* ... and after it */
+  int epmd_port;
+  const uint8_t *cookie;
+  size_t cookie_len;
+  const char *our_name;     /* alive@host */
+  uint32_t creation;
+  uint64_t flags;
+  unsigned ticktime_ms;     /* net tick time; 0 for none */
+  unsigned connect_timeout_ms;
+  size_t max_message;
+} node_connect_args;
+
+/* Start the I/O thread, events going to EVENT_FD (which node now owns).
+   A second call while running just switches to the new fd.  */
+bool node_start (int event_fd, const char **error);
+
+/* Stop the thread and close every socket; pending events are freed.  */
+void node_stop (void);
+
+bool node_running (void);
+
+/* Begin connecting; returns the connection id (> 0), or -1.  */
+long node_connect (const node_connect_args *args);
+
+/* Queue FRAME (with its 4-byte length) on connection ID, in order; sent
+   as soon as the connection is up.  False if there is no such
+   connection.  */
+bool node_send (long id, const uint8_t *frame, size_t len);
+
+/* Close connection ID; a DOWN event with NODE_ERR_LOCAL follows.  */
+void node_close (long id);
+
+/* EPMD queries: the PORT_PLEASE2 of ALIVE, or NAMES.  Returns the query
+   id, answered by an EPMD event.  */
+long node_epmd_port_please (const char *host, int epmd_port,
+                            const char *alive, unsigned timeout_ms);
+long node_epmd_names (const char *host, int epmd_port, unsigned timeout_ms);
+
+/* Take every pending event, oldest first.  */
+node_event *node_take_events (void);
+void node_free_events (node_event *events);
+
+#endif /* DERL_NODE_H */

@@ -1,0 +1,103 @@
+%% derl_peer: the Erlang side of the connection tests and the demo.
+%%
+%% Started with `-s derl_peer start', it registers `echo' and prints
+%% "derl_peer ready" when it is.  `echo' understands:
+%%   {Pid, Msg}              -> Pid ! Msg
+%%   {stream, Pid, N}        -> Pid ! {seq, I} for I in 1..N, then Pid ! done
+%%   {link, Pid}             -> link to Pid (from a fresh process that
+%%                              reports exits to Pid as {linked_exit, Reason})
+%%   {exit, Pid, Reason}     -> exit(Pid, Reason)
+%%   {count, Pid, N}         -> receive N messages {n, I}; Pid ! {counted, Ok}
+%%   {monitor, Pid}          -> monitor Pid; report the 'DOWN' to the tester
+%%   {register_tester, Pid}  -> remember Pid for reports
+%%   {big, Pid, Bytes}       -> Pid ! a binary of Bytes bytes
+-module(derl_peer).
+-export([start/0, echo_loop/1, round_trip/2, stream/2]).
+
+start() ->
+    process_flag(trap_exit, true),
+    register(echo, spawn(fun() -> echo_loop(undefined) end)),
+    io:format("derl_peer ready~n"),
+    ok.
+
+echo_loop(Tester) ->
+    receive
+        {register_tester, Pid} ->
+            echo_loop(Pid);
+        {stream, Pid, N} ->
+            stream(Pid, N),
+            echo_loop(Tester);
+        {link, Pid} ->
+            Self = self(),
+            spawn(fun() ->
+                          process_flag(trap_exit, true),
+                          link(Pid),
+                          Self ! {linked, Pid},
+                          receive
+                              {'EXIT', Pid, Reason} ->
+                                  Pid =/= undefined,
+                                  report(Tester, {linked_exit, Reason})
+                          end
+                  end),
+            echo_loop(Tester);
+        {linked, _} ->
+            report(Tester, linked),
+            echo_loop(Tester);
+        {exit, Pid, Reason} ->
+            exit(Pid, Reason),
+            echo_loop(Tester);
+        {spawn_linked, Pid} ->
+            %% A process linked to Pid that dies when asked.
+            P = spawn(fun() -> link(Pid), receive die -> exit(died) end end),
+            Pid ! {spawned, P},
+            echo_loop(Tester);
+        {count, Pid, N} ->
+            Pid ! {counted, count(1, N)},
+            echo_loop(Tester);
+        {monitor, Pid} ->
+            Ref = erlang:monitor(process, Pid),
+            receive
+                {'DOWN', Ref, process, Pid, Reason} ->
+                    report(Tester, {down, Reason})
+            after 10000 ->
+                    report(Tester, no_down)
+            end,
+            echo_loop(Tester);
+        {big, Pid, Bytes} ->
+            Pid ! {big, crypto_free(Bytes)},
+            echo_loop(Tester);
+        {Pid, Msg} when is_pid(Pid) ->
+            Pid ! Msg,
+            echo_loop(Tester);
+        _ ->
+            echo_loop(Tester)
+    end.
+
+report(undefined, _) -> ok;
+report(Pid, Msg) -> Pid ! Msg.
+
+stream(Pid, N) ->
+    [Pid ! {seq, I} || I <- lists:seq(1, N)],
+    Pid ! done.
+
+count(I, N) when I > N -> ok;
+count(I, N) ->
+    receive
+        {n, I} -> count(I + 1, N);
+        {n, Other} -> {out_of_order, I, Other}
+    after 10000 -> {timeout, I}
+    end.
+
+crypto_free(Bytes) ->
+    binary:copy(<<"0123456789abcdef">>, Bytes div 16).
+
+%% For the benchmark: N round trips to the `echo' of Node, in microseconds.
+round_trip(Node, N) ->
+    Self = self(),
+    {T, ok} = timer:tc(fun() -> rt(Node, Self, N) end),
+    T.
+
+rt(_, _, 0) -> ok;
+rt(Node, Self, N) ->
+    {echo, Node} ! {Self, ping},
+    receive ping -> rt(Node, Self, N - 1) end.
