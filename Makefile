@@ -14,13 +14,15 @@ CLANG    ?= clang
 
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror
-LIBS     := -lcrypto -lz
+LIBS     := -lcrypto -lz -pthread
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
 
 MODULE   := module/derl-module.so
 CORE_SRC := module/etf.c
-MOD_SRC  := $(CORE_SRC) module/lispterm.c module/derl-module.c
+NET_SRC  := module/digest.c module/epmd.c module/handshake.c module/dist.c \
+            module/node.c
+MOD_SRC  := $(CORE_SRC) $(NET_SRC) module/lispterm.c module/derl-module.c
 HEADERS  := $(wildcard module/*.h)
 
 BUILD    := build
@@ -30,10 +32,10 @@ ERL_BEAM := $(patsubst test/erl/%.erl,$(BUILD)/ebin/%.beam,$(ERL_SRC))
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
 
-.PHONY: all module test test-c test-fuzz test-ert demo bench fuzz deps \
-        compile-lisp clean
+.PHONY: all module lisp test test-c test-fuzz test-ert demo bench fuzz deps \
+        clean
 
-all: module
+all: module lisp
 
 module: deps-build $(MODULE)
 
@@ -64,37 +66,55 @@ $(BUILD)/fuzz_etf: test/fuzz/fuzz_etf.c $(CORE_SRC) $(HEADERS)
 	  -fno-sanitize-recover=all -Imodule -o $@ \
 	  test/fuzz/fuzz_etf.c $(CORE_SRC) -lz
 
-test: deps module $(BUILD)/test_etf $(BUILD)/fuzz_etf $(ERL_BEAM)
+$(BUILD)/test_proto: test/c/test_proto.c module/etf.c module/digest.c module/epmd.c module/handshake.c $(HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) -O1 -g $(WARN) -std=gnu11 $(SAN) -Imodule -o $@ \
+	  test/c/test_proto.c module/etf.c module/digest.c module/epmd.c \
+	  module/handshake.c -lcrypto -lz
+
+$(BUILD)/fuzz_proto: test/fuzz/fuzz_proto.c module/etf.c module/digest.c module/epmd.c module/handshake.c $(HEADERS)
+	@mkdir -p $(BUILD)
+	$(CLANG) -O1 -g -std=gnu11 -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all -Imodule -o $@ \
+	  test/fuzz/fuzz_proto.c module/etf.c module/digest.c module/epmd.c \
+	  module/handshake.c -lcrypto -lz
+
+test: deps module lisp $(BUILD)/test_etf $(BUILD)/fuzz_etf $(BUILD)/test_proto \
+      $(BUILD)/fuzz_proto $(ERL_BEAM)
 	@FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) EMACS=$(EMACS) \
 	  sh test/run-tests.sh
 
-test-c: $(BUILD)/test_etf
+test-c: $(BUILD)/test_etf $(BUILD)/test_proto
 	$(BUILD)/test_etf
+	$(BUILD)/test_proto
 
 test-fuzz: $(BUILD)/fuzz_etf
 	sh test/fuzz/run.sh $(BUILD)/fuzz_etf $(FUZZ_SMOKE_SECONDS)
 
-test-ert: module $(ERL_BEAM)
-	$(EMACS) -Q --batch -L lisp -L test -l test/derl-ert.el \
-	  -f derl-ert-run-batch
+test-ert: module lisp $(ERL_BEAM)
+	$(EMACS) -Q --batch -L lisp -L test --eval '(setq load-prefer-newer t)' \
+	  -l test/derl-ert.el -f derl-ert-run-batch
 
 fuzz: deps $(BUILD)/fuzz_etf
 	sh test/fuzz/run.sh $(BUILD)/fuzz_etf $(FUZZ_SECONDS)
 
-# Byte-compile the Lisp with warnings as errors, then throw the .elc away
-# so that the sources are what gets loaded.
-compile-lisp: module
-	@$(EMACS) -Q --batch -L lisp \
+# Byte-compile the Lisp, warnings as errors.  Everything loads the .elc
+# files with `load-prefer-newer', so an edited .el still wins.
+LISP_SRC := $(wildcard lisp/*.el)
+lisp: module $(LISP_SRC:.el=.elc)
+
+lisp/%.elc: lisp/%.el
+	@$(EMACS) -Q --batch -L lisp --eval '(setq load-prefer-newer t)' \
 	  --eval '(setq byte-compile-error-on-warn t)' \
-	  -f batch-byte-compile lisp/*.el
-	@rm -f lisp/*.elc
+	  -f batch-byte-compile $<
 
 # ---- demo and bench
 
-demo: deps module $(ERL_BEAM)
-	$(EMACS) -Q --batch -L lisp -L test -l test/derl-demo.el
+demo: deps module lisp $(ERL_BEAM)
+	$(EMACS) -Q --batch -L lisp -L test --eval '(setq load-prefer-newer t)' \
+	  -l test/derl-demo.el
 
-bench: deps module $(ERL_BEAM)
+bench: deps module lisp $(ERL_BEAM)
 	sh bench/run.sh
 
 clean:

@@ -11,9 +11,8 @@
 ;; longer than `json-serialize'.
 ;;
 ;; The corpus (bench/corpus/NAME.etf and NAME.json) is written by
-;; bench/bench_corpus.erl; bench/run.sh makes it and then runs
-;;
-;;   emacs -Q --batch -L lisp -l bench/bench.el -f derl-bench-codec
+;; bench/bench_corpus.erl; bench/run.sh makes it and then calls
+;; `derl-bench-codec' in a batch Emacs with lisp/ on the load path.
 ;;
 ;; Every figure is the median of `derl-bench-runs' timed runs after
 ;; one warm-up run, each timed run preceded by `garbage-collect' so
@@ -76,34 +75,53 @@ The first one, the list of records, is the headline item.")
     (garbage-collect)
     (* 1000.0 (- (float-time) t0))))
 
+(defun derl-bench--consed ()
+  "Return roughly how many bytes of Lisp objects have been allocated.
+Made from `memory-use-counts' with 64-bit object sizes."
+  (let ((c (memory-use-counts)))
+    (+ (* 16 (nth 0 c))                 ; conses
+       (* 16 (nth 1 c))                 ; floats
+       (* 8 (nth 2 c))                  ; vector cells
+       (* 48 (nth 3 c))                 ; symbols
+       (nth 4 c)                        ; string bytes
+       (* 56 (nth 5 c))                 ; intervals
+       (* 32 (nth 6 c)))))              ; string headers
+
 (defun derl-bench--time (fn)
-  "Return the median cost in milliseconds of calling FN.
+  "Return the median cost of calling FN.
 FN is called once to warm up, then `derl-bench-runs' times.  Each
 timed run starts from a collected heap and runs with collection
 held off, so the run itself is timed without any garbage collection;
 the collection that follows is timed too, less that of an empty
 collection just before the run: that difference is the run's
-garbage-collection debt, the cost of what it allocated.
+garbage-collection debt, the cost of sweeping what it allocated.
 
-The value is a list (TOTAL RUN GC): the medians of run plus debt, of
-the run alone, and of the debt."
+The value is a list (TOTAL RUN GC ALLOC): the medians in milliseconds
+of run plus debt, of the run alone and of the debt, and the bytes of
+Lisp objects one run allocates (what makes collections come sooner)."
   (funcall fn)
-  (let (totals runs gcs)
+  (let (totals runs gcs allocs)
     (dotimes (_ derl-bench-runs)
       (garbage-collect)
-      (let ((empty (derl-bench--gc-ms))
-            run gc)
-        (let ((gc-cons-threshold most-positive-fixnum)
-              (gc-cons-percentage 1.0)
-              (t0 (float-time)))
-          (funcall fn)
-          (setq run (* 1000.0 (- (float-time) t0))))
+      ;; Everything below runs with automatic collection held off, so
+      ;; that the only collections are the two timed ones; one that came
+      ;; due during the run would otherwise fire, untimed, at the next
+      ;; function call once the binding is undone.
+      (let* ((gc-cons-threshold most-positive-fixnum)
+             (gc-cons-percentage 1.0)
+             (empty (derl-bench--gc-ms))
+             (consed (derl-bench--consed))
+             (t0 (float-time))
+             run gc)
+        (funcall fn)
+        (setq run (* 1000.0 (- (float-time) t0)))
+        (push (- (derl-bench--consed) consed) allocs)
         (setq gc (max 0.0 (- (derl-bench--gc-ms) empty)))
         (push (+ run gc) totals)
         (push run runs)
         (push gc gcs)))
     (list (derl-bench--median totals) (derl-bench--median runs)
-          (derl-bench--median gcs))))
+          (derl-bench--median gcs) (derl-bench--median allocs))))
 
 ;;;; Reading the corpus
 
@@ -154,7 +172,7 @@ Times are (TOTAL RUN GC) lists as `derl-bench--time' returns them."
 (defun derl-bench--ratio (ours theirs &optional run-only)
   "Return the ratio of OURS to THEIRS, two `derl-bench--time' lists.
 With RUN-ONLY, of the run times without garbage collection; otherwise
-of the totals."
+of the totals (run plus garbage-collection debt)."
   (let ((a (if run-only (nth 1 ours) (car ours)))
         (b (if run-only (nth 1 theirs) (car theirs))))
     (/ a (max b 1e-6))))
@@ -166,11 +184,11 @@ default mode, the JSON function's, and derl's in lossless mode."
   (let ((o (plist-get result ours))
         (th (plist-get result theirs))
         (l (plist-get result lossless)))
-    (format "%8.2f %6.2f %6.2f %8.2f  %8.2f %6.2f %6.2f  %5.2f %5.2f %5.2f"
-            (nth 0 o) (nth 1 o) (nth 2 o) (car l)
-            (nth 0 th) (nth 1 th) (nth 2 th)
-            (derl-bench--ratio o th) (derl-bench--ratio o th t)
-            (derl-bench--ratio l th))))
+    (format "%8.2f %6.2f %6.0f %8.2f  %8.2f %6.2f %6.0f  %5.2f %5.2f %5.2f"
+            (nth 0 o) (nth 2 o) (/ (nth 3 o) 1024.0) (car l)
+            (nth 0 th) (nth 2 th) (/ (nth 3 th) 1024.0)
+            (derl-bench--ratio o th) (derl-bench--ratio l th)
+            (/ (float (nth 3 o)) (max 1 (nth 3 th))))))
 
 (defun derl-bench--verdict (ours theirs)
   "Say how OURS compares with THEIRS and whether that meets the target.
@@ -184,10 +202,10 @@ OURS and THEIRS are `derl-bench--time' lists."
   "Print the tables for RESULTS, a list of `derl-bench--measure' plists."
   (let ((rule (make-string 90 ?-))
         (head (format "%-8s %8s %6s %6s %8s  %8s %6s %6s  %5s %5s %5s\n"
-                      "" "total" "run" "gc" "lossless" "total" "run" "gc"
-                      "ratio" "run" "lossl")))
+                      "" "total" "gc" "KB" "lossless" "total" "gc" "KB"
+                      "ratio" "lossl" "alloc")))
     (princ (format "\nDECODE  `erlext-binary-to-term' vs `json-parse-string' \
-\(objects as hash tables,\narrays as vectors).  Median ms.\n%s\n" rule))
+\(objects as hash tables,\narrays as vectors).\n%s\n" rule))
     (princ (format "%-8s %24s %9s  %22s  %17s\n"
                    "" "erlext-binary-to-term" "" "json-parse-string"
                    "derl / json"))
@@ -197,7 +215,7 @@ OURS and THEIRS are `derl-bench--time' lists."
                      (derl-bench--row r :decode :json-parse
                                       :decode-lossless))))
     (princ (format "%s\n\nENCODE  `erlext-term-to-binary' on the decoded \
-value vs `json-serialize' on the\nparsed JSON.  Median ms.\n%s\n" rule rule))
+value vs `json-serialize' on the\nparsed JSON.\n%s\n" rule rule))
     (princ (format "%-8s %24s %9s  %22s  %17s\n"
                    "" "erlext-term-to-binary" "" "json-serialize"
                    "derl / json"))
@@ -216,22 +234,32 @@ re-encoding: %s\n"
                      (if (plist-get r :same-bytes)
                          "the very bytes Erlang wrote"
                        "different bytes"))))
-    (princ "
-total = run + gc: \"run\" is the call itself, timed with garbage \
-collection held
-off; \"gc\" is what collecting its garbage then costs (the collection \
-after the run
-less an empty one).  \"lossless\": derl with `erlext-decode-binaries-as' \
-bound to
-`erl-binary' (decode), and encoding that lossless value (encode).  \
-Ratios are derl's
-time over JSON's: \"ratio\" of totals, \"run\" without GC, \"lossl\" \
-lossless total;
-at most 1.0 meets the target.  The binary item's JSON is a string of as \
-many ASCII
-characters (JSON holds no raw bytes); in default mode that binary decodes \
-to a
-unibyte string, which encodes back as a list of bytes, not a binary.\n")
+    (princ (mapconcat
+            #'identity
+            '(""
+              "Times in ms, medians.  \"total\" is the call itself, timed \
+with garbage"
+              "collection held off, plus \"gc\": what collecting its \
+garbage then costs"
+              "(the collection after the call less an empty one).  \"KB\": \
+Lisp objects"
+              "one call allocates (roughly), which sets how soon the next \
+collection"
+              "comes.  \"lossless\": derl with `erlext-decode-binaries-as' \
+bound to"
+              "`erl-binary' (decode), and encoding that lossless value \
+(encode)."
+              "Ratios are derl over JSON: \"ratio\" of totals, \"lossl\" \
+lossless total"
+              "over JSON total, \"alloc\" of KB; at most 1.0 meets the \
+time target."
+              "The binary item's JSON is a string of as many ASCII \
+characters (JSON"
+              "holds no raw bytes); in default mode that binary decodes to \
+a unibyte"
+              "string, which encodes back as a list of bytes, not a binary."
+              "")
+            "\n"))
     (let ((r (car results)))
       (princ (format "\nHEADLINE  %s, derl / JSON:\n  decode %s\n  \
 encode %s\n"
@@ -248,9 +276,12 @@ Meant for batch use; see the Commentary."
   (unless (and (fboundp 'json-parse-string) (json-available-p))
     (error "This Emacs has no native JSON support to compare with"))
   (princ (format "derl codec bench: %s, %d runs a figure (median), \
-gc-cons-threshold %d\n"
+gc-cons-threshold %d\nerlext loaded from %s\n"
                  (car (split-string (emacs-version) "\n"))
-                 derl-bench-runs gc-cons-threshold))
+                 derl-bench-runs gc-cons-threshold
+                 (let ((file (symbol-file 'erlext-binary-to-term)))
+                   (if file (file-relative-name file derl-bench--root)
+                     "an unknown file"))))
   (let (results)
     (dolist (name derl-bench-items)
       (message "bench: %s..." name)

@@ -27,6 +27,7 @@
 
 (require 'cl-lib)
 (require 'erlext)
+(require 'subr-x)
 (require 'erl)
 
 (defgroup derl nil
@@ -104,6 +105,44 @@ The reason is in *Messages* and in the node's trace buffer.")
 (declare-function derl--module-send "derl-module" (conn control &optional message))
 (declare-function derl--module-close "derl-module" (conn))
 (declare-function derl--module-events "derl-module" (&optional lossless max-depth))
+
+;;;; Trace buffers
+
+(defun derl--term (term)
+  "TERM printed briefly for a trace line."
+  (let* ((print-length 12)
+         (print-level 4)
+         (print-escape-newlines t)
+         (print-escape-control-characters t)
+         (s (prin1-to-string term)))
+    (if (> (length s) derl-trace-term-length)
+        (concat (substring s 0 derl-trace-term-length) "...")
+      s)))
+
+(defmacro derl--trace (conn direction format &rest args)
+  "Log a line to CONN's trace buffer: DIRECTION `input' or `output'.
+FORMAT and ARGS make the text; they are not even evaluated while
+`derl-use-trace-buffer' is nil."
+  `(when derl-use-trace-buffer
+     (derl--trace-line ,conn ,direction (format ,format ,@args))))
+
+(defun derl--trace-line (conn direction text)
+  "Append TEXT to CONN's trace buffer, marked for DIRECTION."
+  (let ((line (concat (if (eq direction 'input) "<< " ">> ") text "\n")))
+    (with-current-buffer (get-buffer-create
+                          (format "*trace %s*" (derl-connection-node conn)))
+      (let ((inhibit-read-only t))
+        (save-excursion
+          (goto-char (point-max))
+          (insert (propertize line 'face
+                              (if (eq direction 'input)
+                                  'derl-trace-input-face
+                                'derl-trace-output-face))))
+        (when (> (buffer-size) derl-trace-max-size)
+          (save-excursion
+            (goto-char (/ (buffer-size) 2))
+            (forward-line 1)
+            (delete-region (point-min) (point))))))))
 
 ;;;; Connections
 
@@ -184,7 +223,7 @@ create a readable %s" file))))
     (add-hook 'kill-emacs-hook #'derl--shutdown)))
 
 (defun derl--shutdown ()
-  "Stop the I/O thread before the event pipe goes."
+  "Stop the I/O thread, then delete the event pipe."
   (derl--module-stop)
   (when (process-live-p derl--events-process)
     (delete-process derl--events-process))
@@ -272,7 +311,7 @@ cannot be done."
             (list reason))))
 
 (defun derl--wait (done-p timeout what)
-  "Wait until DONE-P returns non-nil; signal `derl-timeout' after TIMEOUT.
+  "Wait until calling DONE-P gives non-nil; signal `derl-timeout' after TIMEOUT.
 WHAT says what is being waited for.  Waits in `accept-process-output',
 so it never spins and returns as soon as events arrive."
   (let ((deadline (+ (float-time) timeout)))
@@ -295,7 +334,7 @@ so it never spins and returns as soon as events arrive."
     conn))
 
 (defun derl--peer-has (conn flag)
-  "Non-nil if CONN is up and its node offers capability FLAG."
+  "Return non-nil if CONN is up and its node has capability FLAG."
   (and (eq (derl-connection-state conn) 'up)
        (/= 0 (logand (derl-connection-flags conn) flag))))
 
@@ -360,14 +399,16 @@ This is the signal a linked process sends when it exits."
 ;;;; Events
 
 (defun derl--events-filter (_process _bytes)
-  "Take every pending event from the module and handle it."
-  (dolist (event (derl--module-events
-                  (eq erlext-decode-binaries-as 'erl-binary)
-                  erlext-max-depth))
-    (condition-case err
-        (derl--handle-event event)
-      (error (message "derl: error handling %S: %s" (car event)
-                      (error-message-string err))))))
+  "Take every pending event from the module and handle it.
+Processes that get messages run once for the whole batch."
+  (erl-with-deferred-scheduling
+    (dolist (event (derl--module-events
+                    (eq erlext-decode-binaries-as 'erl-binary)
+                    erlext-max-depth))
+      (condition-case err
+          (derl--handle-event event)
+        (error (message "derl: error handling %S: %s" (car event)
+                        (error-message-string err)))))))
 
 (defun derl--handle-event (event)
   "Act on one EVENT from the module."
@@ -421,7 +462,7 @@ This is the signal a linked process sends when it exits."
                (if (eq was 'up) "went down" "connection failed") reason))
     ;; Local processes linked to the node get `noconnection'.
     (dolist (link (derl-connection-links conn))
-      (erl-send-exit (cdr link) (car link) 'noconnection))
+      (erl-send-exit (cdr link) (car link) 'noconnection 'link))
     (run-hook-with-args 'erl-nodedown-hook node)))
 
 (defun derl--dispatch (conn control message)
@@ -446,7 +487,7 @@ This is the signal a linked process sends when it exits."
        (let ((from (aref control 1)) (to (aref control 2)))
          (derl--trace conn 'input "LINK: %s %s" (derl--term from)
                       (derl--term to))
-         (if (erl-pid->buffer to)
+         (if (erl-local-pid-alive-p to)
              (progn
                (cl-pushnew (cons to from) (derl-connection-links conn)
                            :test #'equal)
@@ -481,14 +522,14 @@ This is the signal a linked process sends when it exits."
            (setf (derl-connection-links conn)
                  (cl-remove (cons to from) (derl-connection-links conn)
                             :test #'equal)))
-         (erl-send-exit from to reason)))
+         (erl-send-exit from to reason (if exit2 'exit2 'link))))
       (19                               ; MONITOR_P
        (let ((from (aref control 1)) (target (aref control 2))
              (ref (aref control 3)))
          (derl--trace conn 'input "MONITOR_P: %s %s" (derl--term from)
                       (derl--term target))
          (let ((pid (if (symbolp target) (erl-whereis target) target)))
-           (if (and pid (erl-pid->buffer pid))
+           (if (and pid (erl-local-pid-alive-p pid))
                (push (list pid from ref target) (derl-connection-monitors conn))
              (derl--monitor-exit conn target from ref 'noproc)))))
       (20                               ; DEMONITOR_P
@@ -550,40 +591,6 @@ This is the signal a linked process sends when it exits."
    derl--connections))
 
 (add-hook 'erl-process-exit-functions #'derl--local-exit)
-
-;;;; Trace buffers
-
-(defun derl--term (term)
-  "TERM printed briefly for a trace line."
-  (let* ((print-length 12)
-         (print-level 4)
-         (print-escape-newlines t)
-         (print-escape-control-characters t)
-         (s (prin1-to-string term)))
-    (if (> (length s) derl-trace-term-length)
-        (concat (substring s 0 derl-trace-term-length) "...")
-      s)))
-
-(defun derl--trace (conn direction format &rest args)
-  "Log a line to CONN's trace buffer: DIRECTION `input' or `output'.
-FORMAT and ARGS make the text."
-  (when derl-use-trace-buffer
-    (let ((line (concat (if (eq direction 'input) "<< " ">> ")
-                        (apply #'format format args) "\n")))
-      (with-current-buffer (get-buffer-create
-                            (format "*trace %s*" (derl-connection-node conn)))
-        (let ((inhibit-read-only t))
-          (save-excursion
-            (goto-char (point-max))
-            (insert (propertize line 'face
-                                (if (eq direction 'input)
-                                    'derl-trace-input-face
-                                  'derl-trace-output-face))))
-          (when (> (buffer-size) derl-trace-max-size)
-            (save-excursion
-              (goto-char (/ (buffer-size) 2))
-              (forward-line 1)
-              (delete-region (point-min) (point)))))))))
 
 (provide 'derl)
 

@@ -954,17 +954,15 @@ etf_put_float (etf_buf *b, double v)
 void
 etf_put_atom (etf_buf *b, const uint8_t *name, size_t len)
 {
-  if (len > ETF_MAX_ATOM_CHARS)
+  /* Short names are checked too: a name that is not UTF-8 (raw bytes
+     from a unibyte string) would make the peer reject the message.  */
+  long chars = etf_utf8_chars (name, len);
+  if (chars < 0 || chars > ETF_MAX_ATOM_CHARS)
     {
-      /* Only multibyte characters can make it longer than 255 bytes.  */
-      long chars = etf_utf8_chars (name, len);
-      if (chars < 0 || chars > ETF_MAX_ATOM_CHARS)
-        {
-          etf_buf_fail (b, ETF_ERROR,
-                        chars < 0 ? "atom name is not valid UTF-8"
-                                  : "atom longer than 255 characters");
-          return;
-        }
+      etf_buf_fail (b, ETF_ERROR,
+                    chars < 0 ? "atom name is not valid UTF-8"
+                              : "atom longer than 255 characters");
+      return;
     }
   if (!etf_buf_reserve (b, 3 + len))
     return;

@@ -90,8 +90,55 @@ modules.  Return (EXIT-CODE . OUTPUT)."
                         args)))
       (cons code (buffer-string)))))
 
+(defvar derl-test--nodes nil "Erlang node processes the tests started.")
+
+(defun derl-test-start-node (&rest args)
+  "Start an Erlang node running derl_peer, with extra erl ARGS.
+It gets a random name at localhost and the test cookie.  Wait until
+it is ready and return its node name as a symbol."
+  (let* ((name (derl-test-node-name "peer"))
+         (buffer (generate-new-buffer " *derl-test-node*"))
+         (process-environment (derl-test-erl-environment))
+         (proc (apply #'start-process "derl-test-node" buffer "erl"
+                      "-noshell" "-pa" derl-test-ebin
+                      "-sname" name "-setcookie" derl-test-cookie
+                      (append args '("-s" "derl_peer" "start")))))
+    (set-process-query-on-exit-flag proc nil)
+    (process-put proc 'node (intern name))
+    (push proc derl-test--nodes)
+    (with-current-buffer buffer
+      (cl-loop repeat 300
+               until (save-excursion
+                       (goto-char (point-min))
+                       (search-forward "derl_peer ready" nil t))
+               do (accept-process-output proc 0.1)))
+    (unless (with-current-buffer buffer
+              (save-excursion (goto-char (point-min))
+                              (search-forward "derl_peer ready" nil t)))
+      (error "Erlang node %s did not start: %s" name
+             (with-current-buffer buffer (buffer-string))))
+    (intern name)))
+
+(defun derl-test-stop-node (node)
+  "Kill the Erlang NODE started by `derl-test-start-node' and wait for it."
+  (dolist (proc derl-test--nodes)
+    (when (eq (process-get proc 'node) node)
+      (when (process-live-p proc)
+        (kill-process proc)
+        (cl-loop repeat 100 while (process-live-p proc)
+                 do (accept-process-output proc 0.05)))
+      (let ((buffer (process-buffer proc)))
+        (when (buffer-live-p buffer)
+          (kill-buffer buffer)))))
+  (setq derl-test--nodes
+        (cl-remove-if (lambda (p) (eq (process-get p 'node) node))
+                      derl-test--nodes)))
+
 (defun derl-test--cleanup ()
   "Stop what the tests started."
+  (dolist (proc derl-test--nodes)
+    (when (process-live-p proc)
+      (kill-process proc)))
   (when (and derl-test--epmd (process-live-p derl-test--epmd))
     (delete-process derl-test--epmd))
   (when derl-test--scratch

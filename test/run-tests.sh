@@ -35,10 +35,13 @@ stage () {
     fi
 }
 
-stage c-unit build/test_etf
-stage fuzz-smoke sh -c "sh test/fuzz/run.sh build/fuzz_etf ${FUZZ_SMOKE_SECONDS:-30} && echo 'fuzz smoke: 1 passed, 0 failed'"
-stage ert "$EMACS" -Q --batch -L lisp -L test -l test/derl-ert.el \
-      -f derl-ert-run-batch
+stage c-etf build/test_etf
+stage c-proto build/test_proto
+stage fuzz-etf sh -c "sh test/fuzz/run.sh build/fuzz_etf ${FUZZ_SMOKE_SECONDS:-30} && echo 'fuzz smoke: 1 passed, 0 failed'"
+stage fuzz-proto sh -c "mkdir -p build/fuzz-proto-corpus && build/fuzz_proto -max_total_time=${FUZZ_PROTO_SECONDS:-15} -max_len=4096 -artifact_prefix=build/ build/fuzz-proto-corpus 2>build/fuzz-proto.log && tail -n 1 build/fuzz-proto.log && echo 'fuzz smoke: 1 passed, 0 failed'"
+stage ert "$EMACS" -Q --batch -L lisp -L test \
+      --eval '(setq load-prefer-newer t)' \
+      -l test/derl-ert.el -f derl-ert-run-batch
 
 echo "===="
 echo "$passed passed, $failed failed"

@@ -1,0 +1,395 @@
+/* handshake.c --- the distribution handshake as a state machine, bytes
+   in / bytes out, no sockets.
+
+   The initiator's steps, after Erlang's erl_dist_protocol guide:
+
+     send_name ('N', or 'n' for a version-5 peer)
+     recv_status ('s'; answer "alive" with 's' "true")
+     recv_challenge ('N', or 'n' from a version-5 peer)
+     send_complement ('c', only after an 'n' name and an 'N' challenge)
+     send_challenge_reply ('r')
+     recv_challenge_ack ('a')
+
+   Every message has a 2-byte big-endian length.  Errors are static
+   strings; the cookie never leaves the digest computation.  */
+
+#include "handshake.h"
+
+#include "digest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- */
+/* Small helpers */
+
+static inline uint16_t
+get_u16 (const uint8_t *p)
+{
+  return (uint16_t) ((p[0] << 8) | p[1]);
+}
+
+static inline uint32_t
+get_u32 (const uint8_t *p)
+{
+  return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
+         | ((uint32_t) p[2] << 8) | (uint32_t) p[3];
+}
+
+static inline uint64_t
+get_u64 (const uint8_t *p)
+{
+  return ((uint64_t) get_u32 (p) << 32) | get_u32 (p + 4);
+}
+
+static hs_status
+fail (hs_state *hs, hs_error_kind kind, const char *why)
+{
+  hs->state = HS_STATE_FAILED;
+  hs->kind = kind;
+  hs->error = why;
+  return HS_FAILED;
+}
+
+static hs_status
+protocol_error (hs_state *hs, const char *why)
+{
+  return fail (hs, HS_ERR_PROTOCOL, why);
+}
+
+/* What we just queued in OUT, or a failure if it could not be.  */
+static hs_status
+queued (hs_state *hs)
+{
+  if (hs->out.status != ETF_OK)
+    return protocol_error (hs, "out of memory for a handshake message");
+  return HS_CONTINUE;
+}
+
+static bool
+status_is (const uint8_t *s, size_t len, const char *text)
+{
+  return len == strlen (text) && memcmp (s, text, len) == 0;
+}
+
+/* Keep the peer's node name: 1 to HS_NAME_ROOM - 1 bytes.  */
+static bool
+take_peer_name (hs_state *hs, const uint8_t *name, size_t len)
+{
+  if (len == 0 || len > HS_NAME_ROOM - 1)
+    return false;
+  memcpy (hs->peer_name, name, len);
+  hs->peer_name[len] = '\0';
+  hs->peer_name_len = len;
+  return true;
+}
+
+/* ---------------------------------------------------------------- */
+/* Messages we send, each with its 2-byte length */
+
+/* 'N', flags (64), creation (32), name length (16), name.  */
+static void
+send_name_v6 (hs_state *hs)
+{
+  etf_put_u16 (&hs->out, (uint16_t) (1 + 8 + 4 + 2 + hs->name_len));
+  etf_put_u8 (&hs->out, 'N');
+  etf_put_u64 (&hs->out, hs->flags);
+  etf_put_u32 (&hs->out, hs->creation);
+  etf_put_u16 (&hs->out, (uint16_t) hs->name_len);
+  etf_put_bytes (&hs->out, hs->name, hs->name_len);
+}
+
+/* 'n', version 5 (16), the low 32 flag bits, name up to the end.  */
+static void
+send_name_v5 (hs_state *hs)
+{
+  etf_put_u16 (&hs->out, (uint16_t) (1 + 2 + 4 + hs->name_len));
+  etf_put_u8 (&hs->out, 'n');
+  etf_put_u16 (&hs->out, 5);
+  etf_put_u32 (&hs->out, (uint32_t) hs->flags);
+  etf_put_bytes (&hs->out, hs->name, hs->name_len);
+}
+
+/* 's' and a status text.  */
+static void
+send_status (hs_state *hs, const char *text)
+{
+  size_t len = strlen (text);
+  etf_put_u16 (&hs->out, (uint16_t) (1 + len));
+  etf_put_u8 (&hs->out, 's');
+  etf_put_bytes (&hs->out, text, len);
+}
+
+/* 'c', the high 32 flag bits, creation: what an 'n' name left out.  */
+static void
+send_complement (hs_state *hs)
+{
+  etf_put_u16 (&hs->out, 1 + 4 + 4);
+  etf_put_u8 (&hs->out, 'c');
+  etf_put_u32 (&hs->out, (uint32_t) (hs->flags >> 32));
+  etf_put_u32 (&hs->out, hs->creation);
+}
+
+/* 'r', our challenge, the digest of theirs.  False when no digest can
+   be made.  */
+static bool
+send_challenge_reply (hs_state *hs, uint32_t peer_challenge)
+{
+  uint8_t digest[DIGEST_LEN];
+  if (!digest_compute (hs->cookie, hs->cookie_len, peer_challenge, digest))
+    return false;
+  etf_put_u16 (&hs->out, 1 + 4 + DIGEST_LEN);
+  etf_put_u8 (&hs->out, 'r');
+  etf_put_u32 (&hs->out, hs->our_challenge);
+  etf_put_bytes (&hs->out, digest, DIGEST_LEN);
+  digest_wipe (digest, sizeof digest);
+  return true;
+}
+
+/* ---------------------------------------------------------------- */
+/* Messages we receive (M: the message without its length, LEN > 0) */
+
+static hs_status
+recv_status (hs_state *hs, const uint8_t *m, size_t len)
+{
+  if (m[0] != 's')
+    return protocol_error (hs, "expected a status message from the node");
+  const uint8_t *s = m + 1;
+  size_t slen = len - 1;
+  if (status_is (s, slen, "ok") || status_is (s, slen, "ok_simultaneous"))
+    {
+      hs->state = HS_AWAIT_CHALLENGE;
+      return HS_CONTINUE;
+    }
+  if (status_is (s, slen, "alive"))
+    {
+      /* The node still holds an old connection from our name: ours is
+         the one to keep, so tell it to drop the old one.  */
+      send_status (hs, "true");
+      hs->state = HS_AWAIT_CHALLENGE;
+      return queued (hs);
+    }
+  if (status_is (s, slen, "nok"))
+    return fail (hs, HS_ERR_REFUSED,
+                 "the node is already connecting to us (status nok)");
+  if (status_is (s, slen, "not_allowed"))
+    return fail (hs, HS_ERR_REFUSED,
+                 "the node does not allow us to connect (status not_allowed)");
+  return protocol_error (hs, "unknown status from the node");
+}
+
+/* 'N', flags (64), challenge (32), creation (32), name length (16),
+   name, then anything (ignored).  */
+static hs_status
+parse_challenge_v6 (hs_state *hs, const uint8_t *m, size_t len,
+                    uint32_t *challenge)
+{
+  const size_t fixed = 1 + 8 + 4 + 4 + 2;
+  if (len < fixed)
+    return protocol_error (hs, "challenge message too short");
+  size_t name_len = get_u16 (m + 17);
+  if (name_len > len - fixed)
+    return protocol_error (hs, "challenge name longer than its message");
+  if (!take_peer_name (hs, m + fixed, name_len))
+    return protocol_error (hs, "bad node name length in challenge");
+  hs->peer_flags = get_u64 (m + 1);
+  *challenge = get_u32 (m + 9);
+  hs->peer_creation = get_u32 (m + 13);
+  return HS_CONTINUE;
+}
+
+/* 'n', version 5 (16), flags (32), challenge (32), name up to the end.
+   Version 5 has no creation here.  */
+static hs_status
+parse_challenge_v5 (hs_state *hs, const uint8_t *m, size_t len,
+                    uint32_t *challenge)
+{
+  const size_t fixed = 1 + 2 + 4 + 4;
+  if (len < fixed)
+    return protocol_error (hs, "challenge message too short");
+  if (get_u16 (m + 1) != 5)
+    return protocol_error (hs, "old challenge message with a version other "
+                               "than 5");
+  if (!take_peer_name (hs, m + fixed, len - fixed))
+    return protocol_error (hs, "bad node name length in challenge");
+  hs->peer_flags = get_u32 (m + 3);
+  *challenge = get_u32 (m + 7);
+  hs->peer_creation = 0;
+  return HS_CONTINUE;
+}
+
+static hs_status
+recv_challenge (hs_state *hs, const uint8_t *m, size_t len)
+{
+  uint32_t challenge;
+  hs_status st;
+  if (m[0] == 'N')
+    st = parse_challenge_v6 (hs, m, len, &challenge);
+  else if (m[0] == 'n' && hs->sent_old_name)
+    /* Only a node that got our old name may answer in the old form.  */
+    st = parse_challenge_v5 (hs, m, len, &challenge);
+  else
+    return protocol_error (hs, "expected a challenge message from the node");
+  if (st != HS_CONTINUE)
+    return st;
+
+  if ((hs->peer_flags & HS_PEER_REQUIRED) != HS_PEER_REQUIRED)
+    return fail (hs, HS_ERR_FLAGS,
+                 "the node lacks capabilities we need (Erlang/OTP 23 or "
+                 "later is required)");
+
+  /* An 'N' challenge after our 'n' name: the node speaks version 6 and
+     wants the rest of our flags and our creation first.  */
+  if (m[0] == 'N' && hs->sent_old_name)
+    send_complement (hs);
+  if (!send_challenge_reply (hs, challenge))
+    return protocol_error (hs, "MD5 is not available in this OpenSSL");
+  hs->state = HS_AWAIT_ACK;
+  return queued (hs);
+}
+
+/* 'a' and the node's digest of our challenge.  */
+static hs_status
+recv_challenge_ack (hs_state *hs, const uint8_t *m, size_t len)
+{
+  if (m[0] != 'a')
+    return protocol_error (hs, "expected a challenge acknowledgement");
+  if (len != 1 + DIGEST_LEN)
+    return protocol_error (hs, "challenge acknowledgement of the wrong size");
+  uint8_t expected[DIGEST_LEN];
+  bool ok = digest_compute (hs->cookie, hs->cookie_len, hs->our_challenge,
+                            expected)
+            && digest_equal (m + 1, expected);
+  digest_wipe (expected, sizeof expected);
+  if (!ok)
+    return fail (hs, HS_ERR_AUTH,
+                 "the node's digest is wrong (cookie mismatch)");
+  hs->state = HS_STATE_DONE;
+  return HS_DONE;
+}
+
+/* One whole message.  */
+static hs_status
+dispatch (hs_state *hs, const uint8_t *m, size_t len)
+{
+  if (len == 0)
+    return protocol_error (hs, "empty handshake message");
+  switch (hs->state)
+    {
+    case HS_AWAIT_STATUS:
+      return recv_status (hs, m, len);
+    case HS_AWAIT_CHALLENGE:
+      return recv_challenge (hs, m, len);
+    case HS_AWAIT_ACK:
+      return recv_challenge_ack (hs, m, len);
+    default:
+      return protocol_error (hs, "handshake message in a finished state");
+    }
+}
+
+/* ---------------------------------------------------------------- */
+/* Entry points */
+
+bool
+hs_init_initiator (hs_state *hs, const uint8_t *name, size_t name_len,
+                   const uint8_t *cookie, size_t cookie_len,
+                   uint64_t flags, uint32_t creation, int peer_highest)
+{
+  memset (hs, 0, sizeof *hs);
+  etf_buf_init (&hs->out);
+  hs->state = HS_AWAIT_STATUS;
+
+  if (name_len == 0 || name_len > HS_NAME_ROOM - 1)
+    {
+      fail (hs, HS_ERR_PROTOCOL, "node name empty or too long");
+      return false;
+    }
+  memcpy (hs->name, name, name_len);
+  hs->name_len = name_len;
+
+  /* malloc (0) may answer NULL: keep at least a byte for empty cookies. */
+  hs->cookie = malloc (cookie_len ? cookie_len : 1);
+  if (!hs->cookie)
+    {
+      fail (hs, HS_ERR_PROTOCOL, "out of memory for the cookie");
+      return false;
+    }
+  if (cookie_len)
+    memcpy (hs->cookie, cookie, cookie_len);
+  hs->cookie_len = cookie_len;
+
+  if (!digest_random_u32 (&hs->our_challenge))
+    {
+      fail (hs, HS_ERR_PROTOCOL, "no random numbers for the challenge");
+      return false;
+    }
+
+  /* Both name forms must say we speak version 6.  */
+  hs->flags = flags | DFLAG_HANDSHAKE_23;
+  hs->creation = creation;
+  hs->sent_old_name = peer_highest < 6;
+  if (hs->sent_old_name)
+    send_name_v5 (hs);
+  else
+    send_name_v6 (hs);
+  return queued (hs) == HS_CONTINUE;
+}
+
+hs_status
+hs_feed (hs_state *hs, const uint8_t *data, size_t len, size_t *consumed)
+{
+  size_t pos = 0;
+  hs_status st = HS_CONTINUE;
+  if (hs->state == HS_STATE_DONE)
+    st = HS_DONE;
+  else if (hs->state == HS_STATE_FAILED)
+    st = HS_FAILED;
+
+  /* Whole messages only, and none past the last handshake message.  */
+  while (st == HS_CONTINUE && len - pos >= 2)
+    {
+      size_t mlen = get_u16 (data + pos);
+      if (len - pos - 2 < mlen)
+        break;
+      st = dispatch (hs, data + pos + 2, mlen);
+      pos += 2 + mlen;
+    }
+  *consumed = pos;
+  return st;
+}
+
+hs_status
+hs_peer_closed (hs_state *hs)
+{
+  switch (hs->state)
+    {
+    case HS_STATE_DONE:
+      /* The handshake is over; a close now belongs to the connection. */
+      return HS_DONE;
+    case HS_STATE_FAILED:
+      return HS_FAILED;
+    case HS_AWAIT_ACK:
+      /* The node closes instead of acknowledging when our digest,
+         made from our cookie, does not match its own.  */
+      return fail (hs, HS_ERR_AUTH,
+                   "the node rejected our cookie (cookie mismatch)");
+    default:
+      return protocol_error (hs, "connection closed during handshake");
+    }
+}
+
+void
+hs_free (hs_state *hs)
+{
+  if (hs->cookie)
+    {
+      digest_wipe (hs->cookie, hs->cookie_len);
+      free (hs->cookie);
+      hs->cookie = NULL;
+    }
+  hs->cookie_len = 0;
+  /* OUT held digests made from the cookie.  */
+  digest_wipe (hs->out.data, hs->out.len);
+  etf_buf_free (&hs->out);
+  digest_wipe (&hs->our_challenge, sizeof hs->our_challenge);
+}

@@ -1,0 +1,128 @@
+/* handshake.h --- the distribution handshake as a state machine, bytes
+   in / bytes out, no sockets.
+
+   The initiator side: version 6 ('N' messages, 64-bit flags, 32-bit
+   creation), or version 5 ('n' name, then the 'c' complement when the
+   peer answers with a version-6 challenge) for peers whose EPMD entry
+   says their highest version is 5.  */
+
+#ifndef DERL_HANDSHAKE_H
+#define DERL_HANDSHAKE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "etf.h"
+
+/* Longest node name (alive@host) we handle, plus one.  */
+#define HS_NAME_ROOM 1024
+
+/* Capability flags.  */
+#define DFLAG_PUBLISHED            0x1ULL
+#define DFLAG_ATOM_CACHE           0x2ULL
+#define DFLAG_EXTENDED_REFERENCES  0x4ULL
+#define DFLAG_DIST_MONITOR         0x8ULL
+#define DFLAG_FUN_TAGS             0x10ULL
+#define DFLAG_DIST_MONITOR_NAME    0x20ULL
+#define DFLAG_HIDDEN_ATOM_CACHE    0x40ULL
+#define DFLAG_NEW_FUN_TAGS         0x80ULL
+#define DFLAG_EXTENDED_PIDS_PORTS  0x100ULL
+#define DFLAG_EXPORT_PTR_TAG       0x200ULL
+#define DFLAG_BIT_BINARIES         0x400ULL
+#define DFLAG_NEW_FLOATS           0x800ULL
+#define DFLAG_UNICODE_IO           0x1000ULL
+#define DFLAG_DIST_HDR_ATOM_CACHE  0x2000ULL
+#define DFLAG_SMALL_ATOM_TAGS      0x4000ULL
+#define DFLAG_UTF8_ATOMS           0x10000ULL
+#define DFLAG_MAP_TAG              0x20000ULL
+#define DFLAG_BIG_CREATION         0x40000ULL
+#define DFLAG_SEND_SENDER          0x80000ULL
+#define DFLAG_BIG_SEQTRACE_LABELS  0x100000ULL
+#define DFLAG_EXIT_PAYLOAD         0x400000ULL
+#define DFLAG_FRAGMENTS            0x800000ULL
+#define DFLAG_HANDSHAKE_23         0x1000000ULL
+#define DFLAG_UNLINK_ID            0x2000000ULL
+#define DFLAG_SPAWN                (1ULL << 32)
+#define DFLAG_NAME_ME              (1ULL << 33)
+#define DFLAG_V4_NC                (1ULL << 34)
+#define DFLAG_ALIAS                (1ULL << 35)
+#define DFLAG_MANDATORY_25_DIGEST  (1ULL << 36)
+
+/* What we require of a peer: what OTP 23+ always offers.  */
+#define HS_PEER_REQUIRED                                                 \
+  (DFLAG_EXTENDED_REFERENCES | DFLAG_FUN_TAGS | DFLAG_NEW_FUN_TAGS     \
+   | DFLAG_EXTENDED_PIDS_PORTS | DFLAG_EXPORT_PTR_TAG                 \
+   | DFLAG_BIT_BINARIES | DFLAG_NEW_FLOATS | DFLAG_UTF8_ATOMS          \
+   | DFLAG_MAP_TAG | DFLAG_BIG_CREATION | DFLAG_HANDSHAKE_23)
+
+typedef enum
+{
+  HS_CONTINUE,  /* feed more bytes (and send what is in OUT) */
+  HS_DONE,      /* connected: the peer's fields are filled in */
+  HS_FAILED,    /* see KIND and ERROR */
+} hs_status;
+
+typedef enum
+{
+  HS_ERR_NONE,
+  HS_ERR_PROTOCOL,   /* malformed or unexpected message */
+  HS_ERR_REFUSED,    /* status nok, not_allowed, or alive we gave up */
+  HS_ERR_AUTH,       /* the peer's digest is wrong */
+  HS_ERR_FLAGS,      /* the peer lacks a capability we need */
+} hs_error_kind;
+
+typedef enum
+{
+  HS_AWAIT_STATUS,
+  HS_AWAIT_CHALLENGE,
+  HS_AWAIT_ACK,
+  HS_STATE_DONE,
+  HS_STATE_FAILED,
+} hs_state_id;
+
+typedef struct
+{
+  hs_state_id state;
+  /* Ours.  */
+  uint8_t name[HS_NAME_ROOM];
+  size_t name_len;
+  uint8_t *cookie;           /* malloc'd copy, wiped by hs_free */
+  size_t cookie_len;
+  uint64_t flags;
+  uint32_t creation;
+  bool sent_old_name;        /* version 5 'n' */
+  uint32_t our_challenge;
+  /* The peer's, once known.  */
+  uint64_t peer_flags;
+  uint32_t peer_creation;
+  uint8_t peer_name[HS_NAME_ROOM];
+  size_t peer_name_len;
+  /* Bytes to send to the peer: the caller drains OUT.  */
+  etf_buf out;
+  /* Why it failed: a static string, never containing the cookie.  */
+  hs_error_kind kind;
+  const char *error;
+} hs_state;
+
+/* Start the initiator: fills OUT with our name message.  NAME is our full
+   node name (alive@host).  PEER_HIGHEST is the highest version EPMD
+   reported for the peer (5 or 6).  False (with ERROR set) when NAME is
+   too long or the RNG fails.  */
+bool hs_init_initiator (hs_state *hs, const uint8_t *name, size_t name_len,
+                        const uint8_t *cookie, size_t cookie_len,
+                        uint64_t flags, uint32_t creation, int peer_highest);
+
+/* Feed bytes received from the peer.  Consumes whole 2-byte-length
+   handshake messages only and reports in *CONSUMED how many bytes it
+   took; after HS_DONE any further bytes belong to the connection.  */
+hs_status hs_feed (hs_state *hs, const uint8_t *data, size_t len,
+                   size_t *consumed);
+
+/* The peer closed the connection: the reason, in terms of the state we
+   were in (closing after our challenge reply means a cookie mismatch).  */
+hs_status hs_peer_closed (hs_state *hs);
+
+void hs_free (hs_state *hs);
+
+#endif /* DERL_HANDSHAKE_H */

@@ -1,0 +1,475 @@
+;;; derl-tests.el --- connections to real Erlang nodes  -*- lexical-binding: t; -*-
+
+;;; Commentary:
+
+;; Every test here talks to real `erl' nodes started for it (with a
+;; random name and cookie, registered with a private epmd) and stops
+;; them afterwards.
+
+;;; Code:
+
+(require 'ert)
+(require 'cl-lib)
+(require 'derl-ert)
+(require 'derl)
+(require 'epmd)
+(require 'erl)
+
+;;;; Set-up shared by the tests
+
+(defun derl-test-configure ()
+  "Point derl at the test epmd and cookie, under a fresh node name."
+  (setq derl-cookie derl-test-cookie
+        derl-epmd-port (derl-test-epmd-port)
+        derl-connect-timeout 10)
+  (unless (string-prefix-p "emacs" (symbol-name erl-node-name))
+    ;; Through the setter, which renames the pids already made.
+    (customize-set-variable 'erl-node-name
+                            (intern (format "emacs%s@localhost"
+                                            (derl-test-random-string 6))))))
+
+(defmacro derl-test-with-node (spec &rest body)
+  "Start a node as in SPEC, (VAR ERL-ARGS...), run BODY, stop the node."
+  (declare (indent 1))
+  (let ((var (car spec)))
+    `(progn
+       (derl-test-configure)
+       (let ((,var (derl-test-start-node ,@(cdr spec))))
+         (unwind-protect
+             (progn ,@body)
+           (ignore-errors (derl-disconnect ,var))
+           (derl-test-stop-node ,var))))))
+
+(defun derl-test-wait (predicate &optional timeout)
+  "Wait up to TIMEOUT seconds (default 20) for PREDICATE to return non-nil."
+  (derl--ensure-started)
+  (derl--wait predicate (or timeout 20) "in a test")
+  (funcall predicate))
+
+(defun derl-test-inbox ()
+  "Spawn a process that keeps every message it gets.
+Return (PID . BOX): BOX's car is the list of messages, newest first."
+  (let* ((box (list nil))
+         (pid (erl-spawn (derl-test--collect box))))
+    (cons pid box)))
+
+(defun derl-test--collect (box)
+  "Receive forever, pushing each message onto the car of BOX."
+  (erl-receive (box)
+      ((msg (push msg (car box))
+            (derl-test--collect box)))))
+
+(defun derl-test-messages (inbox)
+  "The messages INBOX received so far, oldest first."
+  (reverse (cadr inbox)))
+
+(defun derl-test-await-message (inbox predicate &optional timeout)
+  "Wait until INBOX has a message satisfying PREDICATE; return it."
+  (derl-test-wait (lambda () (cl-find-if predicate (cadr inbox))) timeout))
+
+(defun derl-test-echo (node)
+  "The registered echo process of NODE, as [NAME NODE]."
+  (vector 'echo node))
+
+;;;; Connecting
+
+(ert-deftest derl-connect-and-hooks ()
+  "Connecting runs `erl-nodeup-hook', disconnecting `erl-nodedown-hook'."
+  (derl-test-with-node (node)
+    (let (ups downs)
+      (let ((erl-nodeup-hook (list (lambda (n c) (push (list n c) ups))))
+            (erl-nodedown-hook (list (lambda (n) (push n downs)))))
+        (let ((conn (derl-connect node)))
+          (should (derl-connection-p conn))
+          (should (eq (derl-connection-state conn) 'up))
+          (should (equal ups (list (list node conn))))
+          (should (memq node (derl-nodes)))
+          (derl-disconnect node)
+          (derl-test-wait (lambda () downs))
+          (should (equal downs (list node)))
+          (should-not (memq node (derl-nodes))))))))
+
+(ert-deftest derl-send-to-registered-name-and-pid ()
+  "Send to a registered name and to a pid; get the replies."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((inbox (derl-test-inbox)))
+      ;; To the registered name; echo answers our pid.
+      (erl-send (derl-test-echo node) (vector (car inbox) 'hello))
+      (should (equal (derl-test-await-message inbox (lambda (m) (eq m 'hello)))
+                     'hello))
+      ;; Learn a remote pid, then send to it directly.
+      (erl-send (derl-test-echo node) (vector 'spawn_linked (car inbox)))
+      (let* ((spawned (derl-test-await-message
+                       inbox (lambda (m) (and (vectorp m)
+                                              (eq (aref m 0) 'spawned)))))
+             (remote (aref spawned 1)))
+        (should (erl-pid-p remote))
+        (should (eq (erl-pid-node remote) node))
+        (erl-send (derl-test-echo node) (vector (car inbox) (list 1 "two" 3.0)))
+        (should (derl-test-await-message
+                 inbox (lambda (m) (equal m '(1 "two" 3.0)))))))))
+
+(ert-deftest derl-lots-of-messages-in-order ()
+  "10,000 messages each way arrive complete and in order."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((inbox (derl-test-inbox)))
+      ;; Erlang -> Emacs.
+      (erl-send (derl-test-echo node) (vector 'stream (car inbox) 10000))
+      (derl-test-await-message inbox (lambda (m) (eq m 'done)) 60)
+      (let ((seqs (cl-remove-if-not #'vectorp (derl-test-messages inbox))))
+        (should (= (length seqs) 10000))
+        (should (equal (mapcar (lambda (m) (aref m 1)) seqs)
+                       (number-sequence 1 10000))))
+      ;; Emacs -> Erlang: the node counts them in order.
+      (erl-send (derl-test-echo node) (vector 'count (car inbox) 10000))
+      (dotimes (i 10000)
+        (erl-send (derl-test-echo node) (vector 'n (1+ i))))
+      (should (equal (derl-test-await-message
+                      inbox (lambda (m) (and (vectorp m)
+                                             (eq (aref m 0) 'counted)))
+                      60)
+                     [counted ok])))))
+
+(ert-deftest derl-fifty-megabytes ()
+  "A 50 MB message makes the round trip intact."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let* ((inbox (derl-test-inbox))
+           (big (make-string (* 50 1024 1024) ?x)))
+      (aset big 12345 ?y)
+      (erl-send (derl-test-echo node)
+                (vector (car inbox) (vector 'big (erl-binary big))))
+      (let ((reply (derl-test-await-message
+                    inbox (lambda (m) (and (vectorp m) (eq (aref m 0) 'big)))
+                    120)))
+        (should (equal (aref reply 1) big))))))
+
+(ert-deftest derl-round-trips-are-prompt ()
+  "1,000 sequential round trips finish well under 5 seconds.
+This catches the event pipe made without
+`process-adaptive-read-buffering' bound to nil (20 wakes a second)."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((inbox (derl-test-inbox))
+          (start (float-time)))
+      (dotimes (i 1000)
+        (erl-send (derl-test-echo node) (vector (car inbox) i))
+        (derl-test-await-message inbox (lambda (m) (eql m i))))
+      (should (< (- (float-time) start) 5.0)))))
+
+(ert-deftest derl-two-nodes-at-once ()
+  "Two nodes connected at the same time each answer."
+  (derl-test-with-node (a)
+    (derl-test-with-node (b)
+      (derl-connect a)
+      (derl-connect b)
+      (let ((inbox (derl-test-inbox)))
+        (erl-send (derl-test-echo a) (vector (car inbox) 'from-a))
+        (erl-send (derl-test-echo b) (vector (car inbox) 'from-b))
+        (should (derl-test-await-message inbox (lambda (m) (eq m 'from-a))))
+        (should (derl-test-await-message inbox (lambda (m) (eq m 'from-b))))
+        (should (= (length (derl-nodes)) 2))))))
+
+(ert-deftest derl-reconnect-after-restart ()
+  "After the remote node restarts under the same name, messages flow again."
+  (derl-test-configure)
+  (let* ((node (derl-test-start-node))
+         (name (car (split-string (symbol-name node) "@")))
+         downs)
+    (unwind-protect
+        (let ((erl-nodedown-hook (list (lambda (n) (push n downs)))))
+          (derl-connect node)
+          (derl-test-stop-node node)
+          (derl-test-wait (lambda () downs))
+          ;; Same name again.
+          (let* ((process-environment (derl-test-erl-environment))
+                 (proc (start-process "derl-test-node" nil "erl" "-noshell"
+                                      "-pa" derl-test-ebin
+                                      "-sname" (symbol-name node)
+                                      "-setcookie" derl-test-cookie
+                                      "-s" "derl_peer" "start")))
+            (set-process-query-on-exit-flag proc nil)
+            (process-put proc 'node node)
+            (push proc derl-test--nodes)
+            (derl-test-wait (lambda () (assoc name (epmd-names "localhost"))))
+            (derl-connect node)
+            (let ((inbox (derl-test-inbox)))
+              (erl-send (derl-test-echo node) (vector (car inbox) 'again))
+              (should (derl-test-await-message inbox
+                                               (lambda (m) (eq m 'again)))))))
+      (ignore-errors (derl-disconnect node))
+      (derl-test-stop-node node))))
+
+;;;; Links and exits
+
+(ert-deftest derl-links-and-exits-both-ways ()
+  "Links carry exits from Erlang to Emacs and from Emacs to Erlang."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((inbox (derl-test-inbox)))
+      (erl-send (derl-test-echo node) (vector 'register_tester (car inbox)))
+      ;; Erlang -> Emacs: a remote process linked to a trapping local one.
+      (let* ((trapper-box (list nil))
+             (trapper (erl-spawn
+                        (setq erl-trap-exit t)
+                        (derl-test--collect trapper-box))))
+        (erl-send (derl-test-echo node) (vector 'spawn_linked trapper))
+        (let ((spawned (derl-test-wait
+                        (lambda () (cl-find-if #'vectorp (car trapper-box))))))
+          (erl-send (aref spawned 1) 'die)
+          (let ((exit (derl-test-wait
+                       (lambda () (cl-find-if
+                                   (lambda (m) (and (vectorp m)
+                                                    (eq (aref m 0) 'EXIT)))
+                                   (car trapper-box))))))
+            (should (equal (aref exit 1) (aref spawned 1)))
+            (should (eq (aref exit 2) 'died)))))
+      ;; Emacs -> Erlang: the node links to a local process that exits.
+      (let ((victim (erl-spawn (erl-receive () ((_ (erl-exit 'goodbye)))))))
+        (erl-send (derl-test-echo node) (vector 'link victim))
+        (derl-test-await-message inbox (lambda (m) (eq m 'linked)))
+        (erl-send victim 'go)
+        (should (equal (derl-test-await-message
+                        inbox (lambda (m) (and (vectorp m)
+                                               (eq (aref m 0) 'linked_exit))))
+                       [linked_exit goodbye]))))))
+
+(ert-deftest derl-nodedown-sends-noconnection ()
+  "When a node dies, local processes linked to it get `noconnection'."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let* ((box (list nil))
+           (local (erl-spawn (setq erl-trap-exit t) (derl-test--collect box))))
+      (erl-send (derl-test-echo node) (vector 'spawn_linked local))
+      (derl-test-wait (lambda () (car box)))
+      (derl-test-stop-node node)
+      (let ((exit (derl-test-wait
+                   (lambda () (cl-find-if
+                               (lambda (m) (and (vectorp m)
+                                                (eq (aref m 0) 'EXIT)))
+                               (car box))))))
+        (should (eq (aref exit 2) 'noconnection))))))
+
+(ert-deftest derl-monitor-from-erlang ()
+  "An Erlang process monitoring a local one gets its 'DOWN'."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((inbox (derl-test-inbox))
+          (victim (erl-spawn (erl-receive () ((_ (erl-exit 'bye)))))))
+      (erl-send (derl-test-echo node) (vector 'register_tester (car inbox)))
+      (erl-send (derl-test-echo node) (vector 'monitor victim))
+      ;; Give the monitor time to be set up before the exit.
+      (sleep-for 0.3)
+      (erl-send victim 'go)
+      (should (equal (derl-test-await-message
+                      inbox (lambda (m) (and (vectorp m) (eq (aref m 0) 'down))))
+                     [down bye])))))
+
+;;;; The trace buffer
+
+(ert-deftest derl-trace-buffer ()
+  "The trace buffer has a line per signal, each way."
+  (derl-test-with-node (node)
+    (let ((derl-use-trace-buffer t))
+      (derl-connect node)
+      (let ((inbox (derl-test-inbox)))
+        (erl-send (derl-test-echo node) (vector (car inbox) 'traced))
+        (derl-test-await-message inbox (lambda (m) (eq m 'traced)))
+        (with-current-buffer (format "*trace %s*" node)
+          (let ((text (buffer-string)))
+            (should (string-match-p "^>> REG_SEND: .* echo \\[.*traced\\]$" text))
+            (should (string-match-p "^<< SEND_SENDER: .* traced$" text))
+            (should-not (string-match-p (regexp-quote derl-test-cookie)
+                                        text))))))))
+
+(ert-deftest derl-trace-buffer-is-bounded ()
+  "A huge message prints short and the buffer stays trimmed."
+  (derl-test-with-node (node)
+    (let ((derl-use-trace-buffer t)
+          (derl-trace-max-size 20000))
+      (derl-connect node)
+      (let ((inbox (derl-test-inbox)))
+        (dotimes (i 200)
+          (erl-send (derl-test-echo node)
+                    (vector (car inbox) (list i (make-list 5000 'x)))))
+        (derl-test-wait (lambda () (= (length (cadr inbox)) 200)))
+        (with-current-buffer (format "*trace %s*" node)
+          (should (< (buffer-size) 25000))
+          (should (cl-every (lambda (line) (< (length line) 700))
+                            (split-string (buffer-string) "\n"))))))))
+
+;;;; Staying up while Emacs is busy
+
+(ert-deftest derl-survives-a-busy-emacs ()
+  "With net_ticktime 4 on the node, 20 busy seconds don't drop the link."
+  :tags '(:slow)
+  (derl-test-with-node (node "-kernel" "net_ticktime" "4")
+    (let ((derl-net-ticktime 4)
+          downs)
+      (let ((erl-nodedown-hook (list (lambda (n) (push n downs)))))
+        (derl-connect node)
+        (let ((end (+ (float-time) 20)))
+          (while (< (float-time) end)
+            ;; Busy: no input is read, no timers run.
+            (dotimes (_ 10000) (sqrt 2.0))))
+        (let ((inbox (derl-test-inbox)))
+          (erl-send (derl-test-echo node) (vector (car inbox) 'still-here))
+          (should (derl-test-await-message inbox
+                                           (lambda (m) (eq m 'still-here))))
+          (should-not downs))))))
+
+;;;; Errors a user must see clearly
+
+(ert-deftest derl-error-no-epmd ()
+  "No EPMD on the host: `derl-epmd-error'."
+  (derl-test-configure)
+  (let ((derl-epmd-port (derl-test-free-port)))
+    (let ((err (should-error (derl-connect 'nobody@localhost)
+                             :type 'derl-epmd-error)))
+      (should (string-match-p "EPMD" (cadr err))))))
+
+(ert-deftest derl-error-not-registered ()
+  "A name EPMD does not know: `derl-epmd-error' saying so."
+  (derl-test-configure)
+  (let ((err (should-error (derl-connect 'nosuchnode@localhost)
+                           :type 'derl-epmd-error)))
+    (should (string-match-p "not registered" (cadr err)))))
+
+(ert-deftest derl-error-unknown-host ()
+  "A host that does not resolve: `derl-connect-error'."
+  (derl-test-configure)
+  (let ((err (should-error (derl-connect 'x@no-such-host.invalid)
+                           :type 'derl-connect-error)))
+    (should (string-match-p "unknown host" (cadr err)))))
+
+(ert-deftest derl-error-bad-node-name ()
+  "A node name that is not name@host is refused at once."
+  (derl-test-configure)
+  (should-error (erl-connect 'no-at-sign) :type 'derl-connect-error)
+  (should-error (erl-connect "two@at@signs") :type 'derl-connect-error))
+
+(ert-deftest derl-error-cookie-mismatch ()
+  "A wrong cookie: `derl-auth-error', with no cookie in the message."
+  (derl-test-with-node (node)
+    (let* ((derl-cookie "not-the-right-cookie")
+           (err (should-error (derl-connect node) :type 'derl-auth-error)))
+      (should (string-match-p "cookie" (cadr err)))
+      (should-not (string-match-p "not-the-right-cookie" (cadr err)))
+      (should-not (string-match-p (regexp-quote derl-test-cookie)
+                                  (cadr err))))))
+
+(ert-deftest derl-error-connection-refused ()
+  "A node registered with EPMD that accepts nothing: `derl-connect-error'."
+  (derl-test-configure)
+  ;; Register a name with EPMD by hand, pointing at a closed port.
+  (let* ((port (derl-test-free-port))
+         (name (concat "ghost" (derl-test-random-string 6)))
+         (reg (make-network-process :name "derl-ghost" :host "127.0.0.1"
+                                    :service (derl-test-epmd-port)
+                                    :coding 'binary)))
+    (unwind-protect
+        (let ((req (concat (unibyte-string 120 (ash port -8) (logand port 255)
+                                           77 0 0 6 0 5 0 (length name))
+                           name (unibyte-string 0 0))))
+          (process-send-string reg (concat (unibyte-string
+                                            0 (length req))
+                                           req))
+          (accept-process-output reg 1)
+          (let ((err (should-error (derl-connect
+                                    (intern (concat name "@localhost")))
+                                   :type 'derl-connect-error)))
+            (should (string-match-p "cannot connect" (cadr err)))))
+      (delete-process reg))))
+
+(ert-deftest derl-error-node-killed-mid-stream ()
+  "A node killed during a stream: nodedown, and Emacs carries on."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((inbox (derl-test-inbox))
+          downs)
+      (let ((erl-nodedown-hook (list (lambda (n) (push n downs)))))
+        (erl-send (derl-test-echo node) (vector 'stream (car inbox) 100000))
+        (derl-test-wait (lambda () (> (length (cadr inbox)) 100)))
+        (derl-test-stop-node node)
+        (derl-test-wait (lambda () downs))
+        (should (equal downs (list node)))))))
+
+(ert-deftest derl-error-oversized-message ()
+  "A message over `derl-max-message-size' closes that connection only."
+  (derl-test-with-node (a)
+    (derl-test-with-node (b)
+      (let ((derl-max-message-size 100000)
+            downs)
+        (let ((erl-nodedown-hook (list (lambda (n) (push n downs)))))
+          (derl-connect a)
+          (derl-connect b)
+          (let ((inbox (derl-test-inbox)))
+            (erl-send (derl-test-echo a) (vector 'big (car inbox) 200000))
+            (derl-test-wait (lambda () downs))
+            (should (equal downs (list a)))
+            (with-current-buffer (format "*trace %s*" a)
+              (should (string-match-p "exceeds derl-max-message-size"
+                                      (buffer-string))))
+            ;; B is unaffected.
+            (erl-send (derl-test-echo b) (vector (car inbox) 'fine))
+            (should (derl-test-await-message inbox
+                                             (lambda (m) (eq m 'fine))))))))))
+
+(ert-deftest derl-error-malformed-frame ()
+  "A peer sending a malformed frame loses its connection; others stay."
+  (derl-test-with-node (good)
+    (derl-connect good)
+    (let* ((name (concat "rogue" (derl-test-random-string 6)))
+           (node (intern (concat name "@localhost")))
+           (buffer (generate-new-buffer " *derl-rogue*"))
+           (process-environment (derl-test-erl-environment))
+           (proc (start-process "derl-rogue" buffer "erl" "-noshell"
+                                "-pa" derl-test-ebin "-run" "derl_rogue"
+                                "start" name derl-test-cookie))
+           downs)
+      (set-process-query-on-exit-flag proc nil)
+      (unwind-protect
+          (let ((erl-nodedown-hook (list (lambda (n) (push n downs)))))
+            (with-current-buffer buffer
+              (derl-test-wait (lambda ()
+                                (string-match-p "derl_rogue ready"
+                                                (buffer-string)))))
+            (erl-connect node)
+            (derl-test-wait (lambda () downs))
+            (should (equal downs (list node)))
+            (with-current-buffer (format "*trace %s*" node)
+              (should (string-match-p "malformed message" (buffer-string))))
+            (let ((inbox (derl-test-inbox)))
+              (erl-send (derl-test-echo good) (vector (car inbox) 'ok))
+              (should (derl-test-await-message inbox
+                                               (lambda (m) (eq m 'ok))))))
+        (when (process-live-p proc) (kill-process proc))
+        (kill-buffer buffer)))))
+
+;;;; EPMD
+
+(ert-deftest derl-epmd-names-and-port-please ()
+  "`epmd-names' lists a running node; `epmd-port-please' finds its port."
+  (derl-test-with-node (node)
+    (let* ((name (car (split-string (symbol-name node) "@")))
+           (names (epmd-names "localhost"))
+           (entry (assoc name names))
+           result)
+      (should entry)
+      (epmd-port-please name "localhost"
+                        (lambda (port) (setq result (list 'port port)))
+                        (lambda () (setq result '(failed))))
+      (derl-test-wait (lambda () result))
+      (should (equal result (list 'port (cdr entry))))
+      (setq result nil)
+      (epmd-port-please "nosuchname" "localhost"
+                        (lambda (port) (setq result (list 'port port)))
+                        (lambda () (setq result '(failed))))
+      (derl-test-wait (lambda () result))
+      (should (equal result '(failed))))))
+
+(provide 'derl-tests)
+
+;;; derl-tests.el ends here
