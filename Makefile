@@ -66,18 +66,18 @@ $(BUILD)/fuzz_etf: test/fuzz/fuzz_etf.c $(CORE_SRC) $(HEADERS)
 	  -fno-sanitize-recover=all -Imodule -o $@ \
 	  test/fuzz/fuzz_etf.c $(CORE_SRC) -lz
 
-$(BUILD)/test_proto: test/c/test_proto.c module/etf.c module/digest.c module/epmd.c module/handshake.c $(HEADERS)
+$(BUILD)/test_proto: test/c/test_proto.c module/etf.c module/digest.c module/epmd.c module/handshake.c module/dist.c $(HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) -O1 -g $(WARN) -std=gnu11 $(SAN) -Imodule -o $@ \
 	  test/c/test_proto.c module/etf.c module/digest.c module/epmd.c \
-	  module/handshake.c -lcrypto -lz
+	  module/handshake.c module/dist.c -lcrypto -lz
 
-$(BUILD)/fuzz_proto: test/fuzz/fuzz_proto.c module/etf.c module/digest.c module/epmd.c module/handshake.c $(HEADERS)
+$(BUILD)/fuzz_proto: test/fuzz/fuzz_proto.c module/etf.c module/digest.c module/epmd.c module/handshake.c module/dist.c $(HEADERS)
 	@mkdir -p $(BUILD)
 	$(CLANG) -O1 -g -std=gnu11 -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=all -Imodule -o $@ \
 	  test/fuzz/fuzz_proto.c module/etf.c module/digest.c module/epmd.c \
-	  module/handshake.c -lcrypto -lz
+	  module/handshake.c module/dist.c -lcrypto -lz
 
 test: deps module lisp $(BUILD)/test_etf $(BUILD)/fuzz_etf $(BUILD)/test_proto \
       $(BUILD)/fuzz_proto $(ERL_BEAM)

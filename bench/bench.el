@@ -15,8 +15,12 @@
 ;; `derl-bench-codec' in a batch Emacs with lisp/ on the load path.
 ;;
 ;; Every figure is the median of `derl-bench-runs' timed runs after
-;; one warm-up run, each timed run preceded by `garbage-collect' so
-;; that collections inside a run are those the run itself causes.
+;; one warm-up run.  Each timed run starts from a collected heap and
+;; runs with automatic garbage collection held off; the collection of
+;; what it left behind is then timed separately and added, so that no
+;; run pays, at random, for collections that earlier work made due
+;; (see `derl-bench--time').  The bytes each call allocates are shown
+;; too, since they set how often collections come in real use.
 ;; Timing is reported, never asserted: the bench always exits 0 once it
 ;; has run.
 
@@ -61,7 +65,7 @@ The first one, the list of records, is the headline item.")
 
 ;;;; Timing
 
-(defun derl-bench--median (numbers)
+(defun derl-bench--median-value (numbers)
   "Return the median of the list NUMBERS."
   (let* ((sorted (sort (copy-sequence numbers) #'<))
          (n (length sorted)))
@@ -120,8 +124,8 @@ Lisp objects one run allocates (what makes collections come sooner)."
         (push (+ run gc) totals)
         (push run runs)
         (push gc gcs)))
-    (list (derl-bench--median totals) (derl-bench--median runs)
-          (derl-bench--median gcs) (derl-bench--median allocs))))
+    (list (derl-bench--median-value totals) (derl-bench--median-value runs)
+          (derl-bench--median-value gcs) (derl-bench--median-value allocs))))
 
 ;;;; Reading the corpus
 

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE  /* memmem */
 
 #include "digest.h"
+#include "dist.h"
 #include "epmd.h"
 #include "handshake.h"
 
@@ -1236,6 +1237,91 @@ test_hs_handshake_23_always (void)
 }
 
 /* ---------------------------------------------------------------- */
+/* Frames (dist.c) */
+
+/* A pass-through frame body: 112, {6, Pid, '', echo}, hello.  */
+static size_t
+make_reg_send (uint8_t *out, size_t cap)
+{
+  etf_buf b;
+  etf_buf_init (&b);
+  etf_put_u8 (&b, DIST_PASS_THROUGH);
+  etf_put_version (&b);
+  etf_put_tuple_header (&b, 4);
+  etf_put_int (&b, DOP_REG_SEND);
+  etf_put_pid (&b, (const uint8_t *) "a@b", 3, 1, 0, 7);
+  etf_put_atom (&b, (const uint8_t *) "", 0);
+  etf_put_atom (&b, (const uint8_t *) "echo", 4);
+  etf_put_version (&b);
+  etf_put_atom (&b, (const uint8_t *) "hello", 5);
+  size_t n = b.len <= cap ? b.len : 0;
+  memcpy (out, b.data, n);
+  etf_buf_free (&b);
+  return n;
+}
+
+static void
+test_frame_reg_send (void)
+{
+  uint8_t f[128];
+  size_t n = make_reg_send (f, sizeof f);
+  dist_frame fr;
+  const char *why = NULL;
+  CHECK (n > 0);
+  CHECK (dist_parse_frame (f, n, &fr, &why));
+  CHECK (fr.op == DOP_REG_SEND);
+  CHECK (fr.control_offset == 1);
+  CHECK (f[fr.message_offset] == ETF_VERSION);
+  CHECK (fr.message_offset + fr.message_len == n);
+  /* Every truncation is refused, with a reason.  */
+  for (size_t k = 0; k < n; k++)
+    {
+      why = NULL;
+      CHECK (!dist_parse_frame (f, k, &fr, &why) && why);
+    }
+  /* Trailing bytes too.  */
+  f[n] = 0;
+  CHECK (!dist_parse_frame (f, n + 1, &fr, &why));
+}
+
+static void
+test_frame_bad_controls (void)
+{
+  dist_frame fr;
+  const char *why;
+  /* Not pass-through.  */
+  CHECK (!dist_parse_frame (BYTES (1, 131, 106), &fr, &why));
+  /* A distribution header, which we do not negotiate.  */
+  CHECK (!dist_parse_frame (BYTES (131, 68, 0), &fr, &why));
+  /* Control not a tuple; op not an integer; unknown op; too short.  */
+  CHECK (!dist_parse_frame (BYTES (112, 131, 106), &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 106), &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 99), &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 2), &fr, &why));
+  /* SEND without its message.  */
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 3, 97, 2, 106, 106), &fr,
+                            &why));
+  /* NODE_LINK {5}: no message, fine.  */
+  CHECK (dist_parse_frame (BYTES (112, 131, 104, 1, 97, 5), &fr, &why));
+  CHECK (fr.op == DOP_NODE_LINK && fr.message_len == 0);
+}
+
+static void
+test_frame_put (void)
+{
+  etf_buf b;
+  etf_buf_init (&b);
+  const uint8_t ctl[] = { 131, 104, 1, 97, 5 };
+  dist_put_frame (&b, ctl, sizeof ctl, NULL, 0);
+  CHECK (b.len == 4 + 1 + sizeof ctl);
+  CHECK (b.data[3] == 1 + sizeof ctl && b.data[4] == DIST_PASS_THROUGH);
+  dist_frame fr;
+  const char *why;
+  CHECK (dist_parse_frame (b.data + 4, b.len - 4, &fr, &why));
+  etf_buf_free (&b);
+}
+
+/* ---------------------------------------------------------------- */
 
 static const struct
 {
@@ -1244,6 +1330,9 @@ static const struct
 } tests[] = {
 #define T(f) { #f, f }
   T (test_digest_known),
+  T (test_frame_reg_send),
+  T (test_frame_bad_controls),
+  T (test_frame_put),
   T (test_digest_equal_and_wipe),
   T (test_digest_random),
   T (test_epmd_port_please_request),

@@ -1,4 +1,5 @@
-/* fuzz_proto.c --- libFuzzer target for epmd.c and handshake.c.
+/* fuzz_proto.c --- libFuzzer target for epmd.c, handshake.c and the
+   frame parser in dist.c.
 
    The first input byte chooses what the rest drives:
 
@@ -9,6 +10,7 @@
         correct peer messages up to a stage the input picks
      4  a handshake fed a correct peer conversation built from the input,
         so that the success path and the splitting are explored too
+     5  dist_parse_frame, as the I/O thread calls it on every frame
 
    In the handshake modes the next byte picks the peer's version and
    seeds the chunk sizes: bytes reach hs_feed in pieces, as from a
@@ -19,6 +21,7 @@
 #define _GNU_SOURCE  /* memmem */
 
 #include "digest.h"
+#include "dist.h"
 #include "epmd.h"
 #include "handshake.h"
 
@@ -365,6 +368,39 @@ fuzz_good_handshake (const uint8_t *data, size_t len)
   free (stream);
 }
 
+/* A frame as the I/O thread sees it; what passes must be sound.  */
+static void
+fuzz_frame (const uint8_t *data, size_t len)
+{
+  dist_frame f;
+  const char *why = NULL;
+  if (!dist_parse_frame (data, len, &f, &why))
+    {
+      if (!why)
+        abort ();
+      return;
+    }
+  unsigned arity;
+  bool has_message;
+  if (!dist_op_shape (f.op, &arity, &has_message)
+      || f.control_offset + f.control_len > len
+      || (f.message_len > 0) != has_message
+      || f.message_offset + f.message_len > len
+      || data[f.control_offset] != ETF_VERSION)
+    abort ();
+  /* Each term must decode on its own, as the main thread will do.  */
+  etf_reader r;
+  etf_reader_init (&r, data + f.control_offset + 1, f.control_len - 1);
+  if (etf_skip_terms (&r, 1) != ETF_OK || etf_expect_end (&r) != ETF_OK)
+    abort ();
+  if (has_message)
+    {
+      etf_reader_init (&r, data + f.message_offset + 1, f.message_len - 1);
+      if (etf_skip_terms (&r, 1) != ETF_OK || etf_expect_end (&r) != ETF_OK)
+        abort ();
+    }
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -372,7 +408,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     return 0;
   const uint8_t *rest = data + 1;
   size_t len = size - 1;
-  switch (data[0] % 5)
+  switch (data[0] % 6)
     {
     case 0:
       fuzz_port2 (rest, len);
@@ -386,8 +422,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     case 3:
       fuzz_handshake (rest, len);
       break;
-    default:
+    case 4:
       fuzz_good_handshake (rest, len);
+      break;
+    default:
+      fuzz_frame (rest, len);
       break;
     }
   return 0;
