@@ -122,7 +122,8 @@ fencode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 /* Connections */
 
 /* What we offer: all OTP 26 requires, plus monitors, SEND_SENDER,
-   payload exits, spawn, aliases.  Not published: a hidden node, as
+   payload exits, spawn, aliases, and the atom cache in distribution
+   headers (we still send pass-through frames).  Not published: a hidden node, as
    Distel's, that does not join the cluster's mesh.  */
 #define OUR_FLAGS                                                        \
   (DFLAG_EXTENDED_REFERENCES | DFLAG_DIST_MONITOR | DFLAG_FUN_TAGS      \
@@ -130,6 +131,7 @@ fencode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
    | DFLAG_EXTENDED_PIDS_PORTS | DFLAG_EXPORT_PTR_TAG                   \
    | DFLAG_BIT_BINARIES | DFLAG_NEW_FLOATS | DFLAG_UNICODE_IO           \
    | DFLAG_SMALL_ATOM_TAGS | DFLAG_UTF8_ATOMS | DFLAG_MAP_TAG            \
+   | DFLAG_DIST_HDR_ATOM_CACHE                                          \
    | DFLAG_BIG_CREATION | DFLAG_SEND_SENDER | DFLAG_BIG_SEQTRACE_LABELS   \
    | DFLAG_EXIT_PAYLOAD | DFLAG_HANDSHAKE_23 | DFLAG_UNLINK_ID           \
    | DFLAG_SPAWN | DFLAG_V4_NC | DFLAG_ALIAS | DFLAG_MANDATORY_25_DIGEST)
@@ -264,22 +266,21 @@ fsend (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
     return NULL;
   lispterm_options opt = { .binaries_tagged = false,
                            .max_depth = DEFAULT_MAX_DEPTH };
+  /* Both terms into one buffer, without version bytes: node.c frames
+     them as the connection agreed.  */
   etf_buf out;
   etf_buf_init (&out);
-  etf_put_u32 (&out, 0);  /* the length, patched below */
-  etf_put_u8 (&out, DIST_PASS_THROUGH);
-  etf_put_version (&out);
   emacs_value result = NULL;
   bool good = lispterm_encode (env, args[1], &out, &opt);
+  size_t control_len = out.len;
   if (good && nargs > 2)
+    good = lispterm_encode (env, args[2], &out, &opt);
+  if (good && out.status == ETF_OK)
     {
-      etf_put_version (&out);
-      good = lispterm_encode (env, args[2], &out, &opt);
-    }
-  if (good && out.status == ETF_OK && out.len - 4 <= UINT32_MAX)
-    {
-      etf_patch_u32 (&out, 0, (uint32_t) (out.len - 4));
-      result = sym (env, node_send (id, out.data, out.len) ? "t" : "nil");
+      bool sent = node_send (id, out.data, control_len,
+                             nargs > 2 ? out.data + control_len : NULL,
+                             out.len - control_len);
+      result = sym (env, sent ? "t" : "nil");
     }
   else if (good)
     lispterm_signal (env, "erlext-encode-error",
@@ -363,7 +364,10 @@ frame_term (emacs_env *env, const node_event *ev, size_t offset, size_t len,
             const lispterm_options *opt, const char **why)
 {
   etf_reader r;
-  etf_reader_init (&r, ev->data + offset + 1, len - 1);
+  size_t skip = ev->frame.versioned ? 1 : 0;
+  etf_reader_init (&r, ev->data + offset + skip, len - skip);
+  r.atom_refs = ev->atom_refs;
+  r.atom_ref_count = ev->frame.atom_ref_count;
   emacs_value v = lispterm_decode (env, &r, opt);
   if (!v && ok (env))
     *why = r.error ? r.error : "cannot decode";

@@ -2,6 +2,7 @@
 
 #include "dist.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 bool
@@ -49,17 +50,30 @@ dist_op_shape (int op, unsigned *arity, bool *has_message)
   return false;
 }
 
-/* Check one whole term with its version byte at R's position; no
-   compression inside distribution messages.  */
-static bool
-skip_term (etf_reader *r, const char **reason)
+void
+dist_atom_cache_free (dist_atom_cache *cache)
 {
-  if (r->pos >= r->len || r->buf[r->pos] != ETF_VERSION)
+  if (!cache)
+    return;
+  for (size_t k = 0; k < DIST_ATOM_CACHE_SIZE; k++)
+    free (cache->name[k]);
+  free (cache);
+}
+
+/* Check one whole term at R's position, after its version byte when
+   VERSIONED; no compression inside distribution messages.  */
+static bool
+skip_term (etf_reader *r, bool versioned, const char **reason)
+{
+  if (versioned)
     {
-      *reason = "term without a version byte";
-      return false;
+      if (r->pos >= r->len || r->buf[r->pos] != ETF_VERSION)
+        {
+          *reason = "term without a version byte";
+          return false;
+        }
+      r->pos++;
     }
-  r->pos++;
   if (etf_skip_terms (r, 1) != ETF_OK)
     {
       *reason = r->error;
@@ -68,32 +82,147 @@ skip_term (etf_reader *r, const char **reason)
   return true;
 }
 
+/* The distribution header after 131, 68: update CACHE, fill REFS, and
+   leave *POS after the header.  */
+static bool
+parse_header (const uint8_t *f, size_t len, size_t *pos,
+              dist_atom_cache *cache, etf_atom *refs, size_t *count,
+              const char **reason)
+{
+  size_t p = *pos;
+  if (p >= len)
+    {
+      *reason = "truncated distribution header";
+      return false;
+    }
+  size_t n = f[p++];
+  *count = n;
+  if (n == 0)
+    {
+      *pos = p;
+      return true;
+    }
+  /* A half byte of flags per reference, and one more for the header.  */
+  size_t flag_bytes = n / 2 + 1;
+  if (len - p < flag_bytes)
+    {
+      *reason = "truncated distribution header flags";
+      return false;
+    }
+  const uint8_t *flags = f + p;
+  uint16_t used[DIST_MAX_ATOM_REFS];
+  p += flag_bytes;
+  bool long_atoms = ((flags[n / 2] >> (4 * (n % 2))) & 1) != 0;
+  for (size_t i = 0; i < n; i++)
+    {
+      unsigned half = (flags[i / 2] >> (4 * (i % 2))) & 0xF;
+      bool fresh = (half & 8) != 0;
+      size_t index;
+      if (p >= len)
+        {
+          *reason = "truncated atom cache reference";
+          return false;
+        }
+      index = (half & 7) * 256 + f[p++];
+      /* One reference per entry and header: a second one could replace
+         the name an earlier reference points to.  */
+      for (size_t k = 0; k < i; k++)
+        if (used[k] == index)
+          {
+            *reason = "atom cache entry used twice in one header";
+            return false;
+          }
+      used[i] = (uint16_t) index;
+      if (fresh)
+        {
+          size_t width = long_atoms ? 2 : 1;
+          if (len - p < width)
+            {
+              *reason = "truncated atom cache entry";
+              return false;
+            }
+          size_t alen = long_atoms ? (size_t) ((f[p] << 8) | f[p + 1]) : f[p];
+          p += width;
+          if (len - p < alen)
+            {
+              *reason = "truncated atom cache entry";
+              return false;
+            }
+          long chars = etf_utf8_chars (f + p, alen);
+          if (chars < 0 || chars > ETF_MAX_ATOM_CHARS)
+            {
+              *reason = "bad atom in the atom cache";
+              return false;
+            }
+          uint8_t *copy = malloc (alen ? alen : 1);
+          if (!copy)
+            {
+              *reason = "out of memory";
+              return false;
+            }
+          memcpy (copy, f + p, alen);
+          free (cache->name[index]);
+          cache->name[index] = copy;
+          cache->len[index] = (uint16_t) alen;
+          p += alen;
+        }
+      else if (!cache->name[index])
+        {
+          *reason = "reference to an empty atom cache entry";
+          return false;
+        }
+      refs[i].name = cache->name[index];
+      refs[i].len = cache->len[index];
+      refs[i].latin1 = false;
+    }
+  *pos = p;
+  return true;
+}
+
 bool
-dist_parse_frame (const uint8_t *frame, size_t len, dist_frame *out,
-                  const char **reason)
+dist_parse_frame (const uint8_t *frame, size_t len, dist_atom_cache *cache,
+                  etf_atom *refs, dist_frame *out, const char **reason)
 {
   memset (out, 0, sizeof *out);
-  if (len < 1 || frame[0] != DIST_PASS_THROUGH)
+  etf_reader r;
+  etf_reader_init (&r, frame, len);
+  if (len >= 2 && frame[0] == ETF_VERSION && frame[1] == DIST_HEADER && cache)
+    {
+      size_t pos = 2, count;
+      if (!parse_header (frame, len, &pos, cache, refs, &count, reason))
+        return false;
+      r.pos = pos;
+      r.atom_refs = refs;
+      r.atom_ref_count = count;
+      out->atom_ref_count = count;
+      out->versioned = false;
+    }
+  else if (len >= 1 && frame[0] == DIST_PASS_THROUGH)
+    {
+      r.pos = 1;
+      out->versioned = true;
+    }
+  else
     {
       *reason = len >= 2 && frame[0] == ETF_VERSION
                   ? "distribution header, which was not negotiated"
                   : "not a pass-through message";
       return false;
     }
-  etf_reader r;
-  etf_reader_init (&r, frame, len);
-  r.pos = 1;
 
   /* The control tuple: {Op, ...} with Op a small integer.  */
   out->control_offset = r.pos;
   etf_reader head = r;
   etf_item tuple, op;
-  if (head.pos >= len || frame[head.pos] != ETF_VERSION)
+  if (out->versioned)
     {
-      *reason = "control message without a version byte";
-      return false;
+      if (head.pos >= len || frame[head.pos] != ETF_VERSION)
+        {
+          *reason = "control message without a version byte";
+          return false;
+        }
+      head.pos++;
     }
-  head.pos++;
   if (etf_read_item (&head, &tuple) != ETF_OK || tuple.kind != ETF_TUPLE
       || tuple.v.arity < 1 || etf_read_item (&head, &op) != ETF_OK
       || op.kind != ETF_INT)
@@ -109,21 +238,20 @@ dist_parse_frame (const uint8_t *frame, size_t len, dist_frame *out,
       *reason = "unknown control message";
       return false;
     }
-  /* SPAWN_REQUEST and friends are fixed; the rest may grow a trailing
-     element in later versions, so only a too-short tuple is refused.  */
+  /* Later versions may add elements; only a short tuple is refused.  */
   if (tuple.v.arity < arity)
     {
       *reason = "control message too short for its operation";
       return false;
     }
   out->op = (int) op.v.i;
-  if (!skip_term (&r, reason))
+  if (!skip_term (&r, out->versioned, reason))
     return false;
   out->control_len = r.pos - out->control_offset;
   if (has_message)
     {
       out->message_offset = r.pos;
-      if (!skip_term (&r, reason))
+      if (!skip_term (&r, out->versioned, reason))
         return false;
       out->message_len = r.pos - out->message_offset;
     }
@@ -136,18 +264,39 @@ dist_parse_frame (const uint8_t *frame, size_t len, dist_frame *out,
 }
 
 void
-dist_put_frame (etf_buf *out, const uint8_t *control, size_t control_len,
-                const uint8_t *message, size_t message_len)
+dist_put_frame (etf_buf *out, bool header, const uint8_t *control,
+                size_t control_len, const uint8_t *message,
+                size_t message_len)
 {
-  size_t body = 1 + control_len + (message ? message_len : 0);
-  if (body > UINT32_MAX)
+  /* Pass-through terms carry version bytes; header terms don't.  */
+  size_t terms = control_len + (message ? message_len : 0);
+  size_t extra = header ? 3 : 1 + 1 + (message ? 1 : 0);
+  if (terms > UINT32_MAX - extra)
     {
       etf_buf_fail (out, ETF_ERROR, "message too large for a frame");
       return;
     }
-  etf_put_u32 (out, (uint32_t) body);
-  etf_put_u8 (out, DIST_PASS_THROUGH);
-  etf_put_bytes (out, control, control_len);
-  if (message)
-    etf_put_bytes (out, message, message_len);
+  if (!etf_buf_reserve (out, 4 + extra + terms))
+    return;
+  etf_put_u32 (out, (uint32_t) (extra + terms));
+  if (header)
+    {
+      etf_put_u8 (out, ETF_VERSION);
+      etf_put_u8 (out, DIST_HEADER);
+      etf_put_u8 (out, 0);
+      etf_put_bytes (out, control, control_len);
+      if (message)
+        etf_put_bytes (out, message, message_len);
+    }
+  else
+    {
+      etf_put_u8 (out, DIST_PASS_THROUGH);
+      etf_put_version (out);
+      etf_put_bytes (out, control, control_len);
+      if (message)
+        {
+          etf_put_version (out);
+          etf_put_bytes (out, message, message_len);
+        }
+    }
 }

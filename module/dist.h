@@ -49,30 +49,53 @@ enum
 };
 
 #define DIST_PASS_THROUGH 112
+#define DIST_HEADER 68
+#define DIST_ATOM_CACHE_SIZE 2048
+#define DIST_MAX_ATOM_REFS 255
 
-/* A checked frame: where its terms are.  Offsets point at the terms'
-   version bytes.  */
+/* The atoms a node has cached on one connection (DIST_HDR_ATOM_CACHE):
+   names are UTF-8, owned here, replaced as the node sends new ones.  */
+typedef struct
+{
+  uint8_t *name[DIST_ATOM_CACHE_SIZE];
+  uint16_t len[DIST_ATOM_CACHE_SIZE];
+} dist_atom_cache;
+
+void dist_atom_cache_free (dist_atom_cache *cache);
+
+/* A checked frame: where its terms are.  In a pass-through frame the
+   offsets point at the terms' version bytes (VERSIONED); after a
+   distribution header the terms have none and may name atoms through
+   the header's references.  */
 typedef struct
 {
   int op;
+  bool versioned;
   size_t control_offset, control_len;
   size_t message_offset, message_len;  /* len 0: no message */
+  size_t atom_ref_count;               /* entries filled in REFS */
 } dist_frame;
 
 /* Tuple arity and whether a message term follows, for OP; false when OP
    is unknown.  */
 bool dist_op_shape (int op, unsigned *arity, bool *has_message);
 
-/* Check FRAME (LEN bytes, the 4-byte length already removed; not a tick)
-   as a pass-through message: 112, the control tuple, and the message
-   when its operation has one.  On failure *REASON says why.  */
-bool dist_parse_frame (const uint8_t *frame, size_t len, dist_frame *out,
-                       const char **reason);
+/* Check FRAME (LEN bytes, the 4-byte length already removed; not a tick):
+   either a pass-through message (112, the control tuple, the message
+   when its operation has one) or, when CACHE is not NULL, the same after
+   a distribution header, which updates CACHE and fills REFS (room for
+   DIST_MAX_ATOM_REFS) with the atoms the terms refer to; REFS point into
+   CACHE, valid until the next frame.  On failure *REASON says why.  */
+bool dist_parse_frame (const uint8_t *frame, size_t len,
+                       dist_atom_cache *cache, etf_atom *refs,
+                       dist_frame *out, const char **reason);
 
-/* Append a pass-through frame with its 4-byte length to OUT, the
-   control and message given as complete external terms (version byte
-   included; MESSAGE may be NULL).  */
-void dist_put_frame (etf_buf *out, const uint8_t *control, size_t control_len,
-                     const uint8_t *message, size_t message_len);
+/* Append a frame with its 4-byte length to OUT: after a distribution
+   header with no atom references when HEADER (the connection agreed on
+   DIST_HDR_ATOM_CACHE), else pass-through.  CONTROL and MESSAGE are
+   encoded terms without version bytes; MESSAGE NULL for none.  */
+void dist_put_frame (etf_buf *out, bool header, const uint8_t *control,
+                     size_t control_len, const uint8_t *message,
+                     size_t message_len);
 
 #endif /* DERL_DIST_H */

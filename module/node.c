@@ -63,10 +63,13 @@ typedef struct conn
   uint64_t flags;
   hs_state hs;
   bool hs_started;
+  dist_atom_cache *atom_cache;  /* the node's cached atoms, once up */
   etf_buf in;          /* received, from IN_START on not yet used */
   size_t in_start;
   etf_buf early;       /* handshake or EPMD bytes to write */
   etf_buf out;         /* frames; written only once up; shared */
+  etf_buf pending;     /* messages queued before up, unframed */
+  bool use_header;     /* frames after a distribution header */
   size_t out_sent;
   int64_t deadline;    /* connect deadline, ms; 0 once up */
   int64_t last_recv, last_send;
@@ -159,9 +162,11 @@ free_conn (conn *c)
   free (c->our_name);
   if (c->hs_started)
     hs_free (&c->hs);
+  dist_atom_cache_free (c->atom_cache);
   etf_buf_free (&c->in);
   etf_buf_free (&c->early);
   etf_buf_free (&c->out);
+  etf_buf_free (&c->pending);
   free (c);
 }
 
@@ -395,6 +400,68 @@ get_u32 (const uint8_t *p)
          | ((uint32_t) p[2] << 8) | p[3];
 }
 
+/* The atoms REFS name, copied for the main thread: the cache they
+   point into changes with the next frame.  One allocation.  */
+static etf_atom *
+copy_atom_refs (const etf_atom *refs, size_t n)
+{
+  size_t names = 0;
+  for (size_t k = 0; k < n; k++)
+    names += refs[k].len;
+  etf_atom *out = malloc (n * sizeof *out + names + 1);
+  if (!out)
+    return NULL;
+  uint8_t *p = (uint8_t *) (out + n);
+  for (size_t k = 0; k < n; k++)
+    {
+      memcpy (p, refs[k].name, refs[k].len);
+      out[k] = refs[k];
+      out[k].name = p;
+      p += refs[k].len;
+    }
+  return out;
+}
+
+/* Pending messages are kept as [control length][message length + 1, 0
+   for none][control][message] until the connection is up and its frame
+   form known.  */
+static void
+queue_pending (conn *c, const uint8_t *control, size_t control_len,
+               const uint8_t *message, size_t message_len)
+{
+  etf_put_u64 (&c->pending, control_len);
+  etf_put_u64 (&c->pending, message ? message_len + 1 : 0);
+  etf_put_bytes (&c->pending, control, control_len);
+  if (message)
+    etf_put_bytes (&c->pending, message, message_len);
+}
+
+static uint64_t
+get_u64 (const uint8_t *p)
+{
+  return ((uint64_t) get_u32 (p) << 32) | get_u32 (p + 4);
+}
+
+/* Frame what was queued before the connection came up.  LOCK held.  */
+static void
+frame_pending_locked (conn *c)
+{
+  const uint8_t *p = c->pending.data;
+  const uint8_t *end = p + c->pending.len;
+  while (p && end - p >= 16)
+    {
+      size_t control_len = get_u64 (p);
+      uint64_t m = get_u64 (p + 8);
+      const uint8_t *control = p + 16;
+      const uint8_t *message = m ? control + control_len : NULL;
+      size_t message_len = m ? m - 1 : 0;
+      dist_put_frame (&c->out, c->use_header, control, control_len, message,
+                      message_len);
+      p = control + control_len + message_len;
+    }
+  etf_buf_free (&c->pending);
+}
+
 /* Handle whole frames of an up connection.  LOCK held.  */
 static void
 process_frames_locked (conn *c)
@@ -434,7 +501,8 @@ process_frames_locked (conn *c)
       const uint8_t *body = in_data (c) + 4;
       dist_frame frame;
       const char *why;
-      if (!dist_parse_frame (body, n, &frame, &why))
+      etf_atom refs[DIST_MAX_ATOM_REFS];
+      if (!dist_parse_frame (body, n, c->atom_cache, refs, &frame, &why))
         {
           char reason[200];
           snprintf (reason, sizeof reason, "malformed message: %s", why);
@@ -454,6 +522,14 @@ process_frames_locked (conn *c)
       ev->data = copy;
       ev->len = n;
       ev->frame = frame;
+      if (frame.atom_ref_count > 0
+          && !(ev->atom_refs = copy_atom_refs (refs, frame.atom_ref_count)))
+        {
+          free (ev->data);
+          free (ev);
+          kill_conn_locked (c, NODE_ERR_PROTOCOL, "out of memory");
+          return;
+        }
       emit_locked (ev);
       in_consume (c, 4 + n);
     }
@@ -482,6 +558,18 @@ handshake_input_locked (conn *c)
     return;
   c->state = C_UP;
   c->deadline = 0;
+  c->use_header = (c->hs.peer_flags & c->flags
+                   & DFLAG_DIST_HDR_ATOM_CACHE) != 0;
+  frame_pending_locked (c);
+  if (c->use_header)
+    {
+      c->atom_cache = calloc (1, sizeof *c->atom_cache);
+      if (!c->atom_cache)
+        {
+          kill_conn_locked (c, NODE_ERR_PROTOCOL, "out of memory");
+          return;
+        }
+    }
   c->last_recv = c->last_send = now_ms ();
   node_event *ev = new_event (NODE_EV_UP, c->id);
   if (ev)
@@ -989,6 +1077,7 @@ new_conn (conn_kind kind, const char *host, int epmd_port,
   etf_buf_init (&c->in);
   etf_buf_init (&c->early);
   etf_buf_init (&c->out);
+  etf_buf_init (&c->pending);
   if (!c->host)
     {
       free (c);
@@ -1068,7 +1157,8 @@ node_epmd_names (const char *host, int epmd_port, unsigned timeout_ms)
 }
 
 bool
-node_send (long id, const uint8_t *frame, size_t len)
+node_send (long id, const uint8_t *control, size_t control_len,
+           const uint8_t *message, size_t message_len)
 {
   pthread_mutex_lock (&lock);
   conn *c = find_conn (id);
@@ -1077,21 +1167,24 @@ node_send (long id, const uint8_t *frame, size_t len)
       pthread_mutex_unlock (&lock);
       return false;
     }
-  bool idle = c->out.len == c->out_sent;
-  etf_put_bytes (&c->out, frame, len);
-  if (c->out.status != ETF_OK)
+  bool ok;
+  if (c->state != C_UP)
     {
-      pthread_mutex_unlock (&lock);
-      return false;
+      queue_pending (c, control, control_len, message, message_len);
+      ok = c->pending.status == ETF_OK;
     }
-  if (c->state == C_UP && idle)
+  else
     {
+      bool idle = c->out.len == c->out_sent;
+      dist_put_frame (&c->out, c->use_header, control, control_len, message,
+                      message_len);
+      ok = c->out.status == ETF_OK;
       /* Write at once when we can: no thread switch on the way out.  */
-      if (!flush_locked (c) || c->out.len > c->out_sent)
+      if (ok && idle && (!flush_locked (c) || c->out.len > c->out_sent))
         wake_io_thread ();
     }
   pthread_mutex_unlock (&lock);
-  return true;
+  return ok;
 }
 
 void
@@ -1125,6 +1218,7 @@ node_free_events (node_event *ev)
     {
       node_event *next = ev->next;
       free (ev->data);
+      free (ev->atom_refs);
       free (ev);
       ev = next;
     }

@@ -56,6 +56,8 @@ typedef struct node_event
   uint8_t *data;           /* FRAME (the frame body), EPMD_NAMES */
   size_t len;
   dist_frame frame;
+  etf_atom *atom_refs;     /* FRAME after a distribution header: its
+                              atoms, names in the same allocation */
   uint16_t port, version;  /* EPMD_PORT */
 } node_event;
 
@@ -86,10 +88,12 @@ bool node_running (void);
 /* Begin connecting; returns the connection id (> 0), or -1.  */
 long node_connect (const node_connect_args *args);
 
-/* Queue FRAME (with its 4-byte length) on connection ID, in order; sent
-   as soon as the connection is up.  False if there is no such
-   connection.  */
-bool node_send (long id, const uint8_t *frame, size_t len);
+/* Queue a message on connection ID, in order: CONTROL and MESSAGE
+   (NULL for none) encoded without version bytes.  Framed in the form
+   the connection agreed on and sent as soon as it is up.  False if
+   there is no such connection.  */
+bool node_send (long id, const uint8_t *control, size_t control_len,
+                const uint8_t *message, size_t message_len);
 
 /* Close connection ID; a DOWN event with NODE_ERR_LOCAL follows.  */
 void node_close (long id);

@@ -1268,7 +1268,7 @@ test_frame_reg_send (void)
   dist_frame fr;
   const char *why = NULL;
   CHECK (n > 0);
-  CHECK (dist_parse_frame (f, n, &fr, &why));
+  CHECK (dist_parse_frame (f, n, NULL, NULL, &fr, &why));
   CHECK (fr.op == DOP_REG_SEND);
   CHECK (fr.control_offset == 1);
   CHECK (f[fr.message_offset] == ETF_VERSION);
@@ -1277,11 +1277,11 @@ test_frame_reg_send (void)
   for (size_t k = 0; k < n; k++)
     {
       why = NULL;
-      CHECK (!dist_parse_frame (f, k, &fr, &why) && why);
+      CHECK (!dist_parse_frame (f, k, NULL, NULL, &fr, &why) && why);
     }
   /* Trailing bytes too.  */
   f[n] = 0;
-  CHECK (!dist_parse_frame (f, n + 1, &fr, &why));
+  CHECK (!dist_parse_frame (f, n + 1, NULL, NULL, &fr, &why));
 }
 
 static void
@@ -1290,20 +1290,60 @@ test_frame_bad_controls (void)
   dist_frame fr;
   const char *why;
   /* Not pass-through.  */
-  CHECK (!dist_parse_frame (BYTES (1, 131, 106), &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (1, 131, 106), NULL, NULL, &fr, &why));
   /* A distribution header, which we do not negotiate.  */
-  CHECK (!dist_parse_frame (BYTES (131, 68, 0), &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (131, 68, 0), NULL, NULL, &fr, &why));
   /* Control not a tuple; op not an integer; unknown op; too short.  */
-  CHECK (!dist_parse_frame (BYTES (112, 131, 106), &fr, &why));
-  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 106), &fr, &why));
-  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 99), &fr, &why));
-  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 2), &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 106), NULL, NULL, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 106), NULL, NULL, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 99), NULL, NULL, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 2), NULL, NULL, &fr, &why));
   /* SEND without its message.  */
-  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 3, 97, 2, 106, 106), &fr,
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 3, 97, 2, 106, 106), NULL, NULL, &fr,
                             &why));
   /* NODE_LINK {5}: no message, fine.  */
-  CHECK (dist_parse_frame (BYTES (112, 131, 104, 1, 97, 5), &fr, &why));
+  CHECK (dist_parse_frame (BYTES (112, 131, 104, 1, 97, 5), NULL, NULL, &fr, &why));
   CHECK (fr.op == DOP_NODE_LINK && fr.message_len == 0);
+}
+
+static void
+test_frame_atom_cache (void)
+{
+  dist_atom_cache *cache = calloc (1, sizeof *cache);
+  etf_atom refs[DIST_MAX_ATOM_REFS];
+  dist_frame fr;
+  const char *why;
+  /* Two new entries: foo at 5 (segment 0), bar at 256 + 7; then
+     {7, foo, bar} by reference.  */
+  CHECK (dist_parse_frame (BYTES (131, 68, 2, 0x98, 0x00,
+                                  5, 3, 'f', 'o', 'o', 7, 3, 'b', 'a', 'r',
+                                  104, 3, 97, 7, 82, 0, 82, 1),
+                           cache, refs, &fr, &why));
+  CHECK (fr.atom_ref_count == 2 && !fr.versioned && fr.op == 7);
+  CHECK (refs[1].len == 3 && memcmp (refs[1].name, "bar", 3) == 0);
+  /* Later: bar from the cache, no text.  */
+  CHECK (dist_parse_frame (BYTES (131, 68, 1, 0x01, 7,
+                                  104, 3, 97, 7, 82, 0, 82, 0),
+                           cache, refs, &fr, &why));
+  CHECK (refs[0].len == 3 && memcmp (refs[0].name, "bar", 3) == 0);
+  /* Long atoms: 2-byte lengths.  */
+  CHECK (dist_parse_frame (BYTES (131, 68, 1, 0x18, 9, 0, 2, 'h', 'i',
+                                  104, 1, 97, 5),
+                           cache, refs, &fr, &why));
+  CHECK (refs[0].len == 2);
+  /* An empty entry; a reference out of range; one entry twice.  */
+  CHECK (!dist_parse_frame (BYTES (131, 68, 1, 0x02, 9, 104, 1, 97, 5),
+                            cache, refs, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (131, 68, 1, 0x01, 7,
+                                   104, 3, 97, 7, 82, 0, 82, 1),
+                            cache, refs, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (131, 68, 2, 0x11, 0x00, 7, 7,
+                                   104, 1, 97, 5),
+                            cache, refs, &fr, &why));
+  /* Without a cache (not negotiated) a header is refused.  */
+  CHECK (!dist_parse_frame (BYTES (131, 68, 0, 104, 1, 97, 5), NULL, NULL,
+                            &fr, &why));
+  dist_atom_cache_free (cache);
 }
 
 static void
@@ -1311,13 +1351,28 @@ test_frame_put (void)
 {
   etf_buf b;
   etf_buf_init (&b);
-  const uint8_t ctl[] = { 131, 104, 1, 97, 5 };
-  dist_put_frame (&b, ctl, sizeof ctl, NULL, 0);
-  CHECK (b.len == 4 + 1 + sizeof ctl);
-  CHECK (b.data[3] == 1 + sizeof ctl && b.data[4] == DIST_PASS_THROUGH);
+  const uint8_t ctl[] = { 104, 1, 97, 5 };
+  dist_put_frame (&b, false, ctl, sizeof ctl, NULL, 0);
+  CHECK (b.len == 4 + 2 + sizeof ctl);
+  CHECK (b.data[3] == 2 + sizeof ctl && b.data[4] == DIST_PASS_THROUGH);
   dist_frame fr;
   const char *why;
-  CHECK (dist_parse_frame (b.data + 4, b.len - 4, &fr, &why));
+  CHECK (dist_parse_frame (b.data + 4, b.len - 4, NULL, NULL, &fr, &why));
+  CHECK (fr.versioned && fr.op == DOP_NODE_LINK);
+  /* After a header: 131 68 0, then the terms bare.  */
+  b.len = 0;
+  const uint8_t msg[] = { 106 };
+  dist_put_frame (&b, true, ctl, sizeof ctl, msg, sizeof msg);
+  CHECK (b.len == 4 + 3 + sizeof ctl + sizeof msg);
+  CHECK (b.data[4] == ETF_VERSION && b.data[5] == DIST_HEADER
+         && b.data[6] == 0);
+  dist_atom_cache *cache = calloc (1, sizeof *cache);
+  etf_atom refs[DIST_MAX_ATOM_REFS];
+  /* NODE_LINK has no message: the extra term is trailing garbage.  */
+  CHECK (!dist_parse_frame (b.data + 4, b.len - 4, cache, refs, &fr, &why));
+  CHECK (dist_parse_frame (b.data + 4, b.len - 5, cache, refs, &fr, &why));
+  CHECK (!fr.versioned && fr.atom_ref_count == 0);
+  dist_atom_cache_free (cache);
   etf_buf_free (&b);
 }
 
@@ -1333,6 +1388,7 @@ static const struct
   T (test_frame_reg_send),
   T (test_frame_bad_controls),
   T (test_frame_put),
+  T (test_frame_atom_cache),
   T (test_digest_equal_and_wipe),
   T (test_digest_random),
   T (test_epmd_port_please_request),

@@ -10,7 +10,7 @@
         correct peer messages up to a stage the input picks
      4  a handshake fed a correct peer conversation built from the input,
         so that the success path and the splitting are explored too
-     5  dist_parse_frame, as the I/O thread calls it on every frame
+     5  dist_parse_frame over a series of frames sharing an atom cache
 
    In the handshake modes the next byte picks the peer's version and
    seeds the chunk sizes: bytes reach hs_feed in pieces, as from a
@@ -368,37 +368,65 @@ fuzz_good_handshake (const uint8_t *data, size_t len)
   free (stream);
 }
 
-/* A frame as the I/O thread sees it; what passes must be sound.  */
+/* A frame as the I/O thread sees it; what passes must be sound.  The
+   input may hold several frames, each after a 2-byte length, all over
+   one atom cache, as on one connection.  */
 static void
-fuzz_frame (const uint8_t *data, size_t len)
+fuzz_frames (const uint8_t *data, size_t len)
 {
-  dist_frame f;
-  const char *why = NULL;
-  if (!dist_parse_frame (data, len, &f, &why))
+  dist_atom_cache *cache = calloc (1, sizeof *cache);
+  etf_atom refs[DIST_MAX_ATOM_REFS];
+  if (!cache)
+    return;
+  while (len >= 2)
     {
-      if (!why)
+      size_t n = ((size_t) data[0] << 8) | data[1];
+      data += 2;
+      len -= 2;
+      if (n > len)
+        n = len;
+      const uint8_t *frame = data;
+      data += n;
+      len -= n;
+
+      dist_frame f;
+      const char *why = NULL;
+      if (!dist_parse_frame (frame, n, cache, refs, &f, &why))
+        {
+          if (!why)
+            abort ();
+          continue;
+        }
+      unsigned arity;
+      bool has_message;
+      size_t skip = f.versioned ? 1 : 0;
+      if (!dist_op_shape (f.op, &arity, &has_message)
+          || f.control_offset + f.control_len > n
+          || (f.message_len > 0) != has_message
+          || f.message_offset + f.message_len > n
+          || (f.versioned && frame[f.control_offset] != ETF_VERSION)
+          || f.atom_ref_count > DIST_MAX_ATOM_REFS)
         abort ();
-      return;
-    }
-  unsigned arity;
-  bool has_message;
-  if (!dist_op_shape (f.op, &arity, &has_message)
-      || f.control_offset + f.control_len > len
-      || (f.message_len > 0) != has_message
-      || f.message_offset + f.message_len > len
-      || data[f.control_offset] != ETF_VERSION)
-    abort ();
-  /* Each term must decode on its own, as the main thread will do.  */
-  etf_reader r;
-  etf_reader_init (&r, data + f.control_offset + 1, f.control_len - 1);
-  if (etf_skip_terms (&r, 1) != ETF_OK || etf_expect_end (&r) != ETF_OK)
-    abort ();
-  if (has_message)
-    {
-      etf_reader_init (&r, data + f.message_offset + 1, f.message_len - 1);
+      /* Each term must read on its own, as the main thread will.  */
+      etf_reader r;
+      etf_reader_init (&r, frame + f.control_offset + skip,
+                       f.control_len - skip);
+      r.atom_refs = refs;
+      r.atom_ref_count = f.atom_ref_count;
       if (etf_skip_terms (&r, 1) != ETF_OK || etf_expect_end (&r) != ETF_OK)
         abort ();
+      if (has_message)
+        {
+          etf_reader_init (&r, frame + f.message_offset + skip,
+                           f.message_len - skip);
+          r.atom_refs = refs;
+          r.atom_ref_count = f.atom_ref_count;
+          if (etf_skip_terms (&r, 1) != ETF_OK
+              || etf_expect_end (&r) != ETF_OK)
+            abort ();
+        }
     }
+  dist_atom_cache_free (cache);
 }
 
 int
@@ -426,7 +454,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       fuzz_good_handshake (rest, len);
       break;
     default:
-      fuzz_frame (rest, len);
+      fuzz_frames (rest, len);
       break;
     }
   return 0;
