@@ -46,4 +46,8 @@ fi
 "$EMACS" -Q --batch -L lisp --eval '(setq load-prefer-newer t)' \
     -l bench/bench.el -f derl-bench-codec
 
-# ---- Later sections (network round trips, message streams) go below.
+# ---- Connections: round trips against Erlang's own, streams, set-up
+
+"$EMACS" -Q --batch -L lisp -L test -L bench \
+    --eval '(setq load-prefer-newer t)' \
+    -l bench/bench-net.el -f derl-bench-net
