@@ -27,6 +27,7 @@ if [ "$mode" = all ]; then
     need_cmd epmd erlang-nox
     need_file /usr/lib/erlang/usr/include/ei.h erlang-dev
     need_cmd clang clang
+    need_cmd elixir elixir
     [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] \
         || missing="$missing libclang-rt-14-dev"
 fi

@@ -119,6 +119,30 @@ it is ready and return its node name as a symbol."
              (with-current-buffer buffer (buffer-string))))
     (intern name)))
 
+(defun derl-test-start-elixir-node ()
+  "Start an Elixir node running test/elixir/derl_echo.exs; return its name.
+Stop it with `derl-test-stop-node'."
+  (let* ((name (derl-test-node-name "elixir"))
+         (buffer (generate-new-buffer " *derl-test-elixir*"))
+         (process-environment (derl-test-erl-environment))
+         (proc (start-process "derl-test-elixir" buffer "elixir"
+                              "--sname" name "--cookie" derl-test-cookie
+                              (expand-file-name "test/elixir/derl_echo.exs"
+                                                derl-test-root))))
+    (set-process-query-on-exit-flag proc nil)
+    (process-put proc 'node (intern name))
+    (push proc derl-test--nodes)
+    (with-current-buffer buffer
+      (cl-loop repeat 300
+               until (save-excursion
+                       (goto-char (point-min))
+                       (search-forward "derl_peer ready" nil t))
+               do (accept-process-output proc 0.1))
+      (unless (save-excursion (goto-char (point-min))
+                              (search-forward "derl_peer ready" nil t))
+        (error "Elixir node %s did not start: %s" name (buffer-string))))
+    (intern name)))
+
 (defun derl-test-stop-node (node)
   "Kill the Erlang NODE started by `derl-test-start-node' and wait for it."
   (dolist (proc derl-test--nodes)

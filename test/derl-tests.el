@@ -448,6 +448,34 @@ This catches the event pipe made without
         (when (process-live-p proc) (kill-process proc))
         (kill-buffer buffer)))))
 
+;;;; Elixir
+
+(ert-deftest derl-elixir-node ()
+  "An Elixir node answers like an Erlang one; its structs are maps."
+  (skip-unless (executable-find "elixir"))
+  (derl-test-configure)
+  (let ((node (derl-test-start-elixir-node)))
+    (unwind-protect
+        (let ((inbox (derl-test-inbox))
+              (term (let ((h (make-hash-table :test 'equal)))
+                      (puthash 'name (erl-binary "derl") h)
+                      (puthash 'tags (list 'fast 'safe) h)
+                      h)))
+          (derl-connect node)
+          (erl-send (derl-test-echo node) (vector (car inbox) term))
+          (let ((reply (derl-test-await-message inbox #'hash-table-p)))
+            (should (equal (gethash 'name reply) "derl"))
+            (should (equal (gethash 'tags reply) '(fast safe))))
+          (erl-send (derl-test-echo node) (vector 'struct (car inbox)))
+          (let ((uri (derl-test-await-message
+                      inbox (lambda (m) (and (hash-table-p m)
+                                             (gethash '__struct__ m))))))
+            (should (eq (gethash '__struct__ uri) 'Elixir.URI))
+            (should (equal (gethash 'host uri) "example.com"))
+            (should (= (gethash 'port uri) 443))))
+      (ignore-errors (derl-disconnect node))
+      (derl-test-stop-node node))))
+
 ;;;; EPMD
 
 (ert-deftest derl-epmd-names-and-port-please ()
