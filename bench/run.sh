@@ -48,6 +48,11 @@ fi
 
 # ---- Connections: round trips against Erlang's own, streams, set-up
 
+# Compiled, as a user's code would be.
+"$EMACS" -Q --batch -L lisp -L test -L bench \
+    --eval '(setq load-prefer-newer t)' \
+    -f batch-byte-compile test/derl-ert.el bench/bench-net.el
+
 "$EMACS" -Q --batch -L lisp -L test -L bench \
     --eval '(setq load-prefer-newer t)' \
     -l bench/bench-net.el -f derl-bench-net

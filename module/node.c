@@ -83,6 +83,11 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static conn *conns;
 static long next_id = 1;
 static node_event *events_head, *events_tail;
+/* Bytes of frames waiting for Lisp.  Past the high-water mark the I/O
+   thread stops reading until Lisp has taken them: a fast sender cannot
+   grow Emacs's memory without bound.  */
+static size_t queued_bytes;
+#define QUEUE_HIGH_WATER ((size_t) 64 << 20)
 static int event_fd = -1;
 static int wake_pipe[2] = { -1, -1 };
 static pthread_t io_thread;
@@ -112,6 +117,7 @@ emit_locked (node_event *ev)
 {
   ev->next = NULL;
   bool was_empty = events_head == NULL;
+  queued_bytes += ev->len;
   if (events_tail)
     events_tail->next = ev;
   else
@@ -912,12 +918,16 @@ io_main (void *arg)
             }
           if (t >= 0 && (timeout < 0 || t < timeout))
             timeout = t;
+          bool paused = c->state == C_UP && queued_bytes > QUEUE_HIGH_WATER;
+          if (paused)
+            /* Not reading is our doing, not the node's silence.  */
+            c->last_recv = now;
           pfds[n].fd = c->fd;
           pfds[n].events = (short) ((c->state == C_EPMD_CONNECT
                                      || c->state == C_CONNECT)
                                       ? POLLOUT
-                                      : POLLIN | (wants_write (c) ? POLLOUT
-                                                                  : 0));
+                                      : (paused ? 0 : POLLIN)
+                                        | (wants_write (c) ? POLLOUT : 0));
           pfds[n].revents = 0;
           ids[n] = id;
           n++;
@@ -1051,6 +1061,7 @@ node_stop (void)
     }
   node_free_events (events_head);
   events_head = events_tail = NULL;
+  queued_bytes = 0;
   if (event_fd >= 0)
     close (event_fd);
   event_fd = -1;
@@ -1207,6 +1218,9 @@ node_take_events (void)
   pthread_mutex_lock (&lock);
   node_event *evs = events_head;
   events_head = events_tail = NULL;
+  if (queued_bytes > QUEUE_HIGH_WATER)
+    wake_io_thread ();  /* it may have stopped reading */
+  queued_bytes = 0;
   pthread_mutex_unlock (&lock);
   return evs;
 }
