@@ -260,8 +260,7 @@ This catches the event pipe made without
           (victim (erl-spawn (erl-receive () ((_ (erl-exit 'bye)))))))
       (erl-send (derl-test-echo node) (vector 'register_tester (car inbox)))
       (erl-send (derl-test-echo node) (vector 'monitor victim))
-      ;; Give the monitor time to be set up before the exit.
-      (sleep-for 0.3)
+      (derl-test-await-message inbox (lambda (m) (eq m 'monitoring)))
       (erl-send victim 'go)
       (should (equal (derl-test-await-message
                       inbox (lambda (m) (and (vectorp m) (eq (aref m 0) 'down))))

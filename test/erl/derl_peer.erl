@@ -8,7 +8,8 @@
 %%                              reports exits to Pid as {linked_exit, Reason})
 %%   {exit, Pid, Reason}     -> exit(Pid, Reason)
 %%   {count, Pid, N}         -> receive N messages {n, I}; Pid ! {counted, Ok}
-%%   {monitor, Pid}          -> monitor Pid; report the 'DOWN' to the tester
+%%   {monitor, Pid}          -> monitor Pid, report `monitoring', then
+%%                              report the 'DOWN' to the tester
 %%   {register_tester, Pid}  -> remember Pid for reports
 %%   {big, Pid, Bytes}       -> Pid ! a binary of Bytes bytes
 -module(derl_peer).
@@ -47,15 +48,21 @@ echo_loop(Tester) ->
             exit(Pid, Reason),
             echo_loop(Tester);
         {spawn_linked, Pid} ->
-            %% A process linked to Pid that dies when asked.
-            P = spawn(fun() -> link(Pid), receive die -> exit(died) end end),
-            Pid ! {spawned, P},
+            %% A process linked to Pid that dies when asked.  It says so
+            %% itself after linking: its LINK then arrives first.
+            spawn(fun() ->
+                          link(Pid),
+                          Pid ! {spawned, self()},
+                          receive die -> exit(died) end
+                  end),
             echo_loop(Tester);
         {count, Pid, N} ->
             Pid ! {counted, count(1, N)},
             echo_loop(Tester);
         {monitor, Pid} ->
             Ref = erlang:monitor(process, Pid),
+            %% The MONITOR_P went out before this report.
+            report(Tester, monitoring),
             receive
                 {'DOWN', Ref, process, Pid, Reason} ->
                     report(Tester, {down, Reason})
