@@ -183,6 +183,9 @@ This catches the event pipe made without
           (derl-connect node)
           (derl-test-stop-node node)
           (derl-test-wait (lambda () downs))
+          ;; Until EPMD has forgotten it.
+          (derl-test-wait (lambda ()
+                            (not (assoc name (epmd-names "localhost")))))
           ;; Same name again.
           (let* ((process-environment (derl-test-erl-environment))
                  (proc (start-process "derl-test-node" nil "erl" "-noshell"
@@ -193,7 +196,8 @@ This catches the event pipe made without
             (set-process-query-on-exit-flag proc nil)
             (process-put proc 'node node)
             (push proc derl-test--nodes)
-            (derl-test-wait (lambda () (assoc name (epmd-names "localhost"))))
+            (derl-test-wait (lambda ()
+                              (assoc name (epmd-names "localhost"))))
             (derl-connect node)
             (let ((inbox (derl-test-inbox)))
               (erl-send (derl-test-echo node) (vector (car inbox) 'again))
