@@ -96,8 +96,12 @@ modules.  Return (EXIT-CODE . OUTPUT)."
   "Start an Erlang node running derl_peer, with extra erl ARGS.
 It gets a random name at localhost and the test cookie.  Wait until
 it is ready and return its node name as a symbol."
-  (let* ((name (derl-test-node-name "peer"))
-         (buffer (generate-new-buffer " *derl-test-node*"))
+  (apply #'derl-test-start-named-node (derl-test-node-name "peer") args))
+
+(defun derl-test-start-named-node (name &rest args)
+  "Start an Erlang node called NAME running derl_peer, with extra erl ARGS.
+Wait until it is ready and return its node name as a symbol."
+  (let* ((buffer (generate-new-buffer " *derl-test-node*"))
          (process-environment (derl-test-erl-environment))
          (proc (apply #'start-process "derl-test-node" buffer "erl"
                       "-noshell" "-pa" derl-test-ebin

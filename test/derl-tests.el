@@ -187,17 +187,8 @@ This catches the event pipe made without
           (derl-test-wait (lambda ()
                             (not (assoc name (epmd-names "localhost")))))
           ;; Same name again.
-          (let* ((process-environment (derl-test-erl-environment))
-                 (proc (start-process "derl-test-node" nil "erl" "-noshell"
-                                      "-pa" derl-test-ebin
-                                      "-sname" (symbol-name node)
-                                      "-setcookie" derl-test-cookie
-                                      "-s" "derl_peer" "start")))
-            (set-process-query-on-exit-flag proc nil)
-            (process-put proc 'node node)
-            (push proc derl-test--nodes)
-            (derl-test-wait (lambda ()
-                              (assoc name (epmd-names "localhost"))))
+          (progn
+            (derl-test-start-named-node (symbol-name node))
             (derl-connect node)
             (let ((inbox (derl-test-inbox)))
               (erl-send (derl-test-echo node) (vector (car inbox) 'again))
