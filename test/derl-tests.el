@@ -261,6 +261,31 @@ This catches the event pipe made without
                       inbox (lambda (m) (and (vectorp m) (eq (aref m 0) 'down))))
                      [down bye])))))
 
+(ert-deftest derl-link-then-unlink ()
+  "An Emacs process links to a remote one and unlinks (UNLINK_ID): no exit."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let* ((box (list nil))
+           (local (erl-spawn (setq erl-trap-exit t) (derl-test--collect box)))
+           (remote (progn
+                     (erl-send (derl-test-echo node) (vector 'spawn_plain local))
+                     (aref (derl-test-wait
+                            (lambda () (cl-find-if #'vectorp (car box))))
+                           1))))
+      (with-erl-process local
+        (erl-link remote)
+        (erl-unlink remote))
+      (erl-send remote 'die)
+      ;; The node acknowledged the unlink, and no exit came.
+      (derl-test-wait (lambda ()
+                        (with-current-buffer (format "*trace %s*" node)
+                          (string-match-p "<< UNLINK_ID_ACK" (buffer-string)))))
+      (sleep-for 0.3)
+      (accept-process-output nil 0.1)
+      (should-not (cl-find-if (lambda (m) (and (vectorp m)
+                                               (eq (aref m 0) 'EXIT)))
+                              (car box))))))
+
 ;;;; The trace buffer
 
 (ert-deftest derl-trace-buffer ()
@@ -343,6 +368,18 @@ This catches the event pipe made without
   (derl-test-configure)
   (should-error (erl-connect 'no-at-sign) :type 'derl-connect-error)
   (should-error (erl-connect "two@at@signs") :type 'derl-connect-error))
+
+(ert-deftest derl-error-no-cookie ()
+  "No `derl-cookie' and no ~/.erlang.cookie: a clear `derl-auth-error'."
+  (derl-test-configure)
+  (let ((derl-cookie nil)
+        (process-environment (cons (concat "HOME=" (derl-test-scratch-file
+                                                    "empty-home"))
+                                   process-environment)))
+    (make-directory (getenv "HOME") t)
+    (let ((err (should-error (derl-connect 'somebody@localhost)
+                             :type 'derl-auth-error)))
+      (should (string-match-p "No cookie" (cadr err))))))
 
 (ert-deftest derl-error-cookie-mismatch ()
   "A wrong cookie: `derl-auth-error', with no cookie in the message."

@@ -56,6 +56,11 @@ echo_loop(Tester) ->
                           receive die -> exit(died) end
                   end),
             echo_loop(Tester);
+        {spawn_plain, Pid} ->
+            %% A process not linked to anyone, that dies when asked.
+            P = spawn(fun() -> receive die -> exit(died) end end),
+            Pid ! {plain, P},
+            echo_loop(Tester);
         {count, Pid, N} ->
             Pid ! {counted, count(1, N)},
             echo_loop(Tester);
