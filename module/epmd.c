@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "etf.h"
+
 enum
 {
   EPMD_ALIVE2_X_RESP = 118,
@@ -30,19 +32,6 @@ enum
 
 /* ---------------------------------------------------------------- */
 /* Small helpers */
-
-static inline uint16_t
-get_u16 (const uint8_t *p)
-{
-  return (uint16_t) ((p[0] << 8) | p[1]);
-}
-
-static inline uint32_t
-get_u32 (const uint8_t *p)
-{
-  return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
-         | ((uint32_t) p[2] << 8) | (uint32_t) p[3];
-}
 
 static inline uint8_t *
 put_u16 (uint8_t *p, uint16_t v)
@@ -151,7 +140,7 @@ epmd_parse_port2_resp (const uint8_t *buf, size_t len,
     }
   if (len < PORT2_FIXED)
     return EPMD_INCOMPLETE;
-  size_t name_len = get_u16 (buf + 10);
+  size_t name_len = etf_get_u16 (buf + 10);
   if (name_len == 0)
     return bad (reason, "EPMD sent an empty node name");
   if (name_len > EPMD_MAX_NAME)
@@ -160,16 +149,16 @@ epmd_parse_port2_resp (const uint8_t *buf, size_t len,
   size_t extra_at = PORT2_FIXED + name_len;
   if (len < extra_at + 2)
     return EPMD_INCOMPLETE;
-  size_t extra_len = get_u16 (buf + extra_at);
+  size_t extra_len = etf_get_u16 (buf + extra_at);
   size_t total = extra_at + 2 + extra_len;
   if (len < total)
     return EPMD_INCOMPLETE;
 
-  info->port = get_u16 (buf + 2);
+  info->port = etf_get_u16 (buf + 2);
   info->node_type = buf[4];
   info->protocol = buf[5];
-  info->highest_version = get_u16 (buf + 6);
-  info->lowest_version = get_u16 (buf + 8);
+  info->highest_version = etf_get_u16 (buf + 6);
+  info->lowest_version = etf_get_u16 (buf + 8);
   memcpy (info->name, buf + PORT2_FIXED, name_len);
   info->name[name_len] = '\0';
   info->name_len = name_len;
@@ -204,8 +193,8 @@ epmd_parse_alive2_resp (const uint8_t *buf, size_t len,
         *reason = "EPMD refused to register the name (is it taken?)";
       return EPMD_REFUSED;
     }
-  *creation = buf[0] == EPMD_ALIVE2_X_RESP ? get_u32 (buf + 2)
-                                           : get_u16 (buf + 2);
+  *creation = buf[0] == EPMD_ALIVE2_X_RESP ? etf_get_u32 (buf + 2)
+                                           : etf_get_u16 (buf + 2);
   return EPMD_OK;
 }
 

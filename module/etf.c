@@ -8,26 +8,7 @@
 #include <zlib.h>
 
 /* ---------------------------------------------------------------- */
-/* Small helpers */
-
-static inline uint16_t
-get_u16 (const uint8_t *p)
-{
-  return (uint16_t) ((p[0] << 8) | p[1]);
-}
-
-static inline uint32_t
-get_u32 (const uint8_t *p)
-{
-  return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
-         | ((uint32_t) p[2] << 8) | (uint32_t) p[3];
-}
-
-static inline uint64_t
-get_u64 (const uint8_t *p)
-{
-  return ((uint64_t) get_u32 (p) << 32) | get_u32 (p + 4);
-}
+/* Names */
 
 size_t
 etf_latin1_to_utf8 (const uint8_t *in, size_t len, uint8_t *out)
@@ -171,7 +152,7 @@ read_atom (etf_reader *r, etf_atom *atom)
     case ETF_TAG_ATOM_UTF8:
       TRY (need (r, 2, "truncated atom length"));
       r->pos += 2;
-      return read_atom_body (r, start, get_u16 (r->buf + r->pos - 2),
+      return read_atom_body (r, start, etf_get_u16 (r->buf + r->pos - 2),
                              tag == ETF_TAG_ATOM, atom);
     case ETF_TAG_SMALL_ATOM:
     case ETF_TAG_SMALL_ATOM_UTF8:
@@ -213,7 +194,7 @@ read_small_int (etf_reader *r, int64_t *v)
   if (tag == ETF_TAG_INTEGER)
     {
       TRY (need (r, 4, "truncated integer"));
-      *v = (int32_t) get_u32 (r->buf + r->pos);
+      *v = (int32_t) etf_get_u32 (r->buf + r->pos);
       r->pos += 4;
       return ETF_OK;
     }
@@ -226,9 +207,9 @@ read_pid_body (etf_reader *r, bool new_pid, etf_item *it)
   TRY (read_atom (r, &it->v.pid.node));
   TRY (need (r, new_pid ? 12 : 9, "truncated pid"));
   const uint8_t *p = r->buf + r->pos;
-  it->v.pid.id = get_u32 (p);
-  it->v.pid.serial = get_u32 (p + 4);
-  it->v.pid.creation = new_pid ? get_u32 (p + 8) : p[8];
+  it->v.pid.id = etf_get_u32 (p);
+  it->v.pid.serial = etf_get_u32 (p + 4);
+  it->v.pid.creation = new_pid ? etf_get_u32 (p + 8) : p[8];
   r->pos += new_pid ? 12 : 9;
   it->kind = ETF_PID;
   return ETF_OK;
@@ -239,14 +220,14 @@ read_fun (etf_reader *r, etf_item *it)
 {
   /* Size counts itself and everything after it, not the tag.  */
   TRY (need (r, 4, "truncated fun"));
-  uint32_t size = get_u32 (r->buf + r->pos);
+  uint32_t size = etf_get_u32 (r->buf + r->pos);
   if (size < 4 || size - 4 > remaining (r) - 4)
     return etf_fail (r, it->offset, "fun size exceeds the input");
   size_t end = r->pos + size;
   r->pos += 4;
   /* Arity, Uniq, Index, NumFree.  */
   TRY (need (r, 1 + 16 + 4 + 4, "truncated fun"));
-  uint32_t num_free = get_u32 (r->buf + r->pos + 21);
+  uint32_t num_free = etf_get_u32 (r->buf + r->pos + 21);
   r->pos += 25;
   etf_atom module;
   int64_t old_index, old_uniq;
@@ -367,7 +348,7 @@ etf_read_item (etf_reader *r, etf_item *it)
     case ETF_TAG_INTEGER:
       TRY (need (r, 4, "truncated integer"));
       it->kind = ETF_INT;
-      it->v.i = (int32_t) get_u32 (p);
+      it->v.i = (int32_t) etf_get_u32 (p);
       r->pos += 4;
       return ETF_OK;
 
@@ -379,12 +360,12 @@ etf_read_item (etf_reader *r, etf_item *it)
     case ETF_TAG_LARGE_BIG:
       TRY (need (r, 4, "truncated big integer"));
       r->pos += 4;
-      return read_big_body (r, it, get_u32 (p));
+      return read_big_body (r, it, etf_get_u32 (p));
 
     case ETF_TAG_NEW_FLOAT:
       {
         TRY (need (r, 8, "truncated float"));
-        uint64_t bits = get_u64 (p);
+        uint64_t bits = etf_get_u64 (p);
         double v;
         memcpy (&v, &bits, sizeof v);
         if (!isfinite (v))
@@ -414,7 +395,7 @@ etf_read_item (etf_reader *r, etf_item *it)
     case ETF_TAG_STRING:
       {
         TRY (need (r, 2, "truncated string"));
-        size_t len = get_u16 (p);
+        size_t len = etf_get_u16 (p);
         r->pos += 2;
         TRY (need (r, len, "truncated string"));
         it->kind = ETF_STRING;
@@ -429,7 +410,7 @@ etf_read_item (etf_reader *r, etf_item *it)
       TRY (need (r, 4, "truncated list"));
       r->pos += 4;
       it->kind = ETF_LIST;
-      it->v.arity = get_u32 (p);
+      it->v.arity = etf_get_u32 (p);
       return check_arity (r, it, (uint64_t) it->v.arity + 1);
 
     case ETF_TAG_SMALL_TUPLE:
@@ -443,20 +424,20 @@ etf_read_item (etf_reader *r, etf_item *it)
       TRY (need (r, 4, "truncated tuple"));
       r->pos += 4;
       it->kind = ETF_TUPLE;
-      it->v.arity = get_u32 (p);
+      it->v.arity = etf_get_u32 (p);
       return check_arity (r, it, it->v.arity);
 
     case ETF_TAG_MAP:
       TRY (need (r, 4, "truncated map"));
       r->pos += 4;
       it->kind = ETF_MAP;
-      it->v.arity = get_u32 (p);
+      it->v.arity = etf_get_u32 (p);
       return check_arity (r, it, 2 * (uint64_t) it->v.arity);
 
     case ETF_TAG_BINARY:
       {
         TRY (need (r, 4, "truncated binary"));
-        size_t len = get_u32 (p);
+        size_t len = etf_get_u32 (p);
         r->pos += 4;
         TRY (need (r, len, "truncated binary"));
         it->kind = ETF_BINARY;
@@ -470,7 +451,7 @@ etf_read_item (etf_reader *r, etf_item *it)
     case ETF_TAG_BIT_BINARY:
       {
         TRY (need (r, 5, "truncated bitstring"));
-        size_t len = get_u32 (p);
+        size_t len = etf_get_u32 (p);
         unsigned bits = p[4];
         r->pos += 5;
         if (bits > 8 || (bits == 0) != (len == 0))
@@ -497,10 +478,10 @@ etf_read_item (etf_reader *r, etf_item *it)
         TRY (need (r, n, "truncated port"));
         const uint8_t *q = r->buf + r->pos;
         if (tag == ETF_TAG_V4_PORT)
-          it->v.port.id = get_u64 (q), it->v.port.creation = get_u32 (q + 8);
+          it->v.port.id = etf_get_u64 (q), it->v.port.creation = etf_get_u32 (q + 8);
         else
-          it->v.port.id = get_u32 (q),
-          it->v.port.creation = tag == ETF_TAG_PORT ? q[4] : get_u32 (q + 4);
+          it->v.port.id = etf_get_u32 (q),
+          it->v.port.creation = tag == ETF_TAG_PORT ? q[4] : etf_get_u32 (q + 4);
         r->pos += n;
         it->kind = ETF_PORT;
         return ETF_OK;
@@ -511,7 +492,7 @@ etf_read_item (etf_reader *r, etf_item *it)
         TRY (read_atom (r, &it->v.old_ref.node));
         TRY (need (r, 5, "truncated reference"));
         const uint8_t *q = r->buf + r->pos;
-        it->v.old_ref.id = get_u32 (q);
+        it->v.old_ref.id = etf_get_u32 (q);
         it->v.old_ref.creation = q[4];
         r->pos += 5;
         it->kind = ETF_OLD_REF;
@@ -522,7 +503,7 @@ etf_read_item (etf_reader *r, etf_item *it)
     case ETF_TAG_NEWER_REFERENCE:
       {
         TRY (need (r, 2, "truncated reference"));
-        size_t words = get_u16 (p);
+        size_t words = etf_get_u16 (p);
         r->pos += 2;
         if (words < 1 || words > ETF_MAX_REF_WORDS)
           return etf_fail (r, it->offset, "reference with a bad id length");
@@ -530,7 +511,7 @@ etf_read_item (etf_reader *r, etf_item *it)
         size_t cre = tag == ETF_TAG_NEWER_REFERENCE ? 4 : 1;
         TRY (need (r, cre + 4 * words, "truncated reference"));
         const uint8_t *q = r->buf + r->pos;
-        it->v.ref.creation = cre == 4 ? get_u32 (q) : q[0];
+        it->v.ref.creation = cre == 4 ? etf_get_u32 (q) : q[0];
         it->v.ref.id = q + cre;
         it->v.ref.words = words;
         r->pos += cre + 4 * words;
@@ -563,9 +544,8 @@ etf_read_item (etf_reader *r, etf_item *it)
     }
 }
 
-/* How many items follow an item, in its own structure.  */
-static uint64_t
-children (const etf_item *it)
+uint64_t
+etf_item_children (const etf_item *it)
 {
   switch (it->kind)
     {
@@ -639,7 +619,7 @@ etf_skip_terms (etf_reader *r, uint64_t count)
           owed = it.v.fun.num_free;
         }
       else
-        owed += children (&it);
+        owed += etf_item_children (&it);
     }
 out:
   free (funs);
@@ -669,7 +649,7 @@ etf_open (etf_reader *r, const uint8_t *buf, size_t len, size_t max_size,
 
   r->pos = 2;
   TRY (need (r, 4, "truncated compressed term"));
-  uint32_t size = get_u32 (buf + 2);
+  uint32_t size = etf_get_u32 (buf + 2);
   if (size == 0)
     return etf_fail (r, 1, "compressed term with size 0");
   if (size > max_size)

@@ -52,6 +52,26 @@ enum
 #define ETF_MAX_ATOM_CHARS 255
 #define ETF_MAX_REF_WORDS 5
 
+/* Big-endian integers from bytes the caller has checked are there.  */
+static inline uint16_t
+etf_get_u16 (const uint8_t *p)
+{
+  return (uint16_t) ((p[0] << 8) | p[1]);
+}
+
+static inline uint32_t
+etf_get_u32 (const uint8_t *p)
+{
+  return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
+         | ((uint32_t) p[2] << 8) | (uint32_t) p[3];
+}
+
+static inline uint64_t
+etf_get_u64 (const uint8_t *p)
+{
+  return ((uint64_t) etf_get_u32 (p) << 32) | etf_get_u32 (p + 4);
+}
+
 /* Result codes.  Anything but ETF_OK leaves a reason and an offset.  */
 typedef enum
 {
@@ -133,6 +153,10 @@ void etf_reader_init (etf_reader *r, const uint8_t *buf, size_t len);
 
 /* Read the next item.  */
 etf_status etf_read_item (etf_reader *r, etf_item *item);
+
+/* How many items follow a container item in its own structure (a
+   list's tail counts); 0 for anything else.  */
+uint64_t etf_item_children (const etf_item *item);
 
 /* Read COUNT whole terms, checking all of them, building nothing.  */
 etf_status etf_skip_terms (etf_reader *r, uint64_t count);

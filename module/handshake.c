@@ -23,25 +23,6 @@
 /* ---------------------------------------------------------------- */
 /* Small helpers */
 
-static inline uint16_t
-get_u16 (const uint8_t *p)
-{
-  return (uint16_t) ((p[0] << 8) | p[1]);
-}
-
-static inline uint32_t
-get_u32 (const uint8_t *p)
-{
-  return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
-         | ((uint32_t) p[2] << 8) | (uint32_t) p[3];
-}
-
-static inline uint64_t
-get_u64 (const uint8_t *p)
-{
-  return ((uint64_t) get_u32 (p) << 32) | get_u32 (p + 4);
-}
-
 static hs_status
 fail (hs_state *hs, hs_error_kind kind, const char *why)
 {
@@ -187,14 +168,14 @@ parse_challenge_v6 (hs_state *hs, const uint8_t *m, size_t len,
   const size_t fixed = 1 + 8 + 4 + 4 + 2;
   if (len < fixed)
     return protocol_error (hs, "challenge message too short");
-  size_t name_len = get_u16 (m + 17);
+  size_t name_len = etf_get_u16 (m + 17);
   if (name_len > len - fixed)
     return protocol_error (hs, "challenge name longer than its message");
   if (!take_peer_name (hs, m + fixed, name_len))
     return protocol_error (hs, "bad node name length in challenge");
-  hs->peer_flags = get_u64 (m + 1);
-  *challenge = get_u32 (m + 9);
-  hs->peer_creation = get_u32 (m + 13);
+  hs->peer_flags = etf_get_u64 (m + 1);
+  *challenge = etf_get_u32 (m + 9);
+  hs->peer_creation = etf_get_u32 (m + 13);
   return HS_CONTINUE;
 }
 
@@ -207,13 +188,13 @@ parse_challenge_v5 (hs_state *hs, const uint8_t *m, size_t len,
   const size_t fixed = 1 + 2 + 4 + 4;
   if (len < fixed)
     return protocol_error (hs, "challenge message too short");
-  if (get_u16 (m + 1) != 5)
+  if (etf_get_u16 (m + 1) != 5)
     return protocol_error (hs, "old challenge message with a version other "
                                "than 5");
   if (!take_peer_name (hs, m + fixed, len - fixed))
     return protocol_error (hs, "bad node name length in challenge");
-  hs->peer_flags = get_u32 (m + 3);
-  *challenge = get_u32 (m + 7);
+  hs->peer_flags = etf_get_u32 (m + 3);
+  *challenge = etf_get_u32 (m + 7);
   hs->peer_creation = 0;
   return HS_CONTINUE;
 }
@@ -348,7 +329,7 @@ hs_feed (hs_state *hs, const uint8_t *data, size_t len, size_t *consumed)
   /* Whole messages only, and none past the last handshake message.  */
   while (st == HS_CONTINUE && len - pos >= 2)
     {
-      size_t mlen = get_u16 (data + pos);
+      size_t mlen = etf_get_u16 (data + pos);
       if (len - pos - 2 < mlen)
         break;
       st = dispatch (hs, data + pos + 2, mlen);

@@ -454,23 +454,6 @@ push_value (decoder *d, emacs_value v)
   return true;
 }
 
-/* Items a container announces; LIST counts its tail.  */
-static uint64_t
-item_children (const etf_item *it)
-{
-  switch (it->kind)
-    {
-    case ETF_LIST:
-      return (uint64_t) it->v.arity + 1;
-    case ETF_TUPLE:
-      return it->v.arity;
-    case ETF_MAP:
-      return 2 * (uint64_t) it->v.arity;
-    default:
-      return 0;
-    }
-}
-
 static emacs_value
 decode_loop (decoder *d)
 {
@@ -488,7 +471,7 @@ decode_loop (decoder *d)
       emacs_value v;
       bool container = it.kind == ETF_LIST || it.kind == ETF_TUPLE
                        || it.kind == ETF_MAP;
-      if (container && item_children (&it) > 0)
+      if (container && etf_item_children (&it) > 0)
         {
           if (d->nframes >= d->opt->max_depth)
             {
@@ -503,7 +486,7 @@ decode_loop (decoder *d)
               return NULL;
             }
           d->frames[d->nframes++] = (decode_frame){
-            it.kind, item_children (&it), d->nvals
+            it.kind, etf_item_children (&it), d->nvals
           };
           continue;
         }

@@ -399,12 +399,6 @@ in_consume (conn *c, size_t n)
     c->in_start = c->in.len = 0;
 }
 
-static uint32_t
-get_u32 (const uint8_t *p)
-{
-  return ((uint32_t) p[0] << 24) | ((uint32_t) p[1] << 16)
-         | ((uint32_t) p[2] << 8) | p[3];
-}
 
 /* The atoms REFS name, copied for the main thread: the cache they
    point into changes with the next frame.  One allocation.  */
@@ -442,11 +436,6 @@ queue_pending (conn *c, const uint8_t *control, size_t control_len,
     etf_put_bytes (&c->pending, message, message_len);
 }
 
-static uint64_t
-get_u64 (const uint8_t *p)
-{
-  return ((uint64_t) get_u32 (p) << 32) | get_u32 (p + 4);
-}
 
 /* Frame what was queued before the connection came up.  LOCK held.  */
 static void
@@ -456,8 +445,8 @@ frame_pending_locked (conn *c)
   const uint8_t *end = p + c->pending.len;
   while (p && end - p >= 16)
     {
-      size_t control_len = get_u64 (p);
-      uint64_t m = get_u64 (p + 8);
+      size_t control_len = etf_get_u64 (p);
+      uint64_t m = etf_get_u64 (p + 8);
       const uint8_t *control = p + 16;
       const uint8_t *message = m ? control + control_len : NULL;
       size_t message_len = m ? m - 1 : 0;
@@ -477,7 +466,7 @@ process_frames_locked (conn *c)
       size_t avail = in_len (c);
       if (avail < 4)
         return;
-      uint32_t n = get_u32 (in_data (c));
+      uint32_t n = etf_get_u32 (in_data (c));
       if (n == 0)
         {
           /* A tick: answer it; receiving it already counted.  */

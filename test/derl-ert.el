@@ -92,6 +92,23 @@ modules.  Return (EXIT-CODE . OUTPUT)."
 
 (defvar derl-test--nodes nil "Erlang node processes the tests started.")
 
+(defun derl-test--await-ready (proc name)
+  "Track PROC, the node NAME, and wait until it prints \"derl_peer ready\".
+Return NAME as a symbol."
+  (set-process-query-on-exit-flag proc nil)
+  (process-put proc 'node (intern name))
+  (push proc derl-test--nodes)
+  (with-current-buffer (process-buffer proc)
+    (cl-loop repeat 300
+             until (save-excursion
+                     (goto-char (point-min))
+                     (search-forward "derl_peer ready" nil t))
+             do (accept-process-output proc 0.1))
+    (unless (save-excursion (goto-char (point-min))
+                            (search-forward "derl_peer ready" nil t))
+      (error "Node %s did not start: %s" name (buffer-string))))
+  (intern name))
+
 (defun derl-test-start-node (&rest args)
   "Start an Erlang node running derl_peer, with extra erl ARGS.
 It gets a random name at localhost and the test cookie.  Wait until
@@ -107,21 +124,7 @@ Wait until it is ready and return its node name as a symbol."
                       "-noshell" "-pa" derl-test-ebin
                       "-sname" name "-setcookie" derl-test-cookie
                       (append args '("-s" "derl_peer" "start")))))
-    (set-process-query-on-exit-flag proc nil)
-    (process-put proc 'node (intern name))
-    (push proc derl-test--nodes)
-    (with-current-buffer buffer
-      (cl-loop repeat 300
-               until (save-excursion
-                       (goto-char (point-min))
-                       (search-forward "derl_peer ready" nil t))
-               do (accept-process-output proc 0.1)))
-    (unless (with-current-buffer buffer
-              (save-excursion (goto-char (point-min))
-                              (search-forward "derl_peer ready" nil t)))
-      (error "Erlang node %s did not start: %s" name
-             (with-current-buffer buffer (buffer-string))))
-    (intern name)))
+    (derl-test--await-ready proc name)))
 
 (defun derl-test-start-elixir-node ()
   "Start an Elixir node running test/elixir/derl_echo.exs; return its name.
@@ -133,19 +136,7 @@ Stop it with `derl-test-stop-node'."
                               "--sname" name "--cookie" derl-test-cookie
                               (expand-file-name "test/elixir/derl_echo.exs"
                                                 derl-test-root))))
-    (set-process-query-on-exit-flag proc nil)
-    (process-put proc 'node (intern name))
-    (push proc derl-test--nodes)
-    (with-current-buffer buffer
-      (cl-loop repeat 300
-               until (save-excursion
-                       (goto-char (point-min))
-                       (search-forward "derl_peer ready" nil t))
-               do (accept-process-output proc 0.1))
-      (unless (save-excursion (goto-char (point-min))
-                              (search-forward "derl_peer ready" nil t))
-        (error "Elixir node %s did not start: %s" name (buffer-string))))
-    (intern name)))
+    (derl-test--await-ready proc name)))
 
 (defun derl-test-stop-node (node)
   "Kill the Erlang NODE started by `derl-test-start-node' and wait for it."

@@ -96,22 +96,6 @@ put_atom (etf_buf *b, const etf_atom *a)
   etf_put_atom (b, name, len);
 }
 
-/* How many items follow IT in its own structure.  */
-static uint64_t
-children (const etf_item *it)
-{
-  switch (it->kind)
-    {
-    case ETF_LIST:
-      return (uint64_t) it->v.arity + 1;
-    case ETF_TUPLE:
-      return it->v.arity;
-    case ETF_MAP:
-      return 2 * (uint64_t) it->v.arity;
-    default:
-      return 0;
-    }
-}
 
 /* Write IT with the writer.  A fun is copied whole, free variables
    included, and they are skipped in R.  */
@@ -228,7 +212,7 @@ reencode (const uint8_t *buf, size_t len, const atom_cache *cache,
       if (s != ETF_OK)
         break;
       ASSERT (it.offset < r.pos && r.pos <= r.len);
-      owed = owed - 1 + children (&it);
+      owed = owed - 1 + etf_item_children (&it);
       s = put_item (out, &r, &it);
     }
   if (s == ETF_OK)
@@ -340,7 +324,7 @@ compare_terms (const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
       ASSERT (etf_read_item (&ra, &ia) == ETF_OK);
       ASSERT (etf_read_item (&rb, &ib) == ETF_OK);
       ASSERT (same_item (&ia, &ib));
-      owed = owed - 1 + children (&ia);
+      owed = owed - 1 + etf_item_children (&ia);
       if (ia.kind == ETF_FUN)
         {
           /* Copied whole: its free variables are compared as bytes.  */
