@@ -109,15 +109,63 @@ The reason is in *Messages* and in the node's trace buffer.")
 ;;;; Trace buffers
 
 (defun derl--term (term)
-  "TERM printed briefly for a trace line."
-  (let* ((print-length 12)
-         (print-level 4)
-         (print-escape-newlines t)
-         (print-escape-control-characters t)
-         (s (prin1-to-string term)))
+  "TERM printed briefly for a trace line.
+Pids, ports, references, funs and binaries print in Erlang's style,
+as <node.1.0>; deep or long structures are elided."
+  (let* ((names nil)
+         (form (derl--trace-form term 0 (lambda (text)
+                                          (push text names)
+                                          (make-symbol
+                                           (format "derl@%d@" (length names))))))
+         (s (let ((print-length 12)
+                  (print-level 5)
+                  (print-escape-newlines t)
+                  (print-escape-control-characters t)
+                  (print-gensym nil))
+              (prin1-to-string form)))
+         (names (vconcat (nreverse names))))
+    (setq s (replace-regexp-in-string
+             "derl@\\([0-9]+\\)@"
+             (lambda (m) (aref names (1- (string-to-number (match-string 1 m)))))
+             s t t))
     (if (> (length s) derl-trace-term-length)
         (concat (substring s 0 derl-trace-term-length) "...")
       s)))
+
+(defun derl--trace-form (term depth placeholder)
+  "TERM with its tagged vectors replaced by PLACEHOLDER symbols.
+PLACEHOLDER takes the text to show; DEPTH bounds the walk."
+  (cond
+   ((and (vectorp term) (> (length term) 1) (eq (aref term 0) erl-tag))
+    (let ((f (lambda (fmt &rest args)
+               (funcall placeholder (apply #'format fmt args)))))
+      (pcase term
+        (`[,_ erl-pid ,node ,id ,serial ,_] (funcall f "<%s.%s.%s>" node id serial))
+        (`[,_ erl-port ,node ,id ,_] (funcall f "#Port<%s.%s>" node id))
+        (`[,_ ,(or 'erl-new-ref 'erl-ref) ,node ,_ ,_] (funcall f "#Ref<%s>" node))
+        (`[,_ erl-binary ,(and (pred stringp) str)]
+         (funcall f "<<%s>>" (prin1-to-string (if (> (length str) 40)
+                                                  (concat (substring str 0 40)
+                                                          "...")
+                                                str))))
+        (`[,_ erl-export ,m ,fn ,a] (funcall f "fun %s:%s/%s" m fn a))
+        (`[,_ erl-fun ,_] (funcall f "#Fun"))
+        (`[,_ erl-bitstring ,_ ,_] (funcall f "#Bits"))
+        (_ term))))
+   ((> depth 5) term)
+   ((vectorp term)
+    (let ((n (min (length term) 13)))
+      (vconcat (cl-loop for i below n
+                        collect (derl--trace-form (aref term i) (1+ depth)
+                                                  placeholder))
+               (nthcdr n (append term nil)))))
+   ((consp term)
+    (let ((out nil) (n 0))
+      (while (and (consp term) (< n 13))
+        (push (derl--trace-form (car term) (1+ depth) placeholder) out)
+        (setq term (cdr term) n (1+ n)))
+      (nconc (nreverse out) term)))
+   (t term)))
 
 (defmacro derl--trace (conn direction format &rest args)
   "Log a line to CONN's trace buffer: DIRECTION `input' or `output'.
@@ -342,9 +390,13 @@ so it never spins and returns as soon as events arrive."
   "Send MSG to PID, a process on a remote node."
   (let* ((node (erl-pid-node pid))
          (conn (derl--connection node)))
-    (derl--trace conn 'output "SEND: %s %s" (derl--term pid) (derl--term msg))
     (if (derl--peer-has conn derl--flag-send-sender)
-        (derl--request node (vector 22 (derl--self) pid) msg)
+        (progn
+          (derl--trace conn 'output "SEND_SENDER: %s %s %s"
+                       (derl--term (derl--self)) (derl--term pid)
+                       (derl--term msg))
+          (derl--request node (vector 22 (derl--self) pid) msg))
+      (derl--trace conn 'output "SEND: %s %s" (derl--term pid) (derl--term msg))
       (derl--request node (vector 2 erlext-empty-symbol pid) msg))))
 
 (defun erl-dist-reg-send (node name msg)
@@ -472,9 +524,12 @@ Processes that get messages run once for the whole batch."
     (pcase op
       ((or 2 12 22 23)                  ; SEND, SEND_TT, SEND_SENDER(_TT)
        (let ((to (aref control 2)))
-         (derl--trace conn 'input "%s: %s %s"
-                      (if (< op 20) "SEND" "SEND_SENDER")
-                      (derl--term to) (derl--term msg))
+         (if (< op 20)
+             (derl--trace conn 'input "SEND: %s %s" (derl--term to)
+                          (derl--term msg))
+           (derl--trace conn 'input "SEND_SENDER: %s %s %s"
+                        (derl--term (aref control 1)) (derl--term to)
+                        (derl--term msg)))
          (erl-send to msg)))
       ((or 6 16)                        ; REG_SEND(_TT)
        (let ((from (aref control 1))

@@ -299,7 +299,7 @@ This catches the event pipe made without
         (with-current-buffer (format "*trace %s*" node)
           (let ((text (buffer-string)))
             (should (string-match-p "^>> REG_SEND: .* echo \\[.*traced\\]$" text))
-            (should (string-match-p "^<< SEND_SENDER: .* traced$" text))
+            (should (string-match-p "^<< SEND_SENDER: <.*> <.*> traced$" text))
             (should-not (string-match-p (regexp-quote derl-test-cookie)
                                         text))))))))
 
