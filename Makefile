@@ -79,8 +79,18 @@ $(BUILD)/fuzz_proto: test/fuzz/fuzz_proto.c module/etf.c module/digest.c module/
 	  test/fuzz/fuzz_proto.c module/etf.c module/digest.c module/epmd.c \
 	  module/handshake.c module/dist.c -lcrypto -lz
 
+# The module again, under ASan (heap checks only: Emacs's garbage
+# collector scans the C stack, which stack redzones would trip) and
+# UBSan, for the ERT suites to run against inside Emacs.
+$(BUILD)/asan/derl-module.so: $(MOD_SRC) $(HEADERS)
+	@mkdir -p $(BUILD)/asan
+	$(CC) -O1 -g $(WARN) -std=gnu11 -fPIC -shared -fvisibility=hidden \
+	  -fsanitize=address,undefined --param asan-stack=0 \
+	  -fno-omit-frame-pointer -fno-sanitize-recover=all \
+	  -o $@ $(MOD_SRC) $(LIBS)
+
 test: deps module lisp $(BUILD)/test_etf $(BUILD)/fuzz_etf $(BUILD)/test_proto \
-      $(BUILD)/fuzz_proto $(ERL_BEAM)
+      $(BUILD)/fuzz_proto $(BUILD)/asan/derl-module.so $(ERL_BEAM)
 	@FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) EMACS=$(EMACS) \
 	  sh test/run-tests.sh
 

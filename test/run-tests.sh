@@ -43,6 +43,18 @@ stage ert "$EMACS" -Q --batch -L lisp -L test \
       --eval '(setq load-prefer-newer t)' \
       -l test/derl-ert.el -f derl-ert-run-batch
 
+# The connection and codec suites once more, against the module built
+# with ASan and UBSan (lint and the 20-second busy test are covered above).
+stage ert-asan env \
+      ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:verify_asan_link_order=0 \
+      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so) $(${CC:-cc} -print-file-name=libubsan.so)" \
+      DERL_TESTS='derl-\(c\|e\|f\|link\|lots\|mon\|node\|rec\|round\|send\|trace\|two\)\|erlext-' \
+      "$EMACS" -Q --batch -L lisp -L test \
+      --eval '(setq load-prefer-newer t)' \
+      --eval "(setq derl-module-file \"$PWD/build/asan/derl-module.so\")" \
+      -l test/derl-ert.el -f derl-ert-run-batch
+
 echo "===="
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
