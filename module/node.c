@@ -217,11 +217,18 @@ resolve_main (void *arg)
   resolve_job *job = arg;
   struct addrinfo hints, *res = NULL;
   memset (&hints, 0, sizeof hints);
-  hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   char port[16];
   snprintf (port, sizeof port, "%d", job->port);
+  /* IPv4 first: Erlang's distribution listens on IPv4 unless a node is
+     started with -proto_dist inet6_tcp.  */
+  hints.ai_family = AF_INET;
   int rc = getaddrinfo (job->host, port, &hints, &res);
+  if (rc != 0)
+    {
+      hints.ai_family = AF_INET6;
+      rc = getaddrinfo (job->host, port, &hints, &res);
+    }
 
   pthread_mutex_lock (&lock);
   conn *c = find_conn (job->id);
