@@ -240,6 +240,18 @@ Signal `derl-connect-error' when NODE is not of that form."
   "NODE as a symbol."
   (if (symbolp node) node (intern node)))
 
+(defun derl--check-name-kinds (node host our-host)
+  "Refuse NODE on HOST when its kind of name differs from ours (OUR-HOST).
+Erlang nodes with long names (host.domain) and with short names never
+connect to each other."
+  (let ((long (string-match-p "\\." host))
+        (our-long (string-match-p "\\." our-host)))
+    (unless (eq (not long) (not our-long))
+      (signal 'derl-connect-error
+              (list (format "%s has a %s name but Emacs is %s; set \
+`erl-node-name' to a %s name" node (if long "long" "short") erl-node-name
+                            (if long "long" "short")))))))
+
 (defun derl--cookie ()
   "Return the cookie as bytes, from `derl-cookie' or ~/.erlang.cookie."
   (let ((cookie
@@ -289,7 +301,9 @@ create a readable %s" file))))
     (signal 'derl-connect-error
             (list (format "Node %s has the same name as Emacs" node))))
   (let* ((parts (derl--split-node node))
-         (cookie (derl--cookie)))
+         (ours (cdr (derl--split-node erl-node-name)))
+         (cookie (progn (derl--check-name-kinds node (cdr parts) ours)
+                        (derl--cookie))))
     (derl--ensure-started)
     (let* ((id (derl--module-connect
                 (car parts) (cdr parts) derl-epmd-port cookie

@@ -359,7 +359,7 @@ This catches the event pipe made without
 (ert-deftest derl-error-unknown-host ()
   "A host that does not resolve: `derl-connect-error'."
   (derl-test-configure)
-  (let ((err (should-error (derl-connect 'x@no-such-host.invalid)
+  (let ((err (should-error (derl-connect 'x@nosuchhost-derltest)
                            :type 'derl-connect-error)))
     (should (string-match-p "unknown host" (cadr err)))))
 
@@ -367,7 +367,11 @@ This catches the event pipe made without
   "A node name that is not name@host is refused at once."
   (derl-test-configure)
   (should-error (erl-connect 'no-at-sign) :type 'derl-connect-error)
-  (should-error (erl-connect "two@at@signs") :type 'derl-connect-error))
+  (should-error (erl-connect "two@at@signs") :type 'derl-connect-error)
+  ;; Long and short names never connect: say so at once.
+  (let ((err (should-error (erl-connect 'x@host.example.com)
+                           :type 'derl-connect-error)))
+    (should (string-match-p "long name" (cadr err)))))
 
 (ert-deftest derl-error-no-cookie ()
   "No `derl-cookie' and no ~/.erlang.cookie: a clear `derl-auth-error'."
