@@ -112,46 +112,79 @@ The reason is in *Messages* and in the node's trace buffer.")
   "TERM printed briefly for a trace line.
 Pids, ports, references, funs and binaries print in Erlang's style,
 as <node.1.0>; deep or long structures are elided."
-  (let* ((names nil)
-         (form (derl--trace-form term 0 (lambda (text)
-                                          (push text names)
-                                          (make-symbol
-                                           (format "derl@%d@" (length names))))))
-         (s (let ((print-length 12)
-                  (print-level 5)
-                  (print-escape-newlines t)
-                  (print-escape-control-characters t)
-                  (print-gensym nil))
-              (prin1-to-string form)))
-         (names (vconcat (nreverse names))))
-    (setq s (replace-regexp-in-string
-             "derl@\\([0-9]+\\)@"
-             (lambda (m) (aref names (1- (string-to-number (match-string 1 m)))))
-             s t t))
+  (let ((s (or (derl--tagged-text term)
+               (if (derl--has-tagged term 0)
+                   (derl--print-with-tags term)
+                 (derl--print term)))))
     (if (> (length s) derl-trace-term-length)
         (concat (substring s 0 derl-trace-term-length) "...")
       s)))
+
+(defun derl--print (form)
+  "FORM printed with the trace's bounds."
+  (let ((print-length 12)
+        (print-level 5)
+        (print-escape-newlines t)
+        (print-escape-control-characters t)
+        (print-gensym nil))
+    (prin1-to-string form)))
+
+(defun derl--tagged-text (term)
+  "Erlang's way of showing TERM if it is a tagged vector, else nil."
+  (and (vectorp term) (> (length term) 1) (eq (aref term 0) erl-tag)
+       (pcase term
+         ;; The common case, built without `format'.
+         ((and `[,_ erl-pid ,node ,id ,serial ,_]
+               (guard (and (symbolp node) (fixnump id) (fixnump serial))))
+          (concat "<" (symbol-name node) "." (number-to-string id) "."
+                  (number-to-string serial) ">"))
+         (`[,_ erl-pid ,node ,id ,serial ,_] (format "<%s.%s.%s>" node id serial))
+         (`[,_ erl-port ,node ,id ,_] (format "#Port<%s.%s>" node id))
+         (`[,_ ,(or 'erl-new-ref 'erl-ref) ,node ,_ ,_] (format "#Ref<%s>" node))
+         (`[,_ erl-binary ,(and (pred stringp) str)]
+          (format "<<%s>>" (derl--print (if (> (length str) 40)
+                                            (concat (substring str 0 40) "...")
+                                          str))))
+         (`[,_ erl-export ,m ,fn ,a] (format "fun %s:%s/%s" m fn a))
+         (`[,_ erl-fun ,_] "#Fun")
+         (`[,_ erl-bitstring ,_ ,_] "#Bits"))))
+
+(defun derl--has-tagged (term depth)
+  "Non-nil if TERM holds a tagged vector within the trace's bounds.
+DEPTH is how deep TERM already is."
+  (cond ((> depth 5) nil)
+        ((vectorp term)
+         (or (and (> (length term) 1) (eq (aref term 0) erl-tag))
+             (cl-loop for i below (min (length term) 13)
+                      thereis (derl--has-tagged (aref term i) (1+ depth)))))
+        ((consp term)
+         (let ((n 0) found)
+           (while (and (consp term) (< n 13) (not found))
+             (setq found (derl--has-tagged (car term) (1+ depth))
+                   term (cdr term)
+                   n (1+ n)))
+           found))))
+
+(defun derl--print-with-tags (term)
+  "TERM printed, its tagged vectors shown as `derl--tagged-text' does."
+  (let* ((texts nil)
+         (form (derl--trace-form
+                term 0 (lambda (text)
+                         (push text texts)
+                         (make-symbol (format "derl@%d@" (length texts))))))
+         (s (derl--print form))
+         (n (length texts)))
+    (dolist (text texts)
+      (setq s (string-replace (format "derl@%d@" n) text s)
+            n (1- n)))
+    s))
 
 (defun derl--trace-form (term depth placeholder)
   "TERM with its tagged vectors replaced by PLACEHOLDER symbols.
 PLACEHOLDER takes the text to show; DEPTH bounds the walk."
   (cond
-   ((and (vectorp term) (> (length term) 1) (eq (aref term 0) erl-tag))
-    (let ((f (lambda (fmt &rest args)
-               (funcall placeholder (apply #'format fmt args)))))
-      (pcase term
-        (`[,_ erl-pid ,node ,id ,serial ,_] (funcall f "<%s.%s.%s>" node id serial))
-        (`[,_ erl-port ,node ,id ,_] (funcall f "#Port<%s.%s>" node id))
-        (`[,_ ,(or 'erl-new-ref 'erl-ref) ,node ,_ ,_] (funcall f "#Ref<%s>" node))
-        (`[,_ erl-binary ,(and (pred stringp) str)]
-         (funcall f "<<%s>>" (prin1-to-string (if (> (length str) 40)
-                                                  (concat (substring str 0 40)
-                                                          "...")
-                                                str))))
-        (`[,_ erl-export ,m ,fn ,a] (funcall f "fun %s:%s/%s" m fn a))
-        (`[,_ erl-fun ,_] (funcall f "#Fun"))
-        (`[,_ erl-bitstring ,_ ,_] (funcall f "#Bits"))
-        (_ term))))
+   ((derl--tagged-text term)
+    (funcall placeholder (derl--tagged-text term)))
    ((> depth 5) term)
    ((vectorp term)
     (let ((n (min (length term) 13)))
