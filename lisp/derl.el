@@ -150,7 +150,7 @@ as <node.1.0>; deep or long structures are elided."
          (`[,_ erl-bitstring ,_ ,_] "#Bits"))))
 
 (defun derl--has-tagged (term depth)
-  "Non-nil if TERM holds a tagged vector within the trace's bounds.
+  "Return non-nil if TERM has a tagged vector within the trace's bounds.
 DEPTH is how deep TERM already is."
   (cond ((> depth 5) nil)
         ((vectorp term)
