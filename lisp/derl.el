@@ -324,6 +324,8 @@ create a readable %s" file))))
 
 (defun derl--connection (node)
   "Return the live connection to NODE, starting one if there is none."
+  ;; The event pipe may have been deleted by hand: make it anew.
+  (derl--ensure-started)
   (let ((node (derl--node-symbol node)))
     (or (gethash node derl--connections)
         (derl--start-connection node))))

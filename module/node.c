@@ -92,6 +92,9 @@ static int event_fd = -1;
 static int wake_pipe[2] = { -1, -1 };
 static pthread_t io_thread;
 static bool running, stopping;
+/* An event was queued by a thread that must not write to Emacs's pipe;
+   the I/O thread writes the wake-up byte for it.  */
+static bool lisp_signal_owed;
 
 static int64_t
 now_ms (void)
@@ -111,6 +114,19 @@ wake_io_thread (void)
     }
 }
 
+/* Wake Lisp: one byte down the event pipe.  LOCK held.  */
+static void
+signal_lisp_locked (void)
+{
+  lisp_signal_owed = false;
+  if (event_fd < 0)
+    return;
+  ssize_t n;
+  do
+    n = write (event_fd, "e", 1);
+  while (n < 0 && errno == EINTR);
+}
+
 /* Queue an event (LOCK held); tell Lisp when the queue was empty.  */
 static void
 emit_locked (node_event *ev)
@@ -123,12 +139,18 @@ emit_locked (node_event *ev)
   else
     events_head = ev;
   events_tail = ev;
-  if (was_empty && event_fd >= 0)
+  if (was_empty)
     {
-      ssize_t n;
-      do
-        n = write (event_fd, "e", 1);
-      while (n < 0 && errno == EINTR);
+      /* Only threads that block every signal write to Emacs's pipe: a
+         write after its reader is gone raises SIGPIPE.  From the main
+         thread, let the I/O thread do it.  */
+      if (running && pthread_equal (pthread_self (), io_thread))
+        signal_lisp_locked ();
+      else
+        {
+          lisp_signal_owed = true;
+          wake_io_thread ();
+        }
     }
 }
 
@@ -856,6 +878,8 @@ io_main (void *arg)
           pthread_mutex_unlock (&lock);
           break;
         }
+      if (lisp_signal_owed && events_head)
+        signal_lisp_locked ();
       int64_t now = now_ms ();
       int64_t timeout = -1;
       size_t n = 0, count = 1;
@@ -998,8 +1022,8 @@ node_start (int fd, const char **error)
       /* Events queued for the old channel must wake the new one.  */
       if (events_head)
         {
-          ssize_t n = write (event_fd, "e", 1);
-          (void) n;
+          lisp_signal_owed = true;
+          wake_io_thread ();
         }
       pthread_mutex_unlock (&lock);
       return true;

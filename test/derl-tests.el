@@ -197,6 +197,22 @@ This catches the event pipe made without
       (ignore-errors (derl-disconnect node))
       (derl-test-stop-node node))))
 
+(ert-deftest derl-event-pipe-deleted ()
+  "Deleting the event pipe by hand loses nothing: it is made anew."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((inbox (derl-test-inbox)))
+      ;; Events arrive while there is no pipe: the I/O thread's wake-up
+      ;; write fails (the reader is gone) and nothing breaks.
+      (erl-send (derl-test-echo node) (vector 'stream (car inbox) 1000))
+      (delete-process derl--events-process)
+      (sleep-for 0.3)
+      (erl-send (derl-test-echo node) (vector (car inbox) 'after))
+      (should (process-live-p derl--events-process))
+      (should (derl-test-await-message inbox (lambda (m) (eq m 'after))))
+      (should (derl-test-await-message inbox (lambda (m) (eq m 'done))))
+      (should (= (cl-count-if #'vectorp (cadr inbox)) 1000)))))
+
 ;;;; Links and exits
 
 (ert-deftest derl-links-and-exits-both-ways ()
