@@ -242,6 +242,50 @@
      (erlext-binary-to-term (let ((erlext-max-depth 100))
                               (erlext-term-to-binary deep))))))
 
+;; Random damage to real terms: each decodes or signals
+;; `erlext-decode-error', and whatever decodes encodes again.
+(ert-deftest erlext-decode-mutations ()
+  "100,000 randomly damaged terms never crash and never hang."
+  (let* ((state (random "erlext-mutations"))
+         (seeds
+          (mapcar #'erlext-term-to-binary
+                  (list (list 1 (expt 2 100) 2.5 'atom "str" [1 [2 []]]
+                              (erl-binary "bin") '(1 . 2)
+                              (vector erl-tag 'erl-pid 'n@h 1 2 3)
+                              (vector erl-tag 'erl-new-ref 'n@h 9
+                                      "\0\0\0\1\0\0\0\2")
+                              (vector erl-tag 'erl-bitstring "\377" 3)
+                              (vector erl-tag 'erl-export 'm 'f 1))
+                        (let ((h (make-hash-table :test 'equal)))
+                          (puthash 'k (list "v" 1.0) h)
+                          (puthash [t] (intern "日本") h)
+                          h)
+                        (make-list 50 'repeat))))
+         (seeds (append seeds (list (erlext-term-to-binary
+                                     (make-list 200 'zz) t))))
+         (decoded 0))
+    (ignore state)
+    (dotimes (i 100000)
+      (let* ((bytes (copy-sequence (nth (% i (length seeds)) seeds)))
+             (n (1+ (random 3))))
+        (dotimes (_ n)
+          (pcase (if (zerop (length bytes)) 2 (random 3))
+            (0 (aset bytes (random (length bytes)) (random 256)))
+            (1 (setq bytes (substring bytes 0 (random (length bytes)))))
+            (2 (let ((at (random (1+ (length bytes)))))
+                 (setq bytes (concat (substring bytes 0 at)
+                                     (unibyte-string (random 256))
+                                     (substring bytes at)))))))
+        (condition-case nil
+            (let ((v (erlext-binary-to-term bytes)))
+              (setq decoded (1+ decoded))
+              (condition-case nil
+                  (erlext-term-to-binary v)
+                (erlext-encode-error nil)))
+          (erlext-decode-error nil))))
+    (message "erlext-decode-mutations: %d of 100000 still decoded" decoded)
+    (should (> decoded 0))))
+
 ;;;; Unencodable objects
 
 (defmacro erlext-test-encode-error (form)
