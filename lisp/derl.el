@@ -182,23 +182,23 @@ DEPTH is how deep TERM already is."
 (defun derl--trace-form (term depth placeholder)
   "TERM with its tagged vectors replaced by PLACEHOLDER symbols.
 PLACEHOLDER takes the text to show; DEPTH bounds the walk."
-  (cond
-   ((derl--tagged-text term)
-    (funcall placeholder (derl--tagged-text term)))
-   ((> depth 5) term)
-   ((vectorp term)
-    (let ((n (min (length term) 13)))
-      (vconcat (cl-loop for i below n
-                        collect (derl--trace-form (aref term i) (1+ depth)
-                                                  placeholder))
-               (nthcdr n (append term nil)))))
-   ((consp term)
-    (let ((out nil) (n 0))
-      (while (and (consp term) (< n 13))
-        (push (derl--trace-form (car term) (1+ depth) placeholder) out)
-        (setq term (cdr term) n (1+ n)))
-      (nconc (nreverse out) term)))
-   (t term)))
+  (let ((text (derl--tagged-text term)))
+    (cond
+     (text (funcall placeholder text))
+     ((> depth 5) term)
+     ((vectorp term)
+      (let ((n (min (length term) 13)))
+        (vconcat (cl-loop for i below n
+                          collect (derl--trace-form (aref term i) (1+ depth)
+                                                    placeholder))
+                 (nthcdr n (append term nil)))))
+     ((consp term)
+      (let ((out nil) (n 0))
+        (while (and (consp term) (< n 13))
+          (push (derl--trace-form (car term) (1+ depth) placeholder) out)
+          (setq term (cdr term) n (1+ n)))
+        (nconc (nreverse out) term)))
+     (t term))))
 
 (defmacro derl--trace (conn direction format &rest args)
   "Log a line to CONN's trace buffer: DIRECTION `input' or `output'.
@@ -422,13 +422,11 @@ so it never spins and returns as soon as events arrive."
   "The current process, or the null pid outside one."
   (or erl-self erl-null-pid))
 
-(cl-defun derl--request (node control &optional (message nil has-message))
-  "Send CONTROL (and MESSAGE when given) to NODE, connecting first if needed."
-  (let ((conn (derl--connection (derl--node-symbol node))))
-    (if has-message
-        (derl--module-send (derl-connection-id conn) control message)
-      (derl--module-send (derl-connection-id conn) control))
-    conn))
+(defun derl--request (conn control &rest message)
+  "Send CONTROL, and MESSAGE when given, on CONN.
+CONN comes from `derl--connection', which connects first if needed;
+the module queues what is sent before the node is up."
+  (apply #'derl--module-send (derl-connection-id conn) control message))
 
 (defun derl--peer-has (conn flag)
   "Return non-nil if CONN is up and its node has capability FLAG."
@@ -444,16 +442,16 @@ so it never spins and returns as soon as events arrive."
           (derl--trace conn 'output "SEND_SENDER: %s %s %s"
                        (derl--term (derl--self)) (derl--term pid)
                        (derl--term msg))
-          (derl--request node (vector 22 (derl--self) pid) msg))
+          (derl--request conn (vector 22 (derl--self) pid) msg))
       (derl--trace conn 'output "SEND: %s %s" (derl--term pid) (derl--term msg))
-      (derl--request node (vector 2 erlext-empty-symbol pid) msg))))
+      (derl--request conn (vector 2 erlext-empty-symbol pid) msg))))
 
 (defun erl-dist-reg-send (node name msg)
   "Send MSG to the process registered as NAME on NODE."
   (let ((conn (derl--connection node)))
     (derl--trace conn 'output "REG_SEND: %s %s %s" (derl--term (derl--self))
                  name (derl--term msg))
-    (derl--request node (vector 6 (derl--self) erlext-empty-symbol name) msg)))
+    (derl--request conn (vector 6 (derl--self) erlext-empty-symbol name) msg)))
 
 (defun erl-dist-link (pid)
   "Link the current process with PID on a remote node."
@@ -461,7 +459,7 @@ so it never spins and returns as soon as events arrive."
         (self (derl--self)))
     (derl--trace conn 'output "LINK: %s %s" (derl--term self) (derl--term pid))
     (cl-pushnew (cons self pid) (derl-connection-links conn) :test #'equal)
-    (derl--request (erl-pid-node pid) (vector 1 self pid))))
+    (derl--request conn (vector 1 self pid))))
 
 (defun erl-dist-unlink (pid)
   "Remove the link between the current process and PID on a remote node."
@@ -473,7 +471,7 @@ so it never spins and returns as soon as events arrive."
     (setf (derl-connection-links conn)
           (cl-remove (cons self pid) (derl-connection-links conn)
                      :test #'equal))
-    (derl--request (erl-pid-node pid) (vector 35 id self pid))))
+    (derl--request conn (vector 35 id self pid))))
 
 (defun derl--send-exit (op payload-op from to reason)
   "Send an exit signal FROM to TO with REASON: as OP, or PAYLOAD-OP."
@@ -485,8 +483,8 @@ so it never spins and returns as soon as events arrive."
             (cl-remove (cons from to) (derl-connection-links conn)
                        :test #'equal)))
     (if (derl--peer-has conn derl--flag-exit-payload)
-        (derl--request (erl-pid-node to) (vector payload-op from to) reason)
-      (derl--request (erl-pid-node to) (vector op from to reason)))))
+        (derl--request conn (vector payload-op from to) reason)
+      (derl--request conn (vector op from to reason)))))
 
 (defun erl-dist-exit (from to reason)
   "Send an exit signal with REASON from FROM to TO on a remote node.
@@ -597,7 +595,7 @@ Processes that get messages run once for the whole batch."
                            :test #'equal)
                (erl-add-link to from))
            ;; Linking to a dead process: it exits at once with noproc.
-           (derl--request (derl-connection-node conn)
+           (derl--request conn
                           (vector 3 to from 'noproc)))))
       ((or 4 35)                        ; UNLINK, UNLINK_ID
        (let* ((id (and (= op 35) (aref control 1)))
@@ -610,7 +608,7 @@ Processes that get messages run once for the whole batch."
                           :test #'equal))
          (erl-remove-link to from)
          (when id
-           (derl--request (derl-connection-node conn)
+           (derl--request conn
                           (vector 36 id to from)))))
       (36 (derl--trace conn 'input "UNLINK_ID_ACK: %s" (aref control 1)))
       ((or 3 8 13 18 24 25 26 27)       ; EXIT, EXIT2 and their variants
@@ -652,7 +650,7 @@ Processes that get messages run once for the whole batch."
       ((or 29 30)                       ; SPAWN_REQUEST: Emacs runs no Erlang
        (let ((req (aref control 1)) (from (aref control 2)))
          (derl--trace conn 'input "SPAWN_REQUEST: %s" (derl--term from))
-         (derl--request (derl-connection-node conn)
+         (derl--request conn
                         (vector 31 req from 0 'notsup))))
       ((or 31 32)                       ; SPAWN_REPLY
        (let ((req (aref control 1)) (to (aref control 2))
@@ -674,9 +672,9 @@ Processes that get messages run once for the whole batch."
   (derl--trace conn 'output "MONITOR_P_EXIT: %s %s %s" (derl--term target)
                (derl--term watcher) (derl--term reason))
   (if (derl--peer-has conn derl--flag-exit-payload)
-      (derl--request (derl-connection-node conn) (vector 28 target watcher ref)
+      (derl--request conn (vector 28 target watcher ref)
                      reason)
-    (derl--request (derl-connection-node conn)
+    (derl--request conn
                    (vector 21 target watcher ref reason))))
 
 (defun derl--local-exit (pid reason)
