@@ -627,6 +627,15 @@ out:
 }
 
 etf_status
+etf_skip_fun_body (etf_reader *r, const etf_item *fun)
+{
+  TRY (etf_skip_terms (r, fun->v.fun.num_free));
+  if (r->pos != fun->v.fun.end)
+    return etf_fail (r, r->pos, "fun free variables do not fill its size");
+  return ETF_OK;
+}
+
+etf_status
 etf_expect_end (etf_reader *r)
 {
   if (r->pos != r->len)

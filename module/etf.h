@@ -161,6 +161,10 @@ uint64_t etf_item_children (const etf_item *item);
 /* Read COUNT whole terms, checking all of them, building nothing.  */
 etf_status etf_skip_terms (etf_reader *r, uint64_t count);
 
+/* Check the free variables that follow FUN (an ETF_FUN item just read)
+   and that they end where its size says.  */
+etf_status etf_skip_fun_body (etf_reader *r, const etf_item *fun);
+
 /* Check that the reader stands exactly at its end.  */
 etf_status etf_expect_end (etf_reader *r);
 

@@ -389,13 +389,8 @@ decode_leaf (decoder *d, const etf_item *it)
     case ETF_FUN:
       /* Opaque and byte-exact; its free variables are checked, not
          decoded.  */
-      if (etf_skip_terms (d->r, it->v.fun.num_free) != ETF_OK)
+      if (etf_skip_fun_body (d->r, it) != ETF_OK)
         return NULL;
-      if (d->r->pos != it->v.fun.end)
-        {
-          etf_fail (d->r, d->r->pos, "fun free variables do not fill its size");
-          return NULL;
-        }
       a[0] = lispterm_unibyte (env, it->v.fun.data, it->v.fun.len);
       return tagged (d, q.erl_fun, 1, a);
     default:
@@ -836,8 +831,8 @@ put_fun (encoder *e, emacs_value vec, const uint8_t *bytes, size_t len)
   etf_item it;
   etf_reader_init (&r, bytes, len);
   if (etf_read_item (&r, &it) != ETF_OK || it.kind != ETF_FUN
-      || etf_skip_terms (&r, it.v.fun.num_free) != ETF_OK
-      || r.pos != it.v.fun.end || etf_expect_end (&r) != ETF_OK)
+      || etf_skip_fun_body (&r, &it) != ETF_OK
+      || etf_expect_end (&r) != ETF_OK)
     return encode_error (e, "not the bytes of an encoded fun", vec);
   etf_put_bytes (e->out, bytes, len);
   return true;
