@@ -5,6 +5,9 @@
 #   make demo     show derl at work against a local Erlang node
 #   make bench    speed, as ratios against references in the same run
 #   make fuzz     the long fuzz run (FUZZ_SECONDS, default 600)
+#
+# Copyright (C) 2026 The derl authors
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 EMACS    ?= emacs
 ERL      ?= erl

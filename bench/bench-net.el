@@ -1,5 +1,8 @@
 ;;; bench-net.el --- `make bench': connections, against Erlang itself  -*- lexical-binding: t; -*-
 
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
 ;;; Commentary:
 
 ;; Measured in one run against real nodes on this machine:

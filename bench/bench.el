@@ -1,5 +1,8 @@
 ;;; bench.el --- derl benchmarks: the term codec against native JSON  -*- lexical-binding: t; -*-
 
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
 ;; This file is not part of GNU Emacs.
 
 ;;; Commentary:

@@ -12,6 +12,9 @@
 %% many printable ASCII characters instead.
 %%
 %%   erl -noshell -pa build/bench-ebin -s bench_corpus main bench/corpus
+%%
+%% Copyright (C) 2026 The derl authors
+%% SPDX-License-Identifier: GPL-3.0-or-later
 
 -module(bench_corpus).
 -export([main/0, main/1, write/1, items/0]).

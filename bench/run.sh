@@ -7,6 +7,9 @@
 #
 # Environment: EMACS, ERL, ERLC (as in the Makefile); DERL_BENCH_RUNS,
 # the timed runs per measurement (default 15; the median is reported).
+#
+# Copyright (C) 2026 The derl authors
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 set -e
 cd "$(dirname "$0")/.."

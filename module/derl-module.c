@@ -2,6 +2,9 @@
    that Lisp calls.  Everything here is private to lisp/; the public API is
    the Lisp layer's.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #include <emacs-module.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,9 @@
 /* digest.c --- challenges and digests for the distribution handshake
    (OpenSSL's libcrypto: its RNG and MD5).  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #include "digest.h"
 
 #include <inttypes.h>

@@ -1,6 +1,9 @@
 /* digest.h --- challenges and digests for the distribution handshake
    (OpenSSL's libcrypto: its RNG and MD5).  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #ifndef DERL_DIGEST_H
 #define DERL_DIGEST_H
 

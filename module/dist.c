@@ -1,5 +1,8 @@
 /* dist.c --- distribution messages: framing and control messages.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #include "dist.h"
 
 #include <stdlib.h>

@@ -4,6 +4,9 @@
    Pure C, no sockets: node.c feeds it frames, the fuzz target feeds it
    anything.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #ifndef DERL_DIST_H
 #define DERL_DIST_H
 

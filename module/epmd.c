@@ -5,6 +5,9 @@
    length, so each parser works out how long its response is from the
    fields it has seen and asks for more bytes until it has them all.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #include "epmd.h"
 
 #include <string.h>

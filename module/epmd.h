@@ -4,6 +4,9 @@
    has arrived so far and say EPMD_INCOMPLETE until a whole response is
    there; every length is checked against the bytes present.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #ifndef DERL_EPMD_H
 #define DERL_EPMD_H
 

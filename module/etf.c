@@ -1,5 +1,8 @@
 /* etf.c --- Erlang External Term Format: bounds-checked reader, growable writer.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #include "etf.h"
 
 #include <math.h>

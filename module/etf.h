@@ -5,6 +5,9 @@
    no recursion.  Every length read from the input is checked against the
    bytes that remain before it is trusted.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #ifndef DERL_ETF_H
 #define DERL_ETF_H
 

@@ -13,6 +13,9 @@
    Every message has a 2-byte big-endian length.  Errors are static
    strings; the cookie never leaves the digest computation.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #include "handshake.h"
 
 #include "digest.h"

@@ -6,6 +6,9 @@
    peer answers with a version-6 challenge) for peers whose EPMD entry
    says their highest version is 5.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #ifndef DERL_HANDSHAKE_H
 #define DERL_HANDSHAKE_H
 

@@ -3,6 +3,9 @@
    Both directions walk the term with explicit heap stacks, never the C
    stack, so nesting depth is bounded only by `erlext-max-depth'.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #include "lispterm.h"
 
 #include <stdio.h>

@@ -1,5 +1,8 @@
 /* lispterm.h --- External Term Format <-> Lisp values (DESIGN.md's mapping).  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #ifndef DERL_LISPTERM_H
 #define DERL_LISPTERM_H
 

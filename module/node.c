@@ -1,5 +1,8 @@
 /* node.c --- connections to Erlang nodes, owned by one I/O thread.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #define _GNU_SOURCE
 #include "node.h"
 

@@ -7,6 +7,9 @@
    byte to the event fd when the queue goes from empty to non-empty.  The
    main thread takes all pending events at once.  No Emacs here.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #ifndef DERL_NODE_H
 #define DERL_NODE_H
 

@@ -3,6 +3,9 @@
 # apt-get when running as root, otherwise say exactly what to run.
 #   deps.sh build   what building the module needs
 #   deps.sh all     that, plus what the tests, demo and bench need
+#
+# Copyright (C) 2026 The derl authors
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 set -e
 mode=${1:-all}

@@ -1,5 +1,8 @@
 ;;; derl-demo.el --- `make demo': Emacs talks to a live Erlang node  -*- lexical-binding: t; -*-
 
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
 ;;; Commentary:
 
 ;; Starts a private epmd and an Erlang node (random name and cookie),

@@ -1,5 +1,8 @@
 ;;; derl-ert.el --- test harness: real epmd and erl nodes for ERT  -*- lexical-binding: t; -*-
 
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
 ;;; Commentary:
 
 ;; Loaded by `make test'.  The suites talk to real Erlang: a private

@@ -1,5 +1,8 @@
 ;;; derl-lint-tests.el --- the Lisp compiles and documents cleanly  -*- lexical-binding: t; -*-
 
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
 ;;; Commentary:
 
 ;; Every file in lisp/ byte-compiles (and native-compiles, where this
@@ -61,6 +64,29 @@
   (dolist (file (derl-lint--lisp-files))
     (should (equal (list file (derl-lint--emacs `(checkdoc-file ,file)))
                    (list file '(0 . ""))))))
+
+;; Which files count as source, for the licence check.
+(defconst derl-lint--source-globs
+  '("Makefile" ".ci/run" "module/*.[ch]" "lisp/*.el" "bench/*.el"
+    "bench/*.erl" "bench/*.sh" "test/*.el" "test/*.sh" "test/c/*.c"
+    "test/erl/*.erl" "test/elixir/*.exs" "test/fuzz/*.c" "test/fuzz/*.sh"
+    "test/fuzz/*.escript" "doc/*.org")
+  "Globs, relative to the tree's root, of files that must carry a licence.")
+
+(ert-deftest derl-lint-spdx ()
+  "Every source file names its licence with an SPDX line."
+  (let ((files (cl-loop for glob in derl-lint--source-globs
+                        append (file-expand-wildcards
+                                (expand-file-name glob derl-test-root))))
+        (missing nil))
+    (should (> (length files) 40))
+    (dolist (file files)
+      (with-temp-buffer
+        (insert-file-contents file nil 0 4096)
+        (unless (search-forward "SPDX-License-Identifier: GPL-3.0-or-later"
+                                nil t)
+          (push (file-relative-name file derl-test-root) missing))))
+    (should (equal missing nil))))
 
 (provide 'derl-lint-tests)
 

@@ -1,5 +1,8 @@
 ;;; derl-tests.el --- connections to real Erlang nodes  -*- lexical-binding: t; -*-
 
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
 ;;; Commentary:
 
 ;; Every test here talks to real `erl' nodes started for it (with a

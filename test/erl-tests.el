@@ -1,5 +1,8 @@
 ;;; erl-tests.el --- ERT tests for erl.el, the process runtime  -*- lexical-binding: t; -*-
 
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
 ;;; Commentary:
 
 ;; The process runtime on its own: spawning, mailboxes, selective

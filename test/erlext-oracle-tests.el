@@ -1,5 +1,8 @@
 ;;; erlext-oracle-tests.el --- Erlang as the oracle for the codec  -*- lexical-binding: t; -*-
 
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
 ;;; Commentary:
 
 ;; A real `erl' node makes seeded random terms of every type; Emacs

@@ -1,5 +1,8 @@
 ;;; erlext-tests.el --- the term codec: mapping, limits, bad input  -*- lexical-binding: t; -*-
 
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
 ;;; Commentary:
 
 ;; Fixed vectors made by a real Erlang node (the bytes below are what

@@ -1,5 +1,8 @@
 ;;; mcase-tests.el --- ERT tests for mcase.el  -*- lexical-binding: t; -*-
 
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
 ;;; Commentary:
 
 ;; Every pattern form of `mcase' and `mcase-let', compiled and

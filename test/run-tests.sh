@@ -2,6 +2,9 @@
 # Run every test stage, show each one's output, and close with the totals:
 # one line "N passed, N failed".  Exit non-zero when anything failed.
 #   C unit tests (ASan+UBSan), a short fuzz run, the ERT suites.
+#
+# Copyright (C) 2026 The derl authors
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 cd "$(dirname "$0")/.."
 EMACS=${EMACS:-emacs}

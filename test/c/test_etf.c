@@ -5,6 +5,9 @@
    are pasted here as constants, so the tests need no Erlang at run
    time.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #include "etf.h"
 
 #include <float.h>

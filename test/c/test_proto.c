@@ -6,6 +6,9 @@
    handshake is driven by a scripted fake peer and checked byte by
    byte.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #define _GNU_SOURCE  /* memmem */
 
 #include "digest.h"

@@ -1,6 +1,9 @@
 # The Elixir side of derl's tests: an `echo' process, as test/erl/derl_peer.
 #   {pid, msg}        -> send pid msg
 #   {:struct, pid}    -> send pid a struct (a map with __struct__)
+#
+# Copyright (C) 2026 The derl authors
+# SPDX-License-Identifier: GPL-3.0-or-later
 defmodule DerlEcho do
   def loop do
     receive do

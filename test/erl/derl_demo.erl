@@ -1,4 +1,7 @@
 %% derl_demo: the Erlang side of `make demo'.
+%%
+%% Copyright (C) 2026 The derl authors
+%% SPDX-License-Identifier: GPL-3.0-or-later
 -module(derl_demo).
 -export([terms/1, check/1]).
 

@@ -9,6 +9,9 @@
 %% check_values: reads pairs of (Erlang expression, encoding made by
 %%   Emacs) and checks each decodes to the expression's value, or
 %%   satisfies it when the expression is a fun.
+%%
+%% Copyright (C) 2026 The derl authors
+%% SPDX-License-Identifier: GPL-3.0-or-later
 -module(derl_oracle).
 -export([generate/1, verify/1, check_values/1, loop_fun/1]).
 

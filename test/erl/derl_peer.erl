@@ -12,6 +12,9 @@
 %%                              report the 'DOWN' to the tester
 %%   {register_tester, Pid}  -> remember Pid for reports
 %%   {big, Pid, Bytes}       -> Pid ! a binary of Bytes bytes
+%%
+%% Copyright (C) 2026 The derl authors
+%% SPDX-License-Identifier: GPL-3.0-or-later
 -module(derl_peer).
 -export([start/0, echo_loop/1, round_trip/2, stream/2]).
 

@@ -6,6 +6,9 @@
 %%   erl -noshell -run derl_rogue start NAME COOKIE
 %%
 %% Prints "derl_rogue ready" once registered.  Uses ERL_EPMD_PORT.
+%%
+%% Copyright (C) 2026 The derl authors
+%% SPDX-License-Identifier: GPL-3.0-or-later
 -module(derl_rogue).
 -export([start/1]).
 

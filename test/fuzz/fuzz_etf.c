@@ -13,6 +13,9 @@
    reader (ATOM_CACHE_REF then resolves, as inside a distribution
    message), and the term follows it.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #include "etf.h"
 
 #include <stdlib.h>

@@ -18,6 +18,9 @@
    challenge is fixed after hs_init_initiator so that runs repeat and a
    correct ack can be made.  Any broken invariant aborts.  */
 
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
 #define _GNU_SOURCE  /* memmem */
 
 #include "digest.h"

@@ -1,4 +1,6 @@
 #!/usr/bin/env escript
+%% Copyright (C) 2026 The derl authors
+%% SPDX-License-Identifier: GPL-3.0-or-later
 %% make-seeds.escript --- write the fuzz seed corpus for fuzz_etf.
 %%
 %%   escript test/fuzz/make-seeds.escript

@@ -8,6 +8,9 @@
 # own chatter goes to build/NAME.log, NAME being the binary's; the last
 # line printed here says how it went, and the exit status is the
 # fuzzer's.
+#
+# Copyright (C) 2026 The derl authors
+# SPDX-License-Identifier: GPL-3.0-or-later
 
 if [ $# -ne 2 ]; then
     echo "usage: sh test/fuzz/run.sh BINARY SECONDS" >&2
