@@ -454,39 +454,49 @@ got the ping, 4 filter entered, 5 events call entered, 6 it returned,
           (funcall record derl-bench--cycle)
           (derl-bench--stamp-loop stamp (1- n) record finish))))))
 
+(defun derl-bench--seen-slots (cycles)
+  "Return the stamp slots filled in at least half of CYCLES, in order."
+  (cl-loop for slot below 8
+           when (>= (* 2 (cl-count-if (lambda (c) (aref c slot)) cycles))
+                    (length cycles))
+           collect slot))
+
+(defun derl-bench--stage-median (cycles from to)
+  "Median microseconds from slot FROM to slot TO over CYCLES having both."
+  (let ((spans (cl-loop for c in cycles
+                        when (and (aref c from) (aref c to))
+                        collect (- (aref c to) (aref c from)))))
+    (if spans (* 1e6 (derl-bench-median spans)) 0.0)))
+
 (defun derl-bench--stages (peer)
   "Print where one Emacs round trip to PEER spends its time."
-  (let ((missing (cl-remove-if #'fboundp (mapcar #'car derl-bench--advised))))
-    (if missing
-        (derl-bench-say "  stages: not measured: %s not defined"
-                        (mapconcat #'symbol-name missing ", "))
-      (dolist (a derl-bench--advised)
-        (advice-add (car a) (nth 1 a) (nth 2 a)))
-      (unwind-protect
-          (let* ((all (derl-bench--stamp-trips peer derl-bench-stage-trips))
-                 (cycles (cl-remove-if (lambda (c) (memq nil (append c nil)))
-                                       all))
-                 (total (derl-bench-median
-                         (mapcar (lambda (c) (- (aref c 7) (aref c 0)))
-                                 cycles))))
-            (derl-bench-say "  one round trip by stage, %s (medians of %d \
-complete cycles of %d, us; Lisp stamps with `float-time', Erlang's with \
-os:system_time/1):"
-                            (derl-bench--trace-label) (length cycles)
-                            derl-bench-stage-trips)
-            (dotimes (i 7)
-              (derl-bench-say "    %-48s %7.1f" (aref derl-bench--stage-names i)
-                              (* 1e6 (derl-bench-median
-                                      (mapcar (lambda (c)
-                                                (- (aref c (1+ i)) (aref c i)))
-                                              cycles)))))
-            (derl-bench-say "    %-48s %7.1f   (timed with the stamps' own \
-cost)" "whole round trip" (* 1e6 total))
-            (derl-bench-say "%s"
-                            (replace-regexp-in-string
-                             "^" "    " derl-bench--stage-help)))
-        (dolist (a derl-bench--advised)
-          (advice-remove (car a) (nth 2 a)))))))
+  (let ((watched (cl-remove-if-not (lambda (a) (fboundp (car a)))
+                                   derl-bench--advised)))
+    (dolist (a watched)
+      (advice-add (car a) (nth 1 a) (nth 2 a)))
+    (unwind-protect
+        (let* ((cycles (derl-bench--stamp-trips peer derl-bench-stage-trips))
+               (slots (derl-bench--seen-slots cycles)))
+          (derl-bench-say "  one round trip by stage, %s (medians of %d, us; \
+Lisp stamps with `float-time', Erlang's with os:system_time/1):"
+                          (derl-bench--trace-label) (length cycles))
+          (cl-loop for (from to) on slots while to
+                   do (derl-bench-say
+                       "    %-48s %7.1f"
+                       (mapconcat (lambda (i) (aref derl-bench--stage-names i))
+                                  (number-sequence from (1- to)) "\n    + ")
+                       (derl-bench--stage-median cycles from to)))
+          (derl-bench-say "    %-48s %7.1f   (with the stamps' own cost)"
+                          "whole round trip"
+                          (derl-bench--stage-median cycles 0 7))
+          (dolist (a derl-bench--advised)
+            (unless (memq a watched)
+              (derl-bench-say "    (%s is not defined: its stages are merged)"
+                              (car a))))
+          (derl-bench-say "%s" (replace-regexp-in-string
+                                "^" "    " derl-bench--stage-help)))
+      (dolist (a watched)
+        (advice-remove (car a) (nth 2 a))))))
 
 ;;;; Connection set-up
 

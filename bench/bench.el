@@ -75,18 +75,20 @@ The first one, the list of records, is the headline item.")
 (defun derl-bench--with-gc (fn)
   "Call FN once under the current collection settings; return its cost.
 The heap is collected first (untimed).  The value is a list
-\(TOTAL CALL N AFTER) in milliseconds but for N: the call with the N
-collections that ran inside it, and the collection right after it,
-run while its result is held."
+\(TOTAL CALL N IN-GC AFTER) in milliseconds but for N: the call with
+the N collections that ran inside it, the time those took, and the
+collection right after the call, run while its result is held."
   (setq derl-bench--held nil)
   (garbage-collect)
   (let* ((gcs gcs-done)
+         (elapsed gc-elapsed)
          (t0 (float-time))
          (t1 (progn (setq derl-bench--held (funcall fn)) (float-time)))
          (n (- gcs-done gcs))
+         (in-gc (- gc-elapsed elapsed))
          (t2 (progn (garbage-collect) (float-time))))
     (setq derl-bench--held nil)
-    (list (* 1000.0 (- t2 t0)) (* 1000.0 (- t1 t0)) n
+    (list (* 1000.0 (- t2 t0)) (* 1000.0 (- t1 t0)) n (* 1000.0 in-gc)
           (* 1000.0 (- t2 t1)))))
 
 (defun derl-bench--held-off (fn)
@@ -102,7 +104,7 @@ run while its result is held."
 (defun derl-bench--time-all (fns)
   "Time each function of the alist FNS, in turn, `derl-bench-runs' times.
 FNS maps keys to functions.  Return an alist from each key to
-\(TOTAL CALL N AFTER HELD-OFF), each the median over the runs."
+\(TOTAL CALL N IN-GC AFTER HELD-OFF), each the median over the runs."
   (dolist (f fns) (funcall (cdr f)))    ; warm up
   (let ((samples (mapcar (lambda (f) (list (car f))) fns)))
     (dotimes (_ derl-bench-runs)
@@ -116,7 +118,7 @@ FNS maps keys to functions.  Return an alist from each key to
        (let ((with-gc (cl-remove-if-not #'consp (cdr s)))
              (held (cl-remove-if-not #'numberp (cdr s))))
          (cons (car s)
-               (append (cl-loop for i below 4
+               (append (cl-loop for i below 5
                                 collect (derl-bench-median
                                          (mapcar (lambda (r) (nth i r))
                                                  with-gc)))
@@ -176,7 +178,7 @@ Times are lists as `derl-bench--time-all' gives them."
   "Return the ratio of OURS to THEIRS, two lists of figures.
 Of the totals under default collection, or, with HELD-OFF, of the
 calls with collection held off."
-  (let ((i (if held-off 4 0)))
+  (let ((i (if held-off 5 0)))
     (/ (nth i ours) (max (nth i theirs) 1e-6))))
 
 (defconst derl-bench--rows
@@ -189,25 +191,26 @@ calls with collection held off."
 (defun derl-bench--table (results label ours theirs reference)
   "Print the table comparing OURS with THEIRS over RESULTS.
 LABEL names the comparison, REFERENCE the JSON function."
-  (let ((rule (make-string 96 ?-)))
+  (let ((rule (make-string 104 ?-)))
     (derl-bench-say "\n%s: derl vs `%s', ms (medians)\n%s" (upcase label)
                     reference rule)
-    (derl-bench-say "%-8s  %26s  %26s  %19s" ""
-                    "---------- derl ----------"
-                    "---------- JSON ----------"
-                    "--- derl / JSON ---")
-    (derl-bench-say "%-8s  %7s %7s %3s %6s  %7s %7s %3s %6s  %5s %5s %7s"
-                    "" "total" "call" "n" "after" "total" "call" "n" "after"
-                    "ratio" "held" "")
+    (derl-bench-say "%-8s  %33s  %33s  %18s" ""
+                    "------------- derl --------------"
+                    "------------- JSON --------------"
+                    "-- derl / JSON ---")
+    (derl-bench-say "%-8s  %7s %7s %3s %6s %6s  %7s %7s %3s %6s %6s  %5s %5s %7s"
+                    "" "total" "call" "n" "in-gc" "after"
+                    "total" "call" "n" "in-gc" "after" "ratio" "held" "")
     (dolist (r results)
       (let* ((o (plist-get r ours))
              (th (plist-get r theirs))
              (ratio (derl-bench--ratio o th)))
         (derl-bench-say
-         "%-8s  %7.2f %7.2f %3d %6.2f  %7.2f %7.2f %3d %6.2f  %5.2f %5.2f %7s"
+         "%-8s  %7.2f %7.2f %3d %6.2f %6.2f  %7.2f %7.2f %3d %6.2f %6.2f  \
+%5.2f %5.2f %7s"
          (plist-get r :name)
-         (nth 0 o) (nth 1 o) (round (nth 2 o)) (nth 3 o)
-         (nth 0 th) (nth 1 th) (round (nth 2 th)) (nth 3 th)
+         (nth 0 o) (nth 1 o) (round (nth 2 o)) (nth 3 o) (nth 4 o)
+         (nth 0 th) (nth 1 th) (round (nth 2 th)) (nth 3 th) (nth 4 th)
          ratio (derl-bench--ratio o th t)
          (derl-bench-verdict (<= ratio derl-bench-target-ratio)))))
     (derl-bench-say "%s" rule)))
@@ -249,10 +252,10 @@ re-encoding: %s"
                       "different bytes")))
   (princ "
 \"total\" = \"call\" + \"after\", the figure ratios and verdicts use.
-\"call\": the call, with the \"n\" garbage collections Emacs ran inside it
-(default `gc-cons-threshold' and `gc-cons-percentage', collection
-allowed).  \"after\": the collection its garbage causes, run right after
-the call while its result is held.  \"held\": derl / JSON of the call
+\"call\": the call, with the \"n\" garbage collections Emacs ran inside
+it (default `gc-cons-threshold' and `gc-cons-percentage', collection
+allowed), which took \"in-gc\" of it.  \"after\": the collection its
+garbage causes, run right after the call while its result is held.  \"held\": derl / JSON of the call
 alone with collection held off (a setting no user has; shown beside
 only).  \"lossless\": `erlext-decode-binaries-as' bound to `erl-binary'
 (decode), and encoding that lossless value (encode); compared with the
