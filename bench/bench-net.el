@@ -346,7 +346,7 @@ lisp/ yet); skipped")
               (derl-bench-say "  derl-call %8.0f calls/s, rpc:call Erlang -> \
 Erlang %8.0f calls/s" (/ n e) (/ n r))
               (derl-bench-say "    time ratio %.2f  target <= %.1f (the \
-round-trip bound; DESIGN.md sets none for calls): %s"
+round-trip bound; none is set for calls): %s"
                               ratio target (derl-bench-verdict (<= ratio target)))
               (derl-bench-summary "derl-call" label
                                   (format "%.2f (%.0f / %.0f calls/s)"
