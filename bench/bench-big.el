@@ -126,7 +126,7 @@ payload (from %.0f MiB%s)"
                                "-" (format "<= %.1fx" derl-bench-big-target)
                                "NOT met (failed)")))
       (when peer
-        (ignore-errors (derl-disconnect peer))
+        (ignore-errors (derl-bench--disconnect peer))
         (derl-test-stop-node peer)))))
 
 (provide 'bench-big)

@@ -362,20 +362,21 @@ round-trip bound; none is set for calls): %s"
 ;;;; One round trip, stage by stage
 
 (defconst derl-bench--stage-names
-  ["process sends (erl-send -> module send entered)"
-   "module send (encode, write or wake I/O thread)"
-   "to Erlang echo (socket, Erlang scheduling)"
-   "back to Emacs: C + wake-up (see below)"
-   "filter entered -> events call"
-   "events call (dequeue + decode terms)"
-   "dispatch -> process resumed (match)"]
-  "What each measured stage covers, in order.")
+  ["process calls `erl-send' with the ping"
+   "`derl--module-send' entered"
+   "`derl--module-send' returned (encoded; written or queued)"
+   "Erlang's echo got the ping"
+   "event filter entered (reply read, queued, pipe woke Emacs)"
+   "`derl--module-events' entered"
+   "`derl--module-events' returned (reply decoded)"
+   "process resumed (reply matched)"]
+  "What each stamp of a round trip marks, by slot.")
 
 (defconst derl-bench--stage-help
-  "Not measurable from Lisp, and so lumped into \"back to Emacs\": the
-I/O thread reading the reply's frame, queueing it, writing the event
-pipe, and Emacs waking up; and inside \"module send\", encoding apart
-from writing.  The C hook that would split them: the module takes
+  "Not measurable from Lisp, and so lumped into the step to \"event filter
+entered\": the I/O thread reading the reply's frame, queueing it,
+writing the event pipe, and Emacs waking up; and inside
+`derl--module-send', encoding apart from writing.  The C hook that would split them: the module takes
 CLOCK_REALTIME stamps in microseconds (the clock of `float-time' and
 of Erlang's os:system_time/1) when stamping is on, and returns the
 last frame's as a vector from a function such as
@@ -454,19 +455,19 @@ got the ping, 4 filter entered, 5 events call entered, 6 it returned,
           (funcall record derl-bench--cycle)
           (derl-bench--stamp-loop stamp (1- n) record finish))))))
 
-(defun derl-bench--seen-slots (cycles)
-  "Return the stamp slots filled in at least half of CYCLES, in order."
-  (cl-loop for slot below 8
-           when (>= (* 2 (cl-count-if (lambda (c) (aref c slot)) cycles))
-                    (length cycles))
-           collect slot))
-
-(defun derl-bench--stage-median (cycles from to)
-  "Median microseconds from slot FROM to slot TO over CYCLES having both."
-  (let ((spans (cl-loop for c in cycles
-                        when (and (aref c from) (aref c to))
-                        collect (- (aref c to) (aref c from)))))
-    (if spans (* 1e6 (derl-bench-median spans)) 0.0)))
+(defun derl-bench--offsets (cycles)
+  "Return ((MEDIAN . SLOT)...) for the stamps of CYCLES, in time order.
+MEDIAN is the median of the slot's time after the cycle's start, over
+the cycles that have it; slots filled in fewer than half of them are
+left out."
+  (let (offsets)
+    (dotimes (slot 8)
+      (let ((times (cl-loop for c in cycles
+                            when (aref c slot)
+                            collect (- (aref c slot) (aref c 0)))))
+        (when (>= (* 2 (length times)) (length cycles))
+          (push (cons (derl-bench-median times) slot) offsets))))
+    (sort offsets (lambda (a b) (< (car a) (car b))))))
 
 (defun derl-bench--stages (peer)
   "Print where one Emacs round trip to PEER spends its time."
@@ -476,22 +477,20 @@ got the ping, 4 filter entered, 5 events call entered, 6 it returned,
       (advice-add (car a) (nth 1 a) (nth 2 a)))
     (unwind-protect
         (let* ((cycles (derl-bench--stamp-trips peer derl-bench-stage-trips))
-               (slots (derl-bench--seen-slots cycles)))
-          (derl-bench-say "  one round trip by stage, %s (medians of %d, us; \
-Lisp stamps with `float-time', Erlang's with os:system_time/1):"
+               (previous 0.0))
+          (derl-bench-say "  one round trip by stage, %s: median time of each \
+stamp after the
+  start, over %d round trips, and the step from the stamp before (us; Lisp
+  stamps with `float-time', Erlang's with os:system_time/1, one clock):"
                           (derl-bench--trace-label) (length cycles))
-          (cl-loop for (from to) on slots while to
-                   do (derl-bench-say
-                       "    %-48s %7.1f"
-                       (mapconcat (lambda (i) (aref derl-bench--stage-names i))
-                                  (number-sequence from (1- to)) "\n    + ")
-                       (derl-bench--stage-median cycles from to)))
-          (derl-bench-say "    %-48s %7.1f   (with the stamps' own cost)"
-                          "whole round trip"
-                          (derl-bench--stage-median cycles 0 7))
+          (pcase-dolist (`(,offset . ,slot) (derl-bench--offsets cycles))
+            (derl-bench-say "    %7.1f  %+7.1f  %s" (* 1e6 offset)
+                            (* 1e6 (- offset previous))
+                            (aref derl-bench--stage-names slot))
+            (setq previous offset))
           (dolist (a derl-bench--advised)
             (unless (memq a watched)
-              (derl-bench-say "    (%s is not defined: its stages are merged)"
+              (derl-bench-say "    (%s is not defined: no stamps from it)"
                               (car a))))
           (derl-bench-say "%s" (replace-regexp-in-string
                                 "^" "    " derl-bench--stage-help)))
@@ -543,7 +542,7 @@ Lisp stamps with `float-time', Erlang's with os:system_time/1):"
           (derl-bench-say "  connection set-up (EPMD + handshake) %.1f ms \
 \(no target)"
                           (derl-bench--connect-time peer)))
-      (ignore-errors (derl-disconnect peer))
+      (ignore-errors (derl-bench--disconnect peer))
       (derl-test-stop-node client)
       (derl-test-stop-node peer))))
 
