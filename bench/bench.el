@@ -18,19 +18,26 @@
 ;;
 ;; Headline figures are taken as users run: Emacs's default
 ;; `gc-cons-threshold' and `gc-cons-percentage', with garbage
-;; collection allowed.  One timed run of a function starts from a
-;; collected heap and is
+;; collection allowed, in repeated use: each function is called twice
+;; in a row and the second call timed, so that it meets its own
+;; garbage and runs while the first call's result is held, as a caller
+;; holds it; only that result is held, and only the documents (and,
+;; to encode, the values) besides, since how often Emacs collects
+;; depends on how much is live.  A timed call is
 ;;   "call"   the call itself, with every collection that Emacs runs
-;;            inside it (their number is shown as "n");
-;;   "after"  the collection its garbage causes: the one right after
-;;            the call, run while the result is still held (as the
-;;            caller holds it);
+;;            inside it (their number is shown as "n", their time as
+;;            "in-gc");
+;;   "after"  the collection its garbage causes: the one that Emacs
+;;            starts at the first function call after it returned, if
+;;            one has come due by then;
 ;;   "total"  the sum, which the ratios and verdicts use.
-;; Beside them, labelled, the call timed with collection held off
-;; (`gc-cons-threshold' at `most-positive-fixnum'), which no user has.
-;; Each figure is the median of `derl-bench-runs' runs after a warm-up;
-;; the functions of one item run in turn within each run (derl, JSON,
-;; derl, ...) so that load from elsewhere falls on all of them alike.
+;; Those are means over `derl-bench-runs' runs after a warm-up (a call
+;; that allocates less than the threshold pays for a collection only
+;; in some runs); the functions of one item take turns in each run
+;; (derl, JSON, derl, ...) so that load from elsewhere falls on all of
+;; them alike.  Beside them, labelled "held", the median ratio of the
+;; calls timed with collection held off (`gc-cons-threshold' at
+;; `most-positive-fixnum'), which no user has.
 ;; Timing is reported, never asserted: the bench always exits 0 once it
 ;; has run.
 
@@ -46,7 +53,7 @@
   :prefix "derl-bench-")
 
 (defcustom derl-bench-runs (derl-bench-setting "DERL_BENCH_RUNS" 15 3)
-  "Number of timed runs per measurement; the median is reported.
+  "Number of timed runs per measurement.
 The environment variable DERL_BENCH_RUNS overrides the default."
   :type 'natnum)
 
@@ -69,31 +76,55 @@ The first one, the list of records, is the headline item.")
 ;;;; Timing
 
 (defvar derl-bench--held nil
-  "The last result of a timed call, held through the collection after it.")
+  "The result of the last timed call, held as a caller would hold it.")
+
+(defun derl-bench--tick ()
+  "Do nothing, as a function call: a point where Emacs collects when due."
+  (setq derl-bench--held derl-bench--held))
+
+(defmacro derl-bench--now ()
+  "Return (TIME GCS-DONE GC-ELAPSED) without giving Emacs a chance to collect.
+A function call may start a collection that has come due;
+`gc-cons-threshold' bound this high makes none due (Emacs recomputes
+what is due when the variable changes), and leaving the binding puts
+back what was due."
+  '(let ((gc-cons-threshold most-positive-fixnum))
+     (list (float-time) gcs-done gc-elapsed)))
 
 (defun derl-bench--with-gc (fn)
-  "Call FN once under the current collection settings; return its cost.
-The heap is collected first (untimed).  The value is a list
-\(TOTAL CALL N IN-GC AFTER) in milliseconds but for N: the call with
-the N collections that ran inside it, the time those took, and the
-collection right after the call, run while its result is held."
+  "Call FN twice in a row under the current collection settings.
+Return the cost of the second call, as a list (TOTAL CALL N IN-GC
+AFTER) in milliseconds but for N: the call with the N collections that
+ran inside it, the time those took, and the collection its garbage
+causes, the one that Emacs starts at the next function call after it
+returned, if one is due by then.  The first call's result is held
+through the second, as in repeated use, and the second's until the
+collection after it."
   (setq derl-bench--held nil)
-  (garbage-collect)
-  (let* ((gcs gcs-done)
-         (elapsed gc-elapsed)
-         (t0 (float-time))
-         (t1 (progn (setq derl-bench--held (funcall fn)) (float-time)))
-         (n (- gcs-done gcs))
-         (in-gc (- gc-elapsed elapsed))
-         (t2 (progn (garbage-collect) (float-time))))
+  (let (cost)
+    (dotimes (_ 2)
+      (derl-bench--tick)                ; collect what is due before
+      (let* ((start (derl-bench--now))
+             (value (funcall fn))
+             (returned (derl-bench--now))
+             (after (progn (setq derl-bench--held value)
+                           (derl-bench--tick)
+                           (derl-bench--now))))
+        (cl-flet ((ms (from to) (* 1000.0 (- (nth 0 to) (nth 0 from)))))
+          (setq cost (list (ms start after) (ms start returned)
+                           (- (nth 1 returned) (nth 1 start))
+                           (* 1000.0 (- (nth 2 returned) (nth 2 start)))
+                           (ms returned after))))))
     (setq derl-bench--held nil)
-    (list (* 1000.0 (- t2 t0)) (* 1000.0 (- t1 t0)) n (* 1000.0 in-gc)
-          (* 1000.0 (- t2 t1)))))
+    cost))
+
+(defun derl-bench--mean (numbers)
+  "Return the mean of the list NUMBERS."
+  (/ (float (apply #'+ numbers)) (length numbers)))
 
 (defun derl-bench--held-off (fn)
   "Call FN once with collection held off; return the call's milliseconds."
-  (setq derl-bench--held nil)
-  (garbage-collect)
+  (derl-bench--tick)
   (let* ((gc-cons-threshold most-positive-fixnum)
          (gc-cons-percentage 1.0)
          (t0 (float-time)))
@@ -101,24 +132,32 @@ collection right after the call, run while its result is held."
     (* 1000.0 (- (float-time) t0))))
 
 (defun derl-bench--time-all (fns)
-  "Time each function of the alist FNS, in turn, `derl-bench-runs' times.
-FNS maps keys to functions.  Return an alist from each key to
-\(TOTAL CALL N IN-GC AFTER HELD-OFF), each the median over the runs."
+  "Time each function of the alist FNS `derl-bench-runs' times.
+FNS maps keys to functions.  Under default collection the functions
+take turns in each run (so that load from elsewhere falls on all
+alike); then, in as many runs, with collection held off.  Return an
+alist from each key to (TOTAL CALL N IN-GC AFTER HELD-OFF): the means
+over the runs, since a call that allocates less than the threshold
+pays for a collection only in some runs, and the median of the runs
+with collection held off."
   (dolist (f fns) (funcall (cdr f)))    ; warm up
   (let ((samples (mapcar (lambda (f) (list (car f))) fns)))
     (dotimes (_ derl-bench-runs)
       (dolist (f fns)
-        (push (derl-bench--with-gc (cdr f)) (cdr (assq (car f) samples))))
+        (push (derl-bench--with-gc (cdr f))
+              (cdr (assq (car f) samples)))))
+    (dotimes (_ derl-bench-runs)
       (dolist (f fns)
         (push (derl-bench--held-off (cdr f))
               (cdr (assq (car f) samples)))))
+    (garbage-collect)
     (mapcar
      (lambda (s)
        (let ((with-gc (cl-remove-if-not #'consp (cdr s)))
              (held (cl-remove-if-not #'numberp (cdr s))))
          (cons (car s)
                (append (cl-loop for i below 5
-                                collect (derl-bench-median
+                                collect (derl-bench--mean
                                          (mapcar (lambda (r) (nth i r))
                                                  with-gc)))
                        (list (derl-bench-median held))))))
@@ -145,22 +184,27 @@ decoded as UTF-8, as a JSON document arrives from a process or buffer."
 
 (defun derl-bench--measure (name)
   "Measure corpus item NAME; return a plist of its figures.
-Times are lists as `derl-bench--time-all' gives them."
+Times are lists as `derl-bench--time-all' gives them.  Decoding is
+timed while only the documents are live, encoding while the values to
+encode are live too: no more than each task needs, since how often
+Emacs collects depends on how much is live."
   (let* ((etf (derl-bench--read (concat name ".etf") nil))
          (json (derl-bench--read (concat name ".json") t))
-         (term (erlext-binary-to-term etf))
-         (lossless (let ((erlext-decode-binaries-as 'erl-binary))
-                     (erlext-binary-to-term etf)))
-         (parsed (json-parse-string json))
-         (times
+         (decode-times
           (derl-bench--time-all
            `((:decode . ,(lambda () (erlext-binary-to-term etf)))
              (:json-parse . ,(lambda () (json-parse-string json)))
              (:decode-lossless
               . ,(lambda ()
                    (let ((erlext-decode-binaries-as 'erl-binary))
-                     (erlext-binary-to-term etf))))
-             (:encode . ,(lambda () (erlext-term-to-binary term)))
+                     (erlext-binary-to-term etf)))))))
+         (term (erlext-binary-to-term etf))
+         (lossless (let ((erlext-decode-binaries-as 'erl-binary))
+                     (erlext-binary-to-term etf)))
+         (parsed (json-parse-string json))
+         (encode-times
+          (derl-bench--time-all
+           `((:encode . ,(lambda () (erlext-term-to-binary term)))
              (:json-serialize . ,(lambda () (json-serialize parsed)))
              (:encode-lossless
               . ,(lambda () (erlext-term-to-binary lossless)))))))
@@ -169,7 +213,8 @@ Times are lists as `derl-bench--time-all' gives them."
            :etf-bytes (length etf)
            :json-bytes (string-bytes json)
            :same-bytes (string= (erlext-term-to-binary lossless) etf))
-     (cl-loop for (key . figures) in times append (list key figures)))))
+     (cl-loop for (key . figures) in (append decode-times encode-times)
+              append (list key figures)))))
 
 ;;;; Reporting
 
@@ -190,14 +235,14 @@ calls with collection held off."
 (defun derl-bench--table (results label ours theirs reference)
   "Print the table comparing OURS with THEIRS over RESULTS.
 LABEL names the comparison, REFERENCE the JSON function."
-  (let ((rule (make-string 104 ?-)))
-    (derl-bench-say "\n%s: derl vs `%s', ms (medians)\n%s" (upcase label)
+  (let ((rule (make-string 106 ?-)))
+    (derl-bench-say "\n%s: derl vs `%s', ms\n%s" (upcase label)
                     reference rule)
-    (derl-bench-say "%-8s  %33s  %33s  %18s" ""
-                    "------------- derl --------------"
-                    "------------- JSON --------------"
+    (derl-bench-say "%-8s  %34s  %34s  %18s" ""
+                    "-------------- derl --------------"
+                    "-------------- JSON --------------"
                     "-- derl / JSON ---")
-    (derl-bench-say "%-8s  %7s %7s %3s %6s %6s  %7s %7s %3s %6s %6s  %5s %5s %7s"
+    (derl-bench-say "%-8s  %7s %7s %4s %6s %6s  %7s %7s %4s %6s %6s  %5s %5s %7s"
                     "" "total" "call" "n" "in-gc" "after"
                     "total" "call" "n" "in-gc" "after" "ratio" "held" "")
     (dolist (r results)
@@ -205,11 +250,11 @@ LABEL names the comparison, REFERENCE the JSON function."
              (th (plist-get r theirs))
              (ratio (derl-bench--ratio o th)))
         (derl-bench-say
-         "%-8s  %7.2f %7.2f %3d %6.2f %6.2f  %7.2f %7.2f %3d %6.2f %6.2f  \
+         "%-8s  %7.2f %7.2f %4.1f %6.2f %6.2f  %7.2f %7.2f %4.1f %6.2f %6.2f  \
 %5.2f %5.2f %7s"
          (plist-get r :name)
-         (nth 0 o) (nth 1 o) (round (nth 2 o)) (nth 3 o) (nth 4 o)
-         (nth 0 th) (nth 1 th) (round (nth 2 th)) (nth 3 th) (nth 4 th)
+         (nth 0 o) (nth 1 o) (nth 2 o) (nth 3 o) (nth 4 o)
+         (nth 0 th) (nth 1 th) (nth 2 th) (nth 3 th) (nth 4 th)
          ratio (derl-bench--ratio o th t)
          (derl-bench-verdict (<= ratio derl-bench-target-ratio)))))
     (derl-bench-say "%s" rule)))
@@ -250,15 +295,16 @@ re-encoding: %s"
                         "the very bytes Erlang wrote"
                       "different bytes")))
   (princ "
-\"total\" = \"call\" + \"after\", the figure ratios and verdicts use.
-\"call\": the call, with the \"n\" garbage collections Emacs ran inside
-it (default `gc-cons-threshold' and `gc-cons-percentage', collection
-allowed), which took \"in-gc\" of it.  \"after\": the collection its
-garbage causes, run right after the call while its result is held.  \"held\": derl / JSON of the call
-alone with collection held off (a setting no user has; shown beside
-only).  \"lossless\": `erlext-decode-binaries-as' bound to `erl-binary'
-(decode), and encoding that lossless value (encode); compared with the
-same JSON function.  The verdict is ratio <= 1.0 (aim 0.5).
+\"total\" = \"call\" + \"after\", the figure ratios and verdicts use; means
+of the second of two calls in a row, the first one's result held.  \"call\": the call, with the \"n\" garbage collections Emacs
+ran inside it (default `gc-cons-threshold' and `gc-cons-percentage',
+collection allowed), which took \"in-gc\" of it.  \"after\": the
+collection its garbage causes, which Emacs starts at the first function
+call after it returned if one is due.  \"held\": derl / JSON of the
+call alone with collection held off, medians (a setting no user has;
+shown beside only).  \"lossless\": `erlext-decode-binaries-as' bound to
+`erl-binary' (decode), and encoding that lossless value (encode);
+compared with the same JSON function.  The verdict is ratio <= 1.0 (aim 0.5).
 The binary item's JSON is a string of as many ASCII characters (JSON
 holds no raw bytes); in default mode that binary decodes to a unibyte
 string, which encodes back as a list of bytes, not a binary.
@@ -271,7 +317,7 @@ Meant for batch use; see the Commentary."
   (unless (and (fboundp 'json-parse-string) (json-available-p))
     (error "This Emacs has no native JSON support to compare with"))
   (derl-bench-say "derl codec bench: %s
-%d runs a figure (median); gc-cons-threshold %d, gc-cons-percentage %s \
+%d runs a figure; gc-cons-threshold %d, gc-cons-percentage %s \
 \(Emacs's defaults: %s)
 one empty collection here takes %.1f ms; erlext loaded from %s"
                   (car (split-string (emacs-version) "\n"))
