@@ -89,47 +89,17 @@ recursive functions (garbage collection, `equal', printing)."
              table)
     pairs))
 
-;;;; Loading the module
+;;;; The module
+
+(require 'derl-module)
 
 (declare-function derl--module-decode "derl-module"
                   (string lossless max-depth max-size))
 (declare-function derl--module-encode "derl-module"
                   (term compress max-depth))
 
-(defconst erlext--root
-  (file-name-directory
-   (directory-file-name
-    (file-name-directory (or load-file-name buffer-file-name
-                             default-directory))))
-  "The derl source tree: the parent of the directory of this file.")
-
-(defcustom derl-module-file
-  (expand-file-name "module/derl-module.so" erlext--root)
-  "The derl dynamic module."
-  :type 'file
-  :group 'erlext)
-
-(defun derl-module-compile ()
-  "Build the derl module with make, in the derl source tree."
-  (interactive)
-  (let ((default-directory erlext--root))
-    (unless (zerop (call-process "make" nil "*derl-module-compile*" t
-                                 "module"))
-      (pop-to-buffer "*derl-module-compile*")
-      (error "Building the derl module failed; see *derl-module-compile*"))))
-
-(defun erlext--load-module ()
-  "Load `derl-module-file', or say clearly what is missing."
-  (unless (fboundp 'derl--module-decode)
-    (unless module-file-suffix
-      (error "This Emacs was built without dynamic module support"))
-    (unless (file-exists-p derl-module-file)
-      (error "The derl module %s is missing; build it with `make -C %s' \
-or M-x derl-module-compile"
-             derl-module-file (directory-file-name erlext--root)))
-    (module-load derl-module-file)))
-
-(erlext--load-module)
+;; After `erl-tag': the module takes that very object at load.
+(derl-module-load)
 
 ;;;; Encoding and decoding
 

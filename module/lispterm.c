@@ -1,4 +1,4 @@
-/* lispterm.c --- External Term Format <-> Lisp values (DESIGN.md's mapping).
+/* lispterm.c --- External Term Format <-> Lisp values (the term mapping of README.org).
 
    Both directions walk the term with explicit heap stacks, never the C
    stack, so nesting depth is bounded only by `erlext-max-depth'.  */
@@ -8,117 +8,28 @@
 
 #include "lispterm.h"
 
+#include "elisp.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- */
-/* Symbols and functions interned once at load.  */
+/* The tags after erl-tag, interned once at load.  */
 
-static struct
-{
-  emacs_value nil, t, erl_tag;
-  /* Type names as `type-of' returns them.  */
-  emacs_value integer, float_, symbol, string, cons, vector, hash_table;
-  /* Tags after erl-tag.  */
-  emacs_value erl_pid, erl_port, erl_ref, erl_new_ref, erl_fun, erl_export,
-      erl_binary, erl_bitstring;
-  /* Functions.  */
-  emacs_value list, vector_fn, cons_fn, make_hash_table, puthash, intern,
-      symbol_name, car, cdr, proper_list_p, safe_length, vconcat,
-      hash_table_flatten, symbol_value, multibyte_string_p;
-  /* Keywords.  */
-  emacs_value k_test, k_size, equal;
-} q;
-
-static emacs_value
-global_symbol (emacs_env *env, const char *name)
-{
-  return env->make_global_ref (env, env->intern (env, name));
-}
+static emacs_value Qerl_pid, Qerl_port, Qerl_ref, Qerl_new_ref, Qerl_fun,
+    Qerl_export, Qerl_binary, Qerl_bitstring;
 
 bool
 lispterm_init (emacs_env *env)
 {
-  q.nil = global_symbol (env, "nil");
-  q.t = global_symbol (env, "t");
-  q.integer = global_symbol (env, "integer");
-  q.float_ = global_symbol (env, "float");
-  q.symbol = global_symbol (env, "symbol");
-  q.string = global_symbol (env, "string");
-  q.cons = global_symbol (env, "cons");
-  q.vector = global_symbol (env, "vector");
-  q.hash_table = global_symbol (env, "hash-table");
-  q.erl_pid = global_symbol (env, "erl-pid");
-  q.erl_port = global_symbol (env, "erl-port");
-  q.erl_ref = global_symbol (env, "erl-ref");
-  q.erl_new_ref = global_symbol (env, "erl-new-ref");
-  q.erl_fun = global_symbol (env, "erl-fun");
-  q.erl_export = global_symbol (env, "erl-export");
-  q.erl_binary = global_symbol (env, "erl-binary");
-  q.erl_bitstring = global_symbol (env, "erl-bitstring");
-  q.list = global_symbol (env, "list");
-  q.vector_fn = q.vector;
-  q.cons_fn = q.cons;
-  q.make_hash_table = global_symbol (env, "make-hash-table");
-  q.puthash = global_symbol (env, "puthash");
-  q.intern = global_symbol (env, "intern");
-  q.symbol_name = global_symbol (env, "symbol-name");
-  q.car = global_symbol (env, "car");
-  q.cdr = global_symbol (env, "cdr");
-  q.proper_list_p = global_symbol (env, "proper-list-p");
-  q.safe_length = global_symbol (env, "safe-length");
-  q.vconcat = global_symbol (env, "vconcat");
-  q.hash_table_flatten = global_symbol (env, "erlext--hash-table-flatten");
-  q.symbol_value = global_symbol (env, "symbol-value");
-  q.multibyte_string_p = global_symbol (env, "multibyte-string-p");
-  q.k_test = global_symbol (env, ":test");
-  q.k_size = global_symbol (env, ":size");
-  q.equal = global_symbol (env, "equal");
-
-  /* erl-tag is the uninterned symbol erlext.el made; use that object.  */
-  emacs_value tag_name = global_symbol (env, "erl-tag");
-  emacs_value tag = env->funcall (env, q.symbol_value, 1, &tag_name);
-  if (env->non_local_exit_check (env) != emacs_funcall_exit_return)
-    return false;
-  q.erl_tag = env->make_global_ref (env, tag);
-  return env->non_local_exit_check (env) == emacs_funcall_exit_return;
-}
-
-/* ---------------------------------------------------------------- */
-/* Small wrappers */
-
-static inline emacs_value
-call (emacs_env *env, emacs_value fn, ptrdiff_t n, emacs_value *args)
-{
-  return env->funcall (env, fn, n, args);
-}
-
-static inline bool
-ok (emacs_env *env)
-{
-  return env->non_local_exit_check (env) == emacs_funcall_exit_return;
-}
-
-emacs_value
-lispterm_string (emacs_env *env, const char *s)
-{
-  return env->make_string (env, s, (ptrdiff_t) strlen (s));
-}
-
-emacs_value
-lispterm_unibyte (emacs_env *env, const void *data, size_t len)
-{
-  return env->make_unibyte_string (env, (const char *) data, (ptrdiff_t) len);
-}
-
-void
-lispterm_signal (emacs_env *env, const char *condition, const char *message,
-                 emacs_value datum)
-{
-  emacs_value args[2] = { lispterm_string (env, message), datum };
-  emacs_value data = call (env, q.list, datum ? 2 : 1, args);
-  env->non_local_exit_signal (env, env->intern (env, condition), data);
+  static const elisp_symbol_def tags[] = {
+    { &Qerl_pid, "erl-pid" },         { &Qerl_port, "erl-port" },
+    { &Qerl_ref, "erl-ref" },         { &Qerl_new_ref, "erl-new-ref" },
+    { &Qerl_fun, "erl-fun" },         { &Qerl_export, "erl-export" },
+    { &Qerl_binary, "erl-binary" },   { &Qerl_bitstring, "erl-bitstring" },
+  };
+  return elisp_intern_symbols (env, tags, sizeof tags / sizeof *tags);
 }
 
 void
@@ -129,29 +40,8 @@ lispterm_signal_decode_error (emacs_env *env, const etf_reader *r,
   snprintf (msg, sizeof msg, "%s at byte %zu%s",
             r->error ? r->error : "malformed term", r->error_offset,
             decompressed ? " of the decompressed term" : "");
-  emacs_value datum = env->make_integer (env, (intmax_t) r->error_offset);
-  lispterm_signal (env, "erlext-decode-error", msg, datum);
-}
-
-uint8_t *
-lispterm_string_bytes (emacs_env *env, emacs_value s, size_t *len)
-{
-  ptrdiff_t size = 0;
-  if (!env->copy_string_contents (env, s, NULL, &size))
-    return NULL;
-  uint8_t *buf = malloc ((size_t) size);
-  if (!buf)
-    {
-      lispterm_signal (env, "erlext-encode-error", "out of memory", s);
-      return NULL;
-    }
-  if (!env->copy_string_contents (env, s, (char *) buf, &size))
-    {
-      free (buf);
-      return NULL;
-    }
-  *len = (size_t) size - 1;  /* without the terminating NUL */
-  return buf;
+  emacs_value datum = elisp_integer (env, (intmax_t) r->error_offset);
+  elisp_signal (env, Qerlext_decode_error, msg, datum);
 }
 
 /* A growable array of anything, for the explicit stacks.  */
@@ -214,7 +104,7 @@ intern_utf8 (emacs_env *env, const uint8_t *name, size_t len)
      goes through a Lisp string.  */
   emacs_value str = env->make_string (env, (const char *) name,
                                       (ptrdiff_t) len);
-  return call (env, q.intern, 1, &str);
+  return elisp_call (env, Qintern, 1, &str);
 }
 
 static emacs_value
@@ -245,7 +135,7 @@ atom_symbol (emacs_env *env, const etf_atom *atom)
       i = (i + 1) & (ATOM_CACHE_SLOTS - 1);
     }
   emacs_value sym = intern_utf8 (env, name, len);
-  if (!ok (env) || atom_cache_count >= ATOM_CACHE_LIMIT)
+  if (!elisp_ok (env) || atom_cache_count >= ATOM_CACHE_LIMIT)
     return sym;
   uint8_t *copy = malloc (len + 1);
   if (!copy)
@@ -283,11 +173,11 @@ static emacs_value
 tagged (decoder *d, emacs_value type, ptrdiff_t n, emacs_value *rest)
 {
   emacs_value args[6];
-  args[0] = q.erl_tag;
+  args[0] = Qerl_tag;
   args[1] = type;
   for (ptrdiff_t k = 0; k < n; k++)
     args[2 + k] = rest[k];
-  return call (d->env, q.vector_fn, n + 2, args);
+  return elisp_call (d->env, Qvector, n + 2, args);
 }
 
 static emacs_value
@@ -309,7 +199,7 @@ decode_big (decoder *d, const etf_item *it)
   emacs_limb_t *limbs = calloc (count, sizeof *limbs);
   if (!limbs)
     {
-      lispterm_signal (env, "erlext-decode-error", "out of memory",
+      elisp_signal (env, Qerlext_decode_error, "out of memory",
                        env->make_integer (env, (intmax_t) it->offset));
       return NULL;
     }
@@ -319,7 +209,7 @@ decode_big (decoder *d, const etf_item *it)
   emacs_value v = env->make_big_integer (env, it->v.big.negative ? -1 : 1,
                                          (ptrdiff_t) count, limbs);
   free (limbs);
-  if (!ok (env))
+  if (!elisp_ok (env))
     {
       env->non_local_exit_clear (env);
       etf_fail (d->r, it->offset,
@@ -332,8 +222,8 @@ decode_big (decoder *d, const etf_item *it)
 static emacs_value
 decode_binary (decoder *d, const etf_item *it)
 {
-  emacs_value s = lispterm_unibyte (d->env, it->v.bytes.data, it->v.bytes.len);
-  return d->opt->binaries_tagged ? tagged (d, q.erl_binary, 1, &s) : s;
+  emacs_value s = elisp_unibyte (d->env, it->v.bytes.data, it->v.bytes.len);
+  return d->opt->binaries_tagged ? tagged (d, Qerl_binary, 1, &s) : s;
 }
 
 /* A leaf item as a Lisp value; NULL with the reader's error set or a
@@ -354,48 +244,48 @@ decode_leaf (decoder *d, const etf_item *it)
     case ETF_ATOM:
       return atom_symbol (env, &it->v.atom);
     case ETF_NIL:
-      return q.nil;
+      return Qnil;
     case ETF_STRING:
-      return lispterm_unibyte (env, it->v.bytes.data, it->v.bytes.len);
+      return elisp_unibyte (env, it->v.bytes.data, it->v.bytes.len);
     case ETF_BINARY:
       return decode_binary (d, it);
     case ETF_BITSTRING:
-      a[0] = lispterm_unibyte (env, it->v.bytes.data, it->v.bytes.len);
+      a[0] = elisp_unibyte (env, it->v.bytes.data, it->v.bytes.len);
       a[1] = env->make_integer (env, it->v.bytes.bits);
-      return tagged (d, q.erl_bitstring, 2, a);
+      return tagged (d, Qerl_bitstring, 2, a);
     case ETF_PID:
       a[0] = atom_symbol (env, &it->v.pid.node);
       a[1] = env->make_integer (env, it->v.pid.id);
       a[2] = env->make_integer (env, it->v.pid.serial);
       a[3] = env->make_integer (env, it->v.pid.creation);
-      return tagged (d, q.erl_pid, 4, a);
+      return tagged (d, Qerl_pid, 4, a);
     case ETF_PORT:
       a[0] = atom_symbol (env, &it->v.port.node);
       a[1] = make_u64 (env, it->v.port.id);
       a[2] = env->make_integer (env, it->v.port.creation);
-      return tagged (d, q.erl_port, 3, a);
+      return tagged (d, Qerl_port, 3, a);
     case ETF_REF:
       a[0] = atom_symbol (env, &it->v.ref.node);
       a[1] = env->make_integer (env, it->v.ref.creation);
-      a[2] = lispterm_unibyte (env, it->v.ref.id, 4 * it->v.ref.words);
-      return tagged (d, q.erl_new_ref, 3, a);
+      a[2] = elisp_unibyte (env, it->v.ref.id, 4 * it->v.ref.words);
+      return tagged (d, Qerl_new_ref, 3, a);
     case ETF_OLD_REF:
       a[0] = atom_symbol (env, &it->v.old_ref.node);
       a[1] = env->make_integer (env, it->v.old_ref.id);
       a[2] = env->make_integer (env, it->v.old_ref.creation);
-      return tagged (d, q.erl_ref, 3, a);
+      return tagged (d, Qerl_ref, 3, a);
     case ETF_EXPORT:
       a[0] = atom_symbol (env, &it->v.export.module);
       a[1] = atom_symbol (env, &it->v.export.function);
       a[2] = env->make_integer (env, it->v.export.arity);
-      return tagged (d, q.erl_export, 3, a);
+      return tagged (d, Qerl_export, 3, a);
     case ETF_FUN:
       /* Opaque and byte-exact; its free variables are checked, not
          decoded.  */
       if (etf_skip_fun_body (d->r, it) != ETF_OK)
         return NULL;
-      a[0] = lispterm_unibyte (env, it->v.fun.data, it->v.fun.len);
-      return tagged (d, q.erl_fun, 1, a);
+      a[0] = elisp_unibyte (env, it->v.fun.data, it->v.fun.len);
+      return tagged (d, Qerl_fun, 1, a);
     default:
       etf_fail (d->r, it->offset, "unexpected item");
       return NULL;
@@ -410,36 +300,36 @@ build (decoder *d, const decode_frame *f, emacs_value *items, size_t n)
   switch (f->kind)
     {
     case ETF_TUPLE:
-      return call (env, q.vector_fn, (ptrdiff_t) n, items);
+      return elisp_call (env, Qvector, (ptrdiff_t) n, items);
     case ETF_LIST:
       {
         size_t elems = n - 1;
         emacs_value tail = items[elems];
         if (!env->is_not_nil (env, tail))
-          return call (env, q.list, (ptrdiff_t) elems, items);
+          return elisp_call (env, Qlist, (ptrdiff_t) elems, items);
         /* Improper: a dotted list.  */
         emacs_value v = tail;
         for (size_t k = elems; k-- > 0;)
           {
             emacs_value pair[2] = { items[k], v };
-            v = call (env, q.cons_fn, 2, pair);
+            v = elisp_call (env, Qcons, 2, pair);
           }
         return v;
       }
     case ETF_MAP:
       {
-        emacs_value args[4] = { q.k_test, q.equal, q.k_size,
+        emacs_value args[4] = { Qk_test, Qequal, Qk_size,
                                 env->make_integer (env, (intmax_t) (n / 2)) };
-        emacs_value h = call (env, q.make_hash_table, 4, args);
-        for (size_t k = 0; k + 1 < n && ok (env); k += 2)
+        emacs_value h = elisp_call (env, Qmake_hash_table, 4, args);
+        for (size_t k = 0; k + 1 < n && elisp_ok (env); k += 2)
           {
             emacs_value kv[3] = { items[k], items[k + 1], h };
-            call (env, q.puthash, 3, kv);
+            elisp_call (env, Qputhash, 3, kv);
           }
         return h;
       }
     default:
-      return q.nil;
+      return Qnil;
     }
 }
 
@@ -492,7 +382,7 @@ decode_loop (decoder *d)
         v = build (d, &(decode_frame){ it.kind, 0, 0 }, NULL, 0);
       else
         v = decode_leaf (d, &it);
-      if (!v || !ok (env))
+      if (!v || !elisp_ok (env))
         return NULL;
 
       /* Hand V to its container; finishing one may finish its parent.  */
@@ -509,7 +399,7 @@ decode_loop (decoder *d)
           if (--f->left > 0)
             break;
           v = build (d, f, d->vals + f->base, d->nvals - f->base);
-          if (!ok (env))
+          if (!elisp_ok (env))
             return NULL;
           d->nvals = f->base;
           d->nframes--;
@@ -555,12 +445,20 @@ typedef struct
   size_t nframes, frames_cap;
 } encoder;
 
-/* Signal `erlext-encode-error' with REASON and the offending OBJ.  */
+void
+lispterm_signal_encode_error (emacs_env *env, const char *reason,
+                              emacs_value obj)
+{
+  elisp_signal (env, Qerlext_encode_error, reason, obj);
+}
+
+/* Signal `erlext-encode-error' with REASON and the offending OBJ, unless
+   an error is already pending.  */
 static bool
 encode_error (encoder *e, const char *reason, emacs_value obj)
 {
-  if (ok (e->env))
-    lispterm_signal (e->env, "erlext-encode-error", reason, obj);
+  if (elisp_ok (e->env))
+    lispterm_signal_encode_error (e->env, reason, obj);
   return false;
 }
 
@@ -570,9 +468,9 @@ symbol_utf8 (encoder *e, emacs_value sym, char *buf, ptrdiff_t bufsize,
              size_t *len)
 {
   emacs_env *env = e->env;
-  emacs_value name = call (env, q.symbol_name, 1, &sym);
+  emacs_value name = elisp_call (env, Qsymbol_name, 1, &sym);
   ptrdiff_t size = bufsize;
-  if (!ok (env))
+  if (!elisp_ok (env))
     return false;
   if (!env->copy_string_contents (env, name, buf, &size))
     {
@@ -650,7 +548,7 @@ put_string (encoder *e, emacs_value str)
   else
     {
       env->non_local_exit_clear (env);
-      heap = lispterm_string_bytes (env, str, &len);
+      heap = elisp_string_bytes (env, str, &len);
       if (!heap)
         return false;
       bytes = heap;
@@ -662,8 +560,8 @@ put_string (encoder *e, emacs_value str)
     raw = bytes[i] >= 0x80;
   if (raw)
     {
-      emacs_value mb = call (env, q.multibyte_string_p, 1, &str);
-      raw = ok (env) && !env->is_not_nil (env, mb);
+      emacs_value mb = elisp_call (env, Qmultibyte_string_p, 1, &str);
+      raw = elisp_ok (env) && !env->is_not_nil (env, mb);
     }
 
   if (len == 0)
@@ -720,7 +618,7 @@ put_integer (encoder *e, emacs_value v)
 {
   emacs_env *env = e->env;
   intmax_t i = env->extract_integer (env, v);
-  if (ok (env))
+  if (elisp_ok (env))
     {
       etf_put_int (e->out, i);
       return true;
@@ -764,12 +662,12 @@ field_uint (encoder *e, emacs_value vec, ptrdiff_t k, uint64_t max,
 {
   emacs_env *env = e->env;
   emacs_value v = env->vec_get (env, vec, k);
-  if (!ok (env))
+  if (!elisp_ok (env))
     return false;
-  if (!env->eq (env, env->type_of (env, v), q.integer))
+  if (!env->eq (env, env->type_of (env, v), Qinteger))
     return encode_error (e, "field is not an integer", vec);
   intmax_t i = env->extract_integer (env, v);
-  if (!ok (env))
+  if (!elisp_ok (env))
     {
       env->non_local_exit_clear (env);
       if (max <= (uint64_t) INTMAX_MAX)
@@ -799,9 +697,9 @@ field_symbol (encoder *e, emacs_value vec, ptrdiff_t k, char *buf,
 {
   emacs_env *env = e->env;
   emacs_value v = env->vec_get (env, vec, k);
-  if (!ok (env))
+  if (!elisp_ok (env))
     return false;
-  if (!env->eq (env, env->type_of (env, v), q.symbol))
+  if (!env->eq (env, env->type_of (env, v), Qsymbol))
     return encode_error (e, "field is not a symbol", vec);
   if (!symbol_utf8 (e, v, buf, ATOM_BUF, len))
     return false;
@@ -816,14 +714,14 @@ field_bytes (encoder *e, emacs_value vec, ptrdiff_t k, size_t *len)
 {
   emacs_env *env = e->env;
   emacs_value v = env->vec_get (env, vec, k);
-  if (!ok (env))
+  if (!elisp_ok (env))
     return NULL;
-  if (!env->eq (env, env->type_of (env, v), q.string))
+  if (!env->eq (env, env->type_of (env, v), Qstring))
     {
       encode_error (e, "field is not a string", vec);
       return NULL;
     }
-  return lispterm_string_bytes (env, v, len);
+  return elisp_string_bytes (env, v, len);
 }
 
 static bool
@@ -846,7 +744,7 @@ static bool
 put_tagged (encoder *e, emacs_value vec, ptrdiff_t size)
 {
   emacs_env *env = e->env;
-  emacs_value type = size >= 2 ? env->vec_get (env, vec, 1) : q.nil;
+  emacs_value type = size >= 2 ? env->vec_get (env, vec, 1) : Qnil;
   char node[ATOM_BUF], fun[ATOM_BUF];
   size_t node_len, fun_len;
   uint64_t a, b, c;
@@ -858,13 +756,13 @@ put_tagged (encoder *e, emacs_value vec, ptrdiff_t size)
   if (size != (n))                                                      \
     return encode_error (e, "tagged vector of the wrong length", vec)
 
-  if (env->eq (env, type, q.erl_binary))
+  if (env->eq (env, type, Qerl_binary))
     {
       SHAPE (3);
       if ((bytes = field_bytes (e, vec, 2, &len)))
         etf_put_binary (e->out, bytes, len), good = true;
     }
-  else if (env->eq (env, type, q.erl_pid))
+  else if (env->eq (env, type, Qerl_pid))
     {
       SHAPE (6);
       good = field_symbol (e, vec, 2, node, &node_len)
@@ -875,7 +773,7 @@ put_tagged (encoder *e, emacs_value vec, ptrdiff_t size)
         etf_put_pid (e->out, (uint8_t *) node, node_len, (uint32_t) a,
                      (uint32_t) b, (uint32_t) c);
     }
-  else if (env->eq (env, type, q.erl_port))
+  else if (env->eq (env, type, Qerl_port))
     {
       SHAPE (5);
       good = field_symbol (e, vec, 2, node, &node_len)
@@ -884,7 +782,7 @@ put_tagged (encoder *e, emacs_value vec, ptrdiff_t size)
       if (good)
         etf_put_port (e->out, (uint8_t *) node, node_len, a, (uint32_t) c);
     }
-  else if (env->eq (env, type, q.erl_new_ref))
+  else if (env->eq (env, type, Qerl_new_ref))
     {
       SHAPE (5);
       good = field_symbol (e, vec, 2, node, &node_len)
@@ -897,7 +795,7 @@ put_tagged (encoder *e, emacs_value vec, ptrdiff_t size)
         etf_put_ref (e->out, (uint8_t *) node, node_len, (uint32_t) c, bytes,
                      len / 4);
     }
-  else if (env->eq (env, type, q.erl_ref))
+  else if (env->eq (env, type, Qerl_ref))
     {
       SHAPE (5);
       good = field_symbol (e, vec, 2, node, &node_len)
@@ -907,7 +805,7 @@ put_tagged (encoder *e, emacs_value vec, ptrdiff_t size)
         etf_put_old_ref (e->out, (uint8_t *) node, node_len, (uint32_t) a,
                          (uint32_t) c);
     }
-  else if (env->eq (env, type, q.erl_bitstring))
+  else if (env->eq (env, type, Qerl_bitstring))
     {
       SHAPE (4);
       good = (bytes = field_bytes (e, vec, 2, &len))
@@ -917,7 +815,7 @@ put_tagged (encoder *e, emacs_value vec, ptrdiff_t size)
       if (good)
         etf_put_bitstring (e->out, bytes, len, (unsigned) b);
     }
-  else if (env->eq (env, type, q.erl_export))
+  else if (env->eq (env, type, Qerl_export))
     {
       SHAPE (5);
       good = field_symbol (e, vec, 2, node, &node_len)
@@ -927,7 +825,7 @@ put_tagged (encoder *e, emacs_value vec, ptrdiff_t size)
         etf_put_export (e->out, (uint8_t *) node, node_len, (uint8_t *) fun,
                         fun_len, (unsigned) a);
     }
-  else if (env->eq (env, type, q.erl_fun))
+  else if (env->eq (env, type, Qerl_fun))
     {
       SHAPE (3);
       if ((bytes = field_bytes (e, vec, 2, &len)))
@@ -960,30 +858,30 @@ static bool
 put_list (encoder *e, emacs_value list)
 {
   emacs_env *env = e->env;
-  emacs_value n = call (env, q.proper_list_p, 1, &list);
-  if (!ok (env))
+  emacs_value n = elisp_call (env, Qproper_list_p, 1, &list);
+  if (!elisp_ok (env))
     return false;
   if (env->is_not_nil (env, n))
     {
       intmax_t len = env->extract_integer (env, n);
       if (len > UINT32_MAX)
         return encode_error (e, "list too long", list);
-      emacs_value vec = call (env, q.vconcat, 1, &list);
-      if (!ok (env))
+      emacs_value vec = elisp_call (env, Qvconcat, 1, &list);
+      if (!elisp_ok (env))
         return false;
       etf_put_list_header (e->out, (uint32_t) len);
       return push_frame (e, (encode_frame){ EF_LIST, vec, NULL, 0, len },
                          list);
     }
   /* Dotted or circular: count the conses, then look past the last.  */
-  emacs_value count = call (env, q.safe_length, 1, &list);
+  emacs_value count = elisp_call (env, Qsafe_length, 1, &list);
   intmax_t len = env->extract_integer (env, count);
   emacs_value tail = list;
-  for (intmax_t k = 0; k < len && ok (env); k++)
-    tail = call (env, q.cdr, 1, &tail);
-  if (!ok (env))
+  for (intmax_t k = 0; k < len && elisp_ok (env); k++)
+    tail = elisp_call (env, Qcdr, 1, &tail);
+  if (!elisp_ok (env))
     return false;
-  if (env->eq (env, env->type_of (env, tail), q.cons))
+  if (env->eq (env, env->type_of (env, tail), Qcons))
     return encode_error (e, "circular list", list);
   if (len > UINT32_MAX)
     return encode_error (e, "list too long", list);
@@ -1004,18 +902,18 @@ put_value (encoder *e, emacs_value v)
       return true;
     }
   emacs_value type = env->type_of (env, v);
-  if (env->eq (env, type, q.integer))
+  if (env->eq (env, type, Qinteger))
     return put_integer (e, v);
-  if (env->eq (env, type, q.symbol))
+  if (env->eq (env, type, Qsymbol))
     return put_symbol (e, v);
-  if (env->eq (env, type, q.cons))
+  if (env->eq (env, type, Qcons))
     return put_list (e, v);
-  if (env->eq (env, type, q.string))
+  if (env->eq (env, type, Qstring))
     return put_string (e, v);
-  if (env->eq (env, type, q.vector))
+  if (env->eq (env, type, Qvector))
     {
       ptrdiff_t size = env->vec_size (env, v);
-      if (size > 0 && env->eq (env, env->vec_get (env, v, 0), q.erl_tag))
+      if (size > 0 && env->eq (env, env->vec_get (env, v, 0), Qerl_tag))
         return put_tagged (e, v, size);
       if (size > UINT32_MAX)
         return encode_error (e, "vector too long", v);
@@ -1025,17 +923,17 @@ put_value (encoder *e, emacs_value v)
       return push_frame (e, (encode_frame){ EF_ELEMENTS, v, NULL, 0, size },
                          v);
     }
-  if (env->eq (env, type, q.float_))
+  if (env->eq (env, type, Qfloat))
     {
       etf_put_float (e->out, env->extract_float (env, v));
       if (e->out->status != ETF_OK)
         return encode_error (e, e->out->error, v);
       return true;
     }
-  if (env->eq (env, type, q.hash_table))
+  if (env->eq (env, type, Qhash_table))
     {
-      emacs_value pairs = call (env, q.hash_table_flatten, 1, &v);
-      if (!ok (env))
+      emacs_value pairs = elisp_call (env, Qerlext_hash_table_flatten, 1, &v);
+      if (!elisp_ok (env))
         return false;
       ptrdiff_t size = env->vec_size (env, pairs);
       etf_put_map_header (e->out, (uint32_t) (size / 2));
@@ -1061,8 +959,8 @@ frame_next (encoder *e, encode_frame *f, emacs_value *tail)
       if (f->kind == EF_DOTTED)
         {
           emacs_value cell = f->seq;
-          f->seq = call (env, q.cdr, 1, &cell);
-          return call (env, q.car, 1, &cell);
+          f->seq = elisp_call (env, Qcdr, 1, &cell);
+          return elisp_call (env, Qcar, 1, &cell);
         }
       return env->vec_get (env, f->seq, (ptrdiff_t) (f->i - 1));
     }
@@ -1090,7 +988,7 @@ lispterm_encode (emacs_env *env, emacs_value value, etf_buf *out,
         }
       emacs_value tail;
       emacs_value next = frame_next (&e, &e.frames[e.nframes - 1], &tail);
-      if (!ok (env))
+      if (!elisp_ok (env))
         {
           good = false;
           break;
@@ -1107,5 +1005,5 @@ lispterm_encode (emacs_env *env, emacs_value value, etf_buf *out,
   if (good && out->status != ETF_OK)
     good = encode_error (&e, out->error, value);
   free (e.frames);
-  return good && ok (env);
+  return good && elisp_ok (env);
 }
