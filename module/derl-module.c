@@ -259,38 +259,56 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   return result;
 }
 
-/* (derl--module-send CONN CONTROL [MESSAGE]): encode and queue.  */
+/* Encode CONTROL and MESSAGE (NULL for none) into OUT, without version
+   bytes: node.c frames them as the connection agreed.  False with an
+   error pending on failure.  */
+static bool
+encode_request (emacs_env *env, emacs_value control, emacs_value message,
+                etf_buf *out, size_t *control_len)
+{
+  lispterm_options opt = {
+    .binaries_tagged = false,
+    .max_depth = arg_limit (env, 0, NULL, 0, Qerlext_max_depth),
+  };
+  if (!elisp_ok (env) || !lispterm_encode (env, control, out, &opt))
+    return false;
+  *control_len = out->len;
+  if (message && !lispterm_encode (env, message, out, &opt))
+    return false;
+  if (out->status != ETF_OK)
+    {
+      lispterm_signal_encode_error (env, out->error ? out->error
+                                                    : "message too large",
+                                    message ? message : control);
+      return false;
+    }
+  return true;
+}
+
+/* (derl--module-send CONN CONTROL [MESSAGE]): encode and queue.
+   C-g while a big message is encoded quits before anything is queued:
+   the message is then not sent at all.  Once queued it goes out and
+   this returns normally.  */
 static emacs_value
 fsend (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
   (void) data;
   long id = (long) arg_int (env, args[0]);
-  lispterm_options opt = {
-    .binaries_tagged = false,
-    .max_depth = arg_limit (env, 0, args, 0, Qerlext_max_depth),
-  };
   if (!elisp_ok (env))
     return NULL;
-  /* Both terms into one buffer, without version bytes: node.c frames
-     them as the connection agreed.  */
+  emacs_value message = nargs > 2 ? args[2] : NULL;
   etf_buf out;
   etf_buf_init (&out);
+  size_t control_len = 0;
   emacs_value result = NULL;
-  bool good = lispterm_encode (env, args[1], &out, &opt);
-  size_t control_len = out.len;
-  if (good && nargs > 2)
-    good = lispterm_encode (env, args[2], &out, &opt);
-  if (good && out.status == ETF_OK)
+  if (encode_request (env, args[1], message, &out, &control_len)
+      && env->process_input (env) == emacs_process_input_continue)
     {
       bool sent = node_send (id, out.data, control_len,
-                             nargs > 2 ? out.data + control_len : NULL,
+                             message ? out.data + control_len : NULL,
                              out.len - control_len);
       result = sent ? Qt : Qnil;
     }
-  else if (good)
-    lispterm_signal_encode_error (env, out.error ? out.error
-                                                 : "message too large",
-                                  args[nargs - 1]);
   etf_buf_free (&out);
   return result;
 }

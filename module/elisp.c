@@ -13,8 +13,9 @@ emacs_value Qinteger, Qfloat, Qsymbol, Qstring, Qcons, Qvector, Qhash_table;
 emacs_value Qlist, Qmake_hash_table, Qputhash, Qintern, Qsymbol_name, Qcar,
     Qcdr, Qnreverse, Qproper_list_p, Qsafe_length, Qvconcat, Qsymbol_value,
     Qmultibyte_string_p, Qfunctionp, Qerror_message_string, Qdefalias,
-    Qerlext_hash_table_flatten, Qerlext_shorten;
-emacs_value Qk_test, Qk_size, Qequal;
+    Qerlext_hash_table_flatten, Qerlext_shorten, Qerlext_unicode_text,
+    Qerlext_binary_bytes, Qerlext_interpreted_function_p;
+emacs_value Qk_test, Qk_size, Qequal, Qclosure, Qlambda;
 emacs_value Qderl_error, Qerlext_encode_error, Qerlext_decode_error;
 emacs_value Qerlext_max_depth, Qerlext_max_term_size,
     Qerlext_decode_binaries_as;
@@ -68,6 +69,11 @@ elisp_init (emacs_env *env)
     { &Qdefalias, "defalias" },
     { &Qerlext_hash_table_flatten, "erlext--hash-table-flatten" },
     { &Qerlext_shorten, "erlext--shorten" },
+    { &Qerlext_unicode_text, "erlext--unicode-text" },
+    { &Qerlext_binary_bytes, "erlext--binary-bytes" },
+    { &Qerlext_interpreted_function_p, "erlext--interpreted-function-p" },
+    { &Qclosure, "closure" },
+    { &Qlambda, "lambda" },
     { &Qk_test, ":test" },
     { &Qk_size, ":size" },
     { &Qequal, "equal" },

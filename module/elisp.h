@@ -24,9 +24,10 @@ extern emacs_value Qinteger, Qfloat, Qsymbol, Qstring, Qcons, Qvector,
 extern emacs_value Qlist, Qmake_hash_table, Qputhash, Qintern, Qsymbol_name,
     Qcar, Qcdr, Qnreverse, Qproper_list_p, Qsafe_length, Qvconcat, Qsymbol_value,
     Qmultibyte_string_p, Qfunctionp, Qerror_message_string, Qdefalias,
-    Qerlext_hash_table_flatten, Qerlext_shorten;
+    Qerlext_hash_table_flatten, Qerlext_shorten, Qerlext_unicode_text,
+    Qerlext_binary_bytes, Qerlext_interpreted_function_p;
 /* Keywords and other constants.  */
-extern emacs_value Qk_test, Qk_size, Qequal;
+extern emacs_value Qk_test, Qk_size, Qequal, Qclosure, Qlambda;
 /* Error conditions.  */
 extern emacs_value Qderl_error, Qerlext_encode_error, Qerlext_decode_error;
 /* Variables: the Lisp defaults are the only ones.  */

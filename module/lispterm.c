@@ -449,7 +449,14 @@ void
 lispterm_signal_encode_error (emacs_env *env, const char *reason,
                               emacs_value obj)
 {
-  elisp_signal (env, Qerlext_encode_error, reason, obj);
+  /* The object as an error shows it: never a whole 200 MB string.  */
+  emacs_value shown = elisp_call1 (env, Qerlext_shorten, obj);
+  if (!elisp_ok (env))
+    {
+      env->non_local_exit_clear (env);
+      shown = elisp_string (env, "#<object that cannot be shown>");
+    }
+  elisp_signal (env, Qerlext_encode_error, reason, shown);
 }
 
 /* Signal `erlext-encode-error' with REASON and the offending OBJ, unless
@@ -462,33 +469,111 @@ encode_error (encoder *e, const char *reason, emacs_value obj)
   return false;
 }
 
-/* A symbol's name as UTF-8 into BUF (at least 4 * 255 + 1 bytes).  */
+/* A Lisp string's bytes: in SMALL when they fit, else malloc'd.  */
+typedef struct
+{
+  char small[256];
+  uint8_t *bytes;
+  uint8_t *heap;
+  size_t len;
+  emacs_value string;  /* the string the bytes are of */
+} string_bytes;
+
+static void
+string_bytes_free (string_bytes *sb)
+{
+  free (sb->heap);
+  sb->heap = NULL;
+}
+
+/* Copy STR's bytes (UTF-8 for text, a unibyte string's bytes as they
+   are) into SB.  A multibyte string that is not Unicode text (it holds
+   raw-byte characters) is first passed through Lisp function FIX,
+   which returns a string that is, or nil; nil refuses OBJ.  */
 static bool
-symbol_utf8 (encoder *e, emacs_value sym, char *buf, ptrdiff_t bufsize,
-             size_t *len)
+copy_string (encoder *e, emacs_value str, emacs_value fix, emacs_value obj,
+             string_bytes *sb)
 {
   emacs_env *env = e->env;
-  emacs_value name = elisp_call (env, Qsymbol_name, 1, &sym);
-  ptrdiff_t size = bufsize;
-  if (!elisp_ok (env))
-    return false;
-  if (!env->copy_string_contents (env, name, buf, &size))
+  ptrdiff_t size = sizeof sb->small;
+  sb->heap = NULL;
+  sb->string = str;
+  if (env->copy_string_contents (env, str, sb->small, &size))
+    {
+      sb->bytes = (uint8_t *) sb->small;
+      sb->len = (size_t) size - 1;
+      return true;
+    }
+  env->non_local_exit_clear (env);
+  sb->heap = elisp_string_bytes (env, str, &sb->len);
+  if (!sb->heap)
     {
       env->non_local_exit_clear (env);
-      return encode_error (e, "atom longer than 255 characters", sym);
+      sb->string = elisp_call1 (env, fix, str);
+      if (!elisp_ok (env))
+        return false;
+      if (elisp_nilp (env, sb->string))
+        return encode_error (e, "characters outside Unicode have no Erlang "
+                             "form", obj);
+      sb->heap = elisp_string_bytes (env, sb->string, &sb->len);
+      if (!sb->heap)
+        return false;
     }
-  *len = (size_t) size - 1;
+  sb->bytes = sb->heap;
   return true;
 }
 
+/* True when SB holds bytes >= 0x80 of a unibyte string: then each byte
+   is a character (Latin-1 for a name), as in Distel.  */
+static bool
+unibyte_high (encoder *e, const string_bytes *sb)
+{
+  bool high = false;
+  for (size_t i = 0; i < sb->len && !high; i++)
+    high = sb->bytes[i] >= 0x80;
+  if (!high)
+    return false;
+  emacs_value mb = elisp_call1 (e->env, Qmultibyte_string_p, sb->string);
+  return elisp_ok (e->env) && elisp_nilp (e->env, mb);
+}
+
 #define ATOM_BUF (4 * ETF_MAX_ATOM_CHARS + 1)
+
+/* A symbol's name as UTF-8 into BUF (ATOM_BUF bytes).  A raw-byte
+   character counts as the character of its byte value, as in strings.  */
+static bool
+symbol_utf8 (encoder *e, emacs_value sym, char *buf, size_t *len)
+{
+  emacs_env *env = e->env;
+  emacs_value name = elisp_call1 (env, Qsymbol_name, sym);
+  if (!elisp_ok (env))
+    return false;
+  string_bytes sb;
+  if (!copy_string (e, name, Qerlext_unicode_text, sym, &sb))
+    return false;
+  bool good = true;
+  if (unibyte_high (e, &sb))
+    {
+      /* Latin-1 doubles at most; past ATOM_BUF it is too long anyway.  */
+      if (2 * sb.len < ATOM_BUF)
+        *len = etf_latin1_to_utf8 (sb.bytes, sb.len, (uint8_t *) buf);
+      else
+        good = encode_error (e, "atom longer than 255 characters", sym);
+    }
+  else if (sb.len < ATOM_BUF)
+    memcpy (buf, sb.bytes, *len = sb.len);
+  else
+    good = encode_error (e, "atom longer than 255 characters", sym);
+  string_bytes_free (&sb);
+  return good && elisp_ok (env);
+}
 
 static bool
 put_symbol (encoder *e, emacs_value sym)
 {
   char name[ATOM_BUF];
   size_t len;
-  if (!symbol_utf8 (e, sym, name, sizeof name, &len))
+  if (!symbol_utf8 (e, sym, name, &len))
     return false;
   etf_put_atom (e->out, (const uint8_t *) name, len);
   if (e->out->status != ETF_OK)
@@ -533,84 +618,81 @@ next_char (const uint8_t *s, size_t len, size_t *i)
   return cp;
 }
 
-/* A Lisp string is an Erlang string: a list of its characters.  */
+/* Every this many characters of a long string, let C-g in.  */
+#define QUIT_CHECK_CHARS ((size_t) 1 << 20)
+
+static bool
+quit_requested (encoder *e, size_t i)
+{
+  return (i & (QUIT_CHECK_CHARS - 1)) == 0 && i > 0
+         && e->env->process_input (e->env) == emacs_process_input_quit;
+}
+
+/* The characters of SB as LIST_EXT: code points, or bytes when RAW.  */
+static bool
+put_char_list (encoder *e, const string_bytes *sb, size_t chars, bool raw)
+{
+  etf_put_list_header (e->out, (uint32_t) chars);
+  for (size_t i = 0, n = 0; i < sb->len; n++)
+    {
+      if (quit_requested (e, n))
+        return false;
+      etf_put_int (e->out, raw ? sb->bytes[i++]
+                                : next_char (sb->bytes, sb->len, &i));
+    }
+  etf_put_nil (e->out);
+  return true;
+}
+
+/* Latin-1 text as STRING_EXT, one byte a character.  */
+static void
+put_latin1_string (encoder *e, const string_bytes *sb, size_t chars)
+{
+  if (chars == sb->len)
+    {
+      etf_put_string (e->out, sb->bytes, sb->len);
+      return;
+    }
+  if (!etf_buf_reserve (e->out, 3 + chars))
+    return;
+  etf_put_u8 (e->out, ETF_TAG_STRING);
+  etf_put_u16 (e->out, (uint16_t) chars);
+  for (size_t i = 0; i < sb->len;)
+    e->out->data[e->out->len++] = (uint8_t) next_char (sb->bytes, sb->len, &i);
+}
+
+/* A Lisp string is an Erlang string: a list of its characters.  A
+   unibyte string's bytes are its characters, as in Distel; so is a raw
+   byte in a multibyte string.  */
 static bool
 put_string (encoder *e, emacs_value str)
 {
-  char small[256];
-  ptrdiff_t size = sizeof small;
-  uint8_t *bytes = (uint8_t *) small;
-  uint8_t *heap = NULL;
-  size_t len;
-  emacs_env *env = e->env;
-  if (env->copy_string_contents (env, str, small, &size))
-    len = (size_t) size - 1;
-  else
+  string_bytes sb;
+  if (!copy_string (e, str, Qerlext_unicode_text, str, &sb))
+    return false;
+  bool raw = unibyte_high (e, &sb);
+  bool good = elisp_ok (e->env);
+  size_t chars = sb.len;
+  bool latin1 = true;
+  if (good && !raw)
     {
-      env->non_local_exit_clear (env);
-      heap = elisp_string_bytes (env, str, &len);
-      if (!heap)
-        return false;
-      bytes = heap;
+      chars = 0;
+      for (size_t i = 0; i < sb.len; chars++)
+        if (next_char (sb.bytes, sb.len, &i) > 0xFF)
+          latin1 = false;
     }
-
-  /* A unibyte string's bytes are its characters, as in Distel.  */
-  bool raw = false;
-  for (size_t i = 0; i < len && !raw; i++)
-    raw = bytes[i] >= 0x80;
-  if (raw)
-    {
-      emacs_value mb = elisp_call (env, Qmultibyte_string_p, 1, &str);
-      raw = elisp_ok (env) && !env->is_not_nil (env, mb);
-    }
-
-  if (len == 0)
+  if (!good)
+    ;
+  else if (sb.len == 0)
     etf_put_nil (e->out);
-  else if (raw && len <= 0xFFFF)
-    etf_put_string (e->out, bytes, len);
-  else if (raw)
-    {
-      etf_put_list_header (e->out, (uint32_t) len);
-      for (size_t i = 0; i < len; i++)
-        etf_put_int (e->out, bytes[i]);
-      etf_put_nil (e->out);
-    }
+  else if (latin1 && chars <= 0xFFFF)
+    put_latin1_string (e, &sb, chars);
   else
-    {
-      /* Latin-1 text of at most 65535 characters fits STRING_EXT.  */
-      bool latin1 = true;
-      size_t chars = 0;
-      for (size_t i = 0; i < len;)
-        {
-          if (next_char (bytes, len, &i) > 0xFF)
-            latin1 = false;
-          chars++;
-        }
-      if (latin1 && chars <= 0xFFFF && chars == len)
-        etf_put_string (e->out, bytes, len);
-      else if (latin1 && chars <= 0xFFFF)
-        {
-          if (etf_buf_reserve (e->out, 3 + chars))
-            {
-              etf_put_u8 (e->out, ETF_TAG_STRING);
-              etf_put_u16 (e->out, (uint16_t) chars);
-              for (size_t i = 0; i < len;)
-                e->out->data[e->out->len++] = (uint8_t) next_char (bytes, len,
-                                                                   &i);
-            }
-        }
-      else
-        {
-          etf_put_list_header (e->out, (uint32_t) chars);
-          for (size_t i = 0; i < len;)
-            etf_put_int (e->out, next_char (bytes, len, &i));
-          etf_put_nil (e->out);
-        }
-    }
-  free (heap);
-  if (e->out->status != ETF_OK)
+    good = put_char_list (e, &sb, chars, raw);
+  string_bytes_free (&sb);
+  if (good && e->out->status != ETF_OK)
     return encode_error (e, e->out->error, str);
-  return true;
+  return good;
 }
 
 static bool
@@ -701,7 +783,7 @@ field_symbol (encoder *e, emacs_value vec, ptrdiff_t k, char *buf,
     return false;
   if (!env->eq (env, env->type_of (env, v), Qsymbol))
     return encode_error (e, "field is not a symbol", vec);
-  if (!symbol_utf8 (e, v, buf, ATOM_BUF, len))
+  if (!symbol_utf8 (e, v, buf, len))
     return false;
   if (!env->is_not_nil (env, v))
     *len = 3, memcpy (buf, "nil", 4);
@@ -721,7 +803,18 @@ field_bytes (encoder *e, emacs_value vec, ptrdiff_t k, size_t *len)
       encode_error (e, "field is not a string", vec);
       return NULL;
     }
-  return elisp_string_bytes (env, v, len);
+  string_bytes sb;
+  if (!copy_string (e, v, Qerlext_binary_bytes, vec, &sb))
+    return NULL;
+  *len = sb.len;
+  if (sb.heap)
+    return sb.heap;
+  uint8_t *copy = malloc (sb.len + 1);
+  if (!copy)
+    encode_error (e, "out of memory", vec);
+  else
+    memcpy (copy, sb.bytes, sb.len);
+  return copy;
 }
 
 static bool
@@ -854,6 +947,21 @@ push_frame (encoder *e, encode_frame f, emacs_value obj)
   return true;
 }
 
+#define FUNCTION_REFUSED "a function has no Erlang form"
+
+/* True when LIST, whose elements are VEC, is an interpreted function,
+   (closure ...) or (lambda ...), rather than data.  */
+static bool
+interpreted_function_p (encoder *e, emacs_value vec, emacs_value list)
+{
+  emacs_env *env = e->env;
+  emacs_value head = env->vec_get (env, vec, 0);
+  if (!elisp_eq (env, head, Qclosure) && !elisp_eq (env, head, Qlambda))
+    return false;
+  emacs_value fn = elisp_call1 (env, Qerlext_interpreted_function_p, list);
+  return elisp_ok (env) && !elisp_nilp (env, fn);
+}
+
 static bool
 put_list (encoder *e, emacs_value list)
 {
@@ -869,6 +977,8 @@ put_list (encoder *e, emacs_value list)
       emacs_value vec = elisp_call (env, Qvconcat, 1, &list);
       if (!elisp_ok (env))
         return false;
+      if (interpreted_function_p (e, vec, list))
+        return encode_error (e, FUNCTION_REFUSED, list);
       etf_put_list_header (e->out, (uint32_t) len);
       return push_frame (e, (encode_frame){ EF_LIST, vec, NULL, 0, len },
                          list);
@@ -942,7 +1052,11 @@ put_value (encoder *e, emacs_value v)
       return push_frame (e, (encode_frame){ EF_ELEMENTS, pairs, NULL, 0,
                                             size }, v);
     }
-  return encode_error (e, "no Erlang term for this object", v);
+  emacs_value fn = elisp_call1 (env, Qfunctionp, v);
+  if (!elisp_ok (env))
+    return false;
+  return encode_error (e, elisp_nilp (env, fn) ? "no Erlang term for this object"
+                                              : FUNCTION_REFUSED, v);
 }
 
 /* The next value a frame owes, or NULL when it is finished (then its
