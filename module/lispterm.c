@@ -832,106 +832,161 @@ put_fun (encoder *e, emacs_value vec, const uint8_t *bytes, size_t len)
   return true;
 }
 
+/* The writers of [erl-tag TYPE ...] vectors, one a TYPE; each gets a
+   vector of the right length.  */
+
+static bool
+put_tagged_binary (encoder *e, emacs_value vec)
+{
+  size_t len;
+  uint8_t *bytes = field_bytes (e, vec, 2, &len);
+  if (!bytes)
+    return false;
+  etf_put_binary (e->out, bytes, len);
+  free (bytes);
+  return true;
+}
+
+static bool
+put_tagged_bitstring (encoder *e, emacs_value vec)
+{
+  size_t len;
+  uint64_t bits;
+  uint8_t *bytes = field_bytes (e, vec, 2, &len);
+  bool good = bytes && field_uint (e, vec, 3, 8, &bits);
+  if (good && (len == 0) != (bits == 0))
+    good = encode_error (e, "bitstring bit count must be 1 to 8", vec);
+  if (good)
+    etf_put_bitstring (e->out, bytes, len, (unsigned) bits);
+  free (bytes);
+  return good;
+}
+
+static bool
+put_tagged_pid (encoder *e, emacs_value vec)
+{
+  char node[ATOM_BUF];
+  size_t node_len;
+  uint64_t id, serial, creation;
+  if (!field_symbol (e, vec, 2, node, &node_len)
+      || !field_uint (e, vec, 3, UINT32_MAX, &id)
+      || !field_uint (e, vec, 4, UINT32_MAX, &serial)
+      || !field_uint (e, vec, 5, UINT32_MAX, &creation))
+    return false;
+  etf_put_pid (e->out, (uint8_t *) node, node_len, (uint32_t) id,
+               (uint32_t) serial, (uint32_t) creation);
+  return true;
+}
+
+static bool
+put_tagged_port (encoder *e, emacs_value vec)
+{
+  char node[ATOM_BUF];
+  size_t node_len;
+  uint64_t id, creation;
+  if (!field_symbol (e, vec, 2, node, &node_len)
+      || !field_uint (e, vec, 3, UINT64_MAX, &id)
+      || !field_uint (e, vec, 4, UINT32_MAX, &creation))
+    return false;
+  etf_put_port (e->out, (uint8_t *) node, node_len, id, (uint32_t) creation);
+  return true;
+}
+
+static bool
+put_tagged_new_ref (encoder *e, emacs_value vec)
+{
+  char node[ATOM_BUF];
+  size_t node_len, len;
+  uint64_t creation;
+  uint8_t *id = NULL;
+  bool good = field_symbol (e, vec, 2, node, &node_len)
+              && field_uint (e, vec, 3, UINT32_MAX, &creation)
+              && (id = field_bytes (e, vec, 4, &len));
+  if (good && (len % 4 != 0 || len == 0 || len > 4 * ETF_MAX_REF_WORDS))
+    good = encode_error (e, "reference id must be 4 to 20 bytes, "
+                         "a multiple of 4", vec);
+  if (good)
+    etf_put_ref (e->out, (uint8_t *) node, node_len, (uint32_t) creation, id,
+                 len / 4);
+  free (id);
+  return good;
+}
+
+static bool
+put_tagged_old_ref (encoder *e, emacs_value vec)
+{
+  char node[ATOM_BUF];
+  size_t node_len;
+  uint64_t id, creation;
+  if (!field_symbol (e, vec, 2, node, &node_len)
+      || !field_uint (e, vec, 3, UINT32_MAX, &id)
+      || !field_uint (e, vec, 4, 255, &creation))
+    return false;
+  etf_put_old_ref (e->out, (uint8_t *) node, node_len, (uint32_t) id,
+                   (uint32_t) creation);
+  return true;
+}
+
+static bool
+put_tagged_export (encoder *e, emacs_value vec)
+{
+  char module[ATOM_BUF], function[ATOM_BUF];
+  size_t module_len, function_len;
+  uint64_t arity;
+  if (!field_symbol (e, vec, 2, module, &module_len)
+      || !field_symbol (e, vec, 3, function, &function_len)
+      || !field_uint (e, vec, 4, 255, &arity))
+    return false;
+  etf_put_export (e->out, (uint8_t *) module, module_len,
+                  (uint8_t *) function, function_len, (unsigned) arity);
+  return true;
+}
+
+static bool
+put_tagged_fun (encoder *e, emacs_value vec)
+{
+  size_t len;
+  uint8_t *bytes = field_bytes (e, vec, 2, &len);
+  bool good = bytes && put_fun (e, vec, bytes, len);
+  free (bytes);
+  return good;
+}
+
+static const struct
+{
+  emacs_value *type;
+  ptrdiff_t size;  /* of the whole vector, erl-tag and TYPE included */
+  bool (*put) (encoder *e, emacs_value vec);
+} tagged_types[] = {
+  { &Qerl_binary, 3, put_tagged_binary },
+  { &Qerl_pid, 6, put_tagged_pid },
+  { &Qerl_port, 5, put_tagged_port },
+  { &Qerl_new_ref, 5, put_tagged_new_ref },
+  { &Qerl_ref, 5, put_tagged_old_ref },
+  { &Qerl_bitstring, 4, put_tagged_bitstring },
+  { &Qerl_export, 5, put_tagged_export },
+  { &Qerl_fun, 3, put_tagged_fun },
+};
+
 /* [erl-tag TYPE ...]: pids, ports, references, binaries and the rest.  */
 static bool
 put_tagged (encoder *e, emacs_value vec, ptrdiff_t size)
 {
   emacs_env *env = e->env;
   emacs_value type = size >= 2 ? env->vec_get (env, vec, 1) : Qnil;
-  char node[ATOM_BUF], fun[ATOM_BUF];
-  size_t node_len, fun_len;
-  uint64_t a, b, c;
-  uint8_t *bytes = NULL;
-  size_t len;
-  bool good = false;
-
-#define SHAPE(n)                                                        \
-  if (size != (n))                                                      \
-    return encode_error (e, "tagged vector of the wrong length", vec)
-
-  if (env->eq (env, type, Qerl_binary))
+  for (size_t k = 0; k < sizeof tagged_types / sizeof *tagged_types; k++)
     {
-      SHAPE (3);
-      if ((bytes = field_bytes (e, vec, 2, &len)))
-        etf_put_binary (e->out, bytes, len), good = true;
+      if (!elisp_eq (env, type, *tagged_types[k].type))
+        continue;
+      if (size != tagged_types[k].size)
+        return encode_error (e, "tagged vector of the wrong length", vec);
+      if (!tagged_types[k].put (e, vec))
+        return false;
+      if (e->out->status != ETF_OK)
+        return encode_error (e, e->out->error, vec);
+      return true;
     }
-  else if (env->eq (env, type, Qerl_pid))
-    {
-      SHAPE (6);
-      good = field_symbol (e, vec, 2, node, &node_len)
-             && field_uint (e, vec, 3, UINT32_MAX, &a)
-             && field_uint (e, vec, 4, UINT32_MAX, &b)
-             && field_uint (e, vec, 5, UINT32_MAX, &c);
-      if (good)
-        etf_put_pid (e->out, (uint8_t *) node, node_len, (uint32_t) a,
-                     (uint32_t) b, (uint32_t) c);
-    }
-  else if (env->eq (env, type, Qerl_port))
-    {
-      SHAPE (5);
-      good = field_symbol (e, vec, 2, node, &node_len)
-             && field_uint (e, vec, 3, UINT64_MAX, &a)
-             && field_uint (e, vec, 4, UINT32_MAX, &c);
-      if (good)
-        etf_put_port (e->out, (uint8_t *) node, node_len, a, (uint32_t) c);
-    }
-  else if (env->eq (env, type, Qerl_new_ref))
-    {
-      SHAPE (5);
-      good = field_symbol (e, vec, 2, node, &node_len)
-             && field_uint (e, vec, 3, UINT32_MAX, &c)
-             && (bytes = field_bytes (e, vec, 4, &len));
-      if (good && (len % 4 != 0 || len == 0 || len > 4 * ETF_MAX_REF_WORDS))
-        good = encode_error (e, "reference id must be 4 to 20 bytes, "
-                             "a multiple of 4", vec);
-      if (good)
-        etf_put_ref (e->out, (uint8_t *) node, node_len, (uint32_t) c, bytes,
-                     len / 4);
-    }
-  else if (env->eq (env, type, Qerl_ref))
-    {
-      SHAPE (5);
-      good = field_symbol (e, vec, 2, node, &node_len)
-             && field_uint (e, vec, 3, UINT32_MAX, &a)
-             && field_uint (e, vec, 4, 255, &c);
-      if (good)
-        etf_put_old_ref (e->out, (uint8_t *) node, node_len, (uint32_t) a,
-                         (uint32_t) c);
-    }
-  else if (env->eq (env, type, Qerl_bitstring))
-    {
-      SHAPE (4);
-      good = (bytes = field_bytes (e, vec, 2, &len))
-             && field_uint (e, vec, 3, 8, &b);
-      if (good && ((len == 0) != (b == 0) || (len > 0 && b == 0)))
-        good = encode_error (e, "bitstring bit count must be 1 to 8", vec);
-      if (good)
-        etf_put_bitstring (e->out, bytes, len, (unsigned) b);
-    }
-  else if (env->eq (env, type, Qerl_export))
-    {
-      SHAPE (5);
-      good = field_symbol (e, vec, 2, node, &node_len)
-             && field_symbol (e, vec, 3, fun, &fun_len)
-             && field_uint (e, vec, 4, 255, &a);
-      if (good)
-        etf_put_export (e->out, (uint8_t *) node, node_len, (uint8_t *) fun,
-                        fun_len, (unsigned) a);
-    }
-  else if (env->eq (env, type, Qerl_fun))
-    {
-      SHAPE (3);
-      if ((bytes = field_bytes (e, vec, 2, &len)))
-        good = put_fun (e, vec, bytes, len);
-    }
-  else
-    good = encode_error (e, "unknown erl-tag type", vec);
-#undef SHAPE
-
-  free (bytes);
-  if (good && e->out->status != ETF_OK)
-    good = encode_error (e, e->out->error, vec);
-  return good;
+  return encode_error (e, "unknown erl-tag type", vec);
 }
 
 static bool
