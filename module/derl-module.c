@@ -109,18 +109,19 @@ fdecode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   etf_reader r;
   uint8_t *inflated = NULL;
   emacs_value result = NULL;
-  if (etf_open (&r, bytes, len, max_size, &inflated) == ETF_OK)
+  emacs_value gc = elisp_gc_hold (env);
+  if (elisp_ok (env) && etf_open (&r, bytes, len, max_size, &inflated) == ETF_OK)
     {
       result = lispterm_decode (env, &r, &opt);
       if (result && etf_expect_end (&r) != ETF_OK)
         result = NULL;
     }
-  if (!result
-      && elisp_ok (env))
+  if (!result && elisp_ok (env))
     lispterm_signal_decode_error (env, &r, inflated != NULL);
+  elisp_gc_restore (env, gc);
   free (inflated);
   free (bytes);
-  return result;
+  return elisp_ok (env) ? result : NULL;
 }
 
 static emacs_value
@@ -538,6 +539,7 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
     return NULL;
   node_event *evs = node_take_events ();
   emacs_value result = Qnil;
+  emacs_value gc = elisp_gc_hold (env);
   for (node_event *e = evs; e && elisp_ok (env); e = e->next)
     {
       emacs_value v = event_or_report (env, e, &opt);
@@ -545,7 +547,10 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         result = elisp_cons (env, v, result);
     }
   node_free_events (evs);
-  return elisp_ok (env) ? elisp_call1 (env, Qnreverse, result) : NULL;
+  if (elisp_ok (env))
+    result = elisp_call1 (env, Qnreverse, result);
+  elisp_gc_restore (env, gc);
+  return elisp_ok (env) ? result : NULL;
 }
 
 /* ---------------------------------------------------------------- */

@@ -18,7 +18,8 @@ emacs_value Qlist, Qmake_hash_table, Qputhash, Qintern, Qsymbol_name, Qcar,
 emacs_value Qk_test, Qk_size, Qequal, Qclosure, Qlambda;
 emacs_value Qderl_error, Qerlext_encode_error, Qerlext_decode_error;
 emacs_value Qerlext_max_depth, Qerlext_max_term_size,
-    Qerlext_decode_binaries_as;
+    Qerlext_decode_binaries_as, Qgc_cons_threshold, Qset,
+    Qmost_positive_fixnum;
 
 static bool initialized;
 
@@ -83,6 +84,9 @@ elisp_init (emacs_env *env)
     { &Qerlext_max_depth, "erlext-max-depth" },
     { &Qerlext_max_term_size, "erlext-max-term-size" },
     { &Qerlext_decode_binaries_as, "erlext-decode-binaries-as" },
+    { &Qgc_cons_threshold, "gc-cons-threshold" },
+    { &Qset, "set" },
+    { &Qmost_positive_fixnum, "most-positive-fixnum" },
   };
   if (!elisp_intern_symbols (env, symbols, sizeof symbols / sizeof *symbols))
     return false;
@@ -177,6 +181,33 @@ elisp_take_error_message (emacs_env *env)
     return message;
   env->non_local_exit_clear (env);
   return elisp_string (env, "an error that cannot be shown");
+}
+
+emacs_value
+elisp_gc_hold (emacs_env *env)
+{
+  emacs_value saved = elisp_symbol_value (env, Qgc_cons_threshold);
+  emacs_value args[2] = { Qgc_cons_threshold,
+                          elisp_symbol_value (env, Qmost_positive_fixnum) };
+  elisp_call (env, Qset, 2, args);
+  return elisp_ok (env) ? saved : NULL;
+}
+
+void
+elisp_gc_restore (emacs_env *env, emacs_value saved)
+{
+  if (!saved)
+    return;
+  emacs_value symbol = NULL, data = NULL;
+  enum emacs_funcall_exit pending = env->non_local_exit_get (env, &symbol,
+                                                             &data);
+  env->non_local_exit_clear (env);
+  emacs_value args[2] = { Qgc_cons_threshold, saved };
+  elisp_call (env, Qset, 2, args);
+  if (pending == emacs_funcall_exit_signal)
+    env->non_local_exit_signal (env, symbol, data);
+  else if (pending == emacs_funcall_exit_throw)
+    env->non_local_exit_throw (env, symbol, data);
 }
 
 void

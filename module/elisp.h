@@ -32,7 +32,8 @@ extern emacs_value Qk_test, Qk_size, Qequal, Qclosure, Qlambda;
 extern emacs_value Qderl_error, Qerlext_encode_error, Qerlext_decode_error;
 /* Variables: the Lisp defaults are the only ones.  */
 extern emacs_value Qerlext_max_depth, Qerlext_max_term_size,
-    Qerlext_decode_binaries_as;
+    Qerlext_decode_binaries_as, Qgc_cons_threshold, Qset,
+    Qmost_positive_fixnum;
 
 /* A global reference to the symbol NAME (ASCII), for callers' own
    symbols interned at load.  */
@@ -118,6 +119,15 @@ void elisp_signal (emacs_env *env, emacs_value condition,
 
 /* The pending non-local exit as a message string, cleared.  */
 emacs_value elisp_take_error_message (emacs_env *env);
+
+/* Hold garbage collection off while a term is built: a collection
+   inside would mark the half-built term again and again, and the result
+   is live anyway.  Returns what `elisp_gc_restore' needs.  */
+emacs_value elisp_gc_hold (emacs_env *env);
+
+/* Put `gc-cons-threshold' back to SAVED (from `elisp_gc_hold'), also
+   when a non-local exit is pending, which then stays pending.  */
+void elisp_gc_restore (emacs_env *env, emacs_value saved);
 
 /* (defalias NAME (lambda ...)) for a C function.  */
 void elisp_defun (emacs_env *env, const char *name, ptrdiff_t min,

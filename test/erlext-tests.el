@@ -425,6 +425,64 @@ A name that is too long says so, whatever it holds."
                                :type 'erlext-encode-error)))
         (should (< (length (error-message-string err)) 500))))))
 
+;;;; Garbage collection while decoding
+
+(defun erlext-test-records (n)
+  "A list of N records like a real reply: tuples, binaries, floats, maps."
+  (let ((records nil))
+    (dotimes (i n)
+      (let ((map (make-hash-table :test 'equal)))
+        (puthash 'k i map)
+        (push (vector 'user i (erl-binary (format "name-%d" i)) '(1 2 3)
+                      3.14 map)
+              records)))
+    (nreverse records)))
+
+(ert-deftest erlext-decode-holds-gc-off ()
+  "No garbage collection runs inside a decode, whatever the settings.
+A collection inside would mark the half-built term again and again.
+`gc-cons-threshold' is the caller's again afterwards, also after an
+error."
+  (let* ((bytes (erlext-term-to-binary (erlext-test-records 20000)))
+         (gc-cons-threshold 100000)
+         (gc-cons-percentage 0.0)
+         (_ (garbage-collect))
+         ;; Read `gcs-done' right before and after: the next function
+         ;; call may well collect the garbage the decode made.
+         (before gcs-done)
+         (term (erlext-binary-to-term bytes))
+         (after gcs-done))
+    (should (consp term))
+    (should (= after before))
+    (should (= gc-cons-threshold 100000))
+    (erlext-test-decode-error
+     (erlext-binary-to-term (substring bytes 0 (/ (length bytes) 2))))
+    (should (= gc-cons-threshold 100000))))
+
+(ert-deftest erlext-incoming-messages-hold-gc-off ()
+  "No garbage collection runs while incoming messages become Lisp values."
+  (let ((derl-use-trace-buffer nil)
+        (records (erlext-test-records 20000))
+        (collections nil))
+    (derl-test-with-node (node)
+      (derl-connect node)
+      (let ((inbox (derl-test-inbox))
+            (events (symbol-function 'derl--module-events)))
+        (cl-letf (((symbol-function 'derl--module-events)
+                   (lambda (&rest args)
+                     (let* ((gc-cons-threshold 100000)
+                            (gc-cons-percentage 0.0)
+                            (_ (garbage-collect))
+                            (before gcs-done)
+                            (result (apply events args))
+                            (after gcs-done))
+                       (push (- after before) collections)
+                       result))))
+          (erl-send (derl-test-echo node) (vector (car inbox) records))
+          (derl-test-await-message inbox #'consp 60))
+        (should collections)
+        (should (= 0 (apply #'max collections)))))))
+
 ;;;; Against a real node
 
 (defun erlext-test-rex (node inbox mfa)
