@@ -240,7 +240,9 @@ A place for `setf'."
 
 (defun erl-binary (string)
   "Return STRING marked to encode as an Erlang binary.
-A multibyte STRING becomes its UTF-8 bytes."
+A multibyte STRING becomes its UTF-8 bytes, except that a raw-byte
+character (as `insert-file-contents' makes of bytes that are not
+text) becomes the byte it stands for."
   (vector erl-tag 'erl-binary string))
 
 (defun erl-binaryp (x)

@@ -341,6 +341,23 @@
     (let ((erlext-max-depth 2000000))
       (should (> (length (erlext-term-to-binary deep)) 5000000)))))
 
+;;;; Limits
+
+(ert-deftest erlext-limits-come-from-the-options ()
+  "Module functions given no limits take them from the Lisp options.
+`erlext-max-depth' and `erlext-max-term-size' are the one place the
+defaults live."
+  (let* ((nested (let ((v 'x)) (dotimes (_ 12 v) (setq v (list v)))))
+         (deep (erlext-term-to-binary nested)))
+    (should (derl--module-decode deep))
+    (let ((erlext-max-depth 5))
+      (erlext-test-decode-error (derl--module-decode deep))
+      (erlext-test-encode-error (derl--module-encode nested))))
+  (let ((big (erlext-term-to-binary (make-string 100000 ?a) t)))
+    (should (derl--module-decode big))
+    (let ((erlext-max-term-size 1000))
+      (erlext-test-decode-error (derl--module-decode big)))))
+
 ;;;; Raw bytes in multibyte strings, functions, shortened errors
 
 (defun erlext-test-raw (&rest bytes)
