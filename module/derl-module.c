@@ -578,8 +578,7 @@ emacs_module_init (struct emacs_runtime *runtime)
 
   if (!initialized)
     {
-      if (!elisp_init (env) || !lispterm_init (env)
-          || !intern_event_symbols (env))
+      if (!elisp_init (env) || !intern_event_symbols (env))
         return 3;
       initialized = true;
     }
