@@ -230,7 +230,8 @@ PEER has the echo, CLIENT is the Erlang client compared with."
                                                    (derl-bench--trace-label))
                               "-" (format "<= %.1f" target)
                               "skipped (no tmux)"))
-      (let* ((socket (format "derl-bench-%s" (derl-test-random-string 8)))
+      (let* ((socket (derl-test-scratch-file
+                      (format "tmux-%s" (derl-test-random-string 8))))
              (config (derl-test-scratch-file
                       (format "tty-%s.el" (derl-test-random-string 6))))
              (result (concat config ".result"))
@@ -259,7 +260,7 @@ PEER has the echo, CLIENT is the Erlang client compared with."
                    (current-buffer))))
         (unwind-protect
             (progn
-              (call-process "tmux" nil nil nil "-L" socket "new-session" "-d"
+              (call-process "tmux" nil nil nil "-S" socket "new-session" "-d"
                             "-s" "bench" "-x" "120" "-y" "40" command)
               (let ((deadline (+ (float-time) 900)))
                 (while (and (not (file-exists-p result))
@@ -289,7 +290,7 @@ PEER has the echo, CLIENT is the Erlang client compared with."
                      "emacs -nw (tmux)"
                      (plist-get figures :emacs) (plist-get figures :erlang)
                      target)))))
-          (call-process "tmux" nil nil nil "-L" socket "kill-server"))))))
+          (call-process "tmux" nil nil nil "-S" socket "kill-server"))))))
 
 ;;;; derl-call against rpc:call
 
