@@ -90,6 +90,7 @@
 
 ;;; Code:
 
+(require 'cl-lib)
 (require 'erlext)
 (require 'mcase)
 
@@ -317,59 +318,35 @@ See `erl-set-name'.")
 (erl--defprocvar erl--proc nil
   "The runtime's record of the process of this buffer, or nil.")
 
-;; The runtime's own record of a process is a vector, reached from
-;; the pid through `erl--processes' without switching buffers, so
-;; that delivering a message costs no buffer switch.  The mailbox is
-;; the list HEAD, with TAIL its last cons; `erl-mailbox' is kept
-;; `eq' to HEAD whenever the process's code can see it, and VIEW
-;; remembers the last value given to `erl-mailbox', to notice Lisp
-;; code setting it.
+;; The runtime's own record of a process, reached from the pid through
+;; `erl--processes' without switching buffers, so that delivering a
+;; message costs no buffer switch.  The mailbox is the list HEAD, with
+;; TAIL its last cons; `erl-mailbox' is kept `eq' to HEAD whenever the
+;; process's code can see it, and VIEW remembers the last value given
+;; to `erl-mailbox', to notice Lisp code setting it.
 
-(defconst erl--proc-slots 14
-  "Number of slots in a process record.")
-
-(defmacro erl--proc-buffer (proc)
-  "The buffer of the process record PROC."
-  `(aref ,proc 0))
-(defmacro erl--proc-pid (proc)
-  "The pid of the process record PROC."
-  `(aref ,proc 1))
-(defmacro erl--proc-head (proc)
-  "The mailbox of PROC, a list of messages, oldest first."
-  `(aref ,proc 2))
-(defmacro erl--proc-tail (proc)
-  "The last cons of PROC's mailbox, or nil."
-  `(aref ,proc 3))
-(defmacro erl--proc-scan (proc)
-  "The last mailbox cons PROC's waiting receive tested, or nil."
-  `(aref ,proc 4))
-(defmacro erl--proc-queued (proc)
-  "Non-nil while PROC is in the run queue."
-  `(aref ,proc 5))
-(defmacro erl--proc-next (proc)
-  "The process after PROC in the run queue."
-  `(aref ,proc 6))
-(defmacro erl--proc-running (proc)
-  "Non-nil while PROC's code is on the Lisp stack."
-  `(aref ,proc 7))
-(defmacro erl--proc-matcher (proc)
-  "The function testing messages for PROC's waiting receive."
-  `(aref ,proc 8))
-(defmacro erl--proc-margs (proc)
-  "The extra arguments of PROC's matcher, the receive's VARS."
-  `(aref ,proc 9))
-(defmacro erl--proc-view (proc)
-  "The value last given to PROC's `erl-mailbox'."
-  `(aref ,proc 10))
-(defmacro erl--proc-name (proc)
-  "The name PROC is registered under, or nil."
-  `(aref ,proc 11))
-(defmacro erl--proc-dead (proc)
-  "Non-nil once PROC has exited."
-  `(aref ,proc 12))
-(defmacro erl--proc-pending (proc)
-  "Non-nil if PROC was due to run while it was running already."
-  `(aref ,proc 13))
+(cl-defstruct (erl--proc (:constructor erl--make-proc (buffer pid))
+                         (:copier nil)
+                         (:predicate nil))
+  "The runtime's record of a local process."
+  (buffer nil :documentation "The process's buffer.")
+  (pid nil :documentation "The process's pid.")
+  (head nil :documentation "The mailbox, a list of messages, oldest first.")
+  (tail nil :documentation "The last cons of the mailbox, or nil.")
+  (scan nil :documentation "The last mailbox cons the waiting receive
+tested, or nil.")
+  (queued nil :documentation "Non-nil while in the run queue.")
+  (next nil :documentation "The process after this one in the run queue.")
+  (running nil :documentation "Non-nil while its code is on the Lisp stack.")
+  (matcher nil :documentation "The function testing messages for the
+waiting receive.")
+  (margs nil :documentation "The extra arguments of the matcher, the
+receive's VARS.")
+  (view nil :documentation "The value last given to `erl-mailbox'.")
+  (name nil :documentation "The name it is registered under, or nil.")
+  (dead nil :documentation "Non-nil once it has exited.")
+  (pending nil :documentation "Non-nil if it was due to run while it was
+running already."))
 
 (defvar erl--processes (make-hash-table :test 'eql)
   "Live local processes: pid id -> process record.")
@@ -573,9 +550,7 @@ non-nil, the new process is linked with the current one first."
          (pid (erl--make-local-pid id))
          (group-leader erl-group-leader)
          (buffer (generate-new-buffer (format "*pid <0.%d.0>*" id)))
-         (proc (make-vector erl--proc-slots nil)))
-    (setf (erl--proc-buffer proc) buffer)
-    (setf (erl--proc-pid proc) pid)
+         (proc (erl--make-proc buffer pid)))
     (with-current-buffer buffer
       (setq erl-self pid)
       (setq erl--proc proc)
