@@ -326,35 +326,27 @@ NODE -> (RETRY-TIME DELAY . CONNECTION), CONNECTION the last failed.")
 ;;;; Distribution operations
 
 ;; The control messages' operation numbers, as Erlang's DOP_* names.
-(defconst derl--dop-link 1)
-(defconst derl--dop-send 2)
-(defconst derl--dop-exit 3)
-(defconst derl--dop-unlink 4)
-(defconst derl--dop-reg-send 6)
-(defconst derl--dop-group-leader 7)
-(defconst derl--dop-exit2 8)
-(defconst derl--dop-send-tt 12)
-(defconst derl--dop-exit-tt 13)
-(defconst derl--dop-reg-send-tt 16)
-(defconst derl--dop-exit2-tt 18)
-(defconst derl--dop-monitor-p 19)
-(defconst derl--dop-demonitor-p 20)
-(defconst derl--dop-monitor-p-exit 21)
-(defconst derl--dop-send-sender 22)
-(defconst derl--dop-send-sender-tt 23)
-(defconst derl--dop-payload-exit 24)
-(defconst derl--dop-payload-exit-tt 25)
-(defconst derl--dop-payload-exit2 26)
-(defconst derl--dop-payload-exit2-tt 27)
-(defconst derl--dop-payload-monitor-p-exit 28)
-(defconst derl--dop-spawn-request 29)
-(defconst derl--dop-spawn-request-tt 30)
-(defconst derl--dop-spawn-reply 31)
-(defconst derl--dop-spawn-reply-tt 32)
-(defconst derl--dop-alias-send 33)
-(defconst derl--dop-alias-send-tt 34)
-(defconst derl--dop-unlink-id 35)
-(defconst derl--dop-unlink-id-ack 36)
+(defmacro derl--define-ops (&rest ops)
+  "Define the constant derl--dop-NAME for each (NAME . NUMBER) of OPS."
+  `(progn
+     ,@(mapcar (lambda (op)
+                 `(defconst ,(intern (format "derl--dop-%s" (car op)))
+                    ,(cdr op)
+                    ,(format "The distribution operation DOP_%s."
+                             (upcase (string-replace
+                                      "-" "_" (symbol-name (car op)))))))
+               ops)))
+
+(derl--define-ops
+  (link . 1) (send . 2) (exit . 3) (unlink . 4) (reg-send . 6)
+  (group-leader . 7) (exit2 . 8) (send-tt . 12) (exit-tt . 13)
+  (reg-send-tt . 16) (exit2-tt . 18) (monitor-p . 19) (demonitor-p . 20)
+  (monitor-p-exit . 21) (send-sender . 22) (send-sender-tt . 23)
+  (payload-exit . 24) (payload-exit-tt . 25) (payload-exit2 . 26)
+  (payload-exit2-tt . 27) (payload-monitor-p-exit . 28) (spawn-request . 29)
+  (spawn-request-tt . 30) (spawn-reply . 31) (spawn-reply-tt . 32)
+  (alias-send . 33) (alias-send-tt . 34) (unlink-id . 35)
+  (unlink-id-ack . 36))
 
 (defvar derl--op-handlers (make-vector 256 nil)
   "The handler of each incoming operation, indexed by its number.
