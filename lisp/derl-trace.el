@@ -279,15 +279,28 @@ A burst of events then costs one insertion per trace buffer."
 
 (defun derl-trace--surviving (lines limit)
   "The newest of LINES, oldest first, that trimming at LIMIT could keep.
-A line takes at least its text and two characters a term; once the
-newer lines take LIMIT that way, the older ones would be trimmed."
+Once the newer lines surely take LIMIT characters, the older ones
+would be trimmed: they are not worth printing."
   (let ((total 0) (n 0) (newest (reverse lines)))
     (while (and newest (< total limit))
-      (setq total (+ total 4 (length (aref (car newest) 2))
-                     (* 2 (length (aref (car newest) 3))))
-            n (1+ n)
+      (let ((line (car newest)))
+        (setq total (+ total 4 (length (aref line 2))))
+        (dolist (term (aref line 3))
+          (setq total (+ total 1 (derl-trace--least-length term)))))
+      (setq n (1+ n)
             newest (cdr newest)))
     (if newest (last lines n) lines)))
+
+(defun derl-trace--least-length (term)
+  "A quick lower bound of the length of TERM printed, at least 1."
+  (min (max 1 derl-trace-term-length)
+       (cond ((and (vectorp term) (= (length term) 6)
+                   (eq (aref term 1) 'erl-pid) (symbolp (aref term 2)))
+              (+ 5 (length (symbol-name (aref term 2)))))
+             ((and term (symbolp term)) (max 1 (length (symbol-name term))))
+             ((stringp term) (+ 2 (length term)))
+             ((vectorp term) (1+ (length term)))
+             (t 1))))
 
 (defun derl-trace--insert (node lines)
   "Append LINES, oldest first, to NODE's trace buffer.
