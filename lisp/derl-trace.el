@@ -145,13 +145,12 @@ The text is at most LIMIT characters (default
 (defun derl-trace--atom (atom)
   "The text of ATOM, a non-nil symbol, quoted as Erlang quotes it."
   (or (gethash atom derl-trace--atoms)
-      (let* ((name (symbol-name atom))
+      (let* ((name (derl-trace--atom-name atom))
              (case-fold-search nil)
              (text (if (string-match-p "\\`[a-z][A-Za-z0-9_@]*\\'" name)
                        name
                      (concat "'" (replace-regexp-in-string
-                                  "['\\\\]" "\\\\\\&"
-                                  (derl-trace--shorten name 255))
+                                  "['\\\\]" "\\\\\\&" name)
                              "'"))))
         ;; Peers can send any number of atoms: keep the cache small.
         (when (> (hash-table-count derl-trace--atoms) 10000)
