@@ -683,10 +683,9 @@ Emacs.  Otherwise trace the drop and return nil."
 Return non-nil if it was delivered; if TO is not alive, pass MSG to
 `derl--undeliverable'."
   (let ((pid (if (symbolp to) (erl-whereis to) to)))
-    (if (and pid (erl-local-pid-alive-p pid))
-        (progn (erl-send pid msg) t)
-      (derl--undeliverable conn what to msg)
-      nil)))
+    (or (and pid (erl--send-local pid msg))
+        (progn (derl--undeliverable conn what to msg)
+               nil))))
 
 (defun derl--undeliverable (conn what to msg)
   "Record MSG, which came over CONN as WHAT for TO, nobody alive.
@@ -708,7 +707,7 @@ it, trace it with TO in full (its creation too) and log it in
     (conn op control msg)
   "SEND and SEND_SENDER (OP) on CONN: deliver MSG as CONTROL says."
   (let ((to (aref control 2))
-        (what (if (memq op (list derl--dop-send derl--dop-send-tt))
+        (what (if (or (= op derl--dop-send) (= op derl--dop-send-tt))
                   "SEND" "SEND_SENDER")))
     (when (and (derl--check-signal conn what nil to)
                (derl--deliver conn what to msg))
@@ -774,7 +773,7 @@ it, trace it with TO in full (its creation too) and log it in
   (let* ((from (aref control 1))
          (to (aref control 2))
          (reason (cond ((>= op derl--dop-payload-exit) msg)
-                       ((memq op (list derl--dop-exit-tt derl--dop-exit2-tt))
+                       ((or (= op derl--dop-exit-tt) (= op derl--dop-exit2-tt))
                         (aref control 4))
                        (t (aref control 3))))
          (exit2 (memq op (list derl--dop-exit2 derl--dop-exit2-tt
