@@ -345,6 +345,14 @@ test_port2_bad (void)
          == EPMD_BAD_RESPONSE);
   CHECK (reason != NULL);
 
+  /* Port 0 is no port.  */
+  bytes zero = { .n = 0 };
+  port2_ok (&zero, "foo", 0, 0);
+  reason = NULL;
+  CHECK (epmd_parse_port2_resp (zero.d, zero.n, &info, &used, &reason)
+         == EPMD_BAD_RESPONSE);
+  CHECK (reason && strstr (reason, "port 0"));
+
   /* A name length of zero, and one past 255, refused at once.  */
   reason = NULL;
   CHECK (epmd_parse_port2_resp (BYTES (119, 0, 0, 1, 77, 0, 0, 6, 0, 5, 0, 0,
@@ -833,11 +841,24 @@ test_hs_status (void)
   hs_free (&hs);
 }
 
+/* Status alive: the node holds a connection from our name.  Unless it
+   is known to be our own, now gone, answer false and give up.  */
 static void
 test_hs_status_alive (void)
 {
   hs_state hs;
-  CHECK (after_status (&hs, "alive") == HS_CONTINUE);
+  CHECK (after_status (&hs, "alive") == HS_FAILED);
+  CHECK (hs.kind == HS_ERR_NAME_IN_USE && error_clean (&hs));
+  CHECK (same (hs.out.data, hs.out.len,
+               BYTES (0, 6, 's', 'f', 'a', 'l', 's', 'e')));
+  hs_free (&hs);
+
+  init (&hs, 6);
+  hs.replace_old = true;
+  hs.out.len = 0;
+  bytes st = { .n = 0 };
+  peer_status (&st, "alive");
+  CHECK (feed_all (&hs, &st) == HS_CONTINUE);
   CHECK (hs.state == HS_AWAIT_CHALLENGE);
   CHECK (same (hs.out.data, hs.out.len,
                BYTES (0, 5, 's', 't', 'r', 'u', 'e')));
@@ -849,6 +870,43 @@ test_hs_status_alive (void)
   CHECK (feed_all (&hs, &in) == HS_DONE);
   our_reply (&want, &hs);
   CHECK (took_out (&hs, &want));
+  hs_free (&hs);
+}
+
+/* The challenge must name the node dialled.  */
+static void
+test_hs_wrong_peer (void)
+{
+  hs_state hs;
+  init (&hs, 6);
+  CHECK (hs_expect_peer (&hs, (const uint8_t *) PEER_NAME,
+                         strlen (PEER_NAME)));
+  CHECK (!hs_expect_peer (&hs, (const uint8_t *) "", 0));
+  bytes in = { .n = 0 };
+  peer_status (&in, "ok");
+  peer_challenge_v6 (&in, PEER_FLAGS, "peer@elsewhere");
+  CHECK (feed_all (&hs, &in) == HS_FAILED);
+  CHECK (hs.kind == HS_ERR_WRONG_PEER && error_clean (&hs));
+  hs_free (&hs);
+
+  /* A prefix of the name is not the name.  */
+  init (&hs, 6);
+  hs_expect_peer (&hs, (const uint8_t *) PEER_NAME, strlen (PEER_NAME));
+  in.n = 0;
+  peer_status (&in, "ok");
+  peer_challenge_v6 (&in, PEER_FLAGS, "peer@other");
+  CHECK (feed_all (&hs, &in) == HS_FAILED && hs.kind == HS_ERR_WRONG_PEER);
+  hs_free (&hs);
+
+  /* The right name goes on.  */
+  init (&hs, 6);
+  hs_expect_peer (&hs, (const uint8_t *) PEER_NAME, strlen (PEER_NAME));
+  hs.out.len = 0;
+  in.n = 0;
+  peer_status (&in, "ok");
+  peer_challenge_v6 (&in, PEER_FLAGS, PEER_NAME);
+  peer_ack (&in, &hs, true);
+  CHECK (feed_all (&hs, &in) == HS_DONE);
   hs_free (&hs);
 }
 
@@ -1071,6 +1129,7 @@ static void
 script (hs_state *hs, int version, bytes *in, bytes *want, size_t *hs_len)
 {
   init (hs, version);
+  hs->replace_old = true;
   in->n = 0;
   want->n = 0;
   b_mem (want, hs->out.data, hs->out.len);
@@ -1411,6 +1470,7 @@ static const struct
   T (test_hs_old_challenge_refused),
   T (test_hs_status),
   T (test_hs_status_alive),
+  T (test_hs_wrong_peer),
   T (test_hs_wrong_ack),
   T (test_hs_peer_closed),
   T (test_hs_missing_flags),
