@@ -245,6 +245,7 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         .connect_timeout_ms = (unsigned) arg_int (env, args[7]),
         .max_message = (size_t) arg_int (env, args[8]),
         .max_send_queue = nargs > 9 ? (size_t) arg_int (env, args[9]) : 0,
+        .max_depth = arg_limit (env, 0, args, 0, Qerlext_max_depth),
       };
       if (elisp_ok (env))
         result = connect_result (env, node_connect (&a));

@@ -91,9 +91,19 @@ new_conn (conn_kind kind, const char *host, int epmd_port,
 
 static struct
 {
-  char *name;        /* alive@host as dialled */
+  char *name;        /* our name, a space, the node's as dialled */
   int64_t until;     /* ms: by then the node has noticed for sure */
 } gone[GONE_MAX];
+
+/* Who was connected to whom, as a malloc'd string.  */
+static char *
+gone_key (const conn *c)
+{
+  char *key = NULL;
+  return asprintf (&key, "%s %s@%s", c->our_name, c->alive, c->host) < 0
+           ? NULL
+           : key;
+}
 
 static void
 remember_gone (const conn *c)
@@ -107,8 +117,8 @@ remember_gone (const conn *c)
       if (!gone[k].name)
         break;
     }
-  char *name = NULL;
-  if (asprintf (&name, "%s@%s", c->alive, c->host) < 0)
+  char *name = gone_key (c);
+  if (!name)
     return;
   free (gone[slot].name);
   gone[slot].name = name;
@@ -116,15 +126,20 @@ remember_gone (const conn *c)
   gone[slot].until = now + (c->ticktime_ms ? c->ticktime_ms : 60000) + 5000;
 }
 
-/* Was NAME one of ours, gone lately?  */
+/* Did we, under the same name, lately have a connection to C's node?  */
 static bool
-was_ours (const char *name)
+was_ours (const conn *c)
 {
+  char *key = gone_key (c);
+  if (!key)
+    return false;
   int64_t now = node_now_ms ();
-  for (int k = 0; k < GONE_MAX; k++)
-    if (gone[k].name && gone[k].until >= now && !strcmp (gone[k].name, name))
-      return true;
-  return false;
+  bool found = false;
+  for (int k = 0; k < GONE_MAX && !found; k++)
+    found = gone[k].name && gone[k].until >= now
+            && !strcmp (gone[k].name, key);
+  free (key);
+  return found;
 }
 
 /* ---------------------------------------------------------------- */
@@ -278,7 +293,7 @@ start_handshake_locked (conn *c)
             && hs_expect_peer (&c->hs, (const uint8_t *) dialled,
                                strlen (dialled));
   c->hs_started = true;
-  c->hs.replace_old = was_ours (dialled);
+  c->hs.replace_old = was_ours (c);
   free (dialled);
   if (!ok)
     {
@@ -328,6 +343,19 @@ timers_locked (conn *c, int64_t now)
   return next < 1 ? 1 : next;
 }
 
+/* An up connection of ours, under our name, to the node C reaches
+   under another host name: same alive name and port.  */
+static const conn *
+same_node_up (const conn *c)
+{
+  for (const conn *o = node_conns; o; o = o->next)
+    if (o != c && o->kind == Q_NODE && o->state == C_UP
+        && o->node_port == c->node_port && !strcmp (o->alive, c->alive)
+        && !strcmp (o->our_name, c->our_name))
+      return o;
+  return NULL;
+}
+
 /* The handshake failed: say why in terms the user can act on.  */
 static void
 handshake_failed_locked (conn *c)
@@ -345,6 +373,16 @@ handshake_failed_locked (conn *c)
     case HS_ERR_NAME_IN_USE:
       /* Let the node read our "false" before we hang up.  */
       flush_locked (c);
+      const conn *twin = same_node_up (c);
+      if (twin)
+        {
+          snprintf (reason, sizeof reason,
+                    "%s@%s is the node already connected as %s@%s (same "
+                    "name, same port): one node, one connection; use "
+                    "that name", c->alive, c->host, twin->alive, twin->host);
+          kill_conn_locked (c, NODE_ERR_PROTOCOL, reason);
+          return;
+        }
       snprintf (reason, sizeof reason,
                 "%s@%s is already connected to a node named %s (another "
                 "Emacs with the same erl-node-name?); that connection was "

@@ -352,7 +352,8 @@ process_frames_locked (conn *c)
       dist_frame frame;
       const char *why;
       etf_atom refs[DIST_MAX_ATOM_REFS];
-      if (!dist_parse_frame (body, n, c->atom_cache, refs, &frame, &why))
+      if (!dist_parse_frame (body, n, c->atom_cache, refs, c->max_depth,
+                             &frame, &why))
         {
           char reason[200];
           snprintf (reason, sizeof reason, "malformed message: %s", why);

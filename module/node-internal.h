@@ -72,6 +72,7 @@ typedef struct conn
   int64_t last_recv, last_send;
   unsigned ticktime_ms;
   size_t max_message;
+  size_t max_depth;
   bool close_requested;
 } conn;
 

@@ -367,6 +367,7 @@ node_connect (const node_connect_args *a)
   c->flags = a->flags;
   c->ticktime_ms = a->ticktime_ms;
   c->max_message = a->max_message;
+  c->max_depth = a->max_depth;
   c->max_send_queue = a->max_send_queue;
   return add_conn (c);
 }

@@ -106,6 +106,7 @@ typedef struct
   unsigned ticktime_ms;     /* net tick time; 0 for none */
   unsigned connect_timeout_ms;
   size_t max_message;
+  size_t max_depth;         /* nesting of a received term, at most */
   size_t max_send_queue;    /* bytes waiting to go out, at most; 0 for
                                no limit */
 } node_connect_args;

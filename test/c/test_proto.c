@@ -1322,6 +1322,44 @@ make_reg_send (uint8_t *out, size_t cap)
   return n;
 }
 
+/* SEND {2, '', ''} and a message of DEPTH nested 1-tuples.  */
+static size_t
+make_deep_send (uint8_t *out, size_t cap, size_t depth)
+{
+  static const uint8_t control[] = { 112, 131, 104, 3, 97, 2,
+                                     119, 0, 119, 0, 131 };
+  size_t n = sizeof control + 2 * depth + 1;
+  if (n > cap)
+    return 0;
+  memcpy (out, control, sizeof control);
+  for (size_t k = 0; k < depth; k++)
+    {
+      out[sizeof control + 2 * k] = 104;
+      out[sizeof control + 2 * k + 1] = 1;
+    }
+  out[n - 1] = 106;
+  return n;
+}
+
+static void
+test_frame_depth (void)
+{
+  static uint8_t f[4096];
+  dist_frame fr;
+  const char *why = NULL;
+  size_t n = make_deep_send (f, sizeof f, 1000);
+  CHECK (n > 0);
+  CHECK (dist_parse_frame (f, n, NULL, NULL, 0, &fr, &why));
+  CHECK (dist_parse_frame (f, n, NULL, NULL, 1001, &fr, &why));
+  CHECK (!dist_parse_frame (f, n, NULL, NULL, 100, &fr, &why));
+  CHECK (why && strstr (why, "deep"));
+  /* Wide is not deep.  */
+  static const uint8_t wide[] = { 112, 131, 104, 3, 97, 2, 119, 0, 119, 0,
+                                  131, 104, 6, 97, 1, 97, 2, 97, 3, 97, 4,
+                                  97, 5, 106 };
+  CHECK (dist_parse_frame (wide, sizeof wide, NULL, NULL, 2, &fr, &why));
+}
+
 static void
 test_frame_reg_send (void)
 {
@@ -1330,7 +1368,7 @@ test_frame_reg_send (void)
   dist_frame fr;
   const char *why = NULL;
   CHECK (n > 0);
-  CHECK (dist_parse_frame (f, n, NULL, NULL, &fr, &why));
+  CHECK (dist_parse_frame (f, n, NULL, NULL, 0, &fr, &why));
   CHECK (fr.op == DOP_REG_SEND);
   CHECK (fr.control_offset == 1);
   CHECK (f[fr.message_offset] == ETF_VERSION);
@@ -1339,11 +1377,11 @@ test_frame_reg_send (void)
   for (size_t k = 0; k < n; k++)
     {
       why = NULL;
-      CHECK (!dist_parse_frame (f, k, NULL, NULL, &fr, &why) && why);
+      CHECK (!dist_parse_frame (f, k, NULL, NULL, 0, &fr, &why) && why);
     }
   /* Trailing bytes too.  */
   f[n] = 0;
-  CHECK (!dist_parse_frame (f, n + 1, NULL, NULL, &fr, &why));
+  CHECK (!dist_parse_frame (f, n + 1, NULL, NULL, 0, &fr, &why));
 }
 
 static void
@@ -1352,19 +1390,19 @@ test_frame_bad_controls (void)
   dist_frame fr;
   const char *why;
   /* Not pass-through.  */
-  CHECK (!dist_parse_frame (BYTES (1, 131, 106), NULL, NULL, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (1, 131, 106), NULL, NULL, 0, &fr, &why));
   /* A distribution header, which we do not negotiate.  */
-  CHECK (!dist_parse_frame (BYTES (131, 68, 0), NULL, NULL, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (131, 68, 0), NULL, NULL, 0, &fr, &why));
   /* Control not a tuple; op not an integer; unknown op; too short.  */
-  CHECK (!dist_parse_frame (BYTES (112, 131, 106), NULL, NULL, &fr, &why));
-  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 106), NULL, NULL, &fr, &why));
-  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 99), NULL, NULL, &fr, &why));
-  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 2), NULL, NULL, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 106), NULL, NULL, 0, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 106), NULL, NULL, 0, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 99), NULL, NULL, 0, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 2), NULL, NULL, 0, &fr, &why));
   /* SEND without its message.  */
-  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 3, 97, 2, 106, 106), NULL, NULL, &fr,
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 3, 97, 2, 106, 106), NULL, NULL, 0, &fr,
                             &why));
   /* NODE_LINK {5}: no message, fine.  */
-  CHECK (dist_parse_frame (BYTES (112, 131, 104, 1, 97, 5), NULL, NULL, &fr, &why));
+  CHECK (dist_parse_frame (BYTES (112, 131, 104, 1, 97, 5), NULL, NULL, 0, &fr, &why));
   CHECK (fr.op == DOP_NODE_LINK && fr.message_len == 0);
 }
 
@@ -1380,31 +1418,31 @@ test_frame_atom_cache (void)
   CHECK (dist_parse_frame (BYTES (131, 68, 2, 0x98, 0x00,
                                   5, 3, 'f', 'o', 'o', 7, 3, 'b', 'a', 'r',
                                   104, 3, 97, 7, 82, 0, 82, 1),
-                           cache, refs, &fr, &why));
+                           cache, refs, 0, &fr, &why));
   CHECK (fr.atom_ref_count == 2 && !fr.versioned && fr.op == 7);
   CHECK (refs[1].len == 3 && memcmp (refs[1].name, "bar", 3) == 0);
   /* Later: bar from the cache, no text.  */
   CHECK (dist_parse_frame (BYTES (131, 68, 1, 0x01, 7,
                                   104, 3, 97, 7, 82, 0, 82, 0),
-                           cache, refs, &fr, &why));
+                           cache, refs, 0, &fr, &why));
   CHECK (refs[0].len == 3 && memcmp (refs[0].name, "bar", 3) == 0);
   /* Long atoms: 2-byte lengths.  */
   CHECK (dist_parse_frame (BYTES (131, 68, 1, 0x18, 9, 0, 2, 'h', 'i',
                                   104, 1, 97, 5),
-                           cache, refs, &fr, &why));
+                           cache, refs, 0, &fr, &why));
   CHECK (refs[0].len == 2);
   /* An empty entry; a reference out of range; one entry twice.  */
   CHECK (!dist_parse_frame (BYTES (131, 68, 1, 0x02, 9, 104, 1, 97, 5),
-                            cache, refs, &fr, &why));
+                            cache, refs, 0, &fr, &why));
   CHECK (!dist_parse_frame (BYTES (131, 68, 1, 0x01, 7,
                                    104, 3, 97, 7, 82, 0, 82, 1),
-                            cache, refs, &fr, &why));
+                            cache, refs, 0, &fr, &why));
   CHECK (!dist_parse_frame (BYTES (131, 68, 2, 0x11, 0x00, 7, 7,
                                    104, 1, 97, 5),
-                            cache, refs, &fr, &why));
+                            cache, refs, 0, &fr, &why));
   /* Without a cache (not negotiated) a header is refused.  */
   CHECK (!dist_parse_frame (BYTES (131, 68, 0, 104, 1, 97, 5), NULL, NULL,
-                            &fr, &why));
+                            0, &fr, &why));
   dist_atom_cache_free (cache);
 }
 
@@ -1419,7 +1457,7 @@ test_frame_put (void)
   CHECK (b.data[3] == 2 + sizeof ctl && b.data[4] == DIST_PASS_THROUGH);
   dist_frame fr;
   const char *why;
-  CHECK (dist_parse_frame (b.data + 4, b.len - 4, NULL, NULL, &fr, &why));
+  CHECK (dist_parse_frame (b.data + 4, b.len - 4, NULL, NULL, 0, &fr, &why));
   CHECK (fr.versioned && fr.op == DOP_NODE_LINK);
   /* After a header: 131 68 0, then the terms bare.  */
   b.len = 0;
@@ -1431,8 +1469,8 @@ test_frame_put (void)
   dist_atom_cache *cache = calloc (1, sizeof *cache);
   etf_atom refs[DIST_MAX_ATOM_REFS];
   /* NODE_LINK has no message: the extra term is trailing garbage.  */
-  CHECK (!dist_parse_frame (b.data + 4, b.len - 4, cache, refs, &fr, &why));
-  CHECK (dist_parse_frame (b.data + 4, b.len - 5, cache, refs, &fr, &why));
+  CHECK (!dist_parse_frame (b.data + 4, b.len - 4, cache, refs, 0, &fr, &why));
+  CHECK (dist_parse_frame (b.data + 4, b.len - 5, cache, refs, 0, &fr, &why));
   CHECK (!fr.versioned && fr.atom_ref_count == 0);
   dist_atom_cache_free (cache);
   etf_buf_free (&b);
@@ -1448,6 +1486,7 @@ static const struct
 #define T(f) { #f, f }
   T (test_digest_known),
   T (test_frame_reg_send),
+  T (test_frame_depth),
   T (test_frame_bad_controls),
   T (test_frame_put),
   T (test_frame_atom_cache),

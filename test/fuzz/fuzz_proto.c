@@ -394,7 +394,7 @@ fuzz_frames (const uint8_t *data, size_t len)
 
       dist_frame f;
       const char *why = NULL;
-      if (!dist_parse_frame (frame, n, cache, refs, &f, &why))
+      if (!dist_parse_frame (frame, n, cache, refs, 64, &f, &why))
         {
           if (!why)
             abort ();
