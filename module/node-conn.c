@@ -451,26 +451,58 @@ handshake_input_locked (conn *c)
   process_frames_locked (c);
 }
 
+/* NAMES: the whole answer, once EPMD has closed.  */
+static void
+names_answer_locked (conn *c, bool eof)
+{
+  if (!eof)
+    return;
+  node_event *ev = event_new (NODE_EV_EPMD_NAMES, c->id, in_len (c));
+  if (ev)
+    {
+      memcpy (ev->bytes, in_data (c), in_len (c));
+      ev->data = ev->bytes;
+      ev->len = in_len (c);
+      emit_locked (ev);
+    }
+  c->state = C_DEAD;
+}
+
+/* EPMD gave the node's port: on to the node itself.  */
+static void
+dial_node_locked (conn *c, const epmd_node_info *info)
+{
+  close (c->fd);
+  c->fd = -1;
+  c->in.len = c->in_start = 0;
+  c->node_port = info->port;
+  c->peer_version = info->highest_version;
+  if (info->highest_version < 5 || info->lowest_version > 6)
+    {
+      kill_conn_locked (c, NODE_ERR_PROTOCOL,
+                        "the node speaks no distribution version we know");
+      return;
+    }
+  if (!open_socket (c, info->port))
+    {
+      char reason[300];
+      snprintf (reason, sizeof reason, "cannot connect to %s port %u: %s",
+                c->host, info->port, strerror (errno));
+      kill_conn_locked (c, NODE_ERR_CONNECT, reason);
+      return;
+    }
+  c->state = C_CONNECT;
+}
+
 void
 epmd_input_locked (conn *c, bool eof)
 {
-  const char *why = "malformed EPMD answer";
   if (c->kind == Q_NAMES)
     {
-      if (!eof)
-        return;
-      node_event *ev = event_new (NODE_EV_EPMD_NAMES, c->id, in_len (c));
-      if (ev)
-        {
-          memcpy (ev->bytes, in_data (c), in_len (c));
-          ev->data = ev->bytes;
-          ev->len = in_len (c);
-          emit_locked (ev);
-        }
-      c->state = C_DEAD;
+      names_answer_locked (c, eof);
       return;
     }
-
+  const char *why = "malformed EPMD answer";
   epmd_node_info info;
   size_t used;
   epmd_result r = epmd_parse_port2_resp (in_data (c), in_len (c), &info,
@@ -495,37 +527,17 @@ epmd_input_locked (conn *c, bool eof)
       kill_conn_locked (c, NODE_ERR_EPMD, why);
       return;
     }
-  if (c->kind == Q_PORT_PLEASE)
+  if (c->kind == Q_NODE)
     {
-      node_event *ev = event_new (NODE_EV_EPMD_PORT, c->id, 0);
-      if (ev)
-        {
-          ev->port = info.port;
-          ev->version = info.highest_version;
-          emit_locked (ev);
-        }
-      c->state = C_DEAD;
+      dial_node_locked (c, &info);
       return;
     }
-  /* On to the node itself.  */
-  close (c->fd);
-  c->fd = -1;
-  c->in.len = c->in_start = 0;
-  c->node_port = info.port;
-  c->peer_version = info.highest_version;
-  if (info.highest_version < 5 || info.lowest_version > 6)
+  node_event *ev = event_new (NODE_EV_EPMD_PORT, c->id, 0);
+  if (ev)
     {
-      kill_conn_locked (c, NODE_ERR_PROTOCOL,
-                        "the node speaks no distribution version we know");
-      return;
+      ev->port = info.port;
+      ev->version = info.highest_version;
+      emit_locked (ev);
     }
-  if (!open_socket (c, info.port))
-    {
-      char reason[200];
-      snprintf (reason, sizeof reason, "cannot connect to %s port %u: %s",
-                c->host, info.port, strerror (errno));
-      kill_conn_locked (c, NODE_ERR_CONNECT, reason);
-      return;
-    }
-  c->state = C_CONNECT;
+  c->state = C_DEAD;
 }

@@ -20,7 +20,7 @@ static node_event *events_head, *events_tail;
    reading until Lisp has taken some: a fast sender cannot grow Emacs's
    memory without bound.  */
 static size_t queued_bytes;
-#define QUEUE_HIGH_WATER ((size_t) 64 << 20)
+#define QUEUE_HIGH_WATER ((size_t) 16 << 20)
 /* What malloc keeps beside each block, roughly.  */
 #define MALLOC_OVERHEAD 16
 static int event_fd = -1;

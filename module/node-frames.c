@@ -371,13 +371,12 @@ process_frames_locked (conn *c)
     }
 }
 
-/* Read what the socket has, then act on it.  node_lock held; C may be
-   freed on return.  */
-void
-read_input_locked (conn *c)
+/* Read everything the socket has into IN.  False when out of memory;
+   *EOF when the peer closed or the socket failed.  */
+static bool
+receive_bytes (conn *c, bool *eof)
 {
-  long id = c->id;
-  bool eof = false;
+  *eof = false;
   if (c->in_start > 0)
     {
       /* Keep unread bytes at the start: big frames need one block.  */
@@ -389,10 +388,7 @@ read_input_locked (conn *c)
   for (;;)
     {
       if (!etf_buf_reserve (&c->in, READ_CHUNK))
-        {
-          kill_conn_locked (c, NODE_ERR_PROTOCOL, "out of memory");
-          return;
-        }
+        return false;
       size_t room = c->in.cap - c->in.len;
       ssize_t n = recv (c->fd, c->in.data + c->in.len, room, MSG_DONTWAIT);
       if (n > 0)
@@ -400,21 +396,28 @@ read_input_locked (conn *c)
           c->in.len += (size_t) n;
           c->last_recv = node_now_ms ();
           if ((size_t) n < room)
-            break;
+            return true;
           continue;
         }
-      if (n == 0)
-        {
-          eof = true;
-          break;
-        }
-      if (errno == EINTR)
+      if (n < 0 && errno == EINTR)
         continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK)
-        eof = true;
-      break;
+      *eof = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+      return true;
     }
+}
 
+/* Read what the socket has, then act on it.  node_lock held; C may be
+   freed on return.  */
+void
+read_input_locked (conn *c)
+{
+  long id = c->id;
+  bool eof;
+  if (!receive_bytes (c, &eof))
+    {
+      kill_conn_locked (c, NODE_ERR_PROTOCOL, "out of memory");
+      return;
+    }
   switch (c->state)
     {
     case C_EPMD_WAIT:

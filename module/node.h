@@ -15,8 +15,10 @@
 
    Locking: one mutex, `node_lock' (node-internal.h), guards everything
    the threads share: the connection list and every field of every
-   connection, the event queue and its byte count, the event fd, the
-   `running' and `stopping' flags and the wake-up pipe's fds.  Every
+   connection, the table of connections lately gone (node-conn.c), the
+   event queue, its byte count and the owed wake-up, the event fd, the
+   `running' and `stopping' flags, the next connection id and the
+   wake-up pipe's fds.  Every
    function named *_locked expects it held.  The I/O thread drops it
    only around poll (); resolver threads take it to hand back their
    result; the main thread takes it in each function below.  No lock is
@@ -144,8 +146,8 @@ long node_epmd_names (const char *host, int epmd_port, unsigned timeout_ms);
    NODE_BATCH_EVENTS events and NODE_BATCH_BYTES bytes (but at least one
    event), so that turning them into Lisp values stays short.  When
    events remain, Lisp is woken again.  */
-#define NODE_BATCH_EVENTS 4096
-#define NODE_BATCH_BYTES ((size_t) 8 << 20)
+#define NODE_BATCH_EVENTS 512
+#define NODE_BATCH_BYTES ((size_t) 1 << 20)
 node_event *node_take_events (void);
 void node_free_events (node_event *events);
 

@@ -275,7 +275,7 @@ sent every 0.2 s, and \"down\" if the connection goes."
       (let ((seqs (cl-loop for m in (derl-test-messages inbox)
                            when (vectorp m) collect (aref m 1))))
         (should (equal seqs (number-sequence 1 n))))
-      (should (<= (apply #'max sizes) 4096))
+      (should (<= (apply #'max sizes) 512))  ; NODE_BATCH_EVENTS
       (should (> (length sizes) 1)))))
 
 (ert-deftest derl-hostile-node-send-queue-limit ()
