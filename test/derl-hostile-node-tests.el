@@ -152,56 +152,58 @@ sent every 0.2 s, and \"down\" if the connection goes."
                   ,@body)
          (customize-set-variable 'erl-node-name ,old)))))
 
+(defmacro derl-hostile-with-twin (spec &rest body)
+  "Run BODY with a second Emacs connected to a fresh node.
+SPEC is (NODE NAME FIRST): the node, the second Emacs's node name
+(also what BODY may take on) and its process."
+  (declare (indent 1))
+  (cl-destructuring-bind (node name first) spec
+    `(derl-test-with-node (,node)
+       (let* ((,name (intern (format "twin%s@localhost"
+                                     (derl-test-random-string 6))))
+              (,first (derl-hostile-start-emacs ,name ,node)))
+         (unwind-protect
+             (progn ,@body)
+           (derl-hostile-stop ,first))))))
+
 (ert-deftest derl-hostile-node-name-clash ()
   "A second Emacs using a name already connected fails, and leaves the first."
-  (derl-test-with-node (node)
-    (let* ((name (intern (format "twin%s@localhost"
-                                 (derl-test-random-string 6))))
-           (first (derl-hostile-start-emacs name node)))
-      (unwind-protect
-          (progn
-            (derl-test-wait (lambda () (> (derl-hostile-pongs first) 0)))
-            (derl-hostile-with-name name
-              (let ((err (should-error (derl-connect node)
-                                       :type 'derl-connect-error)))
-                (should (string-match-p "already connected to a node named"
-                                        (cadr err)))
-                (should (string-match-p (regexp-quote (symbol-name name))
-                                        (cadr err)))))
-            ;; The first one carries on.
-            (let ((pongs (derl-hostile-pongs first)))
-              (derl-test-wait (lambda ()
-                                (> (derl-hostile-pongs first) (+ pongs 2)))))
-            (should (process-live-p first))
-            (with-current-buffer (process-buffer first)
-              (should-not (string-match-p "^down$" (buffer-string)))))
-        (derl-hostile-stop first)))))
+  (derl-hostile-with-twin (node name first)
+    (derl-test-wait (lambda () (> (derl-hostile-pongs first) 0)))
+    (derl-hostile-with-name name
+      (let ((err (should-error (derl-connect node)
+                               :type 'derl-connect-error)))
+        (should (string-match-p "already connected to a node named"
+                                (cadr err)))
+        (should (string-match-p (regexp-quote (symbol-name name))
+                                (cadr err)))))
+    ;; The first one carries on.
+    (let ((pongs (derl-hostile-pongs first)))
+      (derl-test-wait (lambda ()
+                        (> (derl-hostile-pongs first) (+ pongs 2)))))
+    (should (process-live-p first))
+    (with-current-buffer (process-buffer first)
+      (should-not (string-match-p "^down$" (buffer-string))))))
 
 (ert-deftest derl-hostile-node-restart-same-name ()
   "An Emacs killed with SIGKILL can be replaced by one under its name."
-  (derl-test-with-node (node)
-    (let* ((name (intern (format "phoenix%s@localhost"
-                                 (derl-test-random-string 6))))
-           (first (derl-hostile-start-emacs name node)))
-      (unwind-protect
-          (progn
-            (signal-process first 'KILL)
-            (derl-test-wait (lambda () (not (process-live-p first))))
-            (derl-hostile-with-name name
-              ;; The node sees the old socket close at once; should a
-              ;; connect still race it, a retry gets through.
-              (let ((conn nil) (deadline (+ (float-time) 20)))
-                (while (and (not conn) (< (float-time) deadline))
-                  (condition-case err
-                      (setq conn (derl-connect node))
-                    (derl-connect-error
-                     (unless (string-match-p "already connected" (cadr err))
-                       (signal (car err) (cdr err)))
-                     (sleep-for 0.2))))
-                (should conn)
-                (derl-hostile-still-talks node)
-                (derl-disconnect node))))
-        (derl-hostile-stop first)))))
+  (derl-hostile-with-twin (node name first)
+    (signal-process first 'KILL)
+    (derl-test-wait (lambda () (not (process-live-p first))))
+    (derl-hostile-with-name name
+      ;; The node sees the old socket close at once; should a
+      ;; connect still race it, a retry gets through.
+      (let ((conn nil) (deadline (+ (float-time) 20)))
+        (while (and (not conn) (< (float-time) deadline))
+          (condition-case err
+              (setq conn (derl-connect node))
+            (derl-connect-error
+             (unless (string-match-p "already connected" (cadr err))
+               (signal (car err) (cdr err)))
+             (sleep-for 0.2))))
+        (should conn)
+        (derl-hostile-still-talks node)
+        (derl-disconnect node)))))
 
 (ert-deftest derl-hostile-node-reconnect-at-once ()
   "This Emacs may replace its own connection the node has not yet dropped."

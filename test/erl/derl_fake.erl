@@ -14,6 +14,7 @@
 %%   half         the first bytes of a frame, then silence
 %%   big_node     a pid whose node name is the longest an atom can say
 %%                (65,535 bytes)
+%%   cut_short    a control message cut short
 %%
 %% Prints "derl_fake ready" once registered, and "derl_fake closed" when
 %% the peer has hung up.  Uses ERL_EPMD_PORT.
@@ -21,7 +22,7 @@
 %% Copyright (C) 2026 The derl authors
 %% SPDX-License-Identifier: GPL-3.0-or-later
 -module(derl_fake).
--export([start/1]).
+-export([start/1, run/4]).
 
 %% What OTP requires of a node, the new link protocol, and the atom
 %% cache in distribution headers.
@@ -30,11 +31,15 @@
                 bor 16#40000 bor 16#1000000 bor 16#2000000 bor (1 bsl 34))).
 
 start([Name, Cookie, Mode]) ->
+    run(Name, Cookie, Mode, "derl_fake ready").
+
+%% As start/1, printing READY once registered.
+run(Name, Cookie, Mode, Ready) ->
     {ok, Listen} = gen_tcp:listen(0, [binary, {packet, 2}, {active, false},
                                       {reuseaddr, true}]),
     {ok, Port} = inet:port(Listen),
     Epmd = register_with_epmd(Name, Port),
-    io:format("derl_fake ready~n"),
+    io:format("~s~n", [Ready]),
     {ok, Sock} = gen_tcp:accept(Listen),
     Claimed = case Mode of
                   "wrong_name" -> Name ++ "x@localhost";
@@ -99,6 +104,8 @@ send_to(Peer, Creation, Msg) ->
 
 misbehave(wrong_name, _Sock, _Peer, _Creation) ->
     ok;
+misbehave(cut_short, Sock, _Peer, _Creation) ->
+    gen_tcp:send(Sock, <<8:32, 112, 131, 104, 3, 97, 2, 100, 0>>);
 misbehave(arity, Sock, Peer, Creation) ->
     %% {2, ''}: SEND with its pid missing.
     _ = Peer, _ = Creation,
