@@ -18,11 +18,12 @@
    connection, the table of connections lately gone (node-conn.c), the
    event queue, its byte count and the owed wake-up, the event fd, the
    `running' and `stopping' flags, the next connection id and the
-   wake-up pipe's fds.  Every
-   function named *_locked expects it held.  The I/O thread drops it
-   only around poll (); resolver threads take it to hand back their
-   result; the main thread takes it in each function below.  No lock is
-   ever held while calling into Emacs.  */
+   wake-up pipe's fds.  Every function named *_locked expects it held.
+   The I/O thread drops it only around poll () (and a pause when out of
+   memory); resolver threads take it to hand back their result; the
+   main thread takes it in each function below.  No lock is ever held
+   while calling into Emacs, and events handed to the main thread are
+   its own: it reads them without the lock.  */
 
 /* Copyright (C) 2026 The derl authors
    SPDX-License-Identifier: GPL-3.0-or-later */
