@@ -109,18 +109,19 @@ fdecode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   etf_reader r;
   uint8_t *inflated = NULL;
   emacs_value result = NULL;
-  if (etf_open (&r, bytes, len, max_size, &inflated) == ETF_OK)
+  emacs_value gc = elisp_gc_hold (env);
+  if (elisp_ok (env) && etf_open (&r, bytes, len, max_size, &inflated) == ETF_OK)
     {
       result = lispterm_decode (env, &r, &opt);
       if (result && etf_expect_end (&r) != ETF_OK)
         result = NULL;
     }
-  if (!result
-      && elisp_ok (env))
+  if (!result && elisp_ok (env))
     lispterm_signal_decode_error (env, &r, inflated != NULL);
+  elisp_gc_restore (env, gc);
   free (inflated);
   free (bytes);
-  return result;
+  return elisp_ok (env) ? result : NULL;
 }
 
 static emacs_value
@@ -147,7 +148,12 @@ fencode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   etf_buf_init (&out);
   etf_put_version (&out);
   emacs_value result = NULL;
-  if (lispterm_encode (env, args[0], &out, &opt))
+  /* Encoding makes garbage (list and map copies) but the term is live:
+     a collection now would only mark it.  */
+  emacs_value gc = elisp_gc_hold (env);
+  bool good = elisp_ok (env) && lispterm_encode (env, args[0], &out, &opt);
+  elisp_gc_restore (env, gc);
+  if (good && elisp_ok (env))
     {
       if (level)
         etf_compress (&out, 1, level);
@@ -261,32 +267,59 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   return result;
 }
 
-/* (derl--module-send CONN CONTROL [MESSAGE]): encode and queue.  */
+/* Encode CONTROL and MESSAGE (NULL for none) into OUT, without version
+   bytes: node.c frames them as the connection agreed.  False with an
+   error pending on failure.  */
+static bool
+encode_request (emacs_env *env, emacs_value control, emacs_value message,
+                etf_buf *out, size_t *control_len)
+{
+  lispterm_options opt = {
+    .binaries_tagged = false,
+    .max_depth = arg_limit (env, 0, NULL, 0, Qerlext_max_depth),
+  };
+  if (!elisp_ok (env))
+    return false;
+  emacs_value gc = elisp_gc_hold (env);
+  bool good = elisp_ok (env) && lispterm_encode (env, control, out, &opt);
+  *control_len = out->len;
+  if (good && message)
+    good = lispterm_encode (env, message, out, &opt);
+  elisp_gc_restore (env, gc);
+  if (!good || !elisp_ok (env))
+    return false;
+  if (out->status != ETF_OK)
+    {
+      lispterm_signal_encode_error (env, out->error ? out->error
+                                                    : "message too large",
+                                    message ? message : control);
+      return false;
+    }
+  return true;
+}
+
+/* (derl--module-send CONN CONTROL [MESSAGE]): encode and queue.
+   C-g while a big message is encoded quits before anything is queued:
+   the message is then not sent at all.  Once queued it goes out and
+   this returns normally.  */
 static emacs_value
 fsend (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
   (void) data;
   long id = (long) arg_int (env, args[0]);
-  lispterm_options opt = {
-    .binaries_tagged = false,
-    .max_depth = arg_limit (env, 0, args, 0, Qerlext_max_depth),
-  };
   if (!elisp_ok (env))
     return NULL;
-  /* Both terms into one buffer, without version bytes: node.c frames
-     them as the connection agreed.  */
+  emacs_value message = nargs > 2 ? args[2] : NULL;
   etf_buf out;
   etf_buf_init (&out);
+  size_t control_len = 0;
   emacs_value result = NULL;
-  bool good = lispterm_encode (env, args[1], &out, &opt);
-  size_t control_len = out.len;
-  if (good && nargs > 2)
-    good = lispterm_encode (env, args[2], &out, &opt);
-  if (good && out.status == ETF_OK)
+  if (encode_request (env, args[1], message, &out, &control_len)
+      && env->process_input (env) == emacs_process_input_continue)
     {
       node_send_result r = node_send (id, out.data, control_len,
-                                      nargs > 2 ? out.data + control_len
-                                                : NULL,
+                                      message ? out.data + control_len
+                                              : NULL,
                                       out.len - control_len);
       if (r == NODE_SEND_BUSY)
         elisp_signal (env, Qderl_busy,
@@ -294,10 +327,6 @@ fsend (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
                       "(derl-max-send-queue); nothing was sent", NULL);
       result = r == NODE_SEND_OK ? Qt : Qnil;
     }
-  else if (good)
-    lispterm_signal_encode_error (env, out.error ? out.error
-                                                 : "message too large",
-                                  args[nargs - 1]);
   etf_buf_free (&out);
   return result;
 }
@@ -528,6 +557,7 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
     return NULL;
   node_event *evs = node_take_events ();
   emacs_value result = Qnil;
+  emacs_value gc = elisp_gc_hold (env);
   for (node_event *e = evs; e && elisp_ok (env); e = e->next)
     {
       emacs_value v = event_or_report (env, e, &opt);
@@ -535,7 +565,10 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         result = elisp_cons (env, v, result);
     }
   node_free_events (evs);
-  return elisp_ok (env) ? elisp_call1 (env, Qnreverse, result) : NULL;
+  if (elisp_ok (env))
+    result = elisp_call1 (env, Qnreverse, result);
+  elisp_gc_restore (env, gc);
+  return elisp_ok (env) ? result : NULL;
 }
 
 /* ---------------------------------------------------------------- */
@@ -553,8 +586,7 @@ emacs_module_init (struct emacs_runtime *runtime)
 
   if (!initialized)
     {
-      if (!elisp_init (env) || !lispterm_init (env)
-          || !intern_event_symbols (env))
+      if (!elisp_init (env) || !intern_event_symbols (env))
         return 3;
       initialized = true;
     }

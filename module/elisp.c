@@ -10,14 +10,18 @@
 
 emacs_value Qnil, Qt, Qerl_tag;
 emacs_value Qinteger, Qfloat, Qsymbol, Qstring, Qcons, Qvector, Qhash_table;
+emacs_value Qerl_pid, Qerl_port, Qerl_ref, Qerl_new_ref, Qerl_fun, Qerl_export,
+    Qerl_binary, Qerl_bitstring;
 emacs_value Qlist, Qmake_hash_table, Qputhash, Qintern, Qsymbol_name, Qcar,
     Qcdr, Qnreverse, Qproper_list_p, Qsafe_length, Qvconcat, Qsymbol_value,
     Qmultibyte_string_p, Qfunctionp, Qerror_message_string, Qdefalias,
-    Qerlext_hash_table_flatten, Qerlext_shorten;
-emacs_value Qk_test, Qk_size, Qequal;
+    Qerlext_hash_table_flatten, Qerlext_shorten, Qerlext_unicode_text,
+    Qerlext_binary_bytes, Qerlext_interpreted_function_p;
+emacs_value Qk_test, Qk_size, Qequal, Qclosure, Qlambda;
 emacs_value Qderl_error, Qerlext_encode_error, Qerlext_decode_error;
 emacs_value Qerlext_max_depth, Qerlext_max_term_size,
-    Qerlext_decode_binaries_as;
+    Qerlext_decode_binaries_as, Qgc_cons_threshold, Qset,
+    Qmost_positive_fixnum;
 
 static bool initialized;
 
@@ -50,6 +54,14 @@ elisp_init (emacs_env *env)
     { &Qcons, "cons" },
     { &Qvector, "vector" },
     { &Qhash_table, "hash-table" },
+    { &Qerl_pid, "erl-pid" },
+    { &Qerl_port, "erl-port" },
+    { &Qerl_ref, "erl-ref" },
+    { &Qerl_new_ref, "erl-new-ref" },
+    { &Qerl_fun, "erl-fun" },
+    { &Qerl_export, "erl-export" },
+    { &Qerl_binary, "erl-binary" },
+    { &Qerl_bitstring, "erl-bitstring" },
     { &Qlist, "list" },
     { &Qmake_hash_table, "make-hash-table" },
     { &Qputhash, "puthash" },
@@ -68,6 +80,11 @@ elisp_init (emacs_env *env)
     { &Qdefalias, "defalias" },
     { &Qerlext_hash_table_flatten, "erlext--hash-table-flatten" },
     { &Qerlext_shorten, "erlext--shorten" },
+    { &Qerlext_unicode_text, "erlext--unicode-text" },
+    { &Qerlext_binary_bytes, "erlext--binary-bytes" },
+    { &Qerlext_interpreted_function_p, "erlext--interpreted-function-p" },
+    { &Qclosure, "closure" },
+    { &Qlambda, "lambda" },
     { &Qk_test, ":test" },
     { &Qk_size, ":size" },
     { &Qequal, "equal" },
@@ -77,6 +94,9 @@ elisp_init (emacs_env *env)
     { &Qerlext_max_depth, "erlext-max-depth" },
     { &Qerlext_max_term_size, "erlext-max-term-size" },
     { &Qerlext_decode_binaries_as, "erlext-decode-binaries-as" },
+    { &Qgc_cons_threshold, "gc-cons-threshold" },
+    { &Qset, "set" },
+    { &Qmost_positive_fixnum, "most-positive-fixnum" },
   };
   if (!elisp_intern_symbols (env, symbols, sizeof symbols / sizeof *symbols))
     return false;
@@ -171,6 +191,33 @@ elisp_take_error_message (emacs_env *env)
     return message;
   env->non_local_exit_clear (env);
   return elisp_string (env, "an error that cannot be shown");
+}
+
+emacs_value
+elisp_gc_hold (emacs_env *env)
+{
+  emacs_value saved = elisp_symbol_value (env, Qgc_cons_threshold);
+  emacs_value args[2] = { Qgc_cons_threshold,
+                          elisp_symbol_value (env, Qmost_positive_fixnum) };
+  elisp_call (env, Qset, 2, args);
+  return elisp_ok (env) ? saved : NULL;
+}
+
+void
+elisp_gc_restore (emacs_env *env, emacs_value saved)
+{
+  if (!saved)
+    return;
+  emacs_value symbol = NULL, data = NULL;
+  enum emacs_funcall_exit pending = env->non_local_exit_get (env, &symbol,
+                                                             &data);
+  env->non_local_exit_clear (env);
+  emacs_value args[2] = { Qgc_cons_threshold, saved };
+  elisp_call (env, Qset, 2, args);
+  if (pending == emacs_funcall_exit_signal)
+    env->non_local_exit_signal (env, symbol, data);
+  else if (pending == emacs_funcall_exit_throw)
+    env->non_local_exit_throw (env, symbol, data);
 }
 
 void

@@ -2,7 +2,8 @@
 
    Each module-API call the rest of the module needs, as a small named
    function, and the Lisp symbols it uses, interned once at load into
-   globals.  Only lispterm.c and derl-module.c include this.  */
+   globals.  Only the lispterm_*.c files and derl-module.c include
+   this: everything else in module/ knows no Emacs.  */
 
 /* Copyright (C) 2026 The derl authors
    SPDX-License-Identifier: GPL-3.0-or-later */
@@ -20,18 +21,23 @@ extern emacs_value Qnil, Qt, Qerl_tag;
 /* Type names, as `type-of' returns them.  */
 extern emacs_value Qinteger, Qfloat, Qsymbol, Qstring, Qcons, Qvector,
     Qhash_table;
+/* The tags after erl-tag.  */
+extern emacs_value Qerl_pid, Qerl_port, Qerl_ref, Qerl_new_ref, Qerl_fun,
+    Qerl_export, Qerl_binary, Qerl_bitstring;
 /* Functions the mapping calls.  */
 extern emacs_value Qlist, Qmake_hash_table, Qputhash, Qintern, Qsymbol_name,
     Qcar, Qcdr, Qnreverse, Qproper_list_p, Qsafe_length, Qvconcat, Qsymbol_value,
     Qmultibyte_string_p, Qfunctionp, Qerror_message_string, Qdefalias,
-    Qerlext_hash_table_flatten, Qerlext_shorten;
+    Qerlext_hash_table_flatten, Qerlext_shorten, Qerlext_unicode_text,
+    Qerlext_binary_bytes, Qerlext_interpreted_function_p;
 /* Keywords and other constants.  */
-extern emacs_value Qk_test, Qk_size, Qequal;
+extern emacs_value Qk_test, Qk_size, Qequal, Qclosure, Qlambda;
 /* Error conditions.  */
 extern emacs_value Qderl_error, Qerlext_encode_error, Qerlext_decode_error;
 /* Variables: the Lisp defaults are the only ones.  */
 extern emacs_value Qerlext_max_depth, Qerlext_max_term_size,
-    Qerlext_decode_binaries_as;
+    Qerlext_decode_binaries_as, Qgc_cons_threshold, Qset,
+    Qmost_positive_fixnum;
 
 /* A global reference to the symbol NAME (ASCII), for callers' own
    symbols interned at load.  */
@@ -117,6 +123,15 @@ void elisp_signal (emacs_env *env, emacs_value condition,
 
 /* The pending non-local exit as a message string, cleared.  */
 emacs_value elisp_take_error_message (emacs_env *env);
+
+/* Hold garbage collection off while a term is built: a collection
+   inside would mark the half-built term again and again, and the result
+   is live anyway.  Returns what `elisp_gc_restore' needs.  */
+emacs_value elisp_gc_hold (emacs_env *env);
+
+/* Put `gc-cons-threshold' back to SAVED (from `elisp_gc_hold'), also
+   when a non-local exit is pending, which then stays pending.  */
+void elisp_gc_restore (emacs_env *env, emacs_value saved);
 
 /* (defalias NAME (lambda ...)) for a C function.  */
 void elisp_defun (emacs_env *env, const char *name, ptrdiff_t min,
