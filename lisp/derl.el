@@ -90,7 +90,8 @@ A bigger one closes that connection with a clear reason."
 Past it, sending signals `derl-busy' and queues nothing, so callers can
 back off; a message into an empty queue always goes.  When a
 connection dies with messages queued, its nodedown reason says how
-many were discarded.  0 means no limit."
+many were discarded.  0 means no limit.  A connection takes the value
+in force when it is made."
   :type 'natnum)
 
 (defcustom derl-epmd-port
