@@ -13,14 +13,15 @@
 
 ;;; Code:
 
-(require 'ert)
 (require 'cl-lib)
-(require 'derl-ert)
-(require 'derl-tests)
 (require 'derl)
 (require 'derl-trace)
 (require 'epmd)
 (require 'erl)
+(require 'ert)
+(require 'derl-ert)
+;; For `derl-test-configure', `derl-test-with-node' and the inbox.
+(require 'derl-tests)
 
 ;;;; Helpers
 
