@@ -168,6 +168,24 @@ Stop it with `derl-test-stop-node'."
 
 (add-hook 'kill-emacs-hook #'derl-test--cleanup)
 
+;;;; A clean slate for connection tests
+
+(declare-function derl-nodes "derl" ())
+(declare-function derl-disconnect "derl" (node))
+
+(defun derl-test-disconnect-all ()
+  "Close every connection derl has and wait until it knows of none.
+Connection tests start with this, so that none depends on how an
+earlier one cleaned up."
+  (require 'derl)
+  (dolist (node (derl-nodes))
+    (derl-disconnect node))
+  (let ((deadline (+ (float-time) 20)))
+    (while (and (derl-nodes) (< (float-time) deadline))
+      (accept-process-output nil 0.05)))
+  (when (derl-nodes)
+    (error "Still connected to %S" (derl-nodes))))
+
 ;;;; Files of length-prefixed records, as test/erl/derl_oracle.erl uses.
 
 (defun derl-test-read-records (file)
