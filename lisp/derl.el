@@ -85,11 +85,20 @@ while Emacs is busy.  Like Erlang's kernel parameter `net_ticktime'."
 A bigger one closes that connection with a clear reason."
   :type 'natnum)
 
+(defcustom derl-max-send-queue (* 64 1024 1024)
+  "Most bytes of messages waiting to go out to one node.
+Past it, sending signals `derl-busy' and queues nothing, so callers can
+back off; a message into an empty queue always goes.  When a
+connection dies with messages queued, its nodedown reason says how
+many were discarded.  0 means no limit.  A connection takes the value
+in force when it is made."
+  :type 'natnum)
+
 (defcustom derl-epmd-port
   (let ((env (getenv "ERL_EPMD_PORT")))
     (or (and env (string-to-number env)) 4369))
   "The port EPMD listens on; as Erlang, honours ERL_EPMD_PORT."
-  :type 'natnum)
+  :type '(integer :match (lambda (_ v) (and (integerp v) (<= 1 v 65535)))))
 
 (defvar erl-nodeup-hook nil
   "Run when a node connection comes up, with two args: NODE and CONNECTION.
@@ -112,12 +121,13 @@ The reason is in *Messages* and in the node's trace buffer.")
 (define-error 'derl-auth-error "Authentication failed" 'derl-error)
 (define-error 'derl-protocol-error "Distribution protocol error" 'derl-error)
 (define-error 'derl-timeout "Timed out" 'derl-error)
+(define-error 'derl-busy "Too much queued for the node" 'derl-error)
 
 (declare-function derl--module-start "derl-module" (process))
 (declare-function derl--module-stop "derl-module" ())
 (declare-function derl--module-connect "derl-module"
                   (alive host epmd-port cookie our-name creation ticktime-ms
-                         timeout-ms max-message-size))
+                         timeout-ms max-message-size &optional max-send-queue))
 (declare-function derl--module-send "derl-module" (conn control &optional message))
 (declare-function derl--module-close "derl-module" (conn))
 (declare-function derl--module-events "derl-module" (&optional lossless max-depth))
@@ -351,6 +361,10 @@ create a readable %s" file))))
   (when (eq node erl-node-name)
     (signal 'derl-connect-error
             (list (format "Node %s has the same name as Emacs" node))))
+  (unless (and (integerp derl-epmd-port) (<= 1 derl-epmd-port 65535))
+    (signal 'derl-epmd-error
+            (list (format "`derl-epmd-port' is %S, not a port number (1 to \
+65535)" derl-epmd-port))))
   (let* ((parts (derl--split-node node))
          (ours (cdr (derl--split-node erl-node-name)))
          (cookie (progn (derl--check-name-kinds node (cdr parts) ours)
@@ -361,7 +375,7 @@ create a readable %s" file))))
                 (symbol-name erl-node-name) erl-node-creation
                 (round (* 1000 derl-net-ticktime))
                 (round (* 1000 derl-connect-timeout))
-                derl-max-message-size))
+                derl-max-message-size derl-max-send-queue))
            (conn (derl--make-connection :node node :id id)))
       (clear-string cookie)
       (puthash node conn derl--connections)
@@ -420,6 +434,7 @@ cannot be done."
               ('auth 'derl-auth-error)
               ((or 'protocol 'too-large) 'derl-protocol-error)
               ('timeout 'derl-timeout)
+              ('name-in-use 'derl-connect-error)
               (_ 'derl-connect-error))
             (list reason))))
 
