@@ -74,7 +74,7 @@ Return (CHECK . SECONDS) as `derl-bench--big-in' does."
    "a big binary to be received"))
 
 (defun derl-bench-big ()
-  "Move one big binary in the direction DERL_BENCH_BIG_DIRECTION says."
+  "Move one big binary in the direction named by DERL_BENCH_BIG_DIRECTION."
   (let* ((in (not (equal (getenv "DERL_BENCH_BIG_DIRECTION") "out")))
          (bytes derl-bench-big-bytes)
          (mb (/ bytes 1048576.0))

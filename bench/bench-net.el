@@ -17,7 +17,7 @@
 ;;   - round trips Emacs -> Erlang echo -> Emacs process against
 ;;     Erlang -> Erlang echo -> Erlang, alternating (Emacs, Erlang,
 ;;     Emacs, ...), medians;
-;;   - the same in an interactive terminal Emacs (emacs -nw under tmux,
+;;   - the same in an interactive terminal Emacs (`emacs -nw' in tmux,
 ;;     see bench-tty.el), against Erlang -> Erlang;
 ;;   - `derl-call' against rpc:call between two Erlang nodes, when
 ;;     `derl-call' exists;
@@ -68,7 +68,7 @@
   "Where bench/run.sh puts the compiled bench_peer and bench_corpus.")
 
 (defun derl-bench--trace-label ()
-  "The trace setting, as the summary shows it."
+  "Return the trace setting, for the summary."
   (if derl-bench-trace "trace on" "trace off"))
 
 ;;;; Talking to the nodes
@@ -122,7 +122,7 @@ to the end marker, how many arrived, and how many came out of order."
        ('done (aset count 3 (float-time))))))
 
 (defun derl-bench--streams (peer)
-  "Measure the long stream with memory, then the rate; print and summarise."
+  "Stream from PEER: the long stream with memory, then the rate."
   (garbage-collect)
   (let* ((reset (derl-bench-reset-peak-rss))
          (rss (derl-bench-status-kb "VmRSS"))
@@ -334,7 +334,7 @@ lisp/ yet); skipped")
                            1e6)))
                  emacs erlang)
             (unless (eq (derl-bench--call peer) peer)
-              (error "derl-call returned %S, not the node's name"
+              (error "The call of erlang:node() returned %S"
                      (derl-bench--call peer)))
             (funcall call)
             (funcall rpc)

@@ -27,7 +27,7 @@
   "The plist read from the file DERL_BENCH_TTY names.")
 
 (defun derl-bench-tty--finish (figures)
-  "Write FIGURES where the configuration says, then exit Emacs."
+  "Write FIGURES to the configuration's result file, then exit Emacs."
   (let* ((file (plist-get derl-bench-tty--config :result))
          (partial (concat file ".part")))
     (with-temp-file partial

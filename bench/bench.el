@@ -260,7 +260,7 @@ LABEL names the comparison, REFERENCE the JSON function."
     (derl-bench-say "%s" rule)))
 
 (defun derl-bench--summarise (results)
-  "Add the codec rows to the summary: records and the worst item, per kind."
+  "Add the codec rows of RESULTS to the summary: records and the worst item."
   (dolist (row derl-bench--rows)
     (pcase-let* ((`(,label ,ours ,theirs ,reference) row)
                  (ratios (mapcar (lambda (r)
