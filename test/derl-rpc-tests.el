@@ -133,6 +133,37 @@
       (ignore-errors (derl-disconnect node))
       (derl-test-stop-node node))))
 
+;;;; Output
+
+(defun derl-rpc-test--output ()
+  "The text of *erl-output*, or the empty string."
+  (if (get-buffer "*erl-output*")
+      (with-current-buffer "*erl-output*" (buffer-string))
+    ""))
+
+(ert-deftest derl-rpc-io-format-output ()
+  "Code called from Emacs prints into *erl-output*, in Latin-1 and UTF-8."
+  (derl-test-with-node (node)
+    (let ((erl-popup-on-output nil))
+      (when (get-buffer "*erl-output*") (kill-buffer "*erl-output*"))
+      (should (eq (derl-call node 'io 'format
+                             (list "héllo ~ts ∑ ~p~n"
+                                   (list (erl-binary "wörld ⚙") 'ok)))
+                  'ok))
+      (should (equal (derl-rpc-test--output) "héllo wörld ⚙ ∑ ok\n"))
+      ;; Latin-1 characters as a list of code points, and as a binary.
+      (derl-call node 'io 'format (list "caf~c " '(233)))
+      (derl-call node 'io 'request
+                 (list (vector 'put_chars 'latin1 (erl-binary "\351t\351 "))))
+      (derl-call node 'io 'put_chars (list (erl-binary "ünï ")))
+      (derl-call node 'io 'put_chars (list (list "a" 8721 (erl-binary "b") "\n")))
+      (should (equal (derl-rpc-test--output)
+                     "héllo wörld ⚙ ∑ ok\ncafé été ünï a∑b\n"))
+      ;; No input: reading gives eof.
+      (should (eq (derl-call node 'io 'get_line '("prompt> ")) 'eof))
+      (should (equal (derl-call node 'io 'getopts nil)
+                     '([binary false] [encoding unicode] [echo false]))))))
+
 (provide 'derl-rpc-tests)
 
 ;;; derl-rpc-tests.el ends here
