@@ -89,47 +89,108 @@ recursive functions (garbage collection, `equal', printing)."
              table)
     pairs))
 
-;;;; Loading the module
+;;;; Helpers the module calls
+
+(defconst erlext--raw-byte-regexp (string ?\[ #x3fff80 ?- #x3fffff ?\])
+  "Matches a raw-byte character of a multibyte string.")
+
+(defconst erlext--beyond-unicode-regexp (string ?\[ #x110000 ?- #x3fff7f ?\])
+  "Matches a character that is neither Unicode nor a raw byte.")
+
+(defun erlext--unicode-text (string)
+  "Return STRING with each raw-byte character made the character of its byte.
+A raw byte #xE9 becomes U+00E9, as Distel's encoder read it.  Return
+nil when STRING holds characters that are neither Unicode nor raw
+bytes: Erlang has no code point for those."
+  (unless (string-match-p erlext--beyond-unicode-regexp string)
+    (with-temp-buffer
+      (insert string)
+      (goto-char (point-min))
+      (while (re-search-forward erlext--raw-byte-regexp nil t)
+        (let ((byte (multibyte-char-to-unibyte (char-before))))
+          (delete-char -1)
+          (insert byte)))
+      (buffer-string))))
+
+(defun erlext--binary-bytes (string)
+  "Return the bytes of a binary made from multibyte STRING, as a unibyte string.
+Raw-byte characters are the bytes they stand for, other characters
+their UTF-8.  Return nil when STRING holds characters that are
+neither Unicode nor raw bytes."
+  (unless (string-match-p erlext--beyond-unicode-regexp string)
+    (encode-coding-string string 'utf-8-unix t)))
+
+(defconst erlext--interpreted-function-heads '(closure lambda)
+  "What an interpreted function, a list, starts with.")
+
+(defun erlext--interpreted-function-p (list)
+  "Return non-nil if LIST is an interpreted function, not data.
+LIST's first element is `closure' or `lambda'.
+\(closure ENV ARGS . BODY) or (lambda ARGS . BODY), as Emacs makes
+them; any other list starting with those symbols is data."
+  (let ((args (if (eq (car list) 'closure) (cddr list) (cdr list))))
+    (and (consp args)
+         (listp (car args))
+         (or (eq (car list) 'lambda)
+             (memq (cadr list) '(t nil))
+             (consp (cadr list))))))
+
+(defconst erlext--shown-length 8
+  "How many elements of a list or vector an error shows.")
+
+(defconst erlext--shown-chars 60
+  "How many characters of a string or symbol name an error shows.")
+
+(defun erlext--shorten (object &optional depth)
+  "Return OBJECT, or a short stand-in for it, to name it in an error.
+Long strings and symbol names are cut, lists and vectors keep their
+first few elements to DEPTH levels (default 3), and objects whose
+printed form has no bound (functions, hash tables, records) are
+described by their type."
+  (let ((depth (or depth 3)))
+    (cond
+     ((stringp object)
+      (if (<= (length object) erlext--shown-chars)
+          object
+        (concat (substring object 0 erlext--shown-chars) "...")))
+     ((symbolp object)
+      (if (<= (length (symbol-name object)) erlext--shown-chars)
+          object
+        (format "#<symbol %s...>"
+                (substring (symbol-name object) 0 erlext--shown-chars))))
+     ((subrp object) object)
+     ((or (byte-code-function-p object) (hash-table-p object)
+          (recordp object) (char-table-p object) (bool-vector-p object)
+          (and (not (consp object)) (functionp object)))
+      (format "#<%s>" (type-of object)))
+     ((and (or (consp object) (vectorp object)) (<= depth 0))
+      (format "#<%s>" (type-of object)))
+     ((consp object)
+      (let ((shown nil) (tail object) (n 0))
+        (while (and (consp tail) (< n erlext--shown-length))
+          (push (erlext--shorten (car tail) (1- depth)) shown)
+          (setq tail (cdr tail) n (1+ n)))
+        (nconc (nreverse shown)
+               (cond ((null tail) nil)
+                     ((consp tail) '(...))
+                     (t (erlext--shorten tail (1- depth)))))))
+     ((vectorp object)
+      (vconcat (mapcar (lambda (x) (erlext--shorten x (1- depth)))
+                       (cl-subseq object 0 (min (length object) erlext--shown-length)))
+               (and (> (length object) erlext--shown-length) '(...))))
+     (t object))))
+
+;;;; The module
+
+(require 'derl-module)
 
 (declare-function derl--module-decode "derl-module"
                   (string lossless max-depth max-size))
 (declare-function derl--module-encode "derl-module"
                   (term compress max-depth))
 
-(defconst erlext--root
-  (file-name-directory
-   (directory-file-name
-    (file-name-directory (or load-file-name buffer-file-name
-                             default-directory))))
-  "The derl source tree: the parent of the directory of this file.")
-
-(defcustom derl-module-file
-  (expand-file-name "module/derl-module.so" erlext--root)
-  "The derl dynamic module."
-  :type 'file
-  :group 'erlext)
-
-(defun derl-module-compile ()
-  "Build the derl module with make, in the derl source tree."
-  (interactive)
-  (let ((default-directory erlext--root))
-    (unless (zerop (call-process "make" nil "*derl-module-compile*" t
-                                 "module"))
-      (pop-to-buffer "*derl-module-compile*")
-      (error "Building the derl module failed; see *derl-module-compile*"))))
-
-(defun erlext--load-module ()
-  "Load `derl-module-file', or say clearly what is missing."
-  (unless (fboundp 'derl--module-decode)
-    (unless module-file-suffix
-      (error "This Emacs was built without dynamic module support"))
-    (unless (file-exists-p derl-module-file)
-      (error "The derl module %s is missing; build it with `make -C %s' \
-or M-x derl-module-compile"
-             derl-module-file (directory-file-name erlext--root)))
-    (module-load derl-module-file)))
-
-(erlext--load-module)
+;; After `erl-tag': the module takes that very object at load.
+(derl-module-load)
 
 ;;;; Encoding and decoding
 
@@ -179,7 +240,9 @@ A place for `setf'."
 
 (defun erl-binary (string)
   "Return STRING marked to encode as an Erlang binary.
-A multibyte STRING becomes its UTF-8 bytes."
+A multibyte STRING becomes its UTF-8 bytes, except that a raw-byte
+character (as `insert-file-contents' makes of bytes that are not
+text) becomes the byte it stands for."
   (vector erl-tag 'erl-binary string))
 
 (defun erl-binaryp (x)

@@ -12,6 +12,7 @@
 
 #include "digest.h"
 #include "dist.h"
+#include "elisp.h"
 #include "epmd.h"
 #include "etf.h"
 #include "handshake.h"
@@ -25,28 +26,66 @@ EXPORT int plugin_is_GPL_compatible;
 static bool initialized;
 
 /* ---------------------------------------------------------------- */
+/* Symbols of the events, interned once at load.  */
+
+static emacs_value Qframe, Qbad_frame, Qup, Qdown, Qepmd_error, Qepmd_port,
+    Qepmd_names;
+
+static bool
+intern_event_symbols (emacs_env *env)
+{
+  static const elisp_symbol_def events[] = {
+    { &Qframe, "frame" },           { &Qbad_frame, "bad-frame" },
+    { &Qup, "up" },                 { &Qdown, "down" },
+    { &Qepmd_error, "epmd-error" }, { &Qepmd_port, "epmd-port" },
+    { &Qepmd_names, "epmd-names" },
+  };
+  return elisp_intern_symbols (env, events, sizeof events / sizeof *events);
+}
+
+/* ---------------------------------------------------------------- */
 /* Argument helpers */
 
 static bool
-arg_true (emacs_env *env, emacs_value v)
+arg_true (emacs_env *env, ptrdiff_t nargs, emacs_value *args, ptrdiff_t k)
 {
-  return env->is_not_nil (env, v);
+  return k < nargs && !elisp_nilp (env, args[k]);
 }
 
-/* A non-negative integer argument, or FALLBACK when it is nil.  */
+/* A size limit: argument K when given and non-nil, else the value of
+   VARIABLE (the Lisp option is the one place defaults live).  */
 static size_t
-arg_size (emacs_env *env, emacs_value v, size_t fallback)
+arg_limit (emacs_env *env, ptrdiff_t nargs, emacs_value *args, ptrdiff_t k,
+           emacs_value variable)
 {
-  if (!env->is_not_nil (env, v))
-    return fallback;
+  emacs_value v = arg_true (env, nargs, args, k)
+                    ? args[k] : elisp_symbol_value (env, variable);
+  if (!elisp_ok (env))
+    return 0;
   intmax_t i = env->extract_integer (env, v);
-  if (env->non_local_exit_check (env) != emacs_funcall_exit_return)
-    return fallback;
   return i < 0 ? 0 : (size_t) i;
 }
 
-#define DEFAULT_MAX_DEPTH 100000
-#define DEFAULT_MAX_SIZE ((size_t) 128 << 20)
+static intmax_t
+arg_int (emacs_env *env, emacs_value v)
+{
+  return env->extract_integer (env, v);
+}
+
+/* A string argument as a NUL-terminated malloc'd C string (UTF-8).  */
+static char *
+arg_cstring (emacs_env *env, emacs_value v)
+{
+  size_t len;
+  uint8_t *bytes = elisp_string_bytes (env, v, &len);
+  if (bytes && memchr (bytes, 0, len))
+    {
+      free (bytes);
+      elisp_signal (env, Qderl_error, "string contains a NUL byte", v);
+      return NULL;
+    }
+  return (char *) bytes;
+}
 
 /* ---------------------------------------------------------------- */
 /* Exported functions */
@@ -56,32 +95,33 @@ fdecode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
   (void) data;
   lispterm_options opt = {
-    .binaries_tagged = nargs > 1 && arg_true (env, args[1]),
-    .max_depth = nargs > 2 ? arg_size (env, args[2], DEFAULT_MAX_DEPTH)
-                           : DEFAULT_MAX_DEPTH,
+    .binaries_tagged = arg_true (env, nargs, args, 1),
+    .max_depth = arg_limit (env, nargs, args, 2, Qerlext_max_depth),
   };
-  size_t max_size = nargs > 3 ? arg_size (env, args[3], DEFAULT_MAX_SIZE)
-                              : DEFAULT_MAX_SIZE;
+  size_t max_size = arg_limit (env, nargs, args, 3, Qerlext_max_term_size);
+  if (!elisp_ok (env))
+    return NULL;
   size_t len;
-  uint8_t *bytes = lispterm_string_bytes (env, args[0], &len);
+  uint8_t *bytes = elisp_string_bytes (env, args[0], &len);
   if (!bytes)
     return NULL;
 
   etf_reader r;
   uint8_t *inflated = NULL;
   emacs_value result = NULL;
-  if (etf_open (&r, bytes, len, max_size, &inflated) == ETF_OK)
+  emacs_value gc = elisp_gc_hold (env);
+  if (elisp_ok (env) && etf_open (&r, bytes, len, max_size, &inflated) == ETF_OK)
     {
       result = lispterm_decode (env, &r, &opt);
       if (result && etf_expect_end (&r) != ETF_OK)
         result = NULL;
     }
-  if (!result
-      && env->non_local_exit_check (env) == emacs_funcall_exit_return)
+  if (!result && elisp_ok (env))
     lispterm_signal_decode_error (env, &r, inflated != NULL);
+  elisp_gc_restore (env, gc);
   free (inflated);
   free (bytes);
-  return result;
+  return elisp_ok (env) ? result : NULL;
 }
 
 static emacs_value
@@ -90,15 +130,15 @@ fencode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   (void) data;
   lispterm_options opt = {
     .binaries_tagged = false,
-    .max_depth = nargs > 2 ? arg_size (env, args[2], DEFAULT_MAX_DEPTH)
-                           : DEFAULT_MAX_DEPTH,
+    .max_depth = arg_limit (env, nargs, args, 2, Qerlext_max_depth),
   };
+  if (!elisp_ok (env))
+    return NULL;
   int level = 0;
-  if (nargs > 1 && arg_true (env, args[1]))
+  if (arg_true (env, nargs, args, 1))
     {
       level = 6;
-      if (env->eq (env, env->type_of (env, args[1]),
-                   env->intern (env, "integer")))
+      if (elisp_eq (env, elisp_type_of (env, args[1]), Qinteger))
         {
           intmax_t l = env->extract_integer (env, args[1]);
           level = l < 1 ? 1 : l > 9 ? 9 : (int) l;
@@ -113,9 +153,9 @@ fencode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
       if (level)
         etf_compress (&out, 1, level);
       if (out.status == ETF_OK)
-        result = lispterm_unibyte (env, out.data, out.len);
+        result = elisp_unibyte (env, out.data, out.len);
       else
-        lispterm_signal (env, "erlext-encode-error", out.error, args[0]);
+        lispterm_signal_encode_error (env, out.error, args[0]);
     }
   etf_buf_free (&out);
   return result;
@@ -139,68 +179,29 @@ fencode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
    | DFLAG_EXIT_PAYLOAD | DFLAG_HANDSHAKE_23 | DFLAG_UNLINK_ID           \
    | DFLAG_SPAWN | DFLAG_V4_NC | DFLAG_ALIAS | DFLAG_MANDATORY_25_DIGEST)
 
-static bool
-ok (emacs_env *env)
-{
-  return env->non_local_exit_check (env) == emacs_funcall_exit_return;
-}
-
-static emacs_value
-sym (emacs_env *env, const char *name)
-{
-  return env->intern (env, name);
-}
-
-static emacs_value
-list (emacs_env *env, ptrdiff_t n, emacs_value *items)
-{
-  return env->funcall (env, sym (env, "list"), n, items);
-}
-
-/* A string argument as a NUL-terminated malloc'd C string (UTF-8).  */
-static char *
-arg_cstring (emacs_env *env, emacs_value v)
-{
-  size_t len;
-  uint8_t *bytes = lispterm_string_bytes (env, v, &len);
-  if (bytes && memchr (bytes, 0, len))
-    {
-      free (bytes);
-      lispterm_signal (env, "derl-error", "string contains a NUL byte", v);
-      return NULL;
-    }
-  return (char *) bytes;
-}
-
-static intmax_t
-arg_int (emacs_env *env, emacs_value v)
-{
-  return env->extract_integer (env, v);
-}
-
 static emacs_value
 fstart (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
   (void) nargs, (void) data;
   int fd = env->open_channel (env, args[0]);
-  if (!ok (env))
+  if (!elisp_ok (env))
     return NULL;
   const char *error = NULL;
   if (!node_start (fd, &error))
     {
       close (fd);
-      lispterm_signal (env, "derl-error", error, NULL);
+      elisp_signal (env, Qderl_error, error, NULL);
       return NULL;
     }
-  return sym (env, "t");
+  return Qt;
 }
 
 static emacs_value
 fstop (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
-  (void) nargs, (void) args, (void) data;
+  (void) env, (void) nargs, (void) args, (void) data;
   node_stop ();
-  return sym (env, "nil");
+  return Qnil;
 }
 
 static emacs_value
@@ -208,10 +209,10 @@ connect_result (emacs_env *env, long id)
 {
   if (id < 0)
     {
-      lispterm_signal (env, "derl-error",
-                       node_running () ? "out of memory"
-                                       : "the derl I/O thread is not running",
-                       NULL);
+      elisp_signal (env, Qderl_error,
+                    node_running () ? "out of memory"
+                                    : "the derl I/O thread is not running",
+                    NULL);
       return NULL;
     }
   return env->make_integer (env, id);
@@ -226,7 +227,7 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   char *alive = arg_cstring (env, args[0]);
   char *host = alive ? arg_cstring (env, args[1]) : NULL;
   size_t cookie_len = 0;
-  uint8_t *cookie = host ? lispterm_string_bytes (env, args[3], &cookie_len)
+  uint8_t *cookie = host ? elisp_string_bytes (env, args[3], &cookie_len)
                          : NULL;
   char *our = cookie ? arg_cstring (env, args[4]) : NULL;
   emacs_value result = NULL;
@@ -245,7 +246,7 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         .connect_timeout_ms = (unsigned) arg_int (env, args[7]),
         .max_message = (size_t) arg_int (env, args[8]),
       };
-      if (ok (env))
+      if (elisp_ok (env))
         result = connect_result (env, node_connect (&a));
     }
   free (alive);
@@ -259,35 +260,56 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   return result;
 }
 
-/* (derl--module-send CONN CONTROL [MESSAGE]): encode and queue.  */
+/* Encode CONTROL and MESSAGE (NULL for none) into OUT, without version
+   bytes: node.c frames them as the connection agreed.  False with an
+   error pending on failure.  */
+static bool
+encode_request (emacs_env *env, emacs_value control, emacs_value message,
+                etf_buf *out, size_t *control_len)
+{
+  lispterm_options opt = {
+    .binaries_tagged = false,
+    .max_depth = arg_limit (env, 0, NULL, 0, Qerlext_max_depth),
+  };
+  if (!elisp_ok (env) || !lispterm_encode (env, control, out, &opt))
+    return false;
+  *control_len = out->len;
+  if (message && !lispterm_encode (env, message, out, &opt))
+    return false;
+  if (out->status != ETF_OK)
+    {
+      lispterm_signal_encode_error (env, out->error ? out->error
+                                                    : "message too large",
+                                    message ? message : control);
+      return false;
+    }
+  return true;
+}
+
+/* (derl--module-send CONN CONTROL [MESSAGE]): encode and queue.
+   C-g while a big message is encoded quits before anything is queued:
+   the message is then not sent at all.  Once queued it goes out and
+   this returns normally.  */
 static emacs_value
 fsend (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
   (void) data;
   long id = (long) arg_int (env, args[0]);
-  if (!ok (env))
+  if (!elisp_ok (env))
     return NULL;
-  lispterm_options opt = { .binaries_tagged = false,
-                           .max_depth = DEFAULT_MAX_DEPTH };
-  /* Both terms into one buffer, without version bytes: node.c frames
-     them as the connection agreed.  */
+  emacs_value message = nargs > 2 ? args[2] : NULL;
   etf_buf out;
   etf_buf_init (&out);
+  size_t control_len = 0;
   emacs_value result = NULL;
-  bool good = lispterm_encode (env, args[1], &out, &opt);
-  size_t control_len = out.len;
-  if (good && nargs > 2)
-    good = lispterm_encode (env, args[2], &out, &opt);
-  if (good && out.status == ETF_OK)
+  if (encode_request (env, args[1], message, &out, &control_len)
+      && env->process_input (env) == emacs_process_input_continue)
     {
       bool sent = node_send (id, out.data, control_len,
-                             nargs > 2 ? out.data + control_len : NULL,
+                             message ? out.data + control_len : NULL,
                              out.len - control_len);
-      result = sym (env, sent ? "t" : "nil");
+      result = sent ? Qt : Qnil;
     }
-  else if (good)
-    lispterm_signal (env, "erlext-encode-error",
-                     out.error ? out.error : "message too large", args[1]);
   etf_buf_free (&out);
   return result;
 }
@@ -297,9 +319,9 @@ fclose (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
   (void) nargs, (void) data;
   long id = (long) arg_int (env, args[0]);
-  if (ok (env))
+  if (elisp_ok (env))
     node_close (id);
-  return sym (env, "nil");
+  return Qnil;
 }
 
 static emacs_value
@@ -314,7 +336,7 @@ fepmd_port_please (emacs_env *env, ptrdiff_t nargs, emacs_value *args,
     {
       int port = (int) arg_int (env, args[1]);
       unsigned timeout = (unsigned) arg_int (env, args[3]);
-      if (ok (env))
+      if (elisp_ok (env))
         result = connect_result (env, node_epmd_port_please (host, port,
                                                              alive, timeout));
     }
@@ -333,7 +355,7 @@ fepmd_names (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
     {
       int port = (int) arg_int (env, args[1]);
       unsigned timeout = (unsigned) arg_int (env, args[2]);
-      if (ok (env))
+      if (elisp_ok (env))
         result = connect_result (env, node_epmd_names (host, port, timeout));
     }
   free (host);
@@ -341,7 +363,7 @@ fepmd_names (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 }
 
 static const char *
-error_symbol (node_error e)
+error_name (node_error e)
 {
   switch (e)
     {
@@ -361,6 +383,17 @@ error_symbol (node_error e)
     }
 }
 
+/* The symbol for error kind E, interned the first time it is needed.  */
+static emacs_value
+error_symbol (emacs_env *env, node_error e)
+{
+  static emacs_value symbols[64];
+  size_t k = (size_t) e < 64 ? (size_t) e : 0;
+  if (!symbols[k])
+    symbols[k] = elisp_global_symbol (env, error_name (e));
+  return symbols[k];
+}
+
 /* Decode the term at OFFSET (a version byte) of EV's frame.  */
 static emacs_value
 frame_term (emacs_env *env, const node_event *ev, size_t offset, size_t len,
@@ -372,18 +405,20 @@ frame_term (emacs_env *env, const node_event *ev, size_t offset, size_t len,
   r.atom_refs = ev->atom_refs;
   r.atom_ref_count = ev->frame.atom_ref_count;
   emacs_value v = lispterm_decode (env, &r, opt);
-  if (!v && ok (env))
+  if (!v && elisp_ok (env))
     *why = r.error ? r.error : "cannot decode";
   return v;
 }
 
+/* (frame ID CONTROL [MESSAGE]), or (bad-frame ID REASON) when a term
+   does not decode.  */
 static emacs_value
 frame_event (emacs_env *env, const node_event *ev, const lispterm_options *opt)
 {
   const char *why = NULL;
   emacs_value items[4];
-  items[0] = sym (env, "frame");
-  items[1] = env->make_integer (env, ev->id);
+  items[0] = Qframe;
+  items[1] = elisp_integer (env, ev->id);
   items[2] = frame_term (env, ev, ev->frame.control_offset,
                          ev->frame.control_len, opt, &why);
   ptrdiff_t n = 3;
@@ -396,146 +431,130 @@ frame_event (emacs_env *env, const node_event *ev, const lispterm_options *opt)
         items[2] = NULL;
     }
   if (items[2])
-    return list (env, n, items);
-  if (!ok (env))
+    return elisp_list (env, n, items);
+  if (!elisp_ok (env))
     {
       /* An Emacs limit (integer-width, memory): report, don't lose the
          other events.  */
       env->non_local_exit_clear (env);
       why = "the message exceeds an Emacs limit";
     }
-  items[0] = sym (env, "bad-frame");
-  items[2] = lispterm_string (env, why ? why : "cannot decode");
-  return list (env, 3, items);
+  items[0] = Qbad_frame;
+  items[2] = elisp_string (env, why ? why : "cannot decode");
+  return elisp_list (env, 3, items);
 }
 
+/* (epmd-names ID ((NAME . PORT) ...)), or (epmd-error ID epmd REASON).  */
 static emacs_value
 names_event (emacs_env *env, const node_event *ev)
 {
-  emacs_value head = sym (env, "nil");
-  emacs_value *pairs = NULL;
-  size_t n = 0, cap = 0, pos = 0;
+  emacs_value id = elisp_integer (env, ev->id);
+  emacs_value pairs = Qnil;
+  size_t pos = 0;
   epmd_name_entry e;
   const char *why;
   epmd_result r;
   while ((r = epmd_names_next (ev->data, ev->len, &pos, &e, &why)) == EPMD_OK)
     {
-      if (n == cap)
-        {
-          size_t ncap = cap ? 2 * cap : 16;
-          emacs_value *np = realloc (pairs, ncap * sizeof *np);
-          if (!np)
-            break;
-          pairs = np;
-          cap = ncap;
-        }
-      emacs_value kv[2] = { env->make_string (env, e.name,
-                                              (ptrdiff_t) e.name_len),
-                            env->make_integer (env, e.port) };
-      pairs[n++] = env->funcall (env, sym (env, "cons"), 2, kv);
+      emacs_value name = env->make_string (env, e.name,
+                                           (ptrdiff_t) e.name_len);
+      pairs = elisp_cons (env, elisp_cons (env, name,
+                                           elisp_integer (env, e.port)),
+                          pairs);
     }
-  emacs_value items[3] = { sym (env, "epmd-names"),
-                           env->make_integer (env, ev->id), head };
   if (r == EPMD_BAD_RESPONSE)
     {
-      items[0] = sym (env, "epmd-error");
-      emacs_value e4[4] = { items[0], items[1], sym (env, "epmd"),
-                            lispterm_string (env, why) };
-      free (pairs);
-      return list (env, 4, e4);
+      emacs_value items[4] = { Qepmd_error, id,
+                               error_symbol (env, NODE_ERR_EPMD),
+                               elisp_string (env, why) };
+      return elisp_list (env, 4, items);
     }
-  items[2] = list (env, (ptrdiff_t) n, pairs);
-  free (pairs);
-  return list (env, 3, items);
+  emacs_value items[3] = { Qepmd_names, id,
+                           elisp_call1 (env, Qnreverse, pairs) };
+  return elisp_list (env, 3, items);
 }
 
 static emacs_value
 event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
 {
-  emacs_value id = env->make_integer (env, ev->id);
+  emacs_value id = elisp_integer (env, ev->id);
   emacs_value items[5];
   switch (ev->kind)
     {
     case NODE_EV_UP:
-      items[0] = sym (env, "up");
+      items[0] = Qup;
       items[1] = id;
       items[2] = env->make_string (env, ev->peer_name,
                                    (ptrdiff_t) strlen (ev->peer_name));
-      items[3] = env->make_integer (env, ev->peer_creation);
-      items[4] = env->make_integer (env, (intmax_t) ev->peer_flags);
-      return list (env, 5, items);
+      items[3] = elisp_integer (env, ev->peer_creation);
+      items[4] = elisp_integer (env, (intmax_t) ev->peer_flags);
+      return elisp_list (env, 5, items);
     case NODE_EV_DOWN:
     case NODE_EV_EPMD_ERROR:
-      items[0] = sym (env, ev->kind == NODE_EV_DOWN ? "down" : "epmd-error");
+      items[0] = ev->kind == NODE_EV_DOWN ? Qdown : Qepmd_error;
       items[1] = id;
-      items[2] = sym (env, error_symbol (ev->error));
-      items[3] = lispterm_string (env, ev->reason);
-      return list (env, 4, items);
+      items[2] = error_symbol (env, ev->error);
+      items[3] = elisp_string (env, ev->reason);
+      return elisp_list (env, 4, items);
     case NODE_EV_FRAME:
       return frame_event (env, ev, opt);
     case NODE_EV_EPMD_PORT:
-      items[0] = sym (env, "epmd-port");
+      items[0] = Qepmd_port;
       items[1] = id;
-      items[2] = env->make_integer (env, ev->port);
-      items[3] = env->make_integer (env, ev->version);
-      return list (env, 4, items);
+      items[2] = elisp_integer (env, ev->port);
+      items[3] = elisp_integer (env, ev->version);
+      return elisp_list (env, 4, items);
     case NODE_EV_EPMD_NAMES:
       return names_event (env, ev);
     }
-  return sym (env, "nil");
+  return Qnil;
+}
+
+/* EV as a Lisp value; when making it failed, (bad-frame ID REASON) with
+   the error's message, so Lisp reports it rather than losing it.  */
+static emacs_value
+event_or_report (emacs_env *env, const node_event *ev,
+                 const lispterm_options *opt)
+{
+  emacs_value v = event_value (env, ev, opt);
+  if (elisp_ok (env))
+    return v;
+  emacs_value items[3] = { Qbad_frame, NULL, elisp_take_error_message (env) };
+  items[1] = elisp_integer (env, ev->id);
+  v = elisp_list (env, 3, items);
+  return elisp_ok (env) ? v : NULL;
 }
 
 /* (derl--module-events LOSSLESS MAX-DEPTH): every pending event, oldest
-   first.  */
+   first.  MAX-DEPTH nil means `erlext-max-depth'.  */
 static emacs_value
 fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
   (void) data;
   lispterm_options opt = {
-    .binaries_tagged = nargs > 0 && arg_true (env, args[0]),
-    .max_depth = nargs > 1 ? arg_size (env, args[1], DEFAULT_MAX_DEPTH)
-                           : DEFAULT_MAX_DEPTH,
+    .binaries_tagged = arg_true (env, nargs, args, 0),
+    .max_depth = arg_limit (env, nargs, args, 1, Qerlext_max_depth),
   };
+  if (!elisp_ok (env))
+    return NULL;
   node_event *evs = node_take_events ();
-  size_t n = 0;
-  for (node_event *e = evs; e; e = e->next)
-    n++;
-  emacs_value *items = malloc ((n ? n : 1) * sizeof *items);
-  if (!items)
+  emacs_value result = Qnil;
+  emacs_value gc = elisp_gc_hold (env);
+  for (node_event *e = evs; e && elisp_ok (env); e = e->next)
     {
-      node_free_events (evs);
-      lispterm_signal (env, "derl-error", "out of memory", NULL);
-      return NULL;
-    }
-  size_t k = 0;
-  for (node_event *e = evs; e; e = e->next)
-    {
-      emacs_value v = event_value (env, e, &opt);
-      if (!ok (env))
-        env->non_local_exit_clear (env);
-      else
-        items[k++] = v;
+      emacs_value v = event_or_report (env, e, &opt);
+      if (v)
+        result = elisp_cons (env, v, result);
     }
   node_free_events (evs);
-  emacs_value result = list (env, (ptrdiff_t) k, items);
-  free (items);
-  return result;
+  if (elisp_ok (env))
+    result = elisp_call1 (env, Qnreverse, result);
+  elisp_gc_restore (env, gc);
+  return elisp_ok (env) ? result : NULL;
 }
 
 /* ---------------------------------------------------------------- */
 /* Load-time set-up */
-
-static void
-defun (emacs_env *env, const char *name, ptrdiff_t min, ptrdiff_t max,
-       emacs_value (*fn) (emacs_env *, ptrdiff_t, emacs_value *, void *),
-       const char *doc)
-{
-  emacs_value args[2] = {
-    env->intern (env, name),
-    env->make_function (env, min, max, fn, doc, NULL),
-  };
-  env->funcall (env, env->intern (env, "defalias"), 2, args);
-}
 
 EXPORT int
 emacs_module_init (struct emacs_runtime *runtime)
@@ -549,38 +568,39 @@ emacs_module_init (struct emacs_runtime *runtime)
 
   if (!initialized)
     {
-      if (!lispterm_init (env))
+      if (!elisp_init (env) || !lispterm_init (env)
+          || !intern_event_symbols (env))
         return 3;
       initialized = true;
     }
 
-  defun (env, "derl--module-decode", 1, 4, fdecode,
+  elisp_defun (env, "derl--module-decode", 1, 4, fdecode,
          "Decode STRING, an external term, to a Lisp value.\n\n"
          "(derl--module-decode STRING LOSSLESS MAX-DEPTH MAX-SIZE)");
-  defun (env, "derl--module-encode", 1, 3, fencode,
+  elisp_defun (env, "derl--module-encode", 1, 3, fencode,
          "Encode TERM as an external term, a unibyte string.\n\n"
          "(derl--module-encode TERM COMPRESS MAX-DEPTH)");
-  defun (env, "derl--module-start", 1, 1, fstart,
+  elisp_defun (env, "derl--module-start", 1, 1, fstart,
          "Start the I/O thread, its events waking PIPE-PROCESS.\n\n"
          "(derl--module-start PIPE-PROCESS)");
-  defun (env, "derl--module-stop", 0, 0, fstop,
+  elisp_defun (env, "derl--module-stop", 0, 0, fstop,
          "Stop the I/O thread and close every connection.");
-  defun (env, "derl--module-connect", 9, 9, fconnect,
+  elisp_defun (env, "derl--module-connect", 9, 9, fconnect,
          "Start connecting to a node; return the connection id.\n\n"
          "(derl--module-connect ALIVE HOST EPMD-PORT COOKIE OUR-NAME "
          "CREATION TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE)");
-  defun (env, "derl--module-send", 2, 3, fsend,
+  elisp_defun (env, "derl--module-send", 2, 3, fsend,
          "Queue a control message and optional message on CONN.\n\n"
          "(derl--module-send CONN CONTROL [MESSAGE])");
-  defun (env, "derl--module-close", 1, 1, fclose,
+  elisp_defun (env, "derl--module-close", 1, 1, fclose,
          "Close connection CONN.\n\n(derl--module-close CONN)");
-  defun (env, "derl--module-epmd-port-please", 4, 4, fepmd_port_please,
+  elisp_defun (env, "derl--module-epmd-port-please", 4, 4, fepmd_port_please,
          "Ask EPMD on HOST:PORT for ALIVE's port; return the query id.\n\n"
          "(derl--module-epmd-port-please HOST PORT ALIVE TIMEOUT-MS)");
-  defun (env, "derl--module-epmd-names", 3, 3, fepmd_names,
+  elisp_defun (env, "derl--module-epmd-names", 3, 3, fepmd_names,
          "Ask EPMD on HOST:PORT for its names; return the query id.\n\n"
          "(derl--module-epmd-names HOST PORT TIMEOUT-MS)");
-  defun (env, "derl--module-events", 0, 2, fevents,
+  elisp_defun (env, "derl--module-events", 0, 2, fevents,
          "Return every pending event, oldest first.\n\n"
          "(derl--module-events LOSSLESS MAX-DEPTH)");
   return 0;

@@ -323,6 +323,91 @@ read_old_float (etf_reader *r, etf_item *it)
   return ETF_OK;
 }
 
+/* A big-endian unsigned field of N bytes (1, 2 or 4); WHAT names it when
+   it is cut short.  */
+static etf_status
+read_uint (etf_reader *r, size_t n, const char *what, uint32_t *v)
+{
+  TRY (need (r, n, what));
+  const uint8_t *p = r->buf + r->pos;
+  *v = n == 1 ? p[0] : n == 2 ? etf_get_u16 (p) : etf_get_u32 (p);
+  r->pos += n;
+  return ETF_OK;
+}
+
+/* SMALL_INTEGER_EXT, INTEGER_EXT.  */
+static etf_status
+read_int (etf_reader *r, uint8_t tag, etf_item *it)
+{
+  uint32_t v;
+  if (tag == ETF_TAG_SMALL_INTEGER)
+    TRY (read_uint (r, 1, "truncated integer", &v));
+  else
+    TRY (read_uint (r, 4, "truncated integer", &v));
+  it->kind = ETF_INT;
+  it->v.i = tag == ETF_TAG_SMALL_INTEGER ? (int64_t) v : (int32_t) v;
+  return ETF_OK;
+}
+
+/* SMALL_BIG_EXT, LARGE_BIG_EXT.  */
+static etf_status
+read_big (etf_reader *r, uint8_t tag, etf_item *it)
+{
+  uint32_t n;
+  TRY (read_uint (r, tag == ETF_TAG_SMALL_BIG ? 1 : 4,
+                  "truncated big integer", &n));
+  return read_big_body (r, it, n);
+}
+
+static etf_status
+read_new_float (etf_reader *r, etf_item *it)
+{
+  TRY (need (r, 8, "truncated float"));
+  uint64_t bits = etf_get_u64 (r->buf + r->pos);
+  double v;
+  memcpy (&v, &bits, sizeof v);
+  if (!isfinite (v))
+    return etf_fail (r, it->offset, "float is not finite");
+  it->kind = ETF_FLOAT;
+  it->v.f = v;
+  r->pos += 8;
+  return ETF_OK;
+}
+
+/* STRING_EXT (a 2-byte length) and BINARY_EXT (4): LEN bytes.  */
+static etf_status
+read_bytes (etf_reader *r, etf_item *it, etf_kind kind, size_t len_size,
+            const char *what)
+{
+  uint32_t len;
+  TRY (read_uint (r, len_size, what, &len));
+  TRY (need (r, len, what));
+  it->kind = kind;
+  it->v.bytes.data = r->buf + r->pos;
+  it->v.bytes.len = len;
+  it->v.bytes.bits = 8;
+  r->pos += len;
+  return ETF_OK;
+}
+
+/* BIT_BINARY_EXT: a binary when every bit of the last byte is used.  */
+static etf_status
+read_bit_binary (etf_reader *r, etf_item *it)
+{
+  uint32_t len, bits;
+  TRY (read_uint (r, 4, "truncated bitstring", &len));
+  TRY (read_uint (r, 1, "truncated bitstring", &bits));
+  if (bits > 8 || (bits == 0) != (len == 0))
+    return etf_fail (r, it->offset, "bad bitstring bit count");
+  TRY (need (r, len, "truncated bitstring"));
+  it->kind = (bits == 8 || len == 0) ? ETF_BINARY : ETF_BITSTRING;
+  it->v.bytes.data = r->buf + r->pos;
+  it->v.bytes.len = len;
+  it->v.bytes.bits = len == 0 ? 8 : bits;
+  r->pos += len;
+  return ETF_OK;
+}
+
 /* A container of ARITY items, each at least one byte.  */
 static etf_status
 check_arity (etf_reader *r, etf_item *it, uint64_t items)
@@ -332,56 +417,126 @@ check_arity (etf_reader *r, etf_item *it, uint64_t items)
   return ETF_OK;
 }
 
+/* LIST_EXT, SMALL_TUPLE_EXT, LARGE_TUPLE_EXT, MAP_EXT: the header; the
+   items follow in the stream.  */
+static etf_status
+read_container (etf_reader *r, uint8_t tag, etf_item *it)
+{
+  uint32_t arity;
+  switch (tag)
+    {
+    case ETF_TAG_LIST:
+      TRY (read_uint (r, 4, "truncated list", &arity));
+      it->kind = ETF_LIST;
+      break;
+    case ETF_TAG_SMALL_TUPLE:
+      TRY (read_uint (r, 1, "truncated tuple", &arity));
+      it->kind = ETF_TUPLE;
+      break;
+    case ETF_TAG_LARGE_TUPLE:
+      TRY (read_uint (r, 4, "truncated tuple", &arity));
+      it->kind = ETF_TUPLE;
+      break;
+    default:
+      TRY (read_uint (r, 4, "truncated map", &arity));
+      it->kind = ETF_MAP;
+      break;
+    }
+  it->v.arity = arity;
+  return check_arity (r, it, etf_item_children (it));
+}
+
+/* PORT_EXT, NEW_PORT_EXT, V4_PORT_EXT.  */
+static etf_status
+read_port (etf_reader *r, uint8_t tag, etf_item *it)
+{
+  TRY (read_atom (r, &it->v.port.node));
+  size_t n = tag == ETF_TAG_PORT ? 5 : tag == ETF_TAG_NEW_PORT ? 8 : 12;
+  TRY (need (r, n, "truncated port"));
+  const uint8_t *q = r->buf + r->pos;
+  if (tag == ETF_TAG_V4_PORT)
+    {
+      it->v.port.id = etf_get_u64 (q);
+      it->v.port.creation = etf_get_u32 (q + 8);
+    }
+  else
+    {
+      it->v.port.id = etf_get_u32 (q);
+      it->v.port.creation = tag == ETF_TAG_PORT ? q[4] : etf_get_u32 (q + 4);
+    }
+  r->pos += n;
+  it->kind = ETF_PORT;
+  return ETF_OK;
+}
+
+/* REFERENCE_EXT.  */
+static etf_status
+read_old_ref (etf_reader *r, etf_item *it)
+{
+  TRY (read_atom (r, &it->v.old_ref.node));
+  TRY (need (r, 5, "truncated reference"));
+  const uint8_t *q = r->buf + r->pos;
+  it->v.old_ref.id = etf_get_u32 (q);
+  it->v.old_ref.creation = q[4];
+  r->pos += 5;
+  it->kind = ETF_OLD_REF;
+  return ETF_OK;
+}
+
+/* NEW_REFERENCE_EXT, NEWER_REFERENCE_EXT.  */
+static etf_status
+read_ref (etf_reader *r, uint8_t tag, etf_item *it)
+{
+  uint32_t words;
+  TRY (read_uint (r, 2, "truncated reference", &words));
+  if (words < 1 || words > ETF_MAX_REF_WORDS)
+    return etf_fail (r, it->offset, "reference with a bad id length");
+  TRY (read_atom (r, &it->v.ref.node));
+  size_t cre = tag == ETF_TAG_NEWER_REFERENCE ? 4 : 1;
+  TRY (need (r, cre + 4 * words, "truncated reference"));
+  const uint8_t *q = r->buf + r->pos;
+  it->v.ref.creation = cre == 4 ? etf_get_u32 (q) : q[0];
+  it->v.ref.id = q + cre;
+  it->v.ref.words = words;
+  r->pos += cre + 4 * words;
+  it->kind = ETF_REF;
+  return ETF_OK;
+}
+
+/* EXPORT_EXT: module, function, and the arity as a small integer.  */
+static etf_status
+read_export (etf_reader *r, etf_item *it)
+{
+  TRY (read_atom (r, &it->v.export.module));
+  TRY (read_atom (r, &it->v.export.function));
+  size_t arity_at = r->pos;
+  TRY (need (r, 2, "truncated export"));
+  if (r->buf[r->pos] != ETF_TAG_SMALL_INTEGER)
+    return etf_fail (r, arity_at, "export arity is not a small integer");
+  it->v.export.arity = r->buf[r->pos + 1];
+  r->pos += 2;
+  it->kind = ETF_EXPORT;
+  return ETF_OK;
+}
+
 etf_status
 etf_read_item (etf_reader *r, etf_item *it)
 {
   it->offset = r->pos;
   TRY (need (r, 1, "truncated term"));
   uint8_t tag = r->buf[r->pos++];
-  const uint8_t *p = r->buf + r->pos;
   switch (tag)
     {
     case ETF_TAG_SMALL_INTEGER:
-      TRY (need (r, 1, "truncated integer"));
-      it->kind = ETF_INT;
-      it->v.i = p[0];
-      r->pos += 1;
-      return ETF_OK;
-
     case ETF_TAG_INTEGER:
-      TRY (need (r, 4, "truncated integer"));
-      it->kind = ETF_INT;
-      it->v.i = (int32_t) etf_get_u32 (p);
-      r->pos += 4;
-      return ETF_OK;
-
+      return read_int (r, tag, it);
     case ETF_TAG_SMALL_BIG:
-      TRY (need (r, 1, "truncated big integer"));
-      r->pos += 1;
-      return read_big_body (r, it, p[0]);
-
     case ETF_TAG_LARGE_BIG:
-      TRY (need (r, 4, "truncated big integer"));
-      r->pos += 4;
-      return read_big_body (r, it, etf_get_u32 (p));
-
+      return read_big (r, tag, it);
     case ETF_TAG_NEW_FLOAT:
-      {
-        TRY (need (r, 8, "truncated float"));
-        uint64_t bits = etf_get_u64 (p);
-        double v;
-        memcpy (&v, &bits, sizeof v);
-        if (!isfinite (v))
-          return etf_fail (r, it->offset, "float is not finite");
-        it->kind = ETF_FLOAT;
-        it->v.f = v;
-        r->pos += 8;
-        return ETF_OK;
-      }
-
+      return read_new_float (r, it);
     case ETF_TAG_FLOAT:
       return read_old_float (r, it);
-
     case ETF_TAG_ATOM:
     case ETF_TAG_ATOM_UTF8:
     case ETF_TAG_SMALL_ATOM:
@@ -390,158 +545,38 @@ etf_read_item (etf_reader *r, etf_item *it)
       r->pos--;
       it->kind = ETF_ATOM;
       return read_atom (r, &it->v.atom);
-
     case ETF_TAG_NIL:
       it->kind = ETF_NIL;
       return ETF_OK;
-
     case ETF_TAG_STRING:
-      {
-        TRY (need (r, 2, "truncated string"));
-        size_t len = etf_get_u16 (p);
-        r->pos += 2;
-        TRY (need (r, len, "truncated string"));
-        it->kind = ETF_STRING;
-        it->v.bytes.data = p + 2;
-        it->v.bytes.len = len;
-        it->v.bytes.bits = 8;
-        r->pos += len;
-        return ETF_OK;
-      }
-
-    case ETF_TAG_LIST:
-      TRY (need (r, 4, "truncated list"));
-      r->pos += 4;
-      it->kind = ETF_LIST;
-      it->v.arity = etf_get_u32 (p);
-      return check_arity (r, it, (uint64_t) it->v.arity + 1);
-
-    case ETF_TAG_SMALL_TUPLE:
-      TRY (need (r, 1, "truncated tuple"));
-      r->pos += 1;
-      it->kind = ETF_TUPLE;
-      it->v.arity = p[0];
-      return check_arity (r, it, it->v.arity);
-
-    case ETF_TAG_LARGE_TUPLE:
-      TRY (need (r, 4, "truncated tuple"));
-      r->pos += 4;
-      it->kind = ETF_TUPLE;
-      it->v.arity = etf_get_u32 (p);
-      return check_arity (r, it, it->v.arity);
-
-    case ETF_TAG_MAP:
-      TRY (need (r, 4, "truncated map"));
-      r->pos += 4;
-      it->kind = ETF_MAP;
-      it->v.arity = etf_get_u32 (p);
-      return check_arity (r, it, 2 * (uint64_t) it->v.arity);
-
+      return read_bytes (r, it, ETF_STRING, 2, "truncated string");
     case ETF_TAG_BINARY:
-      {
-        TRY (need (r, 4, "truncated binary"));
-        size_t len = etf_get_u32 (p);
-        r->pos += 4;
-        TRY (need (r, len, "truncated binary"));
-        it->kind = ETF_BINARY;
-        it->v.bytes.data = p + 4;
-        it->v.bytes.len = len;
-        it->v.bytes.bits = 8;
-        r->pos += len;
-        return ETF_OK;
-      }
-
+      return read_bytes (r, it, ETF_BINARY, 4, "truncated binary");
     case ETF_TAG_BIT_BINARY:
-      {
-        TRY (need (r, 5, "truncated bitstring"));
-        size_t len = etf_get_u32 (p);
-        unsigned bits = p[4];
-        r->pos += 5;
-        if (bits > 8 || (bits == 0) != (len == 0))
-          return etf_fail (r, it->offset, "bad bitstring bit count");
-        TRY (need (r, len, "truncated bitstring"));
-        it->kind = (bits == 8 || len == 0) ? ETF_BINARY : ETF_BITSTRING;
-        it->v.bytes.data = p + 5;
-        it->v.bytes.len = len;
-        it->v.bytes.bits = len == 0 ? 8 : bits;
-        r->pos += len;
-        return ETF_OK;
-      }
-
+      return read_bit_binary (r, it);
+    case ETF_TAG_LIST:
+    case ETF_TAG_SMALL_TUPLE:
+    case ETF_TAG_LARGE_TUPLE:
+    case ETF_TAG_MAP:
+      return read_container (r, tag, it);
     case ETF_TAG_PID:
     case ETF_TAG_NEW_PID:
       return read_pid_body (r, tag == ETF_TAG_NEW_PID, it);
-
     case ETF_TAG_PORT:
     case ETF_TAG_NEW_PORT:
     case ETF_TAG_V4_PORT:
-      {
-        TRY (read_atom (r, &it->v.port.node));
-        size_t n = tag == ETF_TAG_PORT ? 5 : tag == ETF_TAG_NEW_PORT ? 8 : 12;
-        TRY (need (r, n, "truncated port"));
-        const uint8_t *q = r->buf + r->pos;
-        if (tag == ETF_TAG_V4_PORT)
-          it->v.port.id = etf_get_u64 (q), it->v.port.creation = etf_get_u32 (q + 8);
-        else
-          it->v.port.id = etf_get_u32 (q),
-          it->v.port.creation = tag == ETF_TAG_PORT ? q[4] : etf_get_u32 (q + 4);
-        r->pos += n;
-        it->kind = ETF_PORT;
-        return ETF_OK;
-      }
-
+      return read_port (r, tag, it);
     case ETF_TAG_REFERENCE:
-      {
-        TRY (read_atom (r, &it->v.old_ref.node));
-        TRY (need (r, 5, "truncated reference"));
-        const uint8_t *q = r->buf + r->pos;
-        it->v.old_ref.id = etf_get_u32 (q);
-        it->v.old_ref.creation = q[4];
-        r->pos += 5;
-        it->kind = ETF_OLD_REF;
-        return ETF_OK;
-      }
-
+      return read_old_ref (r, it);
     case ETF_TAG_NEW_REFERENCE:
     case ETF_TAG_NEWER_REFERENCE:
-      {
-        TRY (need (r, 2, "truncated reference"));
-        size_t words = etf_get_u16 (p);
-        r->pos += 2;
-        if (words < 1 || words > ETF_MAX_REF_WORDS)
-          return etf_fail (r, it->offset, "reference with a bad id length");
-        TRY (read_atom (r, &it->v.ref.node));
-        size_t cre = tag == ETF_TAG_NEWER_REFERENCE ? 4 : 1;
-        TRY (need (r, cre + 4 * words, "truncated reference"));
-        const uint8_t *q = r->buf + r->pos;
-        it->v.ref.creation = cre == 4 ? etf_get_u32 (q) : q[0];
-        it->v.ref.id = q + cre;
-        it->v.ref.words = words;
-        r->pos += cre + 4 * words;
-        it->kind = ETF_REF;
-        return ETF_OK;
-      }
-
+      return read_ref (r, tag, it);
     case ETF_TAG_NEW_FUN:
       return read_fun (r, it);
-
     case ETF_TAG_EXPORT:
-      {
-        TRY (read_atom (r, &it->v.export.module));
-        TRY (read_atom (r, &it->v.export.function));
-        size_t arity_at = r->pos;
-        TRY (need (r, 2, "truncated export"));
-        if (r->buf[r->pos] != ETF_TAG_SMALL_INTEGER)
-          return etf_fail (r, arity_at, "export arity is not a small integer");
-        it->v.export.arity = r->buf[r->pos + 1];
-        r->pos += 2;
-        it->kind = ETF_EXPORT;
-        return ETF_OK;
-      }
-
+      return read_export (r, it);
     case ETF_TAG_COMPRESSED:
       return etf_fail (r, it->offset, "compressed term inside a term");
-
     default:
       return etf_fail (r, it->offset, "unknown tag");
     }

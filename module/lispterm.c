@@ -1,4 +1,4 @@
-/* lispterm.c --- External Term Format <-> Lisp values (DESIGN.md's mapping).
+/* lispterm.c --- External Term Format <-> Lisp values (the term mapping of README.org).
 
    Both directions walk the term with explicit heap stacks, never the C
    stack, so nesting depth is bounded only by `erlext-max-depth'.  */
@@ -8,117 +8,28 @@
 
 #include "lispterm.h"
 
+#include "elisp.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- */
-/* Symbols and functions interned once at load.  */
+/* The tags after erl-tag, interned once at load.  */
 
-static struct
-{
-  emacs_value nil, t, erl_tag;
-  /* Type names as `type-of' returns them.  */
-  emacs_value integer, float_, symbol, string, cons, vector, hash_table;
-  /* Tags after erl-tag.  */
-  emacs_value erl_pid, erl_port, erl_ref, erl_new_ref, erl_fun, erl_export,
-      erl_binary, erl_bitstring;
-  /* Functions.  */
-  emacs_value list, vector_fn, cons_fn, make_hash_table, puthash, intern,
-      symbol_name, car, cdr, proper_list_p, safe_length, vconcat,
-      hash_table_flatten, symbol_value, multibyte_string_p;
-  /* Keywords.  */
-  emacs_value k_test, k_size, equal;
-} q;
-
-static emacs_value
-global_symbol (emacs_env *env, const char *name)
-{
-  return env->make_global_ref (env, env->intern (env, name));
-}
+static emacs_value Qerl_pid, Qerl_port, Qerl_ref, Qerl_new_ref, Qerl_fun,
+    Qerl_export, Qerl_binary, Qerl_bitstring;
 
 bool
 lispterm_init (emacs_env *env)
 {
-  q.nil = global_symbol (env, "nil");
-  q.t = global_symbol (env, "t");
-  q.integer = global_symbol (env, "integer");
-  q.float_ = global_symbol (env, "float");
-  q.symbol = global_symbol (env, "symbol");
-  q.string = global_symbol (env, "string");
-  q.cons = global_symbol (env, "cons");
-  q.vector = global_symbol (env, "vector");
-  q.hash_table = global_symbol (env, "hash-table");
-  q.erl_pid = global_symbol (env, "erl-pid");
-  q.erl_port = global_symbol (env, "erl-port");
-  q.erl_ref = global_symbol (env, "erl-ref");
-  q.erl_new_ref = global_symbol (env, "erl-new-ref");
-  q.erl_fun = global_symbol (env, "erl-fun");
-  q.erl_export = global_symbol (env, "erl-export");
-  q.erl_binary = global_symbol (env, "erl-binary");
-  q.erl_bitstring = global_symbol (env, "erl-bitstring");
-  q.list = global_symbol (env, "list");
-  q.vector_fn = q.vector;
-  q.cons_fn = q.cons;
-  q.make_hash_table = global_symbol (env, "make-hash-table");
-  q.puthash = global_symbol (env, "puthash");
-  q.intern = global_symbol (env, "intern");
-  q.symbol_name = global_symbol (env, "symbol-name");
-  q.car = global_symbol (env, "car");
-  q.cdr = global_symbol (env, "cdr");
-  q.proper_list_p = global_symbol (env, "proper-list-p");
-  q.safe_length = global_symbol (env, "safe-length");
-  q.vconcat = global_symbol (env, "vconcat");
-  q.hash_table_flatten = global_symbol (env, "erlext--hash-table-flatten");
-  q.symbol_value = global_symbol (env, "symbol-value");
-  q.multibyte_string_p = global_symbol (env, "multibyte-string-p");
-  q.k_test = global_symbol (env, ":test");
-  q.k_size = global_symbol (env, ":size");
-  q.equal = global_symbol (env, "equal");
-
-  /* erl-tag is the uninterned symbol erlext.el made; use that object.  */
-  emacs_value tag_name = global_symbol (env, "erl-tag");
-  emacs_value tag = env->funcall (env, q.symbol_value, 1, &tag_name);
-  if (env->non_local_exit_check (env) != emacs_funcall_exit_return)
-    return false;
-  q.erl_tag = env->make_global_ref (env, tag);
-  return env->non_local_exit_check (env) == emacs_funcall_exit_return;
-}
-
-/* ---------------------------------------------------------------- */
-/* Small wrappers */
-
-static inline emacs_value
-call (emacs_env *env, emacs_value fn, ptrdiff_t n, emacs_value *args)
-{
-  return env->funcall (env, fn, n, args);
-}
-
-static inline bool
-ok (emacs_env *env)
-{
-  return env->non_local_exit_check (env) == emacs_funcall_exit_return;
-}
-
-emacs_value
-lispterm_string (emacs_env *env, const char *s)
-{
-  return env->make_string (env, s, (ptrdiff_t) strlen (s));
-}
-
-emacs_value
-lispterm_unibyte (emacs_env *env, const void *data, size_t len)
-{
-  return env->make_unibyte_string (env, (const char *) data, (ptrdiff_t) len);
-}
-
-void
-lispterm_signal (emacs_env *env, const char *condition, const char *message,
-                 emacs_value datum)
-{
-  emacs_value args[2] = { lispterm_string (env, message), datum };
-  emacs_value data = call (env, q.list, datum ? 2 : 1, args);
-  env->non_local_exit_signal (env, env->intern (env, condition), data);
+  static const elisp_symbol_def tags[] = {
+    { &Qerl_pid, "erl-pid" },         { &Qerl_port, "erl-port" },
+    { &Qerl_ref, "erl-ref" },         { &Qerl_new_ref, "erl-new-ref" },
+    { &Qerl_fun, "erl-fun" },         { &Qerl_export, "erl-export" },
+    { &Qerl_binary, "erl-binary" },   { &Qerl_bitstring, "erl-bitstring" },
+  };
+  return elisp_intern_symbols (env, tags, sizeof tags / sizeof *tags);
 }
 
 void
@@ -129,29 +40,8 @@ lispterm_signal_decode_error (emacs_env *env, const etf_reader *r,
   snprintf (msg, sizeof msg, "%s at byte %zu%s",
             r->error ? r->error : "malformed term", r->error_offset,
             decompressed ? " of the decompressed term" : "");
-  emacs_value datum = env->make_integer (env, (intmax_t) r->error_offset);
-  lispterm_signal (env, "erlext-decode-error", msg, datum);
-}
-
-uint8_t *
-lispterm_string_bytes (emacs_env *env, emacs_value s, size_t *len)
-{
-  ptrdiff_t size = 0;
-  if (!env->copy_string_contents (env, s, NULL, &size))
-    return NULL;
-  uint8_t *buf = malloc ((size_t) size);
-  if (!buf)
-    {
-      lispterm_signal (env, "erlext-encode-error", "out of memory", s);
-      return NULL;
-    }
-  if (!env->copy_string_contents (env, s, (char *) buf, &size))
-    {
-      free (buf);
-      return NULL;
-    }
-  *len = (size_t) size - 1;  /* without the terminating NUL */
-  return buf;
+  emacs_value datum = elisp_integer (env, (intmax_t) r->error_offset);
+  elisp_signal (env, Qerlext_decode_error, msg, datum);
 }
 
 /* A growable array of anything, for the explicit stacks.  */
@@ -214,7 +104,7 @@ intern_utf8 (emacs_env *env, const uint8_t *name, size_t len)
      goes through a Lisp string.  */
   emacs_value str = env->make_string (env, (const char *) name,
                                       (ptrdiff_t) len);
-  return call (env, q.intern, 1, &str);
+  return elisp_call (env, Qintern, 1, &str);
 }
 
 static emacs_value
@@ -245,7 +135,7 @@ atom_symbol (emacs_env *env, const etf_atom *atom)
       i = (i + 1) & (ATOM_CACHE_SLOTS - 1);
     }
   emacs_value sym = intern_utf8 (env, name, len);
-  if (!ok (env) || atom_cache_count >= ATOM_CACHE_LIMIT)
+  if (!elisp_ok (env) || atom_cache_count >= ATOM_CACHE_LIMIT)
     return sym;
   uint8_t *copy = malloc (len + 1);
   if (!copy)
@@ -283,11 +173,11 @@ static emacs_value
 tagged (decoder *d, emacs_value type, ptrdiff_t n, emacs_value *rest)
 {
   emacs_value args[6];
-  args[0] = q.erl_tag;
+  args[0] = Qerl_tag;
   args[1] = type;
   for (ptrdiff_t k = 0; k < n; k++)
     args[2 + k] = rest[k];
-  return call (d->env, q.vector_fn, n + 2, args);
+  return elisp_call (d->env, Qvector, n + 2, args);
 }
 
 static emacs_value
@@ -309,7 +199,7 @@ decode_big (decoder *d, const etf_item *it)
   emacs_limb_t *limbs = calloc (count, sizeof *limbs);
   if (!limbs)
     {
-      lispterm_signal (env, "erlext-decode-error", "out of memory",
+      elisp_signal (env, Qerlext_decode_error, "out of memory",
                        env->make_integer (env, (intmax_t) it->offset));
       return NULL;
     }
@@ -319,7 +209,7 @@ decode_big (decoder *d, const etf_item *it)
   emacs_value v = env->make_big_integer (env, it->v.big.negative ? -1 : 1,
                                          (ptrdiff_t) count, limbs);
   free (limbs);
-  if (!ok (env))
+  if (!elisp_ok (env))
     {
       env->non_local_exit_clear (env);
       etf_fail (d->r, it->offset,
@@ -332,8 +222,8 @@ decode_big (decoder *d, const etf_item *it)
 static emacs_value
 decode_binary (decoder *d, const etf_item *it)
 {
-  emacs_value s = lispterm_unibyte (d->env, it->v.bytes.data, it->v.bytes.len);
-  return d->opt->binaries_tagged ? tagged (d, q.erl_binary, 1, &s) : s;
+  emacs_value s = elisp_unibyte (d->env, it->v.bytes.data, it->v.bytes.len);
+  return d->opt->binaries_tagged ? tagged (d, Qerl_binary, 1, &s) : s;
 }
 
 /* A leaf item as a Lisp value; NULL with the reader's error set or a
@@ -354,48 +244,48 @@ decode_leaf (decoder *d, const etf_item *it)
     case ETF_ATOM:
       return atom_symbol (env, &it->v.atom);
     case ETF_NIL:
-      return q.nil;
+      return Qnil;
     case ETF_STRING:
-      return lispterm_unibyte (env, it->v.bytes.data, it->v.bytes.len);
+      return elisp_unibyte (env, it->v.bytes.data, it->v.bytes.len);
     case ETF_BINARY:
       return decode_binary (d, it);
     case ETF_BITSTRING:
-      a[0] = lispterm_unibyte (env, it->v.bytes.data, it->v.bytes.len);
+      a[0] = elisp_unibyte (env, it->v.bytes.data, it->v.bytes.len);
       a[1] = env->make_integer (env, it->v.bytes.bits);
-      return tagged (d, q.erl_bitstring, 2, a);
+      return tagged (d, Qerl_bitstring, 2, a);
     case ETF_PID:
       a[0] = atom_symbol (env, &it->v.pid.node);
       a[1] = env->make_integer (env, it->v.pid.id);
       a[2] = env->make_integer (env, it->v.pid.serial);
       a[3] = env->make_integer (env, it->v.pid.creation);
-      return tagged (d, q.erl_pid, 4, a);
+      return tagged (d, Qerl_pid, 4, a);
     case ETF_PORT:
       a[0] = atom_symbol (env, &it->v.port.node);
       a[1] = make_u64 (env, it->v.port.id);
       a[2] = env->make_integer (env, it->v.port.creation);
-      return tagged (d, q.erl_port, 3, a);
+      return tagged (d, Qerl_port, 3, a);
     case ETF_REF:
       a[0] = atom_symbol (env, &it->v.ref.node);
       a[1] = env->make_integer (env, it->v.ref.creation);
-      a[2] = lispterm_unibyte (env, it->v.ref.id, 4 * it->v.ref.words);
-      return tagged (d, q.erl_new_ref, 3, a);
+      a[2] = elisp_unibyte (env, it->v.ref.id, 4 * it->v.ref.words);
+      return tagged (d, Qerl_new_ref, 3, a);
     case ETF_OLD_REF:
       a[0] = atom_symbol (env, &it->v.old_ref.node);
       a[1] = env->make_integer (env, it->v.old_ref.id);
       a[2] = env->make_integer (env, it->v.old_ref.creation);
-      return tagged (d, q.erl_ref, 3, a);
+      return tagged (d, Qerl_ref, 3, a);
     case ETF_EXPORT:
       a[0] = atom_symbol (env, &it->v.export.module);
       a[1] = atom_symbol (env, &it->v.export.function);
       a[2] = env->make_integer (env, it->v.export.arity);
-      return tagged (d, q.erl_export, 3, a);
+      return tagged (d, Qerl_export, 3, a);
     case ETF_FUN:
       /* Opaque and byte-exact; its free variables are checked, not
          decoded.  */
       if (etf_skip_fun_body (d->r, it) != ETF_OK)
         return NULL;
-      a[0] = lispterm_unibyte (env, it->v.fun.data, it->v.fun.len);
-      return tagged (d, q.erl_fun, 1, a);
+      a[0] = elisp_unibyte (env, it->v.fun.data, it->v.fun.len);
+      return tagged (d, Qerl_fun, 1, a);
     default:
       etf_fail (d->r, it->offset, "unexpected item");
       return NULL;
@@ -410,36 +300,36 @@ build (decoder *d, const decode_frame *f, emacs_value *items, size_t n)
   switch (f->kind)
     {
     case ETF_TUPLE:
-      return call (env, q.vector_fn, (ptrdiff_t) n, items);
+      return elisp_call (env, Qvector, (ptrdiff_t) n, items);
     case ETF_LIST:
       {
         size_t elems = n - 1;
         emacs_value tail = items[elems];
         if (!env->is_not_nil (env, tail))
-          return call (env, q.list, (ptrdiff_t) elems, items);
+          return elisp_call (env, Qlist, (ptrdiff_t) elems, items);
         /* Improper: a dotted list.  */
         emacs_value v = tail;
         for (size_t k = elems; k-- > 0;)
           {
             emacs_value pair[2] = { items[k], v };
-            v = call (env, q.cons_fn, 2, pair);
+            v = elisp_call (env, Qcons, 2, pair);
           }
         return v;
       }
     case ETF_MAP:
       {
-        emacs_value args[4] = { q.k_test, q.equal, q.k_size,
+        emacs_value args[4] = { Qk_test, Qequal, Qk_size,
                                 env->make_integer (env, (intmax_t) (n / 2)) };
-        emacs_value h = call (env, q.make_hash_table, 4, args);
-        for (size_t k = 0; k + 1 < n && ok (env); k += 2)
+        emacs_value h = elisp_call (env, Qmake_hash_table, 4, args);
+        for (size_t k = 0; k + 1 < n && elisp_ok (env); k += 2)
           {
             emacs_value kv[3] = { items[k], items[k + 1], h };
-            call (env, q.puthash, 3, kv);
+            elisp_call (env, Qputhash, 3, kv);
           }
         return h;
       }
     default:
-      return q.nil;
+      return Qnil;
     }
 }
 
@@ -492,7 +382,7 @@ decode_loop (decoder *d)
         v = build (d, &(decode_frame){ it.kind, 0, 0 }, NULL, 0);
       else
         v = decode_leaf (d, &it);
-      if (!v || !ok (env))
+      if (!v || !elisp_ok (env))
         return NULL;
 
       /* Hand V to its container; finishing one may finish its parent.  */
@@ -509,7 +399,7 @@ decode_loop (decoder *d)
           if (--f->left > 0)
             break;
           v = build (d, f, d->vals + f->base, d->nvals - f->base);
-          if (!ok (env))
+          if (!elisp_ok (env))
             return NULL;
           d->nvals = f->base;
           d->nframes--;
@@ -555,42 +445,135 @@ typedef struct
   size_t nframes, frames_cap;
 } encoder;
 
-/* Signal `erlext-encode-error' with REASON and the offending OBJ.  */
+void
+lispterm_signal_encode_error (emacs_env *env, const char *reason,
+                              emacs_value obj)
+{
+  /* The object as an error shows it: never a whole 200 MB string.  */
+  emacs_value shown = elisp_call1 (env, Qerlext_shorten, obj);
+  if (!elisp_ok (env))
+    {
+      env->non_local_exit_clear (env);
+      shown = elisp_string (env, "#<object that cannot be shown>");
+    }
+  elisp_signal (env, Qerlext_encode_error, reason, shown);
+}
+
+/* Signal `erlext-encode-error' with REASON and the offending OBJ, unless
+   an error is already pending.  */
 static bool
 encode_error (encoder *e, const char *reason, emacs_value obj)
 {
-  if (ok (e->env))
-    lispterm_signal (e->env, "erlext-encode-error", reason, obj);
+  if (elisp_ok (e->env))
+    lispterm_signal_encode_error (e->env, reason, obj);
   return false;
 }
 
-/* A symbol's name as UTF-8 into BUF (at least 4 * 255 + 1 bytes).  */
+/* A Lisp string's bytes: in SMALL when they fit, else malloc'd.  */
+typedef struct
+{
+  char small[256];
+  uint8_t *bytes;
+  uint8_t *heap;
+  size_t len;
+  emacs_value string;  /* the string the bytes are of */
+} string_bytes;
+
+static void
+string_bytes_free (string_bytes *sb)
+{
+  free (sb->heap);
+  sb->heap = NULL;
+}
+
+/* Copy STR's bytes (UTF-8 for text, a unibyte string's bytes as they
+   are) into SB.  A multibyte string that is not Unicode text (it holds
+   raw-byte characters) is first passed through Lisp function FIX,
+   which returns a string that is, or nil; nil refuses OBJ.  */
 static bool
-symbol_utf8 (encoder *e, emacs_value sym, char *buf, ptrdiff_t bufsize,
-             size_t *len)
+copy_string (encoder *e, emacs_value str, emacs_value fix, emacs_value obj,
+             string_bytes *sb)
 {
   emacs_env *env = e->env;
-  emacs_value name = call (env, q.symbol_name, 1, &sym);
-  ptrdiff_t size = bufsize;
-  if (!ok (env))
-    return false;
-  if (!env->copy_string_contents (env, name, buf, &size))
+  ptrdiff_t size = sizeof sb->small;
+  sb->heap = NULL;
+  sb->string = str;
+  if (env->copy_string_contents (env, str, sb->small, &size))
+    {
+      sb->bytes = (uint8_t *) sb->small;
+      sb->len = (size_t) size - 1;
+      return true;
+    }
+  env->non_local_exit_clear (env);
+  sb->heap = elisp_string_bytes (env, str, &sb->len);
+  if (!sb->heap)
     {
       env->non_local_exit_clear (env);
-      return encode_error (e, "atom longer than 255 characters", sym);
+      sb->string = elisp_call1 (env, fix, str);
+      if (!elisp_ok (env))
+        return false;
+      if (elisp_nilp (env, sb->string))
+        return encode_error (e, "characters outside Unicode have no Erlang "
+                             "form", obj);
+      sb->heap = elisp_string_bytes (env, sb->string, &sb->len);
+      if (!sb->heap)
+        return false;
     }
-  *len = (size_t) size - 1;
+  sb->bytes = sb->heap;
   return true;
 }
 
+/* True when SB holds bytes >= 0x80 of a unibyte string: then each byte
+   is a character (Latin-1 for a name), as in Distel.  */
+static bool
+unibyte_high (encoder *e, const string_bytes *sb)
+{
+  bool high = false;
+  for (size_t i = 0; i < sb->len && !high; i++)
+    high = sb->bytes[i] >= 0x80;
+  if (!high)
+    return false;
+  emacs_value mb = elisp_call1 (e->env, Qmultibyte_string_p, sb->string);
+  return elisp_ok (e->env) && elisp_nilp (e->env, mb);
+}
+
 #define ATOM_BUF (4 * ETF_MAX_ATOM_CHARS + 1)
+
+/* A symbol's name as UTF-8 into BUF (ATOM_BUF bytes).  A raw-byte
+   character counts as the character of its byte value, as in strings.  */
+static bool
+symbol_utf8 (encoder *e, emacs_value sym, char *buf, size_t *len)
+{
+  emacs_env *env = e->env;
+  emacs_value name = elisp_call1 (env, Qsymbol_name, sym);
+  if (!elisp_ok (env))
+    return false;
+  string_bytes sb;
+  if (!copy_string (e, name, Qerlext_unicode_text, sym, &sb))
+    return false;
+  bool good = true;
+  if (unibyte_high (e, &sb))
+    {
+      /* Latin-1 doubles at most; past ATOM_BUF it is too long anyway.  */
+      if (2 * sb.len < ATOM_BUF)
+        *len = etf_latin1_to_utf8 (sb.bytes, sb.len, (uint8_t *) buf);
+      else
+        good = encode_error (e, "atom longer than 255 characters", sym);
+    }
+  else if (sb.len < ATOM_BUF)
+    memcpy (buf, sb.bytes, *len = sb.len);
+  else
+    good = encode_error (e, "atom longer than 255 characters", sym);
+  string_bytes_free (&sb);
+  return good && elisp_ok (env);
+}
 
 static bool
 put_symbol (encoder *e, emacs_value sym)
 {
   char name[ATOM_BUF];
   size_t len;
-  if (!symbol_utf8 (e, sym, name, sizeof name, &len))
+  if (!symbol_utf8 (e, sym, name, &len))
     return false;
   etf_put_atom (e->out, (const uint8_t *) name, len);
   if (e->out->status != ETF_OK)
@@ -635,84 +618,81 @@ next_char (const uint8_t *s, size_t len, size_t *i)
   return cp;
 }
 
-/* A Lisp string is an Erlang string: a list of its characters.  */
+/* Every this many characters of a long string, let C-g in.  */
+#define QUIT_CHECK_CHARS ((size_t) 1 << 20)
+
+static bool
+quit_requested (encoder *e, size_t i)
+{
+  return (i & (QUIT_CHECK_CHARS - 1)) == 0 && i > 0
+         && e->env->process_input (e->env) == emacs_process_input_quit;
+}
+
+/* The characters of SB as LIST_EXT: code points, or bytes when RAW.  */
+static bool
+put_char_list (encoder *e, const string_bytes *sb, size_t chars, bool raw)
+{
+  etf_put_list_header (e->out, (uint32_t) chars);
+  for (size_t i = 0, n = 0; i < sb->len; n++)
+    {
+      if (quit_requested (e, n))
+        return false;
+      etf_put_int (e->out, raw ? sb->bytes[i++]
+                                : next_char (sb->bytes, sb->len, &i));
+    }
+  etf_put_nil (e->out);
+  return true;
+}
+
+/* Latin-1 text as STRING_EXT, one byte a character.  */
+static void
+put_latin1_string (encoder *e, const string_bytes *sb, size_t chars)
+{
+  if (chars == sb->len)
+    {
+      etf_put_string (e->out, sb->bytes, sb->len);
+      return;
+    }
+  if (!etf_buf_reserve (e->out, 3 + chars))
+    return;
+  etf_put_u8 (e->out, ETF_TAG_STRING);
+  etf_put_u16 (e->out, (uint16_t) chars);
+  for (size_t i = 0; i < sb->len;)
+    e->out->data[e->out->len++] = (uint8_t) next_char (sb->bytes, sb->len, &i);
+}
+
+/* A Lisp string is an Erlang string: a list of its characters.  A
+   unibyte string's bytes are its characters, as in Distel; so is a raw
+   byte in a multibyte string.  */
 static bool
 put_string (encoder *e, emacs_value str)
 {
-  char small[256];
-  ptrdiff_t size = sizeof small;
-  uint8_t *bytes = (uint8_t *) small;
-  uint8_t *heap = NULL;
-  size_t len;
-  emacs_env *env = e->env;
-  if (env->copy_string_contents (env, str, small, &size))
-    len = (size_t) size - 1;
-  else
+  string_bytes sb;
+  if (!copy_string (e, str, Qerlext_unicode_text, str, &sb))
+    return false;
+  bool raw = unibyte_high (e, &sb);
+  bool good = elisp_ok (e->env);
+  size_t chars = sb.len;
+  bool latin1 = true;
+  if (good && !raw)
     {
-      env->non_local_exit_clear (env);
-      heap = lispterm_string_bytes (env, str, &len);
-      if (!heap)
-        return false;
-      bytes = heap;
+      chars = 0;
+      for (size_t i = 0; i < sb.len; chars++)
+        if (next_char (sb.bytes, sb.len, &i) > 0xFF)
+          latin1 = false;
     }
-
-  /* A unibyte string's bytes are its characters, as in Distel.  */
-  bool raw = false;
-  for (size_t i = 0; i < len && !raw; i++)
-    raw = bytes[i] >= 0x80;
-  if (raw)
-    {
-      emacs_value mb = call (env, q.multibyte_string_p, 1, &str);
-      raw = ok (env) && !env->is_not_nil (env, mb);
-    }
-
-  if (len == 0)
+  if (!good)
+    ;
+  else if (sb.len == 0)
     etf_put_nil (e->out);
-  else if (raw && len <= 0xFFFF)
-    etf_put_string (e->out, bytes, len);
-  else if (raw)
-    {
-      etf_put_list_header (e->out, (uint32_t) len);
-      for (size_t i = 0; i < len; i++)
-        etf_put_int (e->out, bytes[i]);
-      etf_put_nil (e->out);
-    }
+  else if (latin1 && chars <= 0xFFFF)
+    put_latin1_string (e, &sb, chars);
   else
-    {
-      /* Latin-1 text of at most 65535 characters fits STRING_EXT.  */
-      bool latin1 = true;
-      size_t chars = 0;
-      for (size_t i = 0; i < len;)
-        {
-          if (next_char (bytes, len, &i) > 0xFF)
-            latin1 = false;
-          chars++;
-        }
-      if (latin1 && chars <= 0xFFFF && chars == len)
-        etf_put_string (e->out, bytes, len);
-      else if (latin1 && chars <= 0xFFFF)
-        {
-          if (etf_buf_reserve (e->out, 3 + chars))
-            {
-              etf_put_u8 (e->out, ETF_TAG_STRING);
-              etf_put_u16 (e->out, (uint16_t) chars);
-              for (size_t i = 0; i < len;)
-                e->out->data[e->out->len++] = (uint8_t) next_char (bytes, len,
-                                                                   &i);
-            }
-        }
-      else
-        {
-          etf_put_list_header (e->out, (uint32_t) chars);
-          for (size_t i = 0; i < len;)
-            etf_put_int (e->out, next_char (bytes, len, &i));
-          etf_put_nil (e->out);
-        }
-    }
-  free (heap);
-  if (e->out->status != ETF_OK)
+    good = put_char_list (e, &sb, chars, raw);
+  string_bytes_free (&sb);
+  if (good && e->out->status != ETF_OK)
     return encode_error (e, e->out->error, str);
-  return true;
+  return good;
 }
 
 static bool
@@ -720,7 +700,7 @@ put_integer (encoder *e, emacs_value v)
 {
   emacs_env *env = e->env;
   intmax_t i = env->extract_integer (env, v);
-  if (ok (env))
+  if (elisp_ok (env))
     {
       etf_put_int (e->out, i);
       return true;
@@ -764,12 +744,12 @@ field_uint (encoder *e, emacs_value vec, ptrdiff_t k, uint64_t max,
 {
   emacs_env *env = e->env;
   emacs_value v = env->vec_get (env, vec, k);
-  if (!ok (env))
+  if (!elisp_ok (env))
     return false;
-  if (!env->eq (env, env->type_of (env, v), q.integer))
+  if (!env->eq (env, env->type_of (env, v), Qinteger))
     return encode_error (e, "field is not an integer", vec);
   intmax_t i = env->extract_integer (env, v);
-  if (!ok (env))
+  if (!elisp_ok (env))
     {
       env->non_local_exit_clear (env);
       if (max <= (uint64_t) INTMAX_MAX)
@@ -799,11 +779,11 @@ field_symbol (encoder *e, emacs_value vec, ptrdiff_t k, char *buf,
 {
   emacs_env *env = e->env;
   emacs_value v = env->vec_get (env, vec, k);
-  if (!ok (env))
+  if (!elisp_ok (env))
     return false;
-  if (!env->eq (env, env->type_of (env, v), q.symbol))
+  if (!env->eq (env, env->type_of (env, v), Qsymbol))
     return encode_error (e, "field is not a symbol", vec);
-  if (!symbol_utf8 (e, v, buf, ATOM_BUF, len))
+  if (!symbol_utf8 (e, v, buf, len))
     return false;
   if (!env->is_not_nil (env, v))
     *len = 3, memcpy (buf, "nil", 4);
@@ -816,14 +796,25 @@ field_bytes (encoder *e, emacs_value vec, ptrdiff_t k, size_t *len)
 {
   emacs_env *env = e->env;
   emacs_value v = env->vec_get (env, vec, k);
-  if (!ok (env))
+  if (!elisp_ok (env))
     return NULL;
-  if (!env->eq (env, env->type_of (env, v), q.string))
+  if (!env->eq (env, env->type_of (env, v), Qstring))
     {
       encode_error (e, "field is not a string", vec);
       return NULL;
     }
-  return lispterm_string_bytes (env, v, len);
+  string_bytes sb;
+  if (!copy_string (e, v, Qerlext_binary_bytes, vec, &sb))
+    return NULL;
+  *len = sb.len;
+  if (sb.heap)
+    return sb.heap;
+  uint8_t *copy = malloc (sb.len + 1);
+  if (!copy)
+    encode_error (e, "out of memory", vec);
+  else
+    memcpy (copy, sb.bytes, sb.len);
+  return copy;
 }
 
 static bool
@@ -841,106 +832,161 @@ put_fun (encoder *e, emacs_value vec, const uint8_t *bytes, size_t len)
   return true;
 }
 
+/* The writers of [erl-tag TYPE ...] vectors, one a TYPE; each gets a
+   vector of the right length.  */
+
+static bool
+put_tagged_binary (encoder *e, emacs_value vec)
+{
+  size_t len;
+  uint8_t *bytes = field_bytes (e, vec, 2, &len);
+  if (!bytes)
+    return false;
+  etf_put_binary (e->out, bytes, len);
+  free (bytes);
+  return true;
+}
+
+static bool
+put_tagged_bitstring (encoder *e, emacs_value vec)
+{
+  size_t len;
+  uint64_t bits;
+  uint8_t *bytes = field_bytes (e, vec, 2, &len);
+  bool good = bytes && field_uint (e, vec, 3, 8, &bits);
+  if (good && (len == 0) != (bits == 0))
+    good = encode_error (e, "bitstring bit count must be 1 to 8", vec);
+  if (good)
+    etf_put_bitstring (e->out, bytes, len, (unsigned) bits);
+  free (bytes);
+  return good;
+}
+
+static bool
+put_tagged_pid (encoder *e, emacs_value vec)
+{
+  char node[ATOM_BUF];
+  size_t node_len;
+  uint64_t id, serial, creation;
+  if (!field_symbol (e, vec, 2, node, &node_len)
+      || !field_uint (e, vec, 3, UINT32_MAX, &id)
+      || !field_uint (e, vec, 4, UINT32_MAX, &serial)
+      || !field_uint (e, vec, 5, UINT32_MAX, &creation))
+    return false;
+  etf_put_pid (e->out, (uint8_t *) node, node_len, (uint32_t) id,
+               (uint32_t) serial, (uint32_t) creation);
+  return true;
+}
+
+static bool
+put_tagged_port (encoder *e, emacs_value vec)
+{
+  char node[ATOM_BUF];
+  size_t node_len;
+  uint64_t id, creation;
+  if (!field_symbol (e, vec, 2, node, &node_len)
+      || !field_uint (e, vec, 3, UINT64_MAX, &id)
+      || !field_uint (e, vec, 4, UINT32_MAX, &creation))
+    return false;
+  etf_put_port (e->out, (uint8_t *) node, node_len, id, (uint32_t) creation);
+  return true;
+}
+
+static bool
+put_tagged_new_ref (encoder *e, emacs_value vec)
+{
+  char node[ATOM_BUF];
+  size_t node_len, len;
+  uint64_t creation;
+  uint8_t *id = NULL;
+  bool good = field_symbol (e, vec, 2, node, &node_len)
+              && field_uint (e, vec, 3, UINT32_MAX, &creation)
+              && (id = field_bytes (e, vec, 4, &len));
+  if (good && (len % 4 != 0 || len == 0 || len > 4 * ETF_MAX_REF_WORDS))
+    good = encode_error (e, "reference id must be 4 to 20 bytes, "
+                         "a multiple of 4", vec);
+  if (good)
+    etf_put_ref (e->out, (uint8_t *) node, node_len, (uint32_t) creation, id,
+                 len / 4);
+  free (id);
+  return good;
+}
+
+static bool
+put_tagged_old_ref (encoder *e, emacs_value vec)
+{
+  char node[ATOM_BUF];
+  size_t node_len;
+  uint64_t id, creation;
+  if (!field_symbol (e, vec, 2, node, &node_len)
+      || !field_uint (e, vec, 3, UINT32_MAX, &id)
+      || !field_uint (e, vec, 4, 255, &creation))
+    return false;
+  etf_put_old_ref (e->out, (uint8_t *) node, node_len, (uint32_t) id,
+                   (uint32_t) creation);
+  return true;
+}
+
+static bool
+put_tagged_export (encoder *e, emacs_value vec)
+{
+  char module[ATOM_BUF], function[ATOM_BUF];
+  size_t module_len, function_len;
+  uint64_t arity;
+  if (!field_symbol (e, vec, 2, module, &module_len)
+      || !field_symbol (e, vec, 3, function, &function_len)
+      || !field_uint (e, vec, 4, 255, &arity))
+    return false;
+  etf_put_export (e->out, (uint8_t *) module, module_len,
+                  (uint8_t *) function, function_len, (unsigned) arity);
+  return true;
+}
+
+static bool
+put_tagged_fun (encoder *e, emacs_value vec)
+{
+  size_t len;
+  uint8_t *bytes = field_bytes (e, vec, 2, &len);
+  bool good = bytes && put_fun (e, vec, bytes, len);
+  free (bytes);
+  return good;
+}
+
+static const struct
+{
+  emacs_value *type;
+  ptrdiff_t size;  /* of the whole vector, erl-tag and TYPE included */
+  bool (*put) (encoder *e, emacs_value vec);
+} tagged_types[] = {
+  { &Qerl_binary, 3, put_tagged_binary },
+  { &Qerl_pid, 6, put_tagged_pid },
+  { &Qerl_port, 5, put_tagged_port },
+  { &Qerl_new_ref, 5, put_tagged_new_ref },
+  { &Qerl_ref, 5, put_tagged_old_ref },
+  { &Qerl_bitstring, 4, put_tagged_bitstring },
+  { &Qerl_export, 5, put_tagged_export },
+  { &Qerl_fun, 3, put_tagged_fun },
+};
+
 /* [erl-tag TYPE ...]: pids, ports, references, binaries and the rest.  */
 static bool
 put_tagged (encoder *e, emacs_value vec, ptrdiff_t size)
 {
   emacs_env *env = e->env;
-  emacs_value type = size >= 2 ? env->vec_get (env, vec, 1) : q.nil;
-  char node[ATOM_BUF], fun[ATOM_BUF];
-  size_t node_len, fun_len;
-  uint64_t a, b, c;
-  uint8_t *bytes = NULL;
-  size_t len;
-  bool good = false;
-
-#define SHAPE(n)                                                        \
-  if (size != (n))                                                      \
-    return encode_error (e, "tagged vector of the wrong length", vec)
-
-  if (env->eq (env, type, q.erl_binary))
+  emacs_value type = size >= 2 ? env->vec_get (env, vec, 1) : Qnil;
+  for (size_t k = 0; k < sizeof tagged_types / sizeof *tagged_types; k++)
     {
-      SHAPE (3);
-      if ((bytes = field_bytes (e, vec, 2, &len)))
-        etf_put_binary (e->out, bytes, len), good = true;
+      if (!elisp_eq (env, type, *tagged_types[k].type))
+        continue;
+      if (size != tagged_types[k].size)
+        return encode_error (e, "tagged vector of the wrong length", vec);
+      if (!tagged_types[k].put (e, vec))
+        return false;
+      if (e->out->status != ETF_OK)
+        return encode_error (e, e->out->error, vec);
+      return true;
     }
-  else if (env->eq (env, type, q.erl_pid))
-    {
-      SHAPE (6);
-      good = field_symbol (e, vec, 2, node, &node_len)
-             && field_uint (e, vec, 3, UINT32_MAX, &a)
-             && field_uint (e, vec, 4, UINT32_MAX, &b)
-             && field_uint (e, vec, 5, UINT32_MAX, &c);
-      if (good)
-        etf_put_pid (e->out, (uint8_t *) node, node_len, (uint32_t) a,
-                     (uint32_t) b, (uint32_t) c);
-    }
-  else if (env->eq (env, type, q.erl_port))
-    {
-      SHAPE (5);
-      good = field_symbol (e, vec, 2, node, &node_len)
-             && field_uint (e, vec, 3, UINT64_MAX, &a)
-             && field_uint (e, vec, 4, UINT32_MAX, &c);
-      if (good)
-        etf_put_port (e->out, (uint8_t *) node, node_len, a, (uint32_t) c);
-    }
-  else if (env->eq (env, type, q.erl_new_ref))
-    {
-      SHAPE (5);
-      good = field_symbol (e, vec, 2, node, &node_len)
-             && field_uint (e, vec, 3, UINT32_MAX, &c)
-             && (bytes = field_bytes (e, vec, 4, &len));
-      if (good && (len % 4 != 0 || len == 0 || len > 4 * ETF_MAX_REF_WORDS))
-        good = encode_error (e, "reference id must be 4 to 20 bytes, "
-                             "a multiple of 4", vec);
-      if (good)
-        etf_put_ref (e->out, (uint8_t *) node, node_len, (uint32_t) c, bytes,
-                     len / 4);
-    }
-  else if (env->eq (env, type, q.erl_ref))
-    {
-      SHAPE (5);
-      good = field_symbol (e, vec, 2, node, &node_len)
-             && field_uint (e, vec, 3, UINT32_MAX, &a)
-             && field_uint (e, vec, 4, 255, &c);
-      if (good)
-        etf_put_old_ref (e->out, (uint8_t *) node, node_len, (uint32_t) a,
-                         (uint32_t) c);
-    }
-  else if (env->eq (env, type, q.erl_bitstring))
-    {
-      SHAPE (4);
-      good = (bytes = field_bytes (e, vec, 2, &len))
-             && field_uint (e, vec, 3, 8, &b);
-      if (good && ((len == 0) != (b == 0) || (len > 0 && b == 0)))
-        good = encode_error (e, "bitstring bit count must be 1 to 8", vec);
-      if (good)
-        etf_put_bitstring (e->out, bytes, len, (unsigned) b);
-    }
-  else if (env->eq (env, type, q.erl_export))
-    {
-      SHAPE (5);
-      good = field_symbol (e, vec, 2, node, &node_len)
-             && field_symbol (e, vec, 3, fun, &fun_len)
-             && field_uint (e, vec, 4, 255, &a);
-      if (good)
-        etf_put_export (e->out, (uint8_t *) node, node_len, (uint8_t *) fun,
-                        fun_len, (unsigned) a);
-    }
-  else if (env->eq (env, type, q.erl_fun))
-    {
-      SHAPE (3);
-      if ((bytes = field_bytes (e, vec, 2, &len)))
-        good = put_fun (e, vec, bytes, len);
-    }
-  else
-    good = encode_error (e, "unknown erl-tag type", vec);
-#undef SHAPE
-
-  free (bytes);
-  if (good && e->out->status != ETF_OK)
-    good = encode_error (e, e->out->error, vec);
-  return good;
+  return encode_error (e, "unknown erl-tag type", vec);
 }
 
 static bool
@@ -956,34 +1002,51 @@ push_frame (encoder *e, encode_frame f, emacs_value obj)
   return true;
 }
 
+#define FUNCTION_REFUSED "a function has no Erlang form"
+
+/* True when LIST, whose elements are VEC, is an interpreted function,
+   (closure ...) or (lambda ...), rather than data.  */
+static bool
+interpreted_function_p (encoder *e, emacs_value vec, emacs_value list)
+{
+  emacs_env *env = e->env;
+  emacs_value head = env->vec_get (env, vec, 0);
+  if (!elisp_eq (env, head, Qclosure) && !elisp_eq (env, head, Qlambda))
+    return false;
+  emacs_value fn = elisp_call1 (env, Qerlext_interpreted_function_p, list);
+  return elisp_ok (env) && !elisp_nilp (env, fn);
+}
+
 static bool
 put_list (encoder *e, emacs_value list)
 {
   emacs_env *env = e->env;
-  emacs_value n = call (env, q.proper_list_p, 1, &list);
-  if (!ok (env))
+  emacs_value n = elisp_call (env, Qproper_list_p, 1, &list);
+  if (!elisp_ok (env))
     return false;
   if (env->is_not_nil (env, n))
     {
       intmax_t len = env->extract_integer (env, n);
       if (len > UINT32_MAX)
         return encode_error (e, "list too long", list);
-      emacs_value vec = call (env, q.vconcat, 1, &list);
-      if (!ok (env))
+      emacs_value vec = elisp_call (env, Qvconcat, 1, &list);
+      if (!elisp_ok (env))
         return false;
+      if (interpreted_function_p (e, vec, list))
+        return encode_error (e, FUNCTION_REFUSED, list);
       etf_put_list_header (e->out, (uint32_t) len);
       return push_frame (e, (encode_frame){ EF_LIST, vec, NULL, 0, len },
                          list);
     }
   /* Dotted or circular: count the conses, then look past the last.  */
-  emacs_value count = call (env, q.safe_length, 1, &list);
+  emacs_value count = elisp_call (env, Qsafe_length, 1, &list);
   intmax_t len = env->extract_integer (env, count);
   emacs_value tail = list;
-  for (intmax_t k = 0; k < len && ok (env); k++)
-    tail = call (env, q.cdr, 1, &tail);
-  if (!ok (env))
+  for (intmax_t k = 0; k < len && elisp_ok (env); k++)
+    tail = elisp_call (env, Qcdr, 1, &tail);
+  if (!elisp_ok (env))
     return false;
-  if (env->eq (env, env->type_of (env, tail), q.cons))
+  if (env->eq (env, env->type_of (env, tail), Qcons))
     return encode_error (e, "circular list", list);
   if (len > UINT32_MAX)
     return encode_error (e, "list too long", list);
@@ -1004,18 +1067,18 @@ put_value (encoder *e, emacs_value v)
       return true;
     }
   emacs_value type = env->type_of (env, v);
-  if (env->eq (env, type, q.integer))
+  if (env->eq (env, type, Qinteger))
     return put_integer (e, v);
-  if (env->eq (env, type, q.symbol))
+  if (env->eq (env, type, Qsymbol))
     return put_symbol (e, v);
-  if (env->eq (env, type, q.cons))
+  if (env->eq (env, type, Qcons))
     return put_list (e, v);
-  if (env->eq (env, type, q.string))
+  if (env->eq (env, type, Qstring))
     return put_string (e, v);
-  if (env->eq (env, type, q.vector))
+  if (env->eq (env, type, Qvector))
     {
       ptrdiff_t size = env->vec_size (env, v);
-      if (size > 0 && env->eq (env, env->vec_get (env, v, 0), q.erl_tag))
+      if (size > 0 && env->eq (env, env->vec_get (env, v, 0), Qerl_tag))
         return put_tagged (e, v, size);
       if (size > UINT32_MAX)
         return encode_error (e, "vector too long", v);
@@ -1025,17 +1088,17 @@ put_value (encoder *e, emacs_value v)
       return push_frame (e, (encode_frame){ EF_ELEMENTS, v, NULL, 0, size },
                          v);
     }
-  if (env->eq (env, type, q.float_))
+  if (env->eq (env, type, Qfloat))
     {
       etf_put_float (e->out, env->extract_float (env, v));
       if (e->out->status != ETF_OK)
         return encode_error (e, e->out->error, v);
       return true;
     }
-  if (env->eq (env, type, q.hash_table))
+  if (env->eq (env, type, Qhash_table))
     {
-      emacs_value pairs = call (env, q.hash_table_flatten, 1, &v);
-      if (!ok (env))
+      emacs_value pairs = elisp_call (env, Qerlext_hash_table_flatten, 1, &v);
+      if (!elisp_ok (env))
         return false;
       ptrdiff_t size = env->vec_size (env, pairs);
       etf_put_map_header (e->out, (uint32_t) (size / 2));
@@ -1044,7 +1107,11 @@ put_value (encoder *e, emacs_value v)
       return push_frame (e, (encode_frame){ EF_ELEMENTS, pairs, NULL, 0,
                                             size }, v);
     }
-  return encode_error (e, "no Erlang term for this object", v);
+  emacs_value fn = elisp_call1 (env, Qfunctionp, v);
+  if (!elisp_ok (env))
+    return false;
+  return encode_error (e, elisp_nilp (env, fn) ? "no Erlang term for this object"
+                                              : FUNCTION_REFUSED, v);
 }
 
 /* The next value a frame owes, or NULL when it is finished (then its
@@ -1061,8 +1128,8 @@ frame_next (encoder *e, encode_frame *f, emacs_value *tail)
       if (f->kind == EF_DOTTED)
         {
           emacs_value cell = f->seq;
-          f->seq = call (env, q.cdr, 1, &cell);
-          return call (env, q.car, 1, &cell);
+          f->seq = elisp_call (env, Qcdr, 1, &cell);
+          return elisp_call (env, Qcar, 1, &cell);
         }
       return env->vec_get (env, f->seq, (ptrdiff_t) (f->i - 1));
     }
@@ -1090,7 +1157,7 @@ lispterm_encode (emacs_env *env, emacs_value value, etf_buf *out,
         }
       emacs_value tail;
       emacs_value next = frame_next (&e, &e.frames[e.nframes - 1], &tail);
-      if (!ok (env))
+      if (!elisp_ok (env))
         {
           good = false;
           break;
@@ -1107,5 +1174,5 @@ lispterm_encode (emacs_env *env, emacs_value value, etf_buf *out,
   if (good && out->status != ETF_OK)
     good = encode_error (&e, out->error, value);
   free (e.frames);
-  return good && ok (env);
+  return good && elisp_ok (env);
 }

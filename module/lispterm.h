@@ -1,4 +1,4 @@
-/* lispterm.h --- External Term Format <-> Lisp values (DESIGN.md's mapping).  */
+/* lispterm.h --- External Term Format <-> Lisp values (the term mapping of README.org).  */
 
 /* Copyright (C) 2026 The derl authors
    SPDX-License-Identifier: GPL-3.0-or-later */
@@ -21,9 +21,8 @@ typedef struct
   size_t max_depth;
 } lispterm_options;
 
-/* Intern the symbols and functions the mapping needs; call once per
-   module load, before anything else here.  False on failure (a Lisp
-   error is then pending).  */
+/* Intern the symbols the mapping needs; call once, after `elisp_init'.
+   False on failure (a Lisp error is then pending).  */
 bool lispterm_init (emacs_env *env);
 
 /* Decode one term from R, which stands at its first tag.  Returns NULL
@@ -41,18 +40,8 @@ bool lispterm_encode (emacs_env *env, emacs_value value, etf_buf *out,
 void lispterm_signal_decode_error (emacs_env *env, const etf_reader *r,
                                    bool decompressed);
 
-/* Signal CONDITION (an interned symbol name) with a message string and
-   optional extra datum (NULL for none).  */
-void lispterm_signal (emacs_env *env, const char *condition,
-                      const char *message, emacs_value datum);
-
-/* Lisp string from a C string; a unibyte string from bytes.  */
-emacs_value lispterm_string (emacs_env *env, const char *s);
-emacs_value lispterm_unibyte (emacs_env *env, const void *data, size_t len);
-
-/* Copy a Lisp string's bytes (UTF-8 for multibyte text, raw bytes as
-   themselves) into a malloc'd buffer; NULL with an error pending on
-   failure.  */
-uint8_t *lispterm_string_bytes (emacs_env *env, emacs_value s, size_t *len);
+/* Signal `erlext-encode-error' for REASON, naming OBJ.  */
+void lispterm_signal_encode_error (emacs_env *env, const char *reason,
+                                   emacs_value obj);
 
 #endif /* DERL_LISPTERM_H */

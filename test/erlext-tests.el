@@ -12,7 +12,9 @@
 ;;; Code:
 
 (require 'ert)
+(require 'cl-lib)
 (require 'erlext)
+(require 'derl-tests)
 
 (defun erlext-test-bytes (&rest bytes)
   "Return a unibyte string of BYTES."
@@ -338,6 +340,291 @@
     (erlext-test-encode-error (erlext-term-to-binary deep))
     (let ((erlext-max-depth 2000000))
       (should (> (length (erlext-term-to-binary deep)) 5000000)))))
+
+;;;; Limits
+
+(ert-deftest erlext-limits-come-from-the-options ()
+  "Module functions given no limits take them from the Lisp options.
+`erlext-max-depth' and `erlext-max-term-size' are the one place the
+defaults live."
+  (let* ((nested (let ((v 'x)) (dotimes (_ 12 v) (setq v (list v)))))
+         (deep (erlext-term-to-binary nested)))
+    (should (derl--module-decode deep))
+    (let ((erlext-max-depth 5))
+      (erlext-test-decode-error (derl--module-decode deep))
+      (erlext-test-encode-error (derl--module-encode nested))))
+  (let ((big (erlext-term-to-binary (make-string 100000 ?a) t)))
+    (should (derl--module-decode big))
+    (let ((erlext-max-term-size 1000))
+      (erlext-test-decode-error (derl--module-decode big)))))
+
+;;;; Raw bytes in multibyte strings, functions, shortened errors
+
+(defun erlext-test-raw (&rest bytes)
+  "Return a multibyte string of the raw-byte characters for BYTES."
+  (string-to-multibyte (apply #'unibyte-string bytes)))
+
+(ert-deftest erlext-encode-raw-bytes-in-binaries ()
+  "In a binary, a raw-byte character is its byte, other characters UTF-8."
+  (let ((s (concat "é" (erlext-test-raw #xe9 #x80) "a")))
+    (should (multibyte-string-p s))
+    (should (equal (erlext-term-to-binary (erl-binary s))
+                   (erlext-test-bytes 131 109 0 0 0 5 195 169 #xe9 #x80 ?a))))
+  (should (equal (erlext-term-to-binary (erl-binary (erlext-test-raw 1 255)))
+                 (erlext-test-bytes 131 109 0 0 0 2 1 255))))
+
+(ert-deftest erlext-encode-raw-bytes-in-strings ()
+  "In a string, a raw-byte character is the code point of its byte."
+  ;; [233, 195, 169, 26085]: the raw bytes C3 A9 are two characters.
+  (should (equal (erlext-binary-to-term
+                  (erlext-term-to-binary
+                   (concat (erlext-test-raw #xe9 #xc3 #xa9) "日")))
+                 '(233 195 169 26085)))
+  (should (equal (erlext-term-to-binary (concat "é" (erlext-test-raw #xe9)))
+                 (erlext-test-bytes 131 107 0 2 #xe9 #xe9)))
+  ;; Long enough for LIST_EXT.
+  (let ((long (concat (make-string 70000 ?a) (erlext-test-raw #xff))))
+    (should (equal (last (erlext-binary-to-term (erlext-term-to-binary long)))
+                   '(255)))))
+
+(ert-deftest erlext-encode-raw-bytes-in-atoms ()
+  "A raw byte in a symbol's name counts as its byte value, as in strings.
+A name that is too long says so, whatever it holds."
+  (should (eq (erlext-binary-to-term
+               (erlext-term-to-binary (intern (concat "a" (erlext-test-raw
+                                                           #xe9)))))
+              (intern "aé")))
+  (should (eq (erlext-binary-to-term (erlext-term-to-binary (intern "a\351")))
+              (intern "aé")))
+  (should (erlext-term-to-binary
+           (intern (apply #'concat (make-list 255 (erlext-test-raw #xe9))))))
+  (let ((data (erlext-test-encode-error
+               (erlext-term-to-binary
+                (intern (apply #'concat
+                               (make-list 256 (erlext-test-raw #xe9))))))))
+    (should (equal (car data) "atom longer than 255 characters"))))
+
+(ert-deftest erlext-encode-beyond-unicode ()
+  "Characters that are neither Unicode nor raw bytes are refused clearly."
+  (dolist (term (list (string ?a #x200000)
+                      (erl-binary (string #x3fff7f))
+                      (intern (string #x110000))))
+    (let ((data (erlext-test-encode-error (erlext-term-to-binary term))))
+      (should (string-match-p "outside Unicode" (car data))))))
+
+(ert-deftest erlext-encode-functions-refused ()
+  "Functions of every kind are refused the same way, naming the function."
+  (dolist (fn (list (let ((y 1)) (lambda (x) (+ x y)))
+                    (eval '(lambda (x) x) nil)
+                    (byte-compile (lambda (x) (1+ x)))
+                    (symbol-function 'car)))
+    (should (functionp fn))
+    (let ((data (erlext-test-encode-error (erlext-term-to-binary (list fn)))))
+      (should (equal (car data) "a function has no Erlang form"))
+      (should (cadr data))))
+  ;; Lists that merely start with those symbols are data.
+  (dolist (data '((closure 1 2) (lambda) (lambda . 1) (closure t)))
+    (should (equal (erlext-binary-to-term (erlext-term-to-binary data))
+                   data))))
+
+(ert-deftest erlext-encode-errors-are-short ()
+  "An encode error shows the offending object shortened, never all of it."
+  (let* ((big (make-string 11000 ?x))
+         (cases (list (string #x200000 ?a ?b)
+                      (erl-binary (concat big (string #x200000)))
+                      (list big (current-buffer))
+                      (vector 1 (list (lambda (x) x) big))
+                      (intern (make-string 300 ?y))
+                      (number-sequence 1 1000))))
+    (setcdr (last (car (last cases))) (make-marker))
+    (dolist (term cases)
+      (let ((err (should-error (erlext-term-to-binary term)
+                               :type 'erlext-encode-error)))
+        (should (< (length (error-message-string err)) 500))))))
+
+;;;; Garbage collection while decoding
+
+(defun erlext-test-records (n)
+  "A list of N records like a real reply: tuples, binaries, floats, maps."
+  (let ((records nil))
+    (dotimes (i n)
+      (let ((map (make-hash-table :test 'equal)))
+        (puthash 'k i map)
+        (push (vector 'user i (erl-binary (format "name-%d" i)) '(1 2 3)
+                      3.14 map)
+              records)))
+    (nreverse records)))
+
+(ert-deftest erlext-decode-holds-gc-off ()
+  "No garbage collection runs inside a decode, whatever the settings.
+A collection inside would mark the half-built term again and again.
+`gc-cons-threshold' is the caller's again afterwards, also after an
+error."
+  (let* ((bytes (erlext-term-to-binary (erlext-test-records 20000)))
+         (gc-cons-threshold 100000)
+         (gc-cons-percentage 0.0)
+         (_ (garbage-collect))
+         ;; Read `gcs-done' right before and after: the next function
+         ;; call may well collect the garbage the decode made.
+         (before gcs-done)
+         (term (erlext-binary-to-term bytes))
+         (after gcs-done))
+    (should (consp term))
+    (should (= after before))
+    (should (= gc-cons-threshold 100000))
+    (erlext-test-decode-error
+     (erlext-binary-to-term (substring bytes 0 (/ (length bytes) 2))))
+    (should (= gc-cons-threshold 100000))))
+
+(ert-deftest erlext-incoming-messages-hold-gc-off ()
+  "No garbage collection runs while incoming messages become Lisp values."
+  (let ((derl-use-trace-buffer nil)
+        (records (erlext-test-records 20000))
+        (collections nil))
+    (derl-test-with-node (node)
+      (derl-connect node)
+      (let ((inbox (derl-test-inbox))
+            (events (symbol-function 'derl--module-events)))
+        (cl-letf (((symbol-function 'derl--module-events)
+                   (lambda (&rest args)
+                     (let* ((gc-cons-threshold 100000)
+                            (gc-cons-percentage 0.0)
+                            (_ (garbage-collect))
+                            (before gcs-done)
+                            (result (apply events args))
+                            (after gcs-done))
+                       (push (- after before) collections)
+                       result))))
+          (erl-send (derl-test-echo node) (vector (car inbox) records))
+          (derl-test-await-message inbox #'consp 60))
+        (should collections)
+        (should (= 0 (apply #'max collections)))))))
+
+;;;; Against a real node
+
+(defun erlext-test-rex (node inbox mfa)
+  "Call MFA, a list (MODULE FUNCTION ARGS), on NODE through its rex server.
+INBOX is from `derl-test-inbox'; return the result."
+  (let ((self (car inbox)))
+    (erl-send (vector 'rex node)
+              (vector self (vector 'call (nth 0 mfa) (nth 1 mfa) (nth 2 mfa)
+                                   self)))
+    (let ((reply (derl-test-await-message
+                  inbox (lambda (m) (and (vectorp m) (eq (aref m 0) 'rex))))))
+      (setcar (cdr inbox) (delq reply (cadr inbox)))
+      (aref reply 1))))
+
+(ert-deftest erlext-beam-upload-as-distel-does ()
+  "A .beam read with `insert-file-contents' loads on a real node.
+Distel reads its beams so, into a multibyte buffer, and sends them
+as `erl-binary'; the literal read must work too."
+  (let* ((dir (make-temp-file "erlext-beam" t))
+         (module (intern (format "erlext_up_%s" (derl-test-random-string 6))))
+         (source (expand-file-name (format "%s.erl" module) dir))
+         (beam (expand-file-name (format "%s.beam" module) dir)))
+    (unwind-protect
+        (progn
+          (with-temp-file source
+            (insert (format "-module(%s).\n-export([hello/0]).\n" module)
+                    "hello() -> {hello, <<\"h\\x{e9}llo\"/utf8>>}.\n"))
+          (should (zerop (call-process "erlc" nil nil nil "-o" dir source)))
+          (derl-test-with-node (node)
+            (derl-connect node)
+            (let ((inbox (derl-test-inbox)))
+              (dolist (read '(insert-file-contents
+                              insert-file-contents-literally))
+                (let ((code (with-temp-buffer
+                              (funcall read beam)
+                              (buffer-string))))
+                  (when (eq read 'insert-file-contents)
+                    (should (multibyte-string-p code))
+                    (should (string-match-p erlext--raw-byte-regexp code)))
+                  (should (equal (erlext-test-rex
+                                  node inbox
+                                  (list 'code 'load_binary
+                                        (list module beam (erl-binary code))))
+                                 (vector 'module module)))
+                  (should (equal (erlext-test-rex node inbox
+                                                  (list module 'hello nil))
+                                 (vector 'hello "h\303\251llo")))
+                  (erlext-test-rex node inbox (list 'code 'purge
+                                                    (list module)))
+                  (erlext-test-rex node inbox (list 'code 'delete
+                                                    (list module))))))))
+      (delete-directory dir t))))
+
+(ert-deftest erlext-raw-bytes-reach-the-node ()
+  "A real node gets raw bytes in strings and atoms as their byte values."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let* ((inbox (derl-test-inbox))
+           (term (vector (concat "é" (erlext-test-raw #xe9))
+                         (intern (concat "a" (erlext-test-raw #xe9))))))
+      ;; The node's own encoding of what it got, decoded here.
+      (should (equal (erlext-binary-to-term
+                      (erlext-test-rex node inbox
+                                       (list 'erlang 'term_to_binary
+                                             (list term))))
+                     (vector "\351\351" (intern "aé")))))))
+
+(ert-deftest erlext-deep-tuple-both-ways ()
+  "A message of tuples nested 100,000 deep goes to a node and comes back.
+That is the default `erlext-max-depth'; sending honours it and
+nests without the C stack."
+  (let ((deep [])
+        (derl-use-trace-buffer nil))
+    ;; With the [PID DEEP] around it: 100,000 tuples, one in the other.
+    (dotimes (_ 99998) (setq deep (vector deep)))
+    (derl-test-with-node (node)
+      (derl-connect node)
+      (let ((inbox (derl-test-inbox)))
+        (erl-send (derl-test-echo node) (vector (car inbox) deep))
+        (let ((back (derl-test-await-message inbox #'vectorp 60))
+              (depth 0))
+          ;; `equal' would recurse too deep: walk down instead.
+          (while (and (vectorp back) (= (length back) 1))
+            (setq back (aref back 0) depth (1+ depth)))
+          (should (equal back []))
+          (should (= depth 99998)))
+        ;; A smaller limit refuses it before anything is sent.
+        (let ((erlext-max-depth 1000))
+          ;; Not in a `should' form: ERT would print DEEP on failure.
+          (should (string-match-p
+                   "erlext-max-depth"
+                   (condition-case err
+                       (progn (erl-send (derl-test-echo node)
+                                        (vector (car inbox) deep))
+                              "sent")
+                     (erlext-encode-error (cadr err))))))))))
+
+(ert-deftest erlext-quit-while-encoding-sends-nothing ()
+  "A quit that arrives while a message is encoded stops it unsent.
+The quit is simulated where the encoder calls into Lisp, as C-g
+would set `quit-flag' while C is busy with a big string."
+  (let ((derl-use-trace-buffer nil)
+        (table (make-hash-table))
+        (flatten (symbol-function 'erlext--hash-table-flatten))
+        (big (make-string (* 4 1024 1024) ?q)))
+    (puthash 1 2 table)
+    (derl-test-with-node (node)
+      (derl-connect node)
+      (let* ((inbox (derl-test-inbox))
+             (outcome
+              (cl-letf (((symbol-function 'erlext--hash-table-flatten)
+                         (lambda (tbl)
+                           (prog1 (funcall flatten tbl)
+                             (let ((inhibit-quit t))
+                               (setq quit-flag t))))))
+                (condition-case nil
+                    (progn
+                      (erl-send (derl-test-echo node)
+                                (vector (car inbox) (vector 'big big table)))
+                      'returned)
+                  (quit 'quit)))))
+        (should (eq outcome 'quit))
+        (erl-send (derl-test-echo node) (vector (car inbox) 'marker))
+        (derl-test-await-message inbox (lambda (m) (eq m 'marker)))
+        (should (= 0 (cl-count-if #'vectorp (cadr inbox))))))))
 
 (provide 'erlext-tests)
 
