@@ -191,6 +191,25 @@ REPLY may be called later, when the text had to be formatted remotely."
                 (erl-pid-to-string from) (error-message-string err))
        (funcall reply [error request])))))
 
+(defun derl-io--redirect-stale-output (_conn pid message)
+  "Print MESSAGE, sent to PID of an earlier Emacs, if it is Distel's output.
+Distel's backend keeps one output proxy per printed group-leader
+pid, and a printed pid has no creation: after Emacs restarts under
+the same node name, the proxy still sends {put_chars, Chars} to the
+old Emacs's group leader.  Such a message goes to the default group
+leader; return non-nil then.  Nothing else sent to a pid of an
+earlier Emacs is delivered, and links and monitors to one fail with
+`noproc', as in Erlang."
+  (when (and (erl-pid-p pid)
+             (eq (erl-pid-node pid) erl-node-name)
+             (not (eql (erl-pid-creation pid) erl-node-creation))
+             (vectorp message) (= (length message) 2)
+             (eq (aref message 0) 'put_chars))
+    (erl-send (erl--default-group-leader) message)
+    t))
+
+(add-hook 'derl-undeliverable-functions #'derl-io--redirect-stale-output)
+
 (defun derl-io-server ()
   "Run the I/O server loop of a group leader in the current process."
   (erl-receive ()

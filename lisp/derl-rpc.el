@@ -121,7 +121,7 @@ call's parts as variable bindings so that they need no abstract form."
                 'none 'none 'value))))
 
 (defun derl-rpc--mfa-string (mfa)
-  "MFA, a list (MODULE FUNCTION ARGS), as Erlang shows it: m:f/arity."
+  "Return MFA, a list (MODULE FUNCTION ARGS), in Erlang's form m:f/arity."
   (format "%s:%s/%d" (nth 0 mfa) (nth 1 mfa) (length (nth 2 mfa))))
 
 (defun derl-rpc--error (call reason)
@@ -265,31 +265,20 @@ While waiting, timers and process output run as usual, and
 \\[keyboard-quit] gives up the call; a reply that comes after the
 call is over is dropped."
   (let* ((outcome nil)
-         (timeout (or timeout derl-call-timeout))
-         (deadline (+ (float-time) timeout))
          (call (derl-call-async node module function args
                                 (lambda (value) (setq outcome (list 'ok value)))
                                 :on-error (lambda (condition)
                                             (setq outcome (list 'error condition)))
                                 :lossless lossless)))
     (unwind-protect
-        ;; The reply's process filter sets OUTCOME and makes
-        ;; `accept-process-output' return.  Nothing throws out of that
-        ;; filter: it handles a whole batch of events, and the rest of
-        ;; the batch must not be lost.  Inside a process the scheduler
-        ;; is on the stack; let the filter run the reply's process.
+        ;; Inside a process the scheduler is on the stack: let the
+        ;; event filter run the process that takes the reply.
         (let ((erl-in-scheduler-loop nil))
-          (while (not outcome)
-            (let ((left (- deadline (float-time))))
-              (if (<= left 0)
-                  (setq outcome
-                        (list 'error
-                              (list 'derl-timeout
-                                    (format "No reply from %s for %s in %s s"
-                                            node (derl-rpc--mfa-string
-                                                  (list module function args))
-                                            timeout))))
-                (accept-process-output nil (min left 30))))))
+          (unless outcome
+            (derl--wait (lambda () outcome) (or timeout derl-call-timeout)
+                        (format "waiting for %s on %s"
+                                (derl-rpc--mfa-string (list module function args))
+                                node))))
       (derl-rpc--finish call))
     (pcase outcome
       (`(ok ,value) value)

@@ -317,7 +317,7 @@ This catches the event pipe made without
         (derl-test-await-message inbox (lambda (m) (eq m 'traced)))
         (with-current-buffer (format "*trace %s*" node)
           (let ((text (buffer-string)))
-            (should (string-match-p "^>> REG_SEND: .* echo \\[.*traced\\]$" text))
+            (should (string-match-p "^>> REG_SEND: .* echo {.*traced}$" text))
             (should (string-match-p "^<< SEND_SENDER: <.*> <.*> traced$" text))
             (should-not (string-match-p (regexp-quote derl-test-cookie)
                                         text))))))))

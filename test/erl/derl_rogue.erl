@@ -11,6 +11,8 @@
 %% SPDX-License-Identifier: GPL-3.0-or-later
 -module(derl_rogue).
 -export([start/1]).
+%% Also used by derl_liar, another fake node.
+-export([register_with_epmd/2, handshake/3]).
 
 %% What OTP requires of a node, and the new link protocol.
 -define(FLAGS, (16#4 bor 16#10 bor 16#80 bor 16#100 bor 16#200 bor 16#400
