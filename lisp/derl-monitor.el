@@ -168,7 +168,7 @@ A monitor removed meanwhile gets no DOWN, as in Erlang."
 ;;;; Node monitors
 
 (defun erl-monitor-node (node)
-  "Send [nodedown NODE] to the current process when NODE goes down.
+  "Monitor NODE: the current process gets [nodedown NODE] when it is down.
 Connect to NODE if needed; when that cannot be done the message
 comes at once.  Each call asks for one message."
   (let ((self (derl--self))

@@ -175,8 +175,10 @@ CONTROL holds the request; MSG the argument list."
   (let* ((req (aref control 1)) (from (aref control 2))
          (leader (aref control 3)) (mfa (aref control 4))
          (opts (aref control 5))
-         (function (and (listp msg) (listp opts)
-                        (derl-spawn--allowed-p mfa msg))))
+         ;; A list of small integers arrives as a string.
+         (args (if (stringp msg) (append msg nil) msg))
+         (function (and (listp args) (listp opts)
+                        (derl-spawn--allowed-p mfa args))))
     (when (derl--check-signal conn "SPAWN_REQUEST" from erl-null-pid)
       (derl--trace conn 'input "SPAWN_REQUEST: %s %s" (derl-trace-term from)
                    (derl-trace-term mfa))
@@ -184,7 +186,7 @@ CONTROL holds the request; MSG the argument list."
           (derl--request conn (vector derl--dop-spawn-reply req from 0
                                       'notsup))
         (let* ((erl-group-leader (and (erl-pid-p leader) leader))
-               (pid (erl-spawn-async (apply function msg)))
+               (pid (erl-spawn-async (apply function args)))
                (flags 0))
           (when (memq 'link opts)
             (cl-pushnew (cons pid from) (derl-connection-links conn)

@@ -164,6 +164,194 @@
       (should (equal (derl-call node 'io 'getopts nil)
                      '([binary false] [encoding unicode] [echo false]))))))
 
+;;;; Monitors
+
+(defun derl-rpc-test--down (inbox ref)
+  "Wait until INBOX got the DOWN of monitor REF; return [OBJECT REASON]."
+  (let ((down (derl-test-await-message
+               inbox (lambda (m) (and (vectorp m) (eq (aref m 0) 'DOWN)
+                                      (equal (aref m 1) ref))))))
+    (vector (aref down 3) (aref down 4))))
+
+(defun derl-rpc-test--monitor (inbox target)
+  "Make the process of INBOX monitor TARGET; return the reference."
+  (with-erl-process (car inbox) (erl-monitor target)))
+
+(ert-deftest derl-rpc-monitor-remote ()
+  "Monitors of remote processes: exit reason, noproc, names, demonitor."
+  (derl-test-with-node (node)
+    (let* ((inbox (derl-test-inbox))
+           (sleep '(timer sleep (infinity)))
+           (a (derl-call node 'erlang 'spawn sleep))
+           (ref-a (derl-rpc-test--monitor inbox a)))
+      (derl-call node 'erlang 'exit (list a 'bye))
+      (should (equal (derl-rpc-test--down inbox ref-a) (vector a 'bye)))
+      ;; Already gone: noproc.
+      (let ((ref (derl-rpc-test--monitor inbox a)))
+        (should (equal (derl-rpc-test--down inbox ref) (vector a 'noproc))))
+      ;; By name: the object is [NAME NODE].
+      (let ((ref (derl-rpc-test--monitor inbox (vector 'nobody node))))
+        (should (equal (derl-rpc-test--down inbox ref)
+                       (vector (vector 'nobody node) 'noproc))))
+      (let* ((b (derl-call node 'erlang 'spawn sleep))
+             (_ (derl-call node 'erlang 'register (list 'derl_b b)))
+             (ref (derl-rpc-test--monitor inbox (vector 'derl_b node))))
+        (derl-call node 'erlang 'exit (list b 'kill))
+        (should (equal (derl-rpc-test--down inbox ref)
+                       (vector (vector 'derl_b node) 'killed))))
+      ;; Demonitored: no DOWN.
+      (let* ((c (derl-call node 'erlang 'spawn sleep))
+             (ref (derl-rpc-test--monitor inbox c)))
+        (should (erl-demonitor ref))
+        (derl-call node 'erlang 'exit (list c 'kill))
+        (derl-call node 'erlang 'node nil)
+        (should-not (cl-find-if (lambda (m) (and (vectorp m)
+                                                 (equal (aref m 1) ref)))
+                                (cadr inbox)))))))
+
+(ert-deftest derl-rpc-monitor-noconnection ()
+  "Monitors of processes and of the node itself fire when the node stops."
+  (derl-test-configure)
+  (let* ((node (derl-test-start-node))
+         (inbox (derl-test-inbox))
+         (pid (derl-call node 'erlang 'whereis '(echo)))
+         (ref (derl-rpc-test--monitor inbox pid)))
+    (with-erl-process (car inbox) (erl-monitor-node node))
+    (derl-test-stop-node node)
+    (should (equal (derl-rpc-test--down inbox ref) (vector pid 'noconnection)))
+    (should (derl-test-await-message inbox (lambda (m) (equal m (vector 'nodedown node)))))
+    ;; A node that cannot be reached: nodedown at once or soon.
+    (with-erl-process (car inbox) (erl-monitor-node 'nosuchnode@localhost))
+    (should (derl-test-await-message
+             inbox (lambda (m) (equal m [nodedown nosuchnode@localhost]))))))
+
+(ert-deftest derl-rpc-monitor-local-from-erlang ()
+  "Erlang processes monitoring Emacs's: exit reason, noproc, noconnection."
+  (derl-test-with-node (node)
+    (let* ((victim (erl-spawn (erl-receive () ((_ (erl-exit 'bye))))))
+           (w1 (derl-call node 'derl_rpc_helper 'watch (list victim))))
+      (erl-send victim 'go)
+      (should (eq (derl-test-wait
+                   (lambda () (let ((r (derl-call node 'derl_rpc_helper 'down
+                                                  (list w1))))
+                                (and (not (eq r 'none)) r))))
+                  'bye))
+      (let ((w2 (derl-call node 'derl_rpc_helper 'watch (list victim))))
+        (should (eq (derl-call node 'derl_rpc_helper 'down (list w2)) 'noproc)))
+      (let* ((idle (erl-spawn (erl-idle)))
+             (w3 (derl-call node 'derl_rpc_helper 'watch (list idle))))
+        (derl-disconnect node)
+        (derl-test-wait (lambda () (not (memq node (derl-nodes)))))
+        (should (eq (derl-test-wait
+                     (lambda () (let ((r (ignore-errors
+                                           (derl-call node 'derl_rpc_helper 'down
+                                                      (list w3)))))
+                                  (and r (not (eq r 'none)) r))))
+                    'noconnection))
+        (erl-exit 'kill idle)))))
+
+;;;; Remote spawn
+
+(ert-deftest derl-rpc-spawn-remote ()
+  "Spawning on a node with link and monitor; errors; the synchronous form."
+  (derl-test-with-node (node)
+    (let* ((inbox (derl-test-inbox))
+           (req (with-erl-process (car inbox)
+                  (setq erl-trap-exit t)
+                  (erl-spawn-remote node 'timer 'sleep '(infinity)
+                                    '(link monitor))))
+           (reply (derl-test-await-message
+                   inbox (lambda (m) (and (vectorp m)
+                                          (eq (aref m 0) 'spawn_reply)))))
+           (pid (aref reply 3)))
+      (should (equal (aref reply 1) req))
+      (should (eq (aref reply 2) 'ok))
+      (should (equal (derl-call node 'erlang 'process_info (list pid 'links))
+                     (vector 'links (list (car inbox)))))
+      (derl-call node 'erlang 'exit (list pid 'bye))
+      (should (derl-test-await-message
+               inbox (lambda (m) (equal m (vector 'EXIT pid 'bye)))))
+      (should (equal (derl-rpc-test--down inbox req) (vector pid 'bye)))
+      ;; A bad option: the error comes back.
+      (let ((req (with-erl-process (car inbox)
+                   (erl-spawn-remote node 'timer 'sleep '(1) '(bogus)))))
+        (should (equal (derl-test-await-message
+                        inbox (lambda (m) (and (vectorp m)
+                                               (equal (aref m 1) req))))
+                       (vector 'spawn_reply req 'error 'badopt))))
+      (let ((pid (derl-spawn node 'timer 'sleep '(infinity))))
+        (should (eq (derl-call node 'erlang 'is_process_alive (list pid)) 'true))
+        (derl-call node 'erlang 'exit (list pid 'kill)))
+      (should-error (derl-spawn node 'timer 'sleep '(1) '(bogus))
+                    :type 'derl-spawn-error))))
+
+(defvar derl-rpc-test--spawned nil "What the allowed spawn function got.")
+
+(defun derl-rpc-test-spawnable (x)
+  "Record X: a function other nodes may spawn in the tests."
+  (setq derl-rpc-test--spawned (list x erl-self)))
+
+(ert-deftest derl-rpc-spawn-incoming ()
+  "Nodes may spawn in Emacs only the functions the user allows."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (should (equal (derl-call node 'derl_rpc_helper 'try_spawn
+                              (list erl-node-name 'emacs 'shell-command '("ls")))
+                   [error notsup]))
+    (let ((derl-spawn-allowed-functions '(derl-rpc-test-spawnable))
+          (derl-rpc-test--spawned nil))
+      (should (equal (derl-call node 'derl_rpc_helper 'try_spawn
+                                (list erl-node-name 'emacs 'shell-command '("ls")))
+                     [error notsup]))
+      (let ((result (derl-call node 'derl_rpc_helper 'try_spawn
+                               (list erl-node-name 'emacs
+                                     'derl-rpc-test-spawnable '(42)))))
+        (should (eq (aref result 0) 'ok))
+        (should (erl-local-pid-p (aref result 1)))
+        (derl-test-wait (lambda () derl-rpc-test--spawned))
+        (should (equal derl-rpc-test--spawned (list 42 (aref result 1))))))))
+
+;;;; Binaries
+
+(ert-deftest derl-rpc-load-binary ()
+  "A .beam read as multibyte or unibyte text loads with code:load_binary."
+  (derl-test-with-node (node)
+    (let ((beam (expand-file-name "derl_rpc_helper.beam" derl-test-ebin)))
+      (dolist (literally '(nil t))
+        (let ((content (with-temp-buffer
+                         (if literally
+                             (progn (set-buffer-multibyte nil)
+                                    (insert-file-contents-literally beam))
+                           (insert-file-contents beam))
+                         (buffer-string))))
+          (should (eq (multibyte-string-p content) (not literally)))
+          (should (equal (derl-call node 'code 'load_binary
+                                    (list 'derl_rpc_helper beam
+                                          (erl-binary content)))
+                         [module derl_rpc_helper])))))))
+
+(ert-deftest derl-rpc-group-leader-signal ()
+  "GROUP_LEADER from a node sets a local process's group leader."
+  (derl-test-with-node (node)
+    (let* ((pid (erl-spawn (erl-idle)))
+           (leader (derl-call node 'erlang 'whereis '(echo))))
+      (derl-call node 'erlang 'group_leader (list leader pid))
+      (derl-test-wait (lambda () (equal (with-erl-process pid erl-group-leader)
+                                        leader)))
+      (erl-exit 'kill pid))))
+
+(ert-deftest derl-rpc-alias-send ()
+  "A message to an active alias is delivered; after unalias it is dropped."
+  (derl-test-with-node (node)
+    (let* ((inbox (derl-test-inbox))
+           (alias (with-erl-process (car inbox) (erl-alias))))
+      (derl-call node 'erlang 'send (list alias 'hello))
+      (should (derl-test-await-message inbox (lambda (m) (eq m 'hello))))
+      (with-erl-process (car inbox) (erl-unalias alias))
+      (derl-call node 'erlang 'send (list alias 'gone))
+      (derl-call node 'erlang 'node nil)
+      (should-not (memq 'gone (cadr inbox))))))
+
 (provide 'derl-rpc-tests)
 
 ;;; derl-rpc-tests.el ends here
