@@ -44,8 +44,8 @@ Return its value, or signal an error naming PREDICATE."
 
 (defun derl-distel-child-run (settings form)
   "Set up Distel with SETTINGS, evaluate FORM, print its value and exit.
-SETTINGS is a plist: :cookie, :epmd-port, :node-name, :distel,
-:cache and :node."
+SETTINGS is a plist: :cookie, :epmd-port, :node-name (set with
+`setq' when :setq is non-nil), :distel, :cache and :node."
   (let ((debug-on-error nil)
         (code 0))
     (condition-case err
@@ -55,8 +55,11 @@ SETTINGS is a plist: :cookie, :epmd-port, :node-name, :distel,
           (setq derl-cookie (plist-get settings :cookie)
                 derl-epmd-port (plist-get settings :epmd-port)
                 erl-popup-on-output nil)
-          (customize-set-variable 'erl-node-name
-                                  (plist-get settings :node-name))
+          (if (plist-get settings :setq)
+              ;; As many users do, after derl is loaded.
+              (setq erl-node-name (plist-get settings :node-name))
+            (customize-set-variable 'erl-node-name
+                                    (plist-get settings :node-name)))
           (require 'derl-distel)
           (setq derl-distel-cache-directory (plist-get settings :cache))
           (derl-distel-setup (plist-get settings :distel))

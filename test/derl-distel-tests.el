@@ -60,10 +60,12 @@
           (derl-test-start-node "-pa" (derl-distel-test--ebin))))
   derl-distel-test--node)
 
-(defun derl-distel-test-run (node form &optional node-name)
+(defun derl-distel-test-run (node form &optional node-name use-setq)
   "Run FORM in a fresh Emacs with Distel connected to NODE; return its value.
-The Emacs is called NODE-NAME (default a fresh name)."
-  (let* ((settings (list :cookie derl-test-cookie
+The Emacs is called NODE-NAME (default a fresh name), set with
+`setq' when USE-SETQ is non-nil."
+  (let* ((settings (list :setq use-setq
+                         :cookie derl-test-cookie
                          :epmd-port (derl-test-epmd-port)
                          :node-name (or node-name
                                         (intern (format "distel%s@localhost"
@@ -96,6 +98,12 @@ The Emacs is called NODE-NAME (default a fresh name)."
                              (point-max)))))))
       (when (process-live-p proc) (kill-process proc))
       (kill-buffer buffer))))
+
+(defun derl-distel-test-output-matches (node regexp form)
+  "Run FORM with Distel connected to NODE; its value must match REGEXP."
+  (let ((value (derl-distel-test-run node form)))
+    (should (stringp value))
+    (should (string-match-p regexp value))))
 
 (defmacro derl-distel-test-with-node (var &rest body)
   "Run BODY with VAR bound to a node that has Distel's backend loaded."
@@ -169,66 +177,71 @@ The Emacs is called NODE-NAME (default a fresh name)."
                  (lambda () (derl-distel-child-message-p
                              "{derl,24690}"))))))))
 
+(defconst derl-distel-test--list-and-kill
+  '(let* ((node derl-distel-child-node)
+          (victim (derl-call node 'erlang 'spawn
+                             '(timer sleep (infinity)))))
+     (derl-call node 'erlang 'register (list 'derl_victim victim))
+     (erl-process-list node)
+     (derl-distel-child-wait
+      (lambda () (string-match-p
+                  "derl_victim"
+                  (or (derl-distel-child-buffer-text
+                       (format "*plist %S*" node))
+                      ""))))
+     (with-current-buffer (format "*plist %S*" node)
+       (goto-char (point-min))
+       (search-forward "derl_victim")
+       (erl-pman-kill-process))
+     (derl-distel-child-wait
+      (lambda () (eq (derl-call node 'erlang 'is_process_alive
+                                (list victim))
+                     'false))))
+  "List the node's processes and kill one with k in *plist*.")
+
 (ert-deftest derl-distel-process-list-and-kill ()
   "`erl-process-list' lists the node's processes; k kills one."
   (derl-distel-test-with-node node
-    (should
-     (eq (derl-distel-test-run
-          node
-          '(let* ((node derl-distel-child-node)
-                  (victim (derl-call node 'erlang 'spawn
-                                     '(timer sleep (infinity)))))
-             (derl-call node 'erlang 'register (list 'derl_victim victim))
-             (erl-process-list node)
-             (derl-distel-child-wait
-              (lambda () (string-match-p
-                          "derl_victim"
-                          (or (derl-distel-child-buffer-text
-                               (format "*plist %S*" node))
-                              ""))))
-             (with-current-buffer (format "*plist %S*" node)
-               (goto-char (point-min))
-               (search-forward "derl_victim")
-               (erl-pman-kill-process))
-             (derl-distel-child-wait
-              (lambda () (eq (derl-call node 'erlang 'is_process_alive
-                                        (list victim))
-                             'false)))))
-         t))))
+    (should (eq (derl-distel-test-run node derl-distel-test--list-and-kill)
+                t))))
+
+(ert-deftest derl-distel-kill-after-setq-node-name ()
+  "k in *plist* works when `erl-node-name' was set with `setq'."
+  (derl-distel-test-with-node node
+    (should (eq (derl-distel-test-run
+                 node derl-distel-test--list-and-kill
+                 (intern (format "distel%s@localhost"
+                                 (derl-test-random-string 6)))
+                 t)
+                t))))
 
 (ert-deftest derl-distel-find-source ()
   "Finding the source of lists:seq/2 opens lists.erl at seq."
   (derl-distel-test-with-node node
-    (should
-     (string-match-p
-      "\\`seq(First, Last)"
-      (derl-distel-test-run
-       node
-       '(progn
-          (erl-find-source "lists" "seq" 2)
-          (let ((buffer (derl-distel-child-wait
-                         (lambda ()
-                           (cl-find-if
-                            (lambda (b) (string-suffix-p
-                                         "/lists.erl"
-                                         (or (buffer-file-name b) "")))
-                            (buffer-list))))))
-            (with-current-buffer buffer
-              (buffer-substring (point) (line-end-position))))))))))
+    (derl-distel-test-output-matches
+     node "\\`seq(First, Last)"
+     '(progn
+        (erl-find-source "lists" "seq" 2)
+        (let ((buffer (derl-distel-child-wait
+                       (lambda ()
+                         (cl-find-if
+                          (lambda (b) (string-suffix-p
+                                       "/lists.erl"
+                                       (or (buffer-file-name b) "")))
+                          (buffer-list))))))
+          (with-current-buffer buffer
+            (buffer-substring (point) (line-end-position))))))))
 
 (ert-deftest derl-distel-who-calls ()
   "`erl-who-calls' lists the callers of a function."
   (derl-distel-test-with-node node
-    (should
-     (string-match-p
-      "derl_distel_debuggee:add/2"
-      (derl-distel-test-run
-       node
-       '(progn
-          (erl-find-callers "derl_distel_debuggee" "twice" 1)
-          (derl-distel-child-wait
-           (lambda () (derl-distel-child-buffer-text "*Erlang Calls*"))
-           120)))))))
+    (derl-distel-test-output-matches
+     node "derl_distel_debuggee:add/2"
+     '(progn
+        (erl-find-callers "derl_distel_debuggee" "twice" 1)
+        (derl-distel-child-wait
+         (lambda () (derl-distel-child-buffer-text "*Erlang Calls*"))
+         120)))))
 
 (ert-deftest derl-distel-completion ()
   "Module and function names complete."
@@ -266,77 +279,68 @@ The Emacs is called NODE-NAME (default a fresh name)."
 (ert-deftest derl-distel-interactive-session ()
   "A distel-ie session evaluates an expression in-line."
   (derl-distel-test-with-node node
-    (should
-     (string-match-p
-      "-:-> 42"
-      (derl-distel-test-run
-       node
-       '(with-current-buffer (erl-ie-session derl-distel-child-node)
-          (derl-distel-child-wait
-           (lambda () (erl-pid-p (derl-call derl-distel-child-node
-                                            'erlang 'whereis '(distel_ie)))))
-          (goto-char (point-max))
-          (insert "\n6 * 7.")
-          (erl-ie-eval-expression derl-distel-child-node)
-          (derl-distel-child-wait
-           (lambda () (string-match-p "-:->" (buffer-string))))
-          (buffer-string)))))))
+    (derl-distel-test-output-matches
+     node "-:-> 42"
+     '(with-current-buffer (erl-ie-session derl-distel-child-node)
+        (derl-distel-child-wait
+         (lambda () (erl-pid-p (derl-call derl-distel-child-node
+                                          'erlang 'whereis '(distel_ie)))))
+        (goto-char (point-max))
+        (insert "\n6 * 7.")
+        (erl-ie-eval-expression derl-distel-child-node)
+        (derl-distel-child-wait
+         (lambda () (string-match-p "-:->" (buffer-string))))
+        (buffer-string)))))
 
 (ert-deftest derl-distel-fdoc-describe ()
   "`erl-fdoc-describe' describes a function from its source."
   (derl-distel-test-with-node node
-    (should
-     (string-match-p
-      "lists:seq/2"
-      (derl-distel-test-run
-       node
-       '(progn
-          (cl-letf (((symbol-function 'read-string)
-                     (lambda (&rest _) "lists:seq/2")))
-            (with-temp-buffer
-              (erlang-mode)
-              (erl-fdoc-describe derl-distel-child-node nil)))
-          (derl-distel-child-wait
-           (lambda () (or (derl-distel-child-buffer-text
-                           "*Erlang fdoc results*")
-                          (derl-distel-child-message-p "lists:seq/2")))
-           120)))))))
+    (derl-distel-test-output-matches
+     node "lists:seq/2"
+     '(progn
+        (cl-letf (((symbol-function 'read-string)
+                   (lambda (&rest _) "lists:seq/2")))
+          (with-temp-buffer
+            (erlang-mode)
+            (erl-fdoc-describe derl-distel-child-node nil)))
+        (derl-distel-child-wait
+         (lambda () (or (derl-distel-child-buffer-text
+                         "*Erlang fdoc results*")
+                        (derl-distel-child-message-p "lists:seq/2")))
+         120)))))
 
 (ert-deftest derl-distel-edb-breakpoint ()
   "An edb breakpoint is hit, and the attached view shows the variables."
   (derl-distel-test-with-node node
     (let ((source (expand-file-name "test/erl/derl_distel_debuggee.erl"
                                     derl-test-root)))
-      (should
-       (string-match-p
-        "A *= *1"
-        (derl-distel-test-run
-         node
-         `(let ((node derl-distel-child-node))
-            ;; Distel starts the monitor and the interpreter with two
-            ;; concurrent calls, which race in OTP's dbg_iserver:start
-            ;; on a node that never ran the debugger: start the
-            ;; monitor first, as a second attempt by hand would.
-            (edb-ensure-monitoring node)
-            (derl-distel-child-wait (lambda () edb-processes))
-            (edb-toggle-interpret node 'derl_distel_debuggee ,source)
+      (derl-distel-test-output-matches
+       node "A *= *1"
+       `(let ((node derl-distel-child-node))
+          ;; Distel starts the monitor and the interpreter with two
+          ;; concurrent calls, which race in OTP's dbg_iserver:start
+          ;; on a node that never ran the debugger: start the
+          ;; monitor first, as a second attempt by hand would.
+          (edb-ensure-monitoring node)
+          (derl-distel-child-wait (lambda () edb-processes))
+          (edb-toggle-interpret node 'derl_distel_debuggee ,source)
+          (derl-distel-child-wait
+           (lambda () (edb-module-interpreted-p 'derl_distel_debuggee)))
+          (edb-toggle-breakpoint node 'derl_distel_debuggee 11)
+          (derl-distel-child-wait
+           (lambda () (derl-distel-child-message-p "Enabled breakpoint")))
+          (derl-call-async node 'derl_distel_debuggee 'add '(1 2) #'ignore)
+          (let ((pid (derl-distel-child-wait
+                      (lambda ()
+                        (cl-loop for p in (derl-call node 'int 'snapshot nil)
+                                 when (eq (aref p 2) 'break)
+                                 return (aref p 0))))))
+            (edb-attach pid)
             (derl-distel-child-wait
-             (lambda () (edb-module-interpreted-p 'derl_distel_debuggee)))
-            (edb-toggle-breakpoint node 'derl_distel_debuggee 11)
-            (derl-distel-child-wait
-             (lambda () (derl-distel-child-message-p "Enabled breakpoint")))
-            (derl-call-async node 'derl_distel_debuggee 'add '(1 2) #'ignore)
-            (let ((pid (derl-distel-child-wait
-                        (lambda ()
-                          (cl-loop for p in (derl-call node 'int 'snapshot nil)
-                                   when (eq (aref p 2) 'break)
-                                   return (aref p 0))))))
-              (edb-attach pid)
-              (derl-distel-child-wait
-               (lambda () (let ((b (get-buffer "*Variables*")))
-                            (and b (string-match-p
-                                    "A" (derl-distel-child-buffer-text b))
-                                 (derl-distel-child-buffer-text b)))))))))))))
+             (lambda () (let ((b (get-buffer "*Variables*")))
+                          (and b (string-match-p
+                                  "A" (derl-distel-child-buffer-text b))
+                               (derl-distel-child-buffer-text b)))))))))))
 
 ;;;; Output
 
