@@ -25,8 +25,8 @@ MODULE   := module/derl-module.so
 CORE_SRC := module/etf.c
 NET_SRC  := module/digest.c module/epmd.c module/handshake.c module/dist.c \
             module/node.c
-MOD_SRC  := $(CORE_SRC) $(NET_SRC) module/elisp.c module/lispterm.c \
-            module/derl-module.c
+MOD_SRC  := $(CORE_SRC) $(NET_SRC) module/elisp.c module/lispterm_decode.c \
+            module/lispterm_encode.c module/derl-module.c
 HEADERS  := $(wildcard module/*.h)
 
 BUILD    := build

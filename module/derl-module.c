@@ -148,7 +148,12 @@ fencode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   etf_buf_init (&out);
   etf_put_version (&out);
   emacs_value result = NULL;
-  if (lispterm_encode (env, args[0], &out, &opt))
+  /* Encoding makes garbage (list and map copies) but the term is live:
+     a collection now would only mark it.  */
+  emacs_value gc = elisp_gc_hold (env);
+  bool good = elisp_ok (env) && lispterm_encode (env, args[0], &out, &opt);
+  elisp_gc_restore (env, gc);
+  if (good && elisp_ok (env))
     {
       if (level)
         etf_compress (&out, 1, level);
@@ -271,10 +276,15 @@ encode_request (emacs_env *env, emacs_value control, emacs_value message,
     .binaries_tagged = false,
     .max_depth = arg_limit (env, 0, NULL, 0, Qerlext_max_depth),
   };
-  if (!elisp_ok (env) || !lispterm_encode (env, control, out, &opt))
+  if (!elisp_ok (env))
     return false;
+  emacs_value gc = elisp_gc_hold (env);
+  bool good = elisp_ok (env) && lispterm_encode (env, control, out, &opt);
   *control_len = out->len;
-  if (message && !lispterm_encode (env, message, out, &opt))
+  if (good && message)
+    good = lispterm_encode (env, message, out, &opt);
+  elisp_gc_restore (env, gc);
+  if (!good || !elisp_ok (env))
     return false;
   if (out->status != ETF_OK)
     {
@@ -568,8 +578,7 @@ emacs_module_init (struct emacs_runtime *runtime)
 
   if (!initialized)
     {
-      if (!elisp_init (env) || !lispterm_init (env)
-          || !intern_event_symbols (env))
+      if (!elisp_init (env) || !intern_event_symbols (env))
         return 3;
       initialized = true;
     }

@@ -10,6 +10,8 @@
 
 emacs_value Qnil, Qt, Qerl_tag;
 emacs_value Qinteger, Qfloat, Qsymbol, Qstring, Qcons, Qvector, Qhash_table;
+emacs_value Qerl_pid, Qerl_port, Qerl_ref, Qerl_new_ref, Qerl_fun, Qerl_export,
+    Qerl_binary, Qerl_bitstring;
 emacs_value Qlist, Qmake_hash_table, Qputhash, Qintern, Qsymbol_name, Qcar,
     Qcdr, Qnreverse, Qproper_list_p, Qsafe_length, Qvconcat, Qsymbol_value,
     Qmultibyte_string_p, Qfunctionp, Qerror_message_string, Qdefalias,
@@ -52,6 +54,14 @@ elisp_init (emacs_env *env)
     { &Qcons, "cons" },
     { &Qvector, "vector" },
     { &Qhash_table, "hash-table" },
+    { &Qerl_pid, "erl-pid" },
+    { &Qerl_port, "erl-port" },
+    { &Qerl_ref, "erl-ref" },
+    { &Qerl_new_ref, "erl-new-ref" },
+    { &Qerl_fun, "erl-fun" },
+    { &Qerl_export, "erl-export" },
+    { &Qerl_binary, "erl-binary" },
+    { &Qerl_bitstring, "erl-bitstring" },
     { &Qlist, "list" },
     { &Qmake_hash_table, "make-hash-table" },
     { &Qputhash, "puthash" },

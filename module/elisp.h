@@ -2,7 +2,8 @@
 
    Each module-API call the rest of the module needs, as a small named
    function, and the Lisp symbols it uses, interned once at load into
-   globals.  Only lispterm.c and derl-module.c include this.  */
+   globals.  Only the lispterm_*.c files and derl-module.c include
+   this: everything else in module/ knows no Emacs.  */
 
 /* Copyright (C) 2026 The derl authors
    SPDX-License-Identifier: GPL-3.0-or-later */
@@ -20,6 +21,9 @@ extern emacs_value Qnil, Qt, Qerl_tag;
 /* Type names, as `type-of' returns them.  */
 extern emacs_value Qinteger, Qfloat, Qsymbol, Qstring, Qcons, Qvector,
     Qhash_table;
+/* The tags after erl-tag.  */
+extern emacs_value Qerl_pid, Qerl_port, Qerl_ref, Qerl_new_ref, Qerl_fun,
+    Qerl_export, Qerl_binary, Qerl_bitstring;
 /* Functions the mapping calls.  */
 extern emacs_value Qlist, Qmake_hash_table, Qputhash, Qintern, Qsymbol_name,
     Qcar, Qcdr, Qnreverse, Qproper_list_p, Qsafe_length, Qvconcat, Qsymbol_value,

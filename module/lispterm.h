@@ -1,4 +1,6 @@
-/* lispterm.h --- External Term Format <-> Lisp values (the term mapping of README.org).  */
+/* lispterm.h --- External Term Format <-> Lisp values, the term mapping
+   of README.org: decoding in lispterm_decode.c, encoding in
+   lispterm_encode.c.  */
 
 /* Copyright (C) 2026 The derl authors
    SPDX-License-Identifier: GPL-3.0-or-later */
@@ -9,6 +11,7 @@
 #include <emacs-module.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "etf.h"
 
@@ -20,10 +23,6 @@ typedef struct
      than risk Emacs's own recursive walkers (GC, equal, print).  */
   size_t max_depth;
 } lispterm_options;
-
-/* Intern the symbols the mapping needs; call once, after `elisp_init'.
-   False on failure (a Lisp error is then pending).  */
-bool lispterm_init (emacs_env *env);
 
 /* Decode one term from R, which stands at its first tag.  Returns NULL
    on failure: either a Lisp error is pending, or R holds the reason for
@@ -43,5 +42,24 @@ void lispterm_signal_decode_error (emacs_env *env, const etf_reader *r,
 /* Signal `erlext-encode-error' for REASON, naming OBJ.  */
 void lispterm_signal_encode_error (emacs_env *env, const char *reason,
                                    emacs_value obj);
+
+/* Grow *ITEMS, an array of *CAP items of ITEM_SIZE bytes, to hold NEED;
+   for the explicit stacks of both directions.  False when out of
+   memory.  */
+static inline bool
+lispterm_grow (void **items, size_t *cap, size_t need, size_t item_size)
+{
+  if (need <= *cap)
+    return true;
+  size_t ncap = *cap ? *cap : 64;
+  while (ncap < need)
+    ncap *= 2;
+  void *n = realloc (*items, ncap * item_size);
+  if (!n)
+    return false;
+  *items = n;
+  *cap = ncap;
+  return true;
+}
 
 #endif /* DERL_LISPTERM_H */

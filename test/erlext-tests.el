@@ -455,8 +455,8 @@ A name that is too long says so, whatever it holds."
               records)))
     (nreverse records)))
 
-(ert-deftest erlext-decode-holds-gc-off ()
-  "No garbage collection runs inside a decode, whatever the settings.
+(ert-deftest erlext-codec-holds-gc-off ()
+  "No garbage collection runs inside a decode or encode, whatever the settings.
 A collection inside would mark the half-built term again and again.
 `gc-cons-threshold' is the caller's again afterwards, also after an
 error."
@@ -471,6 +471,12 @@ error."
          (after gcs-done))
     (should (consp term))
     (should (= after before))
+    (garbage-collect)
+    (let* ((before gcs-done)
+           (again (erlext-term-to-binary term))
+           (after gcs-done))
+      (should (stringp again))
+      (should (= after before)))
     (should (= gc-cons-threshold 100000))
     (erlext-test-decode-error
      (erlext-binary-to-term (substring bytes 0 (/ (length bytes) 2))))

@@ -1190,6 +1190,36 @@ test_truncation (void)
   check_prefixes (mixed_v2, sizeof mixed_v2);
 }
 
+/* Each element cut short inside its own header or body says which.  */
+static void
+test_truncation_names_the_element (void)
+{
+  CHECK (fails_with (BYTES (131, 97), "truncated integer"));
+  CHECK (fails_with (BYTES (131, 98, 0, 0), "truncated integer"));
+  CHECK (fails_with (BYTES (131, 110), "truncated big integer"));
+  CHECK (fails_with (BYTES (131, 111, 0, 0, 0), "truncated big integer"));
+  CHECK (fails_with (BYTES (131, 110, 2, 0, 1), "truncated big integer"));
+  CHECK (fails_with (BYTES (131, 70, 0, 0), "truncated float"));
+  CHECK (fails_with (BYTES (131, 107, 0), "truncated string"));
+  CHECK (fails_with (BYTES (131, 107, 0, 3, 'a'), "truncated string"));
+  CHECK (fails_with (BYTES (131, 108, 0, 0), "truncated list"));
+  CHECK (fails_with (BYTES (131, 104), "truncated tuple"));
+  CHECK (fails_with (BYTES (131, 105, 0), "truncated tuple"));
+  CHECK (fails_with (BYTES (131, 116, 0), "truncated map"));
+  CHECK (fails_with (BYTES (131, 109, 0, 0, 0), "truncated binary"));
+  CHECK (fails_with (BYTES (131, 109, 0, 0, 0, 2, 1), "truncated binary"));
+  CHECK (fails_with (BYTES (131, 77, 0, 0, 0, 1), "truncated bitstring"));
+  CHECK (fails_with (BYTES (131, 77, 0, 0, 0, 2, 3, 1), "truncated bitstring"));
+  CHECK (fails_with (BYTES (131, 114, 0), "truncated reference"));
+  CHECK (fails_with (BYTES (131, 101, 119, 1, 'n', 0, 0), "truncated reference"));
+  CHECK (fails_with (BYTES (131, 89, 119, 1, 'n', 0, 0), "truncated port"));
+  CHECK (fails_with (BYTES (131, 113, 119, 1, 'm', 119, 1, 'f', 97),
+                     "truncated export"));
+  /* And the counts a header claims are checked against what is left.  */
+  CHECK (fails_with (BYTES (131, 104, 3, 97, 1), "element count"));
+  CHECK (fails_with (BYTES (131, 116, 0, 0, 0, 2, 97, 1, 97), "element count"));
+}
+
 static void
 test_huge_counts (void)
 {
@@ -1846,6 +1876,7 @@ static const struct
   T (test_compressed),
   T (test_atom_cache_ref),
   T (test_truncation),
+  T (test_truncation_names_the_element),
   T (test_huge_counts),
   T (test_deep_nesting),
   T (test_deep_funs),
