@@ -123,6 +123,15 @@ The reason is in *Messages* and in the node's trace buffer.")
 (defalias 'derl--term #'derl-trace-term
   "A term printed for a trace line; see `derl-trace-term'.")
 
+(defmacro derl--trace-terms (conn direction label &rest terms)
+  "Log a line to CONN's trace buffer: DIRECTION `input' or `output'.
+The line is LABEL, then TERMS printed as Erlang does; they are
+printed only when the trace is written, after a whole batch of
+events, and not even evaluated while `derl-use-trace-buffer' is nil."
+  `(when derl-use-trace-buffer
+     (derl-trace-line (derl-connection-node ,conn) ,direction ,label
+                      ,@terms)))
+
 (defmacro derl--trace (conn direction format &rest args)
   "Log a line to CONN's trace buffer: DIRECTION `input' or `output'.
 FORMAT and ARGS make the text; they are not even evaluated while
@@ -317,35 +326,27 @@ NODE -> (RETRY-TIME DELAY . CONNECTION), CONNECTION the last failed.")
 ;;;; Distribution operations
 
 ;; The control messages' operation numbers, as Erlang's DOP_* names.
-(defconst derl--dop-link 1)
-(defconst derl--dop-send 2)
-(defconst derl--dop-exit 3)
-(defconst derl--dop-unlink 4)
-(defconst derl--dop-reg-send 6)
-(defconst derl--dop-group-leader 7)
-(defconst derl--dop-exit2 8)
-(defconst derl--dop-send-tt 12)
-(defconst derl--dop-exit-tt 13)
-(defconst derl--dop-reg-send-tt 16)
-(defconst derl--dop-exit2-tt 18)
-(defconst derl--dop-monitor-p 19)
-(defconst derl--dop-demonitor-p 20)
-(defconst derl--dop-monitor-p-exit 21)
-(defconst derl--dop-send-sender 22)
-(defconst derl--dop-send-sender-tt 23)
-(defconst derl--dop-payload-exit 24)
-(defconst derl--dop-payload-exit-tt 25)
-(defconst derl--dop-payload-exit2 26)
-(defconst derl--dop-payload-exit2-tt 27)
-(defconst derl--dop-payload-monitor-p-exit 28)
-(defconst derl--dop-spawn-request 29)
-(defconst derl--dop-spawn-request-tt 30)
-(defconst derl--dop-spawn-reply 31)
-(defconst derl--dop-spawn-reply-tt 32)
-(defconst derl--dop-alias-send 33)
-(defconst derl--dop-alias-send-tt 34)
-(defconst derl--dop-unlink-id 35)
-(defconst derl--dop-unlink-id-ack 36)
+(defmacro derl--define-ops (&rest ops)
+  "Define the constant derl--dop-NAME for each (NAME . NUMBER) of OPS."
+  `(progn
+     ,@(mapcar (lambda (op)
+                 `(defconst ,(intern (format "derl--dop-%s" (car op)))
+                    ,(cdr op)
+                    ,(format "The distribution operation DOP_%s."
+                             (upcase (string-replace
+                                      "-" "_" (symbol-name (car op)))))))
+               ops)))
+
+(derl--define-ops
+  (link . 1) (send . 2) (exit . 3) (unlink . 4) (reg-send . 6)
+  (group-leader . 7) (exit2 . 8) (send-tt . 12) (exit-tt . 13)
+  (reg-send-tt . 16) (exit2-tt . 18) (monitor-p . 19) (demonitor-p . 20)
+  (monitor-p-exit . 21) (send-sender . 22) (send-sender-tt . 23)
+  (payload-exit . 24) (payload-exit-tt . 25) (payload-exit2 . 26)
+  (payload-exit2-tt . 27) (payload-monitor-p-exit . 28) (spawn-request . 29)
+  (spawn-request-tt . 30) (spawn-reply . 31) (spawn-reply-tt . 32)
+  (alias-send . 33) (alias-send-tt . 34) (unlink-id . 35)
+  (unlink-id-ack . 36))
 
 (defvar derl--op-handlers (make-vector 256 nil)
   "The handler of each incoming operation, indexed by its number.
@@ -499,13 +500,10 @@ the module queues what is sent before the node is up."
         (progn
           (derl--request conn (vector derl--dop-send-sender (derl--self) pid)
                          msg)
-          (derl--trace conn 'output "SEND_SENDER: %s %s %s"
-                       (derl-trace-term (derl--self)) (derl-trace-term pid)
-                       (derl-trace-term msg)))
+          (derl--trace-terms conn 'output "SEND_SENDER:" (derl--self) pid msg))
       (derl--request conn (vector derl--dop-send erlext-empty-symbol pid)
                      msg)
-      (derl--trace conn 'output "SEND: %s %s" (derl-trace-term pid)
-                   (derl-trace-term msg)))))
+      (derl--trace-terms conn 'output "SEND:" pid msg))))
 
 (defun erl-dist-reg-send (node name msg)
   "Send MSG to the process registered as NAME on NODE."
@@ -513,9 +511,7 @@ the module queues what is sent before the node is up."
     (derl--request conn (vector derl--dop-reg-send (derl--self)
                                 erlext-empty-symbol name)
                    msg)
-    (derl--trace conn 'output "REG_SEND: %s %s %s"
-                 (derl-trace-term (derl--self)) (derl-trace-term name)
-                 (derl-trace-term msg))))
+    (derl--trace-terms conn 'output "REG_SEND:" (derl--self) name msg)))
 
 (defun erl-dist-link (pid)
   "Link the current process with PID on a remote node."
@@ -523,8 +519,7 @@ the module queues what is sent before the node is up."
         (self (derl--self)))
     (derl--request conn (vector derl--dop-link self pid))
     (cl-pushnew (cons self pid) (derl-connection-links conn) :test #'equal)
-    (derl--trace conn 'output "LINK: %s %s" (derl-trace-term self)
-                 (derl-trace-term pid))))
+    (derl--trace-terms conn 'output "LINK:" self pid)))
 
 (defun erl-dist-unlink (pid)
   "Remove the link between the current process and PID on a remote node."
@@ -535,8 +530,7 @@ the module queues what is sent before the node is up."
     (setf (derl-connection-links conn)
           (cl-remove (cons self pid) (derl-connection-links conn)
                      :test #'equal))
-    (derl--trace conn 'output "UNLINK_ID: %d %s %s" id (derl-trace-term self)
-                 (derl-trace-term pid))))
+    (derl--trace-terms conn 'output "UNLINK_ID:" id self pid)))
 
 (defun derl--send-exit (op payload-op from to reason)
   "Send an exit signal FROM to TO with REASON: as OP, or PAYLOAD-OP."
@@ -548,10 +542,9 @@ the module queues what is sent before the node is up."
       (setf (derl-connection-links conn)
             (cl-remove (cons from to) (derl-connection-links conn)
                        :test #'equal)))
-    (derl--trace conn 'output "%s: %s %s %s"
-                 (if (= op derl--dop-exit) "EXIT" "EXIT2")
-                 (derl-trace-term from) (derl-trace-term to)
-                 (derl-trace-term reason))))
+    (derl--trace-terms conn 'output
+                       (if (= op derl--dop-exit) "EXIT:" "EXIT2:")
+                       from to reason)))
 
 (defun erl-dist-exit (from to reason)
   "Send an exit signal with REASON from FROM to TO on a remote node.
@@ -644,8 +637,8 @@ The handler comes from `derl--op-handlers'."
                        (aref derl--op-handlers op))))
     (if handler
         (funcall handler conn op control message)
-      (derl--trace conn 'input "** ignored control message %s"
-                   (derl-trace-term control)))))
+      (derl--trace-terms conn 'input "** ignored control message"
+                         control))))
 
 ;;;; Handlers of incoming operations
 
@@ -720,11 +713,9 @@ it, trace it with TO in full (its creation too) and log it in
     (when (and (derl--check-signal conn what nil to)
                (derl--deliver conn what to msg))
       (if (equal what "SEND")
-          (derl--trace conn 'input "SEND: %s %s" (derl-trace-term to)
-                       (derl-trace-term msg))
-        (derl--trace conn 'input "SEND_SENDER: %s %s %s"
-                     (derl-trace-term (aref control 1)) (derl-trace-term to)
-                     (derl-trace-term msg))))))
+          (derl--trace-terms conn 'input "SEND:" to msg)
+        (derl--trace-terms conn 'input "SEND_SENDER:" (aref control 1) to
+                           msg)))))
 
 (derl--define-op-handler derl--on-reg-send
     (derl--dop-reg-send derl--dop-reg-send-tt)
@@ -736,9 +727,7 @@ it, trace it with TO in full (its creation too) and log it in
            (derl--drop conn "REG_SEND" (format "%s is not a name"
                                                (derl-trace-term name))))
           ((derl--deliver conn "REG_SEND" name msg)
-           (derl--trace conn 'input "REG_SEND: %s %s %s"
-                        (derl-trace-term from) (derl-trace-term name)
-                        (derl-trace-term msg))))))
+           (derl--trace-terms conn 'input "REG_SEND:" from name msg)))))
 
 (derl--define-op-handler derl--on-link (derl--dop-link)
     (conn _op control _msg)
@@ -752,8 +741,7 @@ it, trace it with TO in full (its creation too) and log it in
             (erl-add-link to from))
         ;; Linking to a dead process: it exits at once with noproc.
         (derl--request conn (vector derl--dop-exit to from 'noproc)))
-      (derl--trace conn 'input "LINK: %s %s" (derl-trace-term from)
-                   (derl-trace-term to)))))
+      (derl--trace-terms conn 'input "LINK:" from to))))
 
 (derl--define-op-handler derl--on-unlink
     (derl--dop-unlink derl--dop-unlink-id)
@@ -770,14 +758,12 @@ it, trace it with TO in full (its creation too) and log it in
       (erl-remove-link to from)
       (when id
         (derl--request conn (vector derl--dop-unlink-id-ack id to from)))
-      (derl--trace conn 'input "%s: %s %s" what (derl-trace-term from)
-                   (derl-trace-term to)))))
+      (derl--trace-terms conn 'input (concat what ":") from to))))
 
 (derl--define-op-handler derl--on-unlink-id-ack (derl--dop-unlink-id-ack)
     (conn _op control _msg)
   "UNLINK_ID_ACK on CONN: trace CONTROL."
-  (derl--trace conn 'input "UNLINK_ID_ACK: %s"
-               (derl-trace-term (aref control 1))))
+  (derl--trace-terms conn 'input "UNLINK_ID_ACK:" (aref control 1)))
 
 (derl--define-op-handler derl--on-exit
     (derl--dop-exit derl--dop-exit-tt derl--dop-exit2 derl--dop-exit2-tt
@@ -801,8 +787,7 @@ it, trace it with TO in full (its creation too) and log it in
               (cl-remove (cons to from) (derl-connection-links conn)
                          :test #'equal)))
       (erl-send-exit from to reason (if exit2 'exit2 'link))
-      (derl--trace conn 'input "%s: %s %s %s" what (derl-trace-term from)
-                   (derl-trace-term to) (derl-trace-term reason)))))
+      (derl--trace-terms conn 'input (concat what ":") from to reason))))
 
 (derl--define-op-handler derl--on-monitor (derl--dop-monitor-p)
     (conn _op control _msg)
@@ -815,8 +800,7 @@ it, trace it with TO in full (its creation too) and log it in
       (if (and pid (erl-local-pid-alive-p pid))
           (push (list pid from ref target) (derl-connection-monitors conn))
         (derl--monitor-exit conn target from ref 'noproc))
-      (derl--trace conn 'input "MONITOR_P: %s %s" (derl-trace-term from)
-                   (derl-trace-term target)))))
+      (derl--trace-terms conn 'input "MONITOR_P:" from target))))
 
 (derl--define-op-handler derl--on-demonitor (derl--dop-demonitor-p)
     (conn _op control _msg)
@@ -825,7 +809,7 @@ it, trace it with TO in full (its creation too) and log it in
     (setf (derl-connection-monitors conn)
           (cl-remove ref (derl-connection-monitors conn)
                      :key #'cl-third :test #'equal))
-    (derl--trace conn 'input "DEMONITOR_P: %s" (derl-trace-term ref))))
+    (derl--trace-terms conn 'input "DEMONITOR_P:" ref)))
 
 (derl--define-op-handler derl--on-monitor-exit
     (derl--dop-monitor-p-exit derl--dop-payload-monitor-p-exit)
@@ -838,9 +822,7 @@ it, trace it with TO in full (its creation too) and log it in
     (when (and (derl--check-signal conn "MONITOR_P_EXIT" from to)
                (derl--deliver conn "MONITOR_P_EXIT" to
                               (vector 'DOWN ref 'process from reason)))
-      (derl--trace conn 'input "MONITOR_P_EXIT: %s %s %s"
-                   (derl-trace-term from) (derl-trace-term to)
-                   (derl-trace-term reason)))))
+      (derl--trace-terms conn 'input "MONITOR_P_EXIT:" from to reason))))
 
 (derl--define-op-handler derl--on-spawn-request
     (derl--dop-spawn-request derl--dop-spawn-request-tt)
@@ -848,7 +830,7 @@ it, trace it with TO in full (its creation too) and log it in
   "SPAWN_REQUEST on CONN: refused, as Emacs runs no Erlang code."
   (let ((req (aref control 1)) (from (aref control 2)))
     (derl--request conn (vector derl--dop-spawn-reply req from 0 'notsup))
-    (derl--trace conn 'input "SPAWN_REQUEST: %s" (derl-trace-term from))))
+    (derl--trace-terms conn 'input "SPAWN_REQUEST:" from)))
 
 (derl--define-op-handler derl--on-spawn-reply
     (derl--dop-spawn-reply derl--dop-spawn-reply-tt)
@@ -860,8 +842,7 @@ it, trace it with TO in full (its creation too) and log it in
                (derl--deliver conn "SPAWN_REPLY" to
                               (vector 'spawn_reply req (aref control 3)
                                       result)))
-      (derl--trace conn 'input "SPAWN_REPLY: %s %s" (derl-trace-term to)
-                   (derl-trace-term result)))))
+      (derl--trace-terms conn 'input "SPAWN_REPLY:" to result))))
 
 (derl--define-op-handler derl--on-alias-send
     (derl--dop-alias-send derl--dop-alias-send-tt)
@@ -873,9 +854,8 @@ it, trace it with TO in full (its creation too) and log it in
 (derl--define-op-handler derl--on-group-leader (derl--dop-group-leader)
     (conn _op control _msg)
   "GROUP_LEADER on CONN: traced only."
-  (derl--trace conn 'input "GROUP_LEADER: %s %s"
-               (derl-trace-term (aref control 1))
-               (derl-trace-term (aref control 2))))
+  (derl--trace-terms conn 'input "GROUP_LEADER:" (aref control 1)
+                     (aref control 2)))
 
 ;;;; Monitors of local processes
 
@@ -887,9 +867,7 @@ it, trace it with TO in full (its creation too) and log it in
                      reason)
     (derl--request conn (vector derl--dop-monitor-p-exit target watcher ref
                                 reason)))
-  (derl--trace conn 'output "MONITOR_P_EXIT: %s %s %s"
-               (derl-trace-term target) (derl-trace-term watcher)
-               (derl-trace-term reason)))
+  (derl--trace-terms conn 'output "MONITOR_P_EXIT:" target watcher reason))
 
 (defun derl--local-exit (pid reason)
   "Local process PID exited with REASON: fire the remote monitors on it."

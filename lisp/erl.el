@@ -665,18 +665,14 @@ PID defaults to the null process, and is left out of the log line
 then, as Distel did; a local pid is written in full, creation
 included.  The message prints as the trace buffers print terms,
 and the buffer is trimmed as they are."
-  (with-current-buffer (get-buffer-create "*erl-lost-msgs*")
+  (with-current-buffer (derl-trace-buffer "*erl-lost-msgs*")
     (save-excursion
       (goto-char (point-max))
       (insert (if (and pid (not (erl-null-pid-p pid)))
                   (concat "to " (derl-trace-pid pid) ": ")
                 "")
               (derl-trace-term message) "\n"))
-    (when (> (buffer-size) derl-trace-max-size)
-      (save-excursion
-        (goto-char (/ (buffer-size) 2))
-        (forward-line 1)
-        (delete-region (point-min) (point))))))
+    (derl-trace-trim derl-trace-max-size)))
 
 (defun erl-send (who message)
   "Send the term MESSAGE to the process WHO.

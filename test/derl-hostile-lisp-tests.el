@@ -129,6 +129,11 @@
     (should (< chars 100000))
     (should (<= (length text) 303))
     (should (string-prefix-p "{big,\"xxx" text)))
+  ;; A pid whose node name is 1 MB, an atom as long.
+  (let ((huge (intern (make-string (* 1024 1024) ?n))))
+    (should (<= (length (derl-trace-term (vector erl-tag 'erl-pid huge 1 0 1)))
+                303))
+    (should (<= (length (derl-trace-term (list huge huge))) 303)))
   ;; Circular and self-containing terms end too.
   (let ((circular (list 1 2 3))
         (self (make-vector 2 nil)))
