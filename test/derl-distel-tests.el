@@ -105,6 +105,13 @@ The Emacs is called NODE-NAME (default a fresh name), set with
     (should (stringp value))
     (should (string-match-p regexp value))))
 
+(defun derl-distel-test-says (node command regexp)
+  "Run COMMAND with Distel connected to NODE; it must say REGEXP."
+  (should (derl-distel-test-run
+           node `(progn ,command
+                        (derl-distel-child-wait
+                         (lambda () (derl-distel-child-message-p ,regexp)))))))
+
 (defmacro derl-distel-test-with-node (var &rest body)
   "Run BODY with VAR bound to a node that has Distel's backend loaded."
   (declare (indent 1))
@@ -168,14 +175,9 @@ The Emacs is called NODE-NAME (default a fresh name), set with
 (ert-deftest derl-distel-eval-expression ()
   "`erl-eval-expression' shows the value."
   (derl-distel-test-with-node node
-    (should (derl-distel-test-run
-             node
-             '(progn
-                (erl-eval-expression derl-distel-child-node
-                                     "{derl, 12345 * 2}.")
-                (derl-distel-child-wait
-                 (lambda () (derl-distel-child-message-p
-                             "{derl,24690}"))))))))
+    (derl-distel-test-says node '(erl-eval-expression derl-distel-child-node
+                                                      "{derl, 12345 * 2}.")
+                           "{derl,24690}")))
 
 (defconst derl-distel-test--list-and-kill
   '(let* ((node derl-distel-child-node)
@@ -267,14 +269,9 @@ The Emacs is called NODE-NAME (default a fresh name), set with
 (ert-deftest derl-distel-reload-module ()
   "`erl-reload-module' reloads a module."
   (derl-distel-test-with-node node
-    (should (derl-distel-test-run
-             node
-             '(progn
-                (erl-reload-module derl-distel-child-node
-                                   'derl_distel_debuggee)
-                (derl-distel-child-wait
-                 (lambda () (derl-distel-child-message-p
-                             "load: \\[module derl_distel_debuggee\\]"))))))))
+    (derl-distel-test-says node '(erl-reload-module derl-distel-child-node
+                                                    'derl_distel_debuggee)
+                           "load: \\[module derl_distel_debuggee\\]")))
 
 (ert-deftest derl-distel-interactive-session ()
   "A distel-ie session evaluates an expression in-line."
