@@ -164,6 +164,38 @@
       (should (equal (derl-call node 'io 'getopts nil)
                      '([binary false] [encoding unicode] [echo false]))))))
 
+(ert-deftest derl-rpc-io-protocol ()
+  "The group leader answers every kind of I/O request."
+  (derl-test-with-node (node)
+    (let ((erl-popup-on-output nil)
+          (gl (erl-group-leader)))
+      (when (get-buffer "*erl-output*") (kill-buffer "*erl-output*"))
+      (cl-flet ((ask (request) (derl-call node 'derl_rpc_helper 'io_request
+                                          (list gl request))))
+        ;; Old forms, without an encoding: Latin-1.
+        (should (eq (ask (vector 'put_chars "caf\351 ")) 'ok))
+        (should (eq (ask (vector 'put_chars 'io_lib 'format '("~p " ((a b))))) 'ok))
+        (should (eq (ask (vector 'put_chars 'unicode 'io_lib 'format
+                                 (list "~ts~n" (list (list 8721 233)))))
+                    'ok))
+        (should (eq (ask (vector 'requests
+                                 (list (vector 'put_chars 'unicode "x")
+                                       (vector 'put_chars 'latin1 "y\n"))))
+                    'ok))
+        (should (equal (derl-rpc-test--output) "café [a,b] ∑é\nxy\n"))
+        (dolist (request (list (vector 'get_chars 'unicode "" 3)
+                               (vector 'get_until 'unicode "" 'io_lib 'fread '("~d"))
+                               (vector 'get_password 'unicode)
+                               (vector 'get_line "")))
+          (should (eq (ask request) 'eof)))
+        (should (eq (ask (vector 'setopts '([binary true]))) 'ok))
+        (should (equal (ask 'nonsense) [error request]))
+        ;; A format that fails on the node is an error, not a hang.
+        (should (eq (aref (ask (vector 'put_chars 'unicode 'io_lib 'format
+                                       '("~p ~p" (1))))
+                          0)
+                    'error))))))
+
 ;;;; Monitors
 
 (defun derl-rpc-test--down (inbox ref)

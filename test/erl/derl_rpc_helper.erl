@@ -5,11 +5,12 @@
 %%   down(Watcher)        the DOWN reason Watcher saw, or none
 %%   try_spawn(N, M, F, A) spawn_request to node N with link and monitor:
 %%                        {ok, Pid} or {error, Reason}
+%%   io_request(GL, Req)  send an I/O request to GL; its reply
 %%
 %% Copyright (C) 2026 The derl authors
 %% SPDX-License-Identifier: GPL-3.0-or-later
 -module(derl_rpc_helper).
--export([watch/1, down/1, try_spawn/4]).
+-export([watch/1, down/1, try_spawn/4, io_request/2]).
 
 watch(Target) ->
     Self = self(),
@@ -38,3 +39,8 @@ try_spawn(Node, M, F, A) ->
         {spawn_reply, Ref, error, Reason} -> {error, Reason}
     after 5000 -> timeout
     end.
+
+io_request(GL, Request) ->
+    Ref = make_ref(),
+    GL ! {io_request, self(), Ref, Request},
+    receive {io_reply, Ref, Reply} -> Reply after 5000 -> timeout end.
