@@ -75,6 +75,14 @@
     (should (= (hash-table-count derl-rpc--pending) 0))
     (should (eq (derl-call node 'erlang 'node nil) node))))
 
+(ert-deftest derl-rpc-call-inside-process ()
+  "`derl-call' works inside a process too, where the scheduler is running."
+  (derl-test-with-node (node)
+    (let (got)
+      (erl-spawn (setq got (list (derl-call node 'erlang 'node nil)
+                                 (derl-call node 'lists 'max '((3 9 4))))))
+      (should (equal got (list node 9))))))
+
 (ert-deftest derl-rpc-call-errors ()
   "A node that is not there fails the call with a connection error."
   (derl-test-configure)
