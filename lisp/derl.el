@@ -74,13 +74,22 @@ while Emacs is busy.  Like Erlang's kernel parameter `net_ticktime'."
 A bigger one closes that connection with a clear reason."
   :type 'natnum)
 
+(defcustom derl-max-send-queue (* 64 1024 1024)
+  "Most bytes of messages waiting to go out to one node.
+Past it, sending signals `derl-busy' and queues nothing, so callers can
+back off; a message into an empty queue always goes.  When a
+connection dies with messages queued, its nodedown reason says how
+many were discarded.  0 means no limit.  A connection takes the value
+in force when it is made."
+  :type 'natnum)
+
 (defcustom derl-epmd-port
   (let ((env (getenv "ERL_EPMD_PORT")))
     (or (and env (string-to-number env)) 4369))
   "The port EPMD listens on; as Erlang, honours ERL_EPMD_PORT.
 A port number from 1 to 65535; anything else is refused with a
-`derl-connect-error' when it is used."
-  :type '(integer :tag "Port"))
+`derl-epmd-error' when it is used."
+  :type '(integer :match (lambda (_ v) (and (integerp v) (<= 1 v 65535)))))
 
 (defcustom derl-reconnect-min-delay 1.0
   "Seconds before a node whose connection attempt failed is tried again.
@@ -108,12 +117,13 @@ The reason is in *Messages* and in the node's trace buffer.")
 (define-error 'derl-auth-error "Authentication failed" 'derl-error)
 (define-error 'derl-protocol-error "Distribution protocol error" 'derl-error)
 (define-error 'derl-timeout "Timed out" 'derl-error)
+(define-error 'derl-busy "Too much queued for the node" 'derl-error)
 
 (declare-function derl--module-start "derl-module" (process))
 (declare-function derl--module-stop "derl-module" ())
 (declare-function derl--module-connect "derl-module"
                   (alive host epmd-port cookie our-name creation ticktime-ms
-                         timeout-ms max-message-size))
+                         timeout-ms max-message-size &optional max-send-queue))
 (declare-function derl--module-send "derl-module" (conn control &optional message))
 (declare-function derl--module-close "derl-module" (conn))
 (declare-function derl--module-events "derl-module" (&optional lossless max-depth))
@@ -235,15 +245,15 @@ Erlang requires: run chmod 400 %s" file file))))
     (insert-file-contents-literally file)
     (string-trim (buffer-string))))
 
-(defun derl--check-port (port what)
-  "Signal `derl-connect-error' unless PORT, the value of WHAT, is a port."
-  (unless (and (integerp port) (<= 1 port 65535))
-    (signal 'derl-connect-error
-            (list (format "%s must be a port number from 1 to 65535, not %S%s"
-                          what port
-                          (if (and (eq what 'derl-epmd-port)
-                                   (getenv "ERL_EPMD_PORT"))
-                              (format " (from ERL_EPMD_PORT=%s)"
+(defun derl--check-epmd-port ()
+  "Signal `derl-epmd-error' unless `derl-epmd-port' is a port number."
+  (unless (and (integerp derl-epmd-port) (<= 1 derl-epmd-port 65535))
+    (signal 'derl-epmd-error
+            (list (format "`derl-epmd-port' is %S, not a port number (1 to \
+65535)%s"
+                          derl-epmd-port
+                          (if (getenv "ERL_EPMD_PORT")
+                              (format "; ERL_EPMD_PORT is %S"
                                       (getenv "ERL_EPMD_PORT"))
                             ""))))))
 
@@ -304,7 +314,7 @@ NODE -> (RETRY-TIME DELAY . CONNECTION), CONNECTION the last failed.")
   (when (eq node erl-node-name)
     (signal 'derl-connect-error
             (list (format "Node %s has the same name as Emacs" node))))
-  (derl--check-port derl-epmd-port 'derl-epmd-port)
+  (derl--check-epmd-port)
   (let* ((parts (derl--split-node node))
          (ours (cdr (derl--split-node erl-node-name)))
          (cookie (progn (derl--check-name-kinds node (cdr parts) ours)
@@ -315,7 +325,7 @@ NODE -> (RETRY-TIME DELAY . CONNECTION), CONNECTION the last failed.")
                 (symbol-name erl-node-name) erl-node-creation
                 (round (* 1000 derl-net-ticktime))
                 (round (* 1000 derl-connect-timeout))
-                derl-max-message-size))
+                derl-max-message-size derl-max-send-queue))
            (conn (derl--make-connection :node node :id id)))
       (clear-string cookie)
       (puthash node conn derl--connections)
@@ -439,6 +449,7 @@ cannot be done."
               ('auth 'derl-auth-error)
               ((or 'protocol 'too-large) 'derl-protocol-error)
               ('timeout 'derl-timeout)
+              ('name-in-use 'derl-connect-error)
               (_ 'derl-connect-error))
             (list reason))))
 
@@ -462,8 +473,11 @@ cleanly: the wait is forgotten however it ends."
                     (push waiter derl--waiters)
                     (setq timer (run-at-time timeout nil
                                              (lambda () (throw tag 'timeout))))
+                    ;; Events end the wait at once, by the throw; a
+                    ;; DONE-P made true by anything else (a process
+                    ;; exiting, a timer) is noticed within 0.1 s.
                     (while (not (funcall done-p))
-                      (accept-process-output nil 30))
+                      (accept-process-output nil 0.1))
                     'done)
                   'timeout)
           (signal 'derl-timeout (list (format "Timed out %s" what))))
@@ -683,10 +697,9 @@ Emacs.  Otherwise trace the drop and return nil."
 Return non-nil if it was delivered; if TO is not alive, pass MSG to
 `derl--undeliverable'."
   (let ((pid (if (symbolp to) (erl-whereis to) to)))
-    (if (and pid (erl-local-pid-alive-p pid))
-        (progn (erl-send pid msg) t)
-      (derl--undeliverable conn what to msg)
-      nil)))
+    (or (and pid (erl--send-local pid msg))
+        (progn (derl--undeliverable conn what to msg)
+               nil))))
 
 (defun derl--undeliverable (conn what to msg)
   "Record MSG, which came over CONN as WHAT for TO, nobody alive.
@@ -708,7 +721,7 @@ it, trace it with TO in full (its creation too) and log it in
     (conn op control msg)
   "SEND and SEND_SENDER (OP) on CONN: deliver MSG as CONTROL says."
   (let ((to (aref control 2))
-        (what (if (memq op (list derl--dop-send derl--dop-send-tt))
+        (what (if (or (= op derl--dop-send) (= op derl--dop-send-tt))
                   "SEND" "SEND_SENDER")))
     (when (and (derl--check-signal conn what nil to)
                (derl--deliver conn what to msg))
@@ -774,7 +787,7 @@ it, trace it with TO in full (its creation too) and log it in
   (let* ((from (aref control 1))
          (to (aref control 2))
          (reason (cond ((>= op derl--dop-payload-exit) msg)
-                       ((memq op (list derl--dop-exit-tt derl--dop-exit2-tt))
+                       ((or (= op derl--dop-exit-tt) (= op derl--dop-exit2-tt))
                         (aref control 4))
                        (t (aref control 3))))
          (exit2 (memq op (list derl--dop-exit2 derl--dop-exit2-tt

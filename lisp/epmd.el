@@ -38,8 +38,8 @@
 
 (defun epmd--timeout-ms ()
   "The EPMD query timeout in milliseconds.
-Signal `derl-connect-error' first if `derl-epmd-port' is no port."
-  (derl--check-port derl-epmd-port 'derl-epmd-port)
+Signal `derl-epmd-error' first if `derl-epmd-port' is no port."
+  (derl--check-epmd-port)
   (round (* 1000 derl-connect-timeout)))
 
 (defun epmd-port-please (node host cont fail-cont)

@@ -674,6 +674,16 @@ and the buffer is trimmed as they are."
               (derl-trace-term message) "\n"))
     (derl-trace-trim derl-trace-max-size)))
 
+(defun erl--send-local (pid message)
+  "Deliver MESSAGE to PID, a pid of this node; nil if it is not alive.
+For the distribution layer, which has checked the node already."
+  (let ((proc (erl--pid-proc pid)))
+    (when proc
+      (erl--deliver proc message)
+      (unless erl-in-scheduler-loop
+        (erl-schedule))
+      t)))
+
 (defun erl-send (who message)
   "Send the term MESSAGE to the process WHO.
 WHO is a pid, a registered name (a symbol), or a tuple [NAME NODE]

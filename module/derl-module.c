@@ -29,7 +29,7 @@ static bool initialized;
 /* Symbols of the events, interned once at load.  */
 
 static emacs_value Qframe, Qbad_frame, Qup, Qdown, Qepmd_error, Qepmd_port,
-    Qepmd_names;
+    Qepmd_names, Qderl_busy;
 
 static bool
 intern_event_symbols (emacs_env *env)
@@ -38,7 +38,7 @@ intern_event_symbols (emacs_env *env)
     { &Qframe, "frame" },           { &Qbad_frame, "bad-frame" },
     { &Qup, "up" },                 { &Qdown, "down" },
     { &Qepmd_error, "epmd-error" }, { &Qepmd_port, "epmd-port" },
-    { &Qepmd_names, "epmd-names" },
+    { &Qepmd_names, "epmd-names" }, { &Qderl_busy, "derl-busy" },
   };
   return elisp_intern_symbols (env, events, sizeof events / sizeof *events);
 }
@@ -224,11 +224,11 @@ connect_result (emacs_env *env, long id)
 }
 
 /* (derl--module-connect ALIVE HOST EPMD-PORT COOKIE OUR-NAME CREATION
-   TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE)  */
+   TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE [MAX-SEND-QUEUE])  */
 static emacs_value
 fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
-  (void) nargs, (void) data;
+  (void) data;
   char *alive = arg_cstring (env, args[0]);
   char *host = alive ? arg_cstring (env, args[1]) : NULL;
   size_t cookie_len = 0;
@@ -250,6 +250,8 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         .ticktime_ms = (unsigned) arg_int (env, args[6]),
         .connect_timeout_ms = (unsigned) arg_int (env, args[7]),
         .max_message = (size_t) arg_int (env, args[8]),
+        .max_send_queue = nargs > 9 ? (size_t) arg_int (env, args[9]) : 0,
+        .max_depth = arg_limit (env, 0, args, 0, Qerlext_max_depth),
       };
       if (elisp_ok (env))
         result = connect_result (env, node_connect (&a));
@@ -315,10 +317,15 @@ fsend (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   if (encode_request (env, args[1], message, &out, &control_len)
       && env->process_input (env) == emacs_process_input_continue)
     {
-      bool sent = node_send (id, out.data, control_len,
-                             message ? out.data + control_len : NULL,
-                             out.len - control_len);
-      result = sent ? Qt : Qnil;
+      node_send_result r = node_send (id, out.data, control_len,
+                                      message ? out.data + control_len
+                                              : NULL,
+                                      out.len - control_len);
+      if (r == NODE_SEND_BUSY)
+        elisp_signal (env, Qderl_busy,
+                      "the output queue to the node is full "
+                      "(derl-max-send-queue); nothing was sent", NULL);
+      result = r == NODE_SEND_OK ? Qt : Qnil;
     }
   etf_buf_free (&out);
   return result;
@@ -389,6 +396,7 @@ error_name (node_error e)
     case NODE_ERR_TICK: return "tick";
     case NODE_ERR_TOO_LARGE: return "too-large";
     case NODE_ERR_LOCAL: return "local";
+    case NODE_ERR_NAME_IN_USE: return "name-in-use";
     default: return "unknown";
     }
 }
@@ -594,10 +602,11 @@ emacs_module_init (struct emacs_runtime *runtime)
          "(derl--module-start PIPE-PROCESS)");
   elisp_defun (env, "derl--module-stop", 0, 0, fstop,
          "Stop the I/O thread and close every connection.");
-  elisp_defun (env, "derl--module-connect", 9, 9, fconnect,
+  elisp_defun (env, "derl--module-connect", 9, 10, fconnect,
          "Start connecting to a node; return the connection id.\n\n"
          "(derl--module-connect ALIVE HOST EPMD-PORT COOKIE OUR-NAME "
-         "CREATION TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE)");
+         "CREATION TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE "
+         "[MAX-SEND-QUEUE])");
   elisp_defun (env, "derl--module-send", 2, 3, fsend,
          "Queue a control message and optional message on CONN.\n\n"
          "(derl--module-send CONN CONTROL [MESSAGE])");

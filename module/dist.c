@@ -63,10 +63,60 @@ dist_atom_cache_free (dist_atom_cache *cache)
   free (cache);
 }
 
-/* Check one whole term at R's position, after its version byte when
-   VERSIONED; no compression inside distribution messages.  */
+/* Whether the checked term at R's position nests deeper than
+   MAX_DEPTH: a walk with a heap stack of the children still owed at
+   each level, never the C stack.  Leaves R where it was.  */
 static bool
-skip_term (etf_reader *r, bool versioned, const char **reason)
+too_deep (etf_reader r, size_t max_depth)
+{
+  size_t n = 0, cap = 64;
+  uint64_t *owed = malloc (cap * sizeof *owed);
+  if (!owed)
+    return true;  /* cannot tell: refuse rather than risk Emacs */
+  owed[n++] = 1;
+  bool deep = false;
+  while (n > 0 && !deep)
+    {
+      if (owed[n - 1] == 0)
+        {
+          n--;
+          continue;
+        }
+      etf_item it;
+      if (etf_read_item (&r, &it) != ETF_OK)
+        break;  /* checked already: cannot happen */
+      owed[n - 1]--;
+      if (it.kind == ETF_FUN && etf_skip_fun_body (&r, &it) != ETF_OK)
+        break;
+      uint64_t children = etf_item_children (&it);
+      if (children == 0)
+        continue;
+      if (n >= max_depth)
+        deep = true;
+      else if (n == cap)
+        {
+          uint64_t *more = realloc (owed, 2 * cap * sizeof *owed);
+          if (!more)
+            deep = true;
+          else
+            {
+              owed = more;
+              cap *= 2;
+            }
+        }
+      if (!deep)
+        owed[n++] = children;
+    }
+  free (owed);
+  return deep;
+}
+
+/* Check one whole term at R's position, after its version byte when
+   VERSIONED; no compression inside distribution messages; no nesting
+   past MAX_DEPTH (0: any).  */
+static bool
+skip_term (etf_reader *r, bool versioned, size_t max_depth,
+           const char **reason)
 {
   if (versioned)
     {
@@ -77,9 +127,17 @@ skip_term (etf_reader *r, bool versioned, const char **reason)
         }
       r->pos++;
     }
+  etf_reader start = *r;
   if (etf_skip_terms (r, 1) != ETF_OK)
     {
       *reason = r->error;
+      return false;
+    }
+  /* Each level takes two bytes at least: only long terms can be deep. */
+  if (max_depth && (r->pos - start.pos) / 2 > max_depth
+      && too_deep (start, max_depth))
+    {
+      *reason = "term nested too deep (erlext-max-depth)";
       return false;
     }
   return true;
@@ -184,7 +242,8 @@ parse_header (const uint8_t *f, size_t len, size_t *pos,
 
 bool
 dist_parse_frame (const uint8_t *frame, size_t len, dist_atom_cache *cache,
-                  etf_atom *refs, dist_frame *out, const char **reason)
+                  etf_atom *refs, size_t max_depth, dist_frame *out,
+                  const char **reason)
 {
   memset (out, 0, sizeof *out);
   etf_reader r;
@@ -248,13 +307,13 @@ dist_parse_frame (const uint8_t *frame, size_t len, dist_atom_cache *cache,
       return false;
     }
   out->op = (int) op.v.i;
-  if (!skip_term (&r, out->versioned, reason))
+  if (!skip_term (&r, out->versioned, max_depth, reason))
     return false;
   out->control_len = r.pos - out->control_offset;
   if (has_message)
     {
       out->message_offset = r.pos;
-      if (!skip_term (&r, out->versioned, reason))
+      if (!skip_term (&r, out->versioned, max_depth, reason))
         return false;
       out->message_len = r.pos - out->message_offset;
     }

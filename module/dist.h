@@ -88,10 +88,12 @@ bool dist_op_shape (int op, unsigned *arity, bool *has_message);
    when its operation has one) or, when CACHE is not NULL, the same after
    a distribution header, which updates CACHE and fills REFS (room for
    DIST_MAX_ATOM_REFS) with the atoms the terms refer to; REFS point into
-   CACHE, valid until the next frame.  On failure *REASON says why.  */
+   CACHE, valid until the next frame.  Terms nested deeper than
+   MAX_DEPTH (0: no limit) are refused.  On failure *REASON says why.  */
 bool dist_parse_frame (const uint8_t *frame, size_t len,
                        dist_atom_cache *cache, etf_atom *refs,
-                       dist_frame *out, const char **reason);
+                       size_t max_depth, dist_frame *out,
+                       const char **reason);
 
 /* Append a frame with its 4-byte length to OUT: after a distribution
    header with no atom references when HEADER (the connection agreed on

@@ -158,6 +158,8 @@ epmd_parse_port2_resp (const uint8_t *buf, size_t len,
     return EPMD_INCOMPLETE;
 
   info->port = etf_get_u16 (buf + 2);
+  if (info->port == 0)
+    return bad (reason, "EPMD gave port 0 for the node");
   info->node_type = buf[4];
   info->protocol = buf[5];
   info->highest_version = etf_get_u16 (buf + 6);

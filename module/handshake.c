@@ -4,7 +4,7 @@
    The initiator's steps, after Erlang's erl_dist_protocol guide:
 
      send_name ('N', or 'n' for a version-5 peer)
-     recv_status ('s'; answer "alive" with 's' "true")
+     recv_status ('s'; answer "alive" with 's' "true" or "false")
      recv_challenge ('N', or 'n' from a version-5 peer)
      send_complement ('c', only after an 'n' name and an 'N' challenge)
      send_challenge_reply ('r')
@@ -147,9 +147,19 @@ recv_status (hs_state *hs, const uint8_t *m, size_t len)
     }
   if (status_is (s, slen, "alive"))
     {
-      /* The node still holds an old connection from our name: ours is
-         the one to keep, so tell it to drop the old one.  */
-      send_status (hs, "true");
+      /* The node holds a connection from a node of our name.  An Erlang
+         node answers true, trusting EPMD to keep names unique; Emacs
+         has no such guarantee, so it takes over only a connection that
+         was its own and is gone, and leaves anyone else's alone.  */
+      send_status (hs, hs->replace_old ? "true" : "false");
+      if (!hs->replace_old)
+        {
+          if (queued (hs) != HS_CONTINUE)
+            return HS_FAILED;
+          return fail (hs, HS_ERR_NAME_IN_USE,
+                       "the node is already connected to another node "
+                       "with our name");
+        }
       hs->state = HS_AWAIT_CHALLENGE;
       return queued (hs);
     }
@@ -216,6 +226,12 @@ recv_challenge (hs_state *hs, const uint8_t *m, size_t len)
     return protocol_error (hs, "expected a challenge message from the node");
   if (st != HS_CONTINUE)
     return st;
+
+  if (hs->expected_peer_len
+      && (hs->peer_name_len != hs->expected_peer_len
+          || memcmp (hs->peer_name, hs->expected_peer, hs->peer_name_len)))
+    return fail (hs, HS_ERR_WRONG_PEER,
+                 "the node's name is not the one dialled");
 
   if ((hs->peer_flags & HS_PEER_REQUIRED) != HS_PEER_REQUIRED)
     return fail (hs, HS_ERR_FLAGS,
@@ -317,6 +333,16 @@ hs_init_initiator (hs_state *hs, const uint8_t *name, size_t name_len,
   else
     send_name_v6 (hs);
   return queued (hs) == HS_CONTINUE;
+}
+
+bool
+hs_expect_peer (hs_state *hs, const uint8_t *name, size_t len)
+{
+  if (len == 0 || len > HS_NAME_ROOM - 1)
+    return false;
+  memcpy (hs->expected_peer, name, len);
+  hs->expected_peer_len = len;
+  return true;
 }
 
 hs_status

@@ -73,6 +73,9 @@ typedef enum
   HS_ERR_REFUSED,    /* status nok, not_allowed, or alive we gave up */
   HS_ERR_AUTH,       /* the peer's digest is wrong */
   HS_ERR_FLAGS,      /* the peer lacks a capability we need */
+  HS_ERR_NAME_IN_USE,  /* the node is connected to another node of our
+                          name (status alive, answered false) */
+  HS_ERR_WRONG_PEER, /* the peer's name is not the one dialled */
 } hs_error_kind;
 
 typedef enum
@@ -96,6 +99,13 @@ typedef struct
   uint32_t creation;
   bool sent_old_name;        /* version 5 'n' */
   uint32_t our_challenge;
+  /* The answer to status alive (the node holds a connection from our
+     name): true only when that connection is known to be our own, now
+     gone; otherwise it belongs to someone else using our name.  */
+  bool replace_old;
+  /* The node we dialled (empty: any), which the challenge must name.  */
+  uint8_t expected_peer[HS_NAME_ROOM];
+  size_t expected_peer_len;
   /* The peer's, once known.  */
   uint64_t peer_flags;
   uint32_t peer_creation;
@@ -115,6 +125,10 @@ typedef struct
 bool hs_init_initiator (hs_state *hs, const uint8_t *name, size_t name_len,
                         const uint8_t *cookie, size_t cookie_len,
                         uint64_t flags, uint32_t creation, int peer_highest);
+
+/* Refuse a peer whose challenge names another node than NAME.  False
+   when NAME is empty or too long.  */
+bool hs_expect_peer (hs_state *hs, const uint8_t *name, size_t len);
 
 /* Feed bytes received from the peer.  Consumes whole 2-byte-length
    handshake messages only and reports in *CONSUMED how many bytes it

@@ -5,7 +5,25 @@
    EPMD, non-blocking connects, handshakes, framing, ticks.  It checks
    every frame completely before queueing it as an event, and writes one
    byte to the event fd when the queue goes from empty to non-empty.  The
-   main thread takes all pending events at once.  No Emacs here.  */
+   main thread takes them in bounded batches.  No Emacs here.
+
+   Files: node.c (the I/O thread's poll loop and this API),
+   node-conn.c (connection state machine: EPMD, connect, handshake,
+   timers, death), node-frames.c (bytes in and out of a connection),
+   node-events.c (the event queue to Lisp), node-resolve.c (name
+   look-ups); node-internal.h is what they share.
+
+   Locking: one mutex, `node_lock' (node-internal.h), guards everything
+   the threads share: the connection list and every field of every
+   connection, the table of connections lately gone (node-conn.c), the
+   event queue, its byte count and the owed wake-up, the event fd, the
+   `running' and `stopping' flags, the next connection id and the
+   wake-up pipe's fds.  Every function named *_locked expects it held.
+   The I/O thread drops it only around poll () (and a pause when out of
+   memory); resolver threads take it to hand back their result; the
+   main thread takes it in each function below.  No lock is ever held
+   while calling into Emacs, and events handed to the main thread are
+   its own: it reads them without the lock.  */
 
 /* Copyright (C) 2026 The derl authors
    SPDX-License-Identifier: GPL-3.0-or-later */
@@ -44,24 +62,38 @@ typedef enum
   NODE_ERR_TICK,            /* nothing received for the tick time */
   NODE_ERR_TOO_LARGE,       /* a frame over the size limit */
   NODE_ERR_LOCAL,           /* we closed it */
+  NODE_ERR_NAME_IN_USE,     /* the node is connected to another node
+                               with our name */
 } node_error;
 
+typedef enum
+{
+  NODE_SEND_OK,
+  NODE_SEND_NO_CONNECTION,  /* no such connection (it went down) */
+  NODE_SEND_BUSY,           /* its output queue is full: nothing queued */
+} node_send_result;
+
+/* One event, in one allocation: the pointers below point into BYTES.
+   Most events are frames, so nothing here is sized for the rarer
+   kinds.  */
 typedef struct node_event
 {
   struct node_event *next;
   node_event_kind kind;
+  node_error error;           /* DOWN, EPMD_ERROR */
   long id;
-  node_error error;
-  char reason[256];        /* for DOWN and EPMD_ERROR */
-  char peer_name[256];     /* for UP */
-  uint32_t peer_creation;
-  uint64_t peer_flags;
-  uint8_t *data;           /* FRAME (the frame body), EPMD_NAMES */
+  const char *reason;         /* DOWN, EPMD_ERROR: why, NUL-terminated */
+  const char *peer_name;      /* UP: NUL-terminated */
+  uint64_t peer_flags;        /* UP */
+  uint32_t peer_creation;     /* UP */
+  uint16_t port, version;     /* EPMD_PORT */
+  const uint8_t *data;        /* FRAME: the frame body; EPMD_NAMES */
   size_t len;
-  dist_frame frame;
-  etf_atom *atom_refs;     /* FRAME after a distribution header: its
-                              atoms, names in the same allocation */
-  uint16_t port, version;  /* EPMD_PORT */
+  dist_frame frame;           /* FRAME */
+  const etf_atom *atom_refs;  /* FRAME after a distribution header: its
+                                 atoms, names in BYTES too */
+  size_t cost;                /* memory it holds, counted in the queue */
+  uint8_t bytes[];
 } node_event;
 
 typedef struct
@@ -77,6 +109,9 @@ typedef struct
   unsigned ticktime_ms;     /* net tick time; 0 for none */
   unsigned connect_timeout_ms;
   size_t max_message;
+  size_t max_depth;         /* nesting of a received term, at most */
+  size_t max_send_queue;    /* bytes waiting to go out, at most; 0 for
+                               no limit */
 } node_connect_args;
 
 /* Start the I/O thread, events going to EVENT_FD (which node now owns).
@@ -93,9 +128,10 @@ long node_connect (const node_connect_args *args);
 
 /* Queue a message on connection ID, in order: CONTROL and MESSAGE
    (NULL for none) encoded without version bytes.  Framed in the form
-   the connection agreed on and sent as soon as it is up.  False if
-   there is no such connection.  */
-bool node_send (long id, const uint8_t *control, size_t control_len,
+   the connection agreed on and sent as soon as it is up.  Refused,
+   with nothing queued, when it would take the connection's output
+   queue past its limit (a message into an empty queue always goes).  */
+node_send_result node_send (long id, const uint8_t *control, size_t control_len,
                 const uint8_t *message, size_t message_len);
 
 /* Close connection ID; a DOWN event with NODE_ERR_LOCAL follows.  */
@@ -107,7 +143,12 @@ long node_epmd_port_please (const char *host, int epmd_port,
                             const char *alive, unsigned timeout_ms);
 long node_epmd_names (const char *host, int epmd_port, unsigned timeout_ms);
 
-/* Take every pending event, oldest first.  */
+/* Take pending events, oldest first: a batch of at most
+   NODE_BATCH_EVENTS events and NODE_BATCH_BYTES bytes (but at least one
+   event), so that turning them into Lisp values stays short.  When
+   events remain, Lisp is woken again.  */
+#define NODE_BATCH_EVENTS 512
+#define NODE_BATCH_BYTES ((size_t) 1 << 20)
 node_event *node_take_events (void);
 void node_free_events (node_event *events);
 

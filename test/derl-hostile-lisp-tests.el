@@ -13,14 +13,15 @@
 
 ;;; Code:
 
-(require 'ert)
 (require 'cl-lib)
-(require 'derl-ert)
-(require 'derl-tests)
 (require 'derl)
 (require 'derl-trace)
 (require 'epmd)
 (require 'erl)
+(require 'ert)
+(require 'derl-ert)
+;; For `derl-test-configure', `derl-test-with-node' and the inbox.
+(require 'derl-tests)
 
 ;;;; Helpers
 
@@ -356,15 +357,19 @@ link fires, and derl carries on."
 ;;;; Careless settings get clear errors
 
 (ert-deftest derl-hostile-lisp-ports-validated ()
-  "A port outside 1..65535 is refused with a clear `derl-connect-error'."
+  "A port outside 1..65535 is refused with a clear `derl-epmd-error'.
+So are the EPMD queries of epmd.el."
   (derl-test-configure)
   (dolist (port '(-5 0 70000 "4369" nil))
     (let ((derl-epmd-port port))
       (let ((err (should-error (derl-connect 'somebody@localhost)
-                               :type 'derl-connect-error)))
-        (should (string-match-p "derl-epmd-port must be a port number \
-from 1 to 65535" (cadr err))))
-      (should-error (epmd-names "localhost") :type 'derl-connect-error))))
+                               :type 'derl-epmd-error)))
+        (should (string-match-p "derl-epmd-port' is .*, not a port number \
+(1 to 65535)" (cadr err))))
+      (should-error (epmd-names "localhost") :type 'derl-epmd-error)
+      (should-error (epmd-port-please "somebody" "localhost" #'ignore
+                                      #'ignore)
+                    :type 'derl-epmd-error))))
 
 (ert-deftest derl-hostile-lisp-latin-1-cookie ()
   "A non-ASCII cookie is digested as Erlang does: as its Latin-1 bytes.

@@ -345,6 +345,14 @@ test_port2_bad (void)
          == EPMD_BAD_RESPONSE);
   CHECK (reason != NULL);
 
+  /* Port 0 is no port.  */
+  bytes zero = { .n = 0 };
+  port2_ok (&zero, "foo", 0, 0);
+  reason = NULL;
+  CHECK (epmd_parse_port2_resp (zero.d, zero.n, &info, &used, &reason)
+         == EPMD_BAD_RESPONSE);
+  CHECK (reason && strstr (reason, "port 0"));
+
   /* A name length of zero, and one past 255, refused at once.  */
   reason = NULL;
   CHECK (epmd_parse_port2_resp (BYTES (119, 0, 0, 1, 77, 0, 0, 6, 0, 5, 0, 0,
@@ -833,11 +841,24 @@ test_hs_status (void)
   hs_free (&hs);
 }
 
+/* Status alive: the node holds a connection from our name.  Unless it
+   is known to be our own, now gone, answer false and give up.  */
 static void
 test_hs_status_alive (void)
 {
   hs_state hs;
-  CHECK (after_status (&hs, "alive") == HS_CONTINUE);
+  CHECK (after_status (&hs, "alive") == HS_FAILED);
+  CHECK (hs.kind == HS_ERR_NAME_IN_USE && error_clean (&hs));
+  CHECK (same (hs.out.data, hs.out.len,
+               BYTES (0, 6, 's', 'f', 'a', 'l', 's', 'e')));
+  hs_free (&hs);
+
+  init (&hs, 6);
+  hs.replace_old = true;
+  hs.out.len = 0;
+  bytes st = { .n = 0 };
+  peer_status (&st, "alive");
+  CHECK (feed_all (&hs, &st) == HS_CONTINUE);
   CHECK (hs.state == HS_AWAIT_CHALLENGE);
   CHECK (same (hs.out.data, hs.out.len,
                BYTES (0, 5, 's', 't', 'r', 'u', 'e')));
@@ -849,6 +870,43 @@ test_hs_status_alive (void)
   CHECK (feed_all (&hs, &in) == HS_DONE);
   our_reply (&want, &hs);
   CHECK (took_out (&hs, &want));
+  hs_free (&hs);
+}
+
+/* The challenge must name the node dialled.  */
+static void
+test_hs_wrong_peer (void)
+{
+  hs_state hs;
+  init (&hs, 6);
+  CHECK (hs_expect_peer (&hs, (const uint8_t *) PEER_NAME,
+                         strlen (PEER_NAME)));
+  CHECK (!hs_expect_peer (&hs, (const uint8_t *) "", 0));
+  bytes in = { .n = 0 };
+  peer_status (&in, "ok");
+  peer_challenge_v6 (&in, PEER_FLAGS, "peer@elsewhere");
+  CHECK (feed_all (&hs, &in) == HS_FAILED);
+  CHECK (hs.kind == HS_ERR_WRONG_PEER && error_clean (&hs));
+  hs_free (&hs);
+
+  /* A prefix of the name is not the name.  */
+  init (&hs, 6);
+  hs_expect_peer (&hs, (const uint8_t *) PEER_NAME, strlen (PEER_NAME));
+  in.n = 0;
+  peer_status (&in, "ok");
+  peer_challenge_v6 (&in, PEER_FLAGS, "peer@other");
+  CHECK (feed_all (&hs, &in) == HS_FAILED && hs.kind == HS_ERR_WRONG_PEER);
+  hs_free (&hs);
+
+  /* The right name goes on.  */
+  init (&hs, 6);
+  hs_expect_peer (&hs, (const uint8_t *) PEER_NAME, strlen (PEER_NAME));
+  hs.out.len = 0;
+  in.n = 0;
+  peer_status (&in, "ok");
+  peer_challenge_v6 (&in, PEER_FLAGS, PEER_NAME);
+  peer_ack (&in, &hs, true);
+  CHECK (feed_all (&hs, &in) == HS_DONE);
   hs_free (&hs);
 }
 
@@ -1071,6 +1129,7 @@ static void
 script (hs_state *hs, int version, bytes *in, bytes *want, size_t *hs_len)
 {
   init (hs, version);
+  hs->replace_old = true;
   in->n = 0;
   want->n = 0;
   b_mem (want, hs->out.data, hs->out.len);
@@ -1263,6 +1322,44 @@ make_reg_send (uint8_t *out, size_t cap)
   return n;
 }
 
+/* SEND {2, '', ''} and a message of DEPTH nested 1-tuples.  */
+static size_t
+make_deep_send (uint8_t *out, size_t cap, size_t depth)
+{
+  static const uint8_t control[] = { 112, 131, 104, 3, 97, 2,
+                                     119, 0, 119, 0, 131 };
+  size_t n = sizeof control + 2 * depth + 1;
+  if (n > cap)
+    return 0;
+  memcpy (out, control, sizeof control);
+  for (size_t k = 0; k < depth; k++)
+    {
+      out[sizeof control + 2 * k] = 104;
+      out[sizeof control + 2 * k + 1] = 1;
+    }
+  out[n - 1] = 106;
+  return n;
+}
+
+static void
+test_frame_depth (void)
+{
+  static uint8_t f[4096];
+  dist_frame fr;
+  const char *why = NULL;
+  size_t n = make_deep_send (f, sizeof f, 1000);
+  CHECK (n > 0);
+  CHECK (dist_parse_frame (f, n, NULL, NULL, 0, &fr, &why));
+  CHECK (dist_parse_frame (f, n, NULL, NULL, 1001, &fr, &why));
+  CHECK (!dist_parse_frame (f, n, NULL, NULL, 100, &fr, &why));
+  CHECK (why && strstr (why, "deep"));
+  /* Wide is not deep.  */
+  static const uint8_t wide[] = { 112, 131, 104, 3, 97, 2, 119, 0, 119, 0,
+                                  131, 104, 6, 97, 1, 97, 2, 97, 3, 97, 4,
+                                  97, 5, 106 };
+  CHECK (dist_parse_frame (wide, sizeof wide, NULL, NULL, 2, &fr, &why));
+}
+
 static void
 test_frame_reg_send (void)
 {
@@ -1271,7 +1368,7 @@ test_frame_reg_send (void)
   dist_frame fr;
   const char *why = NULL;
   CHECK (n > 0);
-  CHECK (dist_parse_frame (f, n, NULL, NULL, &fr, &why));
+  CHECK (dist_parse_frame (f, n, NULL, NULL, 0, &fr, &why));
   CHECK (fr.op == DOP_REG_SEND);
   CHECK (fr.control_offset == 1);
   CHECK (f[fr.message_offset] == ETF_VERSION);
@@ -1280,11 +1377,11 @@ test_frame_reg_send (void)
   for (size_t k = 0; k < n; k++)
     {
       why = NULL;
-      CHECK (!dist_parse_frame (f, k, NULL, NULL, &fr, &why) && why);
+      CHECK (!dist_parse_frame (f, k, NULL, NULL, 0, &fr, &why) && why);
     }
   /* Trailing bytes too.  */
   f[n] = 0;
-  CHECK (!dist_parse_frame (f, n + 1, NULL, NULL, &fr, &why));
+  CHECK (!dist_parse_frame (f, n + 1, NULL, NULL, 0, &fr, &why));
 }
 
 static void
@@ -1293,19 +1390,19 @@ test_frame_bad_controls (void)
   dist_frame fr;
   const char *why;
   /* Not pass-through.  */
-  CHECK (!dist_parse_frame (BYTES (1, 131, 106), NULL, NULL, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (1, 131, 106), NULL, NULL, 0, &fr, &why));
   /* A distribution header, which we do not negotiate.  */
-  CHECK (!dist_parse_frame (BYTES (131, 68, 0), NULL, NULL, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (131, 68, 0), NULL, NULL, 0, &fr, &why));
   /* Control not a tuple; op not an integer; unknown op; too short.  */
-  CHECK (!dist_parse_frame (BYTES (112, 131, 106), NULL, NULL, &fr, &why));
-  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 106), NULL, NULL, &fr, &why));
-  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 99), NULL, NULL, &fr, &why));
-  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 2), NULL, NULL, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 106), NULL, NULL, 0, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 106), NULL, NULL, 0, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 99), NULL, NULL, 0, &fr, &why));
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 1, 97, 2), NULL, NULL, 0, &fr, &why));
   /* SEND without its message.  */
-  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 3, 97, 2, 106, 106), NULL, NULL, &fr,
+  CHECK (!dist_parse_frame (BYTES (112, 131, 104, 3, 97, 2, 106, 106), NULL, NULL, 0, &fr,
                             &why));
   /* NODE_LINK {5}: no message, fine.  */
-  CHECK (dist_parse_frame (BYTES (112, 131, 104, 1, 97, 5), NULL, NULL, &fr, &why));
+  CHECK (dist_parse_frame (BYTES (112, 131, 104, 1, 97, 5), NULL, NULL, 0, &fr, &why));
   CHECK (fr.op == DOP_NODE_LINK && fr.message_len == 0);
 }
 
@@ -1321,31 +1418,31 @@ test_frame_atom_cache (void)
   CHECK (dist_parse_frame (BYTES (131, 68, 2, 0x98, 0x00,
                                   5, 3, 'f', 'o', 'o', 7, 3, 'b', 'a', 'r',
                                   104, 3, 97, 7, 82, 0, 82, 1),
-                           cache, refs, &fr, &why));
+                           cache, refs, 0, &fr, &why));
   CHECK (fr.atom_ref_count == 2 && !fr.versioned && fr.op == 7);
   CHECK (refs[1].len == 3 && memcmp (refs[1].name, "bar", 3) == 0);
   /* Later: bar from the cache, no text.  */
   CHECK (dist_parse_frame (BYTES (131, 68, 1, 0x01, 7,
                                   104, 3, 97, 7, 82, 0, 82, 0),
-                           cache, refs, &fr, &why));
+                           cache, refs, 0, &fr, &why));
   CHECK (refs[0].len == 3 && memcmp (refs[0].name, "bar", 3) == 0);
   /* Long atoms: 2-byte lengths.  */
   CHECK (dist_parse_frame (BYTES (131, 68, 1, 0x18, 9, 0, 2, 'h', 'i',
                                   104, 1, 97, 5),
-                           cache, refs, &fr, &why));
+                           cache, refs, 0, &fr, &why));
   CHECK (refs[0].len == 2);
   /* An empty entry; a reference out of range; one entry twice.  */
   CHECK (!dist_parse_frame (BYTES (131, 68, 1, 0x02, 9, 104, 1, 97, 5),
-                            cache, refs, &fr, &why));
+                            cache, refs, 0, &fr, &why));
   CHECK (!dist_parse_frame (BYTES (131, 68, 1, 0x01, 7,
                                    104, 3, 97, 7, 82, 0, 82, 1),
-                            cache, refs, &fr, &why));
+                            cache, refs, 0, &fr, &why));
   CHECK (!dist_parse_frame (BYTES (131, 68, 2, 0x11, 0x00, 7, 7,
                                    104, 1, 97, 5),
-                            cache, refs, &fr, &why));
+                            cache, refs, 0, &fr, &why));
   /* Without a cache (not negotiated) a header is refused.  */
   CHECK (!dist_parse_frame (BYTES (131, 68, 0, 104, 1, 97, 5), NULL, NULL,
-                            &fr, &why));
+                            0, &fr, &why));
   dist_atom_cache_free (cache);
 }
 
@@ -1360,7 +1457,7 @@ test_frame_put (void)
   CHECK (b.data[3] == 2 + sizeof ctl && b.data[4] == DIST_PASS_THROUGH);
   dist_frame fr;
   const char *why;
-  CHECK (dist_parse_frame (b.data + 4, b.len - 4, NULL, NULL, &fr, &why));
+  CHECK (dist_parse_frame (b.data + 4, b.len - 4, NULL, NULL, 0, &fr, &why));
   CHECK (fr.versioned && fr.op == DOP_NODE_LINK);
   /* After a header: 131 68 0, then the terms bare.  */
   b.len = 0;
@@ -1372,8 +1469,8 @@ test_frame_put (void)
   dist_atom_cache *cache = calloc (1, sizeof *cache);
   etf_atom refs[DIST_MAX_ATOM_REFS];
   /* NODE_LINK has no message: the extra term is trailing garbage.  */
-  CHECK (!dist_parse_frame (b.data + 4, b.len - 4, cache, refs, &fr, &why));
-  CHECK (dist_parse_frame (b.data + 4, b.len - 5, cache, refs, &fr, &why));
+  CHECK (!dist_parse_frame (b.data + 4, b.len - 4, cache, refs, 0, &fr, &why));
+  CHECK (dist_parse_frame (b.data + 4, b.len - 5, cache, refs, 0, &fr, &why));
   CHECK (!fr.versioned && fr.atom_ref_count == 0);
   dist_atom_cache_free (cache);
   etf_buf_free (&b);
@@ -1389,6 +1486,7 @@ static const struct
 #define T(f) { #f, f }
   T (test_digest_known),
   T (test_frame_reg_send),
+  T (test_frame_depth),
   T (test_frame_bad_controls),
   T (test_frame_put),
   T (test_frame_atom_cache),
@@ -1411,6 +1509,7 @@ static const struct
   T (test_hs_old_challenge_refused),
   T (test_hs_status),
   T (test_hs_status_alive),
+  T (test_hs_wrong_peer),
   T (test_hs_wrong_ack),
   T (test_hs_peer_closed),
   T (test_hs_missing_flags),

@@ -4,7 +4,7 @@
 %%   erl -noshell -run derl_liar start NAME COOKIE
 %%
 %% registers NAME with EPMD (ERL_EPMD_PORT), prints "derl_liar ready",
-%% completes a real handshake with whoever connects (as derl_rogue),
+%% completes a real handshake with whoever connects (as derl_fake),
 %% and then obeys the messages Emacs sends it: for {puppet, Frames} it
 %% sends each {Control} or {Control, Message} back to Emacs as a
 %% distribution frame, however false its pids, which is what a hostile
@@ -24,10 +24,10 @@ start([Name, Cookie]) ->
     {ok, Listen} = gen_tcp:listen(0, [binary, {packet, 2}, {active, false},
                                       {reuseaddr, true}]),
     {ok, Port} = inet:port(Listen),
-    Epmd = derl_rogue:register_with_epmd(Name, Port),
+    Epmd = derl_fake:register_with_epmd(Name, Port),
     io:format("derl_liar ready~n"),
     {ok, Sock} = gen_tcp:accept(Listen),
-    derl_rogue:handshake(Sock, Name, Cookie),
+    _ = derl_fake:handshake(Sock, Name ++ "@localhost", Cookie),
     ok = inet:setopts(Sock, [{packet, 4}]),
     puppet(Sock),
     gen_tcp:close(Epmd),
@@ -41,10 +41,25 @@ puppet(Sock) ->
         {ok, <<112, Terms/binary>>} ->
             obey(Sock, Terms),
             puppet(Sock);
+        {ok, <<131, 68, 0, Terms/binary>>} ->
+            %% A distribution header naming no cached atoms: the terms
+            %% follow without their version bytes.
+            obey(Sock, unversioned(Terms)),
+            puppet(Sock);
         {ok, _} ->
             puppet(Sock);
         {error, _} ->
             ok
+    end.
+
+%% The control term and the message of a header frame, each given the
+%% version byte a pass-through frame has.
+unversioned(Terms) ->
+    {_, Used} = binary_to_term(<<131, Terms/binary>>, [used]),
+    <<Control:(Used - 1)/binary, Message/binary>> = Terms,
+    case Message of
+        <<>> -> <<131, Control/binary>>;
+        _ -> <<131, Control/binary, 131, Message/binary>>
     end.
 
 %% A pass-through frame from Emacs: the control term, then the message.

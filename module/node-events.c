@@ -1,0 +1,181 @@
+/* node-events.c --- the queue of events for Lisp, counted by the memory
+   each one really holds, and handed over in bounded batches.  */
+
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
+#define _GNU_SOURCE
+#include "node-internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Under node_lock.  */
+static node_event *events_head, *events_tail;
+/* Memory held by queued events, their structs and the allocator's own
+   share included.  Past the high-water mark the I/O thread stops
+   reading until Lisp has taken some: a fast sender cannot grow Emacs's
+   memory without bound.  */
+static size_t queued_bytes;
+#define QUEUE_HIGH_WATER ((size_t) 16 << 20)
+/* What malloc keeps beside each block, roughly.  */
+#define MALLOC_OVERHEAD 16
+static int event_fd = -1;
+/* An event was queued by a thread that must not write to Emacs's pipe;
+   the I/O thread writes the wake-up byte for it.  */
+static bool lisp_signal_owed;
+
+node_event *
+event_new (node_event_kind kind, long id, size_t extra)
+{
+  node_event *ev = calloc (1, sizeof *ev + extra);
+  if (ev)
+    {
+      ev->kind = kind;
+      ev->id = id;
+      ev->cost = sizeof *ev + extra + MALLOC_OVERHEAD;
+    }
+  return ev;
+}
+
+node_event *
+event_failure (node_event_kind kind, long id, node_error error,
+               const char *reason)
+{
+  size_t n = strlen (reason);
+  node_event *ev = event_new (kind, id, n + 1);
+  if (ev)
+    {
+      ev->error = error;
+      memcpy (ev->bytes, reason, n + 1);
+      ev->reason = (const char *) ev->bytes;
+    }
+  return ev;
+}
+
+/* Wake Lisp: one byte down the event pipe.  node_lock held.  */
+static void
+signal_lisp_locked (void)
+{
+  lisp_signal_owed = false;
+  if (event_fd < 0)
+    return;
+  ssize_t n;
+  do
+    n = write (event_fd, "e", 1);
+  while (n < 0 && errno == EINTR);
+}
+
+/* Only threads that block every signal write to Emacs's pipe: a write
+   after its reader is gone raises SIGPIPE.  Others let the I/O thread
+   do it.  */
+static void
+wake_lisp_locked (void)
+{
+  if (node_is_running && pthread_equal (pthread_self (), node_io_thread))
+    signal_lisp_locked ();
+  else
+    {
+      lisp_signal_owed = true;
+      node_wake_io_thread ();
+    }
+}
+
+void
+signal_owed_locked (void)
+{
+  if (lisp_signal_owed && events_head)
+    signal_lisp_locked ();
+}
+
+/* Queue an event (node_lock held); tell Lisp when the queue was
+   empty.  */
+void
+emit_locked (node_event *ev)
+{
+  ev->next = NULL;
+  bool was_empty = events_head == NULL;
+  queued_bytes += ev->cost;
+  if (events_tail)
+    events_tail->next = ev;
+  else
+    events_head = ev;
+  events_tail = ev;
+  if (was_empty)
+    wake_lisp_locked ();
+}
+
+bool
+events_over_high_water_locked (void)
+{
+  return queued_bytes > QUEUE_HIGH_WATER;
+}
+
+void
+events_set_fd_locked (int fd)
+{
+  if (event_fd >= 0 && event_fd != fd)
+    close (event_fd);
+  event_fd = fd;
+  /* Events queued for an old channel must wake the new one.  */
+  if (fd >= 0 && events_head)
+    wake_lisp_locked ();
+}
+
+void
+events_clear_locked (void)
+{
+  node_free_events (events_head);
+  events_head = events_tail = NULL;
+  queued_bytes = 0;
+  events_set_fd_locked (-1);
+  lisp_signal_owed = false;
+}
+
+node_event *
+node_take_events (void)
+{
+  pthread_mutex_lock (&node_lock);
+  node_event *batch = events_head, *last = NULL;
+  size_t count = 0, bytes = 0;
+  bool was_over = events_over_high_water_locked ();
+  for (node_event *e = events_head;
+       e && (count == 0
+             || (count < NODE_BATCH_EVENTS
+                 && bytes + e->cost <= NODE_BATCH_BYTES));
+       e = e->next)
+    {
+      last = e;
+      count++;
+      bytes += e->cost;
+    }
+  if (last)
+    {
+      events_head = last->next;
+      last->next = NULL;
+      if (!events_head)
+        events_tail = NULL;
+    }
+  queued_bytes -= bytes;
+  if (events_head)
+    wake_lisp_locked ();  /* the rest follows on the next wake-up; this
+                             also wakes the I/O thread */
+  else if (was_over)
+    node_wake_io_thread ();  /* it may have stopped reading */
+  pthread_mutex_unlock (&node_lock);
+  return last ? batch : NULL;
+}
+
+void
+node_free_events (node_event *ev)
+{
+  while (ev)
+    {
+      node_event *next = ev->next;
+      free (ev);
+      ev = next;
+    }
+}

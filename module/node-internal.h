@@ -1,0 +1,133 @@
+/* node-internal.h --- what the node*.c files share: the connection
+   record, the shared state under `node_lock', and their entry points
+   into each other.  Not for use outside node*.c.  */
+
+/* Copyright (C) 2026 The derl authors
+   SPDX-License-Identifier: GPL-3.0-or-later */
+
+#ifndef DERL_NODE_INTERNAL_H
+#define DERL_NODE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "dist.h"
+#include "etf.h"
+#include "handshake.h"
+#include "node.h"
+
+typedef enum
+{
+  C_RESOLVING,      /* a helper thread looks the host up */
+  C_EPMD_CONNECT,   /* connecting to EPMD */
+  C_EPMD_WAIT,      /* request sent, reading the answer */
+  C_CONNECT,        /* connecting to the node */
+  C_HANDSHAKE,
+  C_UP,
+  C_DEAD,
+} conn_state;
+
+typedef enum
+{
+  Q_NODE,           /* a distribution connection */
+  Q_PORT_PLEASE,    /* an EPMD query only */
+  Q_NAMES,
+} conn_kind;
+
+/* fd while resolved but not yet connected: the I/O thread opens it.  */
+#define FD_TO_OPEN (-2)
+
+typedef struct conn
+{
+  struct conn *next;
+  long id;
+  conn_kind kind;
+  conn_state state;
+  int fd;
+  char *alive, *host;
+  int epmd_port;
+  struct sockaddr_storage addr;
+  socklen_t addr_len;
+  uint16_t node_port;
+  int peer_version;
+  uint8_t *cookie;
+  size_t cookie_len;
+  char *our_name;
+  uint32_t creation;
+  uint64_t flags;
+  hs_state hs;
+  bool hs_started;
+  dist_atom_cache *atom_cache;  /* the node's cached atoms, once up */
+  etf_buf in;          /* received, from IN_START on not yet used */
+  size_t in_start;
+  etf_buf early;       /* handshake or EPMD bytes to write */
+  etf_buf out;         /* frames; written only once up */
+  etf_buf pending;     /* messages queued before up, unframed */
+  bool use_header;     /* frames after a distribution header */
+  size_t out_sent;
+  size_t max_send_queue;
+  int64_t deadline;    /* connect deadline, ms; 0 once up */
+  int64_t last_recv, last_send;
+  unsigned ticktime_ms;
+  size_t max_message;
+  size_t max_depth;
+  bool close_requested;
+} conn;
+
+/* ---- shared state, all under node_lock (see node.h) */
+extern pthread_mutex_t node_lock;
+extern conn *node_conns;
+extern pthread_t node_io_thread;
+extern bool node_is_running, node_stopping;
+
+/* node.c */
+int64_t node_now_ms (void);
+void node_wake_io_thread (void);
+
+/* node-events.c */
+node_event *event_new (node_event_kind kind, long id, size_t extra);
+void emit_locked (node_event *ev);
+/* A DOWN or EPMD_ERROR event for ID, or NULL when out of memory.  */
+node_event *event_failure (node_event_kind kind, long id, node_error error,
+                           const char *reason);
+/* Tell Lisp about events queued from the main thread.  */
+void signal_owed_locked (void);
+/* Past the high-water mark the I/O thread stops reading.  */
+bool events_over_high_water_locked (void);
+void events_set_fd_locked (int fd);
+void events_clear_locked (void);
+
+/* node-resolve.c */
+bool start_resolver (conn *c);
+
+/* node-conn.c */
+conn *find_conn (long id);
+conn *new_conn (conn_kind kind, const char *host, int epmd_port,
+                unsigned timeout_ms);
+void free_conn (conn *c);
+void kill_conn_locked (conn *c, node_error error, const char *reason);
+bool open_socket (conn *c, uint16_t port);
+void connected_locked (conn *c);
+void handshake_input_locked (conn *c);
+void epmd_input_locked (conn *c, bool eof);
+int64_t timers_locked (conn *c, int64_t now);
+
+/* node-frames.c */
+bool flush_locked (conn *c);
+bool wants_write (const conn *c);
+void read_input_locked (conn *c);
+void process_frames_locked (conn *c);
+node_send_result queue_message_locked (conn *c, const uint8_t *control,
+                                       size_t control_len,
+                                       const uint8_t *message,
+                                       size_t message_len);
+void frame_pending_locked (conn *c);
+/* Messages and bytes queued on C that were not fully sent.  */
+void unsent_messages (const conn *c, size_t *count, size_t *bytes);
+const uint8_t *in_data (conn *c);
+size_t in_len (conn *c);
+void in_consume (conn *c, size_t n);
+
+#endif /* DERL_NODE_INTERNAL_H */
