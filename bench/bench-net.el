@@ -298,15 +298,19 @@ PEER has the echo, CLIENT is the Erlang client compared with."
   "Call erlang:node() on NODE with `derl-call', which may not exist yet."
   (funcall (intern "derl-call") node 'erlang 'node nil))
 
-(defun derl-bench--load-all ()
-  "Load every library in lisp/, as a user with all of derl would have."
+(defun derl-bench--load-call ()
+  "Load the library in lisp/ that defines `derl-call', if there is one."
   (dolist (file (directory-files (expand-file-name "lisp" derl-bench-root)
-                                 nil "\\.el\\'"))
-    (require (intern (file-name-base file)) nil t)))
+                                 t "\\.el\\'"))
+    (unless (fboundp 'derl-call)
+      (with-temp-buffer
+        (insert-file-contents file)
+        (when (search-forward "(defun derl-call " nil t)
+          (require (intern (file-name-base file))))))))
 
 (defun derl-bench--calls (peer client)
   "Time `derl-call' to PEER against rpc:call from CLIENT to PEER."
-  (derl-bench--load-all)
+  (derl-bench--load-call)
   (let ((label (format "derl-call / rpc:call, %s" (derl-bench--trace-label)))
         (target (derl-bench--round-trip-target)))
     (if (not (fboundp 'derl-call))
