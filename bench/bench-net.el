@@ -44,25 +44,23 @@
   (not (equal (getenv "DERL_BENCH_TRACE") "off"))
   "Non-nil means measure with the trace buffer on, its default.")
 
-(defvar derl-bench-round-trips
-  (derl-bench-setting "DERL_BENCH_ROUND_TRIPS" 10000 1000)
-  "Round trips per measurement.")
+(defconst derl-bench-sizes
+  ;; Full run, then quick mode; an environment variable overrides both.
+  `(:round-trips ,(derl-bench-setting "DERL_BENCH_ROUND_TRIPS" 10000 1000)
+    :pairs ,(derl-bench-setting "DERL_BENCH_PAIRS" 7 5)
+    :stream ,(derl-bench-setting "DERL_BENCH_STREAM" 200000 20000)
+    :long-stream ,(derl-bench-setting "DERL_BENCH_LONG_STREAM" 1000000 100000)
+    :calls ,(derl-bench-setting "DERL_BENCH_CALLS" 5000 500)
+    :stage-trips ,(derl-bench-setting "DERL_BENCH_STAGES" 2000 300))
+  "How much to measure, by key.
+Round trips per measurement, alternating pairs of round-trip
+measurements, messages in each of the three shorter streams and in the
+long one, calls per `derl-call' and rpc:call measurement, round trips
+timed stage by stage.")
 
-(defvar derl-bench-pairs (derl-bench-setting "DERL_BENCH_PAIRS" 7 5)
-  "Alternating pairs of round-trip measurements (Emacs, Erlang).")
-
-(defvar derl-bench-stream (derl-bench-setting "DERL_BENCH_STREAM" 200000 20000)
-  "Messages in each of the three shorter streams, whose median rate counts.")
-
-(defvar derl-bench-long-stream
-  (derl-bench-setting "DERL_BENCH_LONG_STREAM" 1000000 100000)
-  "Messages in the long stream, whose memory use is measured.")
-
-(defvar derl-bench-calls (derl-bench-setting "DERL_BENCH_CALLS" 5000 500)
-  "Calls per `derl-call' and rpc:call measurement.")
-
-(defvar derl-bench-stage-trips (derl-bench-setting "DERL_BENCH_STAGES" 2000 300)
-  "Round trips timed stage by stage.")
+(defun derl-bench-size (key)
+  "Return the size KEY (such as :pairs) of `derl-bench-sizes'."
+  (plist-get derl-bench-sizes key))
 
 (defconst derl-bench-ebin (expand-file-name "build/bench-ebin" derl-bench-root)
   "Where bench/run.sh puts the compiled bench_peer and bench_corpus.")
@@ -126,25 +124,25 @@ to the end marker, how many arrived, and how many came out of order."
   (garbage-collect)
   (let* ((reset (derl-bench-reset-peak-rss))
          (rss (derl-bench-status-kb "VmRSS"))
-         (long (derl-bench--stream peer derl-bench-long-stream))
+         (long (derl-bench--stream peer (derl-bench-size :long-stream)))
          (growth (/ (- (derl-bench-status-kb "VmHWM") rss) 1024.0))
-         (short (cl-loop repeat 3
-                         collect (derl-bench--stream peer derl-bench-stream)))
+         (n (derl-bench-size :stream))
+         (short (cl-loop repeat 3 collect (derl-bench--stream peer n)))
          (rate (derl-bench-median (mapcar #'car short)))
          (target (if derl-bench-trace 100000 150000))
          (lost (cl-loop for (_ received) in (cons long short)
-                        for n in (cons derl-bench-long-stream
-                                       (make-list 3 derl-bench-stream))
-                        sum (- n received)))
+                        for sent in (cons (derl-bench-size :long-stream)
+                                          (make-list 3 n))
+                        sum (- sent received)))
          (disordered (cl-loop for s in (cons long short) sum (nth 2 s))))
     (derl-bench-say "  stream Erlang -> Emacs process, median of 3 x %d: \
 %9.0f msg/s  target >= %d: %s"
-                    derl-bench-stream rate target
+                    n rate target
                     (derl-bench-verdict (>= rate target)))
     (derl-bench-say "    the three: %s msg/s"
                     (mapconcat (lambda (s) (format "%.0f" (car s))) short ", "))
     (derl-bench-say "  long stream, %d messages:        %9.0f msg/s"
-                    derl-bench-long-stream (car long))
+                    (derl-bench-size :long-stream) (car long))
     (derl-bench-say "    peak RSS growth of Emacs %7.1f MB  target < 200 MB: %s%s"
                     growth (derl-bench-verdict (< growth 200))
                     (if reset "" "  (peak since start: could not reset)"))
@@ -153,13 +151,12 @@ target 0: %s"
                     lost disordered
                     (derl-bench-verdict (and (zerop lost) (zerop disordered))))
     (derl-bench-summary "stream" (format "%s, msgs/s (median of 3 x %d)"
-                                         (derl-bench--trace-label)
-                                         derl-bench-stream)
+                                         (derl-bench--trace-label) n)
                         (format "%.0f" rate) (format ">= %d (aim 200000)" target)
                         (derl-bench-verdict (>= rate target)))
     (derl-bench-summary "stream" (format "%s, %d msgs: peak RSS growth"
                                          (derl-bench--trace-label)
-                                         derl-bench-long-stream)
+                                         (derl-bench-size :long-stream))
                         (format "%.1f MB (%.0f msg/s)" growth (car long))
                         "< 200 MB" (derl-bench-verdict (< growth 200)))
     (derl-bench-summary "stream" (format "%s, lost / out of order"
@@ -177,7 +174,7 @@ target 0: %s"
 (defun derl-bench--round-trip-report (label emacs erlang target)
   "Print and summarise round trips under LABEL against TARGET.
 EMACS and ERLANG are the seconds of each alternating measurement."
-  (let* ((n derl-bench-round-trips)
+  (let* ((n (derl-bench-size :round-trips))
          (e (derl-bench-median emacs))
          (r (derl-bench-median erlang))
          (ratio (/ e r))
@@ -208,11 +205,11 @@ EMACS and ERLANG are the seconds of each alternating measurement."
   "Alternate Emacs and Erlang round trips to PEER; Erlang's from CLIENT."
   (derl-bench--emacs-round-trip peer 500)
   (derl-bench--erlang-round-trip client peer 500)
-  (let (emacs erlang)
-    (dotimes (_ derl-bench-pairs)
-      (push (derl-bench--emacs-round-trip peer derl-bench-round-trips) emacs)
-      (push (derl-bench--erlang-round-trip client peer derl-bench-round-trips)
-            erlang))
+  (let ((n (derl-bench-size :round-trips))
+        emacs erlang)
+    (dotimes (_ (derl-bench-size :pairs))
+      (push (derl-bench--emacs-round-trip peer n) emacs)
+      (push (derl-bench--erlang-round-trip client peer n) erlang))
     (derl-bench--round-trip-report "batch Emacs" (nreverse emacs)
                                    (nreverse erlang)
                                    (derl-bench--round-trip-target))))
@@ -254,8 +251,8 @@ PEER has the echo, CLIENT is the Erlang client compared with."
                        :node-name (intern (format "emacstty%s@localhost"
                                                   (derl-test-random-string 6)))
                        :trace derl-bench-trace
-                       :round-trips derl-bench-round-trips
-                       :pairs derl-bench-pairs
+                       :round-trips (derl-bench-size :round-trips)
+                       :pairs (derl-bench-size :pairs)
                        :result result)
                    (current-buffer))))
         (unwind-protect
@@ -299,7 +296,7 @@ PEER has the echo, CLIENT is the Erlang client compared with."
   (funcall (intern "derl-call") node 'erlang 'node nil))
 
 (defun derl-bench--load-call ()
-  "Load the library in lisp/ that defines `derl-call', if there is one."
+  "Load the library in lisp/ with the definition of `derl-call', if any."
   (dolist (file (directory-files (expand-file-name "lisp" derl-bench-root)
                                  t "\\.el\\'"))
     (unless (fboundp 'derl-call)
@@ -321,7 +318,7 @@ lisp/ yet); skipped")
                               (format "<= %.1f (round-trip bound)" target)
                               "not available"))
       (condition-case err
-          (let* ((n derl-bench-calls)
+          (let* ((n (derl-bench-size :calls))
                  (call (lambda ()
                          (let ((t0 (float-time)))
                            (dotimes (_ n)
@@ -342,7 +339,7 @@ lisp/ yet); skipped")
                      (derl-bench--call peer)))
             (funcall call)
             (funcall rpc)
-            (dotimes (_ (max 3 (/ derl-bench-pairs 2)))
+            (dotimes (_ (max 3 (/ (derl-bench-size :pairs) 2)))
               (push (funcall call) emacs)
               (push (funcall rpc) erlang))
             (let* ((e (derl-bench-median emacs))
@@ -481,7 +478,8 @@ left out."
     (dolist (a watched)
       (advice-add (car a) (nth 1 a) (nth 2 a)))
     (unwind-protect
-        (let* ((cycles (derl-bench--stamp-trips peer derl-bench-stage-trips))
+        (let* ((cycles (derl-bench--stamp-trips
+                        peer (derl-bench-size :stage-trips)))
                (previous 0.0))
           (derl-bench-say "  one round trip by stage, %s: median time of each \
 stamp after the
