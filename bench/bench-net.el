@@ -21,8 +21,9 @@
 ;;     see bench-tty.el), against Erlang -> Erlang;
 ;;   - `derl-call' against rpc:call between two Erlang nodes, when
 ;;     `derl-call' exists;
-;;   - where one Emacs round trip spends its time, stage by stage, as far
-;;     as Lisp can see it (see `derl-bench--stage-help');
+;;   - where one Emacs round trip spends its time, stage by stage, from
+;;     stamps taken in Lisp, in the module's C and in Erlang (see
+;;     `derl-bench--stage-help');
 ;;   - connection set-up time (EPMD and handshake).
 ;; Every rate and ratio is printed beside its target with "met" or
 ;; "NOT met"; timing is reported, never asserted.
@@ -368,41 +369,55 @@ round-trip bound; none is set for calls): %s"
    "`derl--module-send' entered"
    "`derl--module-send' returned (encoded; written or queued)"
    "Erlang's echo got the ping"
-   "event filter entered (reply read, queued, pipe woke Emacs)"
+   "event filter entered (pipe woke Emacs)"
    "`derl--module-events' entered"
    "`derl--module-events' returned (reply decoded)"
-   "process resumed (reply matched)"]
+   "process resumed (reply matched)"
+   "C: I/O thread's recv() completed the reply's frame"
+   "C: reply queued as an event"
+   "C: Lisp woken (pipe byte written, or waiting thread signalled)"
+   "C: decoding the reply started"
+   "C: decoding the reply ended"
+   "C: send entered the module"
+   "C: ping's ETF written into the output buffer"
+   "C: ping's last byte handed to send()"]
   "What each stamp of a round trip marks, by slot.")
 
 (defconst derl-bench--stage-help
-  "Not measurable from Lisp, and so lumped into the step to \"event filter
-entered\": the I/O thread reading the reply's frame, queueing it,
-writing the event pipe, and Emacs waking up; and inside
-`derl--module-send', encoding apart from writing.  The C hook that would split them: the module takes
-CLOCK_REALTIME stamps in microseconds (the clock of `float-time' and
-of Erlang's os:system_time/1) when stamping is on, and returns the
-last frame's as a vector from a function such as
-`derl--module-stamps': (1) the I/O thread's recv() that completed the
-frame, (2) the frame appended to the event queue, (3) the write() of
-the wake byte to the event pipe returned (or a mark that none was
-needed, the queue being non-empty), (4) `derl--module-events' started
-decoding that frame and (5) finished it; and for a send, (6)
-`derl--module-send' entered, (7) the ETF written into the output
-buffer, (8) its last byte handed to send(), marked as done by the main
-thread or by the I/O thread.  Switched on by a module function such as
-`derl--module-set-stamping', costing one branch per frame when off."
-  "What the stage breakdown cannot see, and what it would take.")
+  "Lisp stamps come from `float-time', C stamps from CLOCK_REALTIME in
+the module (`derl--module-set-stamping', read back with
+`derl--module-stamps'), Erlang's from os:system_time/1: one clock.
+A stamp missing from the list was taken in fewer than half of the
+round trips (the event filter is not entered when a wait in the
+module takes the reply itself)."
+  "How to read the stage breakdown.")
 
 (defvar derl-bench--cycle nil
   "The stamps of the round trip being timed, a vector, or nil.
 Slots: 0 process sends, 1 module send entered, 2 it returned, 3 Erlang
 got the ping, 4 filter entered, 5 events call entered, 6 it returned,
-7 process resumed.")
+7 process resumed, 8 to 15 the module's own stamps (see
+`derl-bench--stage-names').")
+
+(defvar derl-bench--woken-by nil
+  "How the module woke Lisp for each round trip's reply, as counted.
+An alist (HOW . COUNT), HOW being pipe, waiter or nil.")
 
 (defun derl-bench--stamp (slot)
   "Note the time in SLOT of `derl-bench--cycle' unless already noted."
   (when (and derl-bench--cycle (null (aref derl-bench--cycle slot)))
     (aset derl-bench--cycle slot (float-time))))
+
+(defun derl-bench--module-stamps (cycle)
+  "Copy the module's stamps of the last frame in and send out into CYCLE."
+  (when (fboundp 'derl--module-stamps)
+    (let ((stamps (derl--module-stamps)))
+      (dotimes (k 8)
+        (aset cycle (+ 8 k) (aref stamps k)))
+      (let ((cell (assq (aref stamps 8) derl-bench--woken-by)))
+        (if cell
+            (setcdr cell (1+ (cdr cell)))
+          (push (cons (aref stamps 8) 1) derl-bench--woken-by))))))
 
 (defun derl-bench--filter-advice (&rest _)
   "Stamp the event filter's entry."
@@ -447,12 +462,13 @@ got the ping, 4 filter entered, 5 events call entered, 6 it returned,
   "Ping STAMP N times, passing each cycle's stamps to RECORD; then FINISH."
   (if (zerop n)
       (progn (setq derl-bench--cycle nil) (funcall finish))
-    (setq derl-bench--cycle (make-vector 8 nil))
+    (setq derl-bench--cycle (make-vector 16 nil))
     (aset derl-bench--cycle 0 (float-time))
     (erl-send stamp (vector erl-self 'ping))
     (erl-receive ()
         ((['pong erlang-time]
           (aset derl-bench--cycle 7 (float-time))
+          (derl-bench--module-stamps derl-bench--cycle)
           (aset derl-bench--cycle 3 (/ erlang-time 1e6))
           (funcall record derl-bench--cycle)
           (derl-bench--stamp-loop stamp (1- n) record finish))))))
@@ -463,7 +479,7 @@ MEDIAN is the median of the slot's time after the cycle's start, over
 the cycles that have it; slots filled in fewer than half of them are
 left out."
   (let (offsets)
-    (dotimes (slot 8)
+    (dotimes (slot 16)
       (let ((times (cl-loop for c in cycles
                             when (aref c slot)
                             collect (- (aref c slot) (aref c 0)))))
@@ -477,9 +493,14 @@ left out."
                                    derl-bench--advised)))
     (dolist (a watched)
       (advice-add (car a) (nth 1 a) (nth 2 a)))
+    (setq derl-bench--woken-by nil)
+    (when (fboundp 'derl--module-set-stamping)
+      (derl--module-set-stamping t))
     (unwind-protect
-        (let* ((cycles (derl-bench--stamp-trips
-                        peer (derl-bench-size :stage-trips)))
+        (let* ((cycles (prog1 (derl-bench--stamp-trips
+                               peer (derl-bench-size :stage-trips))
+                         (when (fboundp 'derl--module-set-stamping)
+                           (derl--module-set-stamping nil))))
                (previous 0.0))
           (derl-bench-say "  one round trip by stage, %s: median time of each \
 stamp after the
@@ -495,8 +516,15 @@ stamp after the
             (unless (memq a watched)
               (derl-bench-say "    (%s is not defined: no stamps from it)"
                               (car a))))
+          (derl-bench-say "    reply woken by: %s"
+                          (mapconcat (lambda (c)
+                                       (format "%s %d" (or (car c) "none")
+                                               (cdr c)))
+                                     derl-bench--woken-by ", "))
           (derl-bench-say "%s" (replace-regexp-in-string
                                 "^" "    " derl-bench--stage-help)))
+      (when (fboundp 'derl--module-set-stamping)
+        (derl--module-set-stamping nil))
       (dolist (a watched)
         (advice-remove (car a) (nth 2 a))))))
 

@@ -42,10 +42,10 @@
 ;;   (derl-call-async NODE M F ARGS CALLBACK &key ...)
 ;;       return at once; CALLBACK gets the result later
 ;;
-;; Each call gets its own short-lived process to receive the reply, and
-;; that process is gone once the call is over (answered, failed, timed
-;; out or quit): a late reply finds no one and can never be taken for
-;; the reply to a later call.
+;; Each call gets its own pid to receive the reply (a receiver, no
+;; process: see `derl--make-receiver'), and that pid is forgotten once
+;; the call is over (answered, failed, timed out or quit): a late reply
+;; finds no one and can never be taken for the reply to a later call.
 
 ;;; Code:
 
@@ -150,9 +150,8 @@ Return non-nil if it was still pending."
     (remhash call derl-rpc--pending)
     (when (derl-rpc--call-timer call)
       (cancel-timer (derl-rpc--call-timer call)))
-    (let ((pid (derl-rpc--call-pid call)))
-      (when (and pid (erl-local-pid-alive-p pid) (not (equal pid erl-self)))
-        (erl-send-exit erl-null-pid pid 'kill 'exit2)))
+    (when (derl-rpc--call-pid call)
+      (derl--forget-receiver (derl-rpc--call-pid call)))
     t))
 
 (defun derl-rpc--fail (call condition)
@@ -227,21 +226,20 @@ Either function runs once, from a timer or process filter."
                                              (list module function args))
                                        timeout)))))
     (condition-case err
-        (setf (derl-rpc--call-pid call)
-              (progn
-		;; Connect here, so that a bad node name fails the call
-		;; rather than the process below.
-		(derl--connection node)
-		(erl-spawn
-                 (erl-set-name "Call %s" (derl-rpc--mfa-string
-                                          (derl-rpc--call-mfa call)))
-                 (erl-send (vector 'rex node)
-                           (vector erl-self
-                                   (apply #'vector 'call
-                                          (append request
-                                                  (list (erl-group-leader))))))
-                 (erl-receive (call)
-			      ((['rex reply] (derl-rpc--reply call reply)))))))
+        (progn
+          ;; Connect here, so that a bad node name fails the call at
+          ;; once.
+          (derl--connection node)
+          (let* ((pid (derl--make-receiver
+                       (lambda (msg)
+                         (pcase msg
+                           (`[rex ,reply] (derl-rpc--reply call reply))))))
+                 (erl-self pid))
+            (setf (derl-rpc--call-pid call) pid)
+            (erl-send (vector 'rex node)
+                      (vector pid (apply #'vector 'call
+                                         (append request
+                                                 (list (erl-group-leader))))))))
       (error (derl-rpc--fail call err)))
     call))
 

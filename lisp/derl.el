@@ -458,13 +458,20 @@ cannot be done."
 After each batch of events, the innermost wait whose DONE-P is
 satisfied is ended by a throw to its TAG.")
 
+(defconst derl--wait-slice-us 10000
+  "Microseconds a wait blocks in the module before looking at the rest.
+Between blocks, timers and other processes' output run; the module
+looks at \\[keyboard-quit] more often.")
+
 (defun derl--wait (done-p timeout what)
   "Wait until calling DONE-P gives non-nil; signal `derl-timeout' after TIMEOUT.
-WHAT says what is being waited for.  As `jsonrpc-request' does, this
-waits in `accept-process-output', so timers and process output run;
-the event filter ends the wait with a throw as soon as DONE-P holds,
-a timer ends it after TIMEOUT seconds, and \\[keyboard-quit] ends it
-cleanly: the wait is forgotten however it ends."
+WHAT says what is being waited for.  The wait blocks in the module
+until an event comes, taking events at once as they come (no trip
+through the event pipe), and in slices of `derl--wait-slice-us'
+runs timers and process output in `accept-process-output', as
+`jsonrpc-request' does; a timer ends it after TIMEOUT seconds, and
+\\[keyboard-quit] ends it cleanly: the wait is forgotten however it
+ends."
   (let* ((tag (make-symbol "derl--wait"))
          (waiter (cons done-p tag))
          (timer nil))
@@ -473,14 +480,18 @@ cleanly: the wait is forgotten however it ends."
                     (push waiter derl--waiters)
                     (setq timer (run-at-time timeout nil
                                              (lambda () (throw tag 'timeout))))
-                    ;; Events end the wait at once, by the throw; a
-                    ;; DONE-P made true by anything else (a process
-                    ;; exiting, a timer) is noticed within 0.1 s.
-                    (while (not (funcall done-p))
-                      (accept-process-output nil 0.1))
+                    (if (process-live-p derl--events-process)
+                        (while (not (funcall done-p))
+                          (if (derl--module-wait-events derl--wait-slice-us)
+                              (derl--take-events)
+                            (accept-process-output nil 0)))
+                      (while (not (funcall done-p))
+                        (accept-process-output nil 0.1)))
                     'done)
                   'timeout)
           (signal 'derl-timeout (list (format "Timed out %s" what))))
+      (when (fboundp 'derl--module-wait-done)
+        (derl--module-wait-done))
       (when timer
         (cancel-timer timer))
       (setq derl--waiters (delq waiter derl--waiters)))))
@@ -573,6 +584,12 @@ This is the signal a linked process sends when it exits."
 
 (defun derl--events-filter (_process _bytes)
   "Take every pending event from the module and handle it.
+Then end the innermost wait whose condition now holds."
+  (derl--take-events)
+  (derl--wake-waiter))
+
+(defun derl--take-events ()
+  "Take a batch of pending events from the module and handle them.
 Processes that get messages run once for the whole batch."
   (derl-trace-batch
     (erl-with-deferred-scheduling
@@ -582,8 +599,7 @@ Processes that get messages run once for the whole batch."
         (condition-case-unless-debug err
             (derl--handle-event event)
           (error (message "derl: error handling %S: %s" (car event)
-                          (error-message-string err)))))))
-  (derl--wake-waiter))
+                          (error-message-string err))))))))
 
 (defun derl--handle-event (event)
   "Act on one EVENT from the module."
@@ -697,9 +713,38 @@ Emacs.  Otherwise trace the drop and return nil."
 Return non-nil if it was delivered; if TO is not alive, pass MSG to
 `derl--undeliverable'."
   (let ((pid (if (symbolp to) (erl-whereis to) to)))
-    (or (and pid (erl--send-local pid msg))
+    (or (and pid (or (erl--send-local pid msg)
+                     (derl--to-receiver pid msg)))
         (progn (derl--undeliverable conn what to msg)
                nil))))
+
+(defvar derl--receivers (make-hash-table :test 'eql)
+  "Receivers without a process: functions by the id of their local pid.")
+
+(defun derl--make-receiver (function)
+  "Return a new local pid whose messages from other nodes go to FUNCTION.
+FUNCTION is called with each message as it is handled, with no
+process and no mailbox: cheaper than a process when one reply is
+awaited.  The pid is not a live process for anything else; forget it
+with `derl--forget-receiver', after which its messages are lost as
+those to any dead process."
+  (let ((pid (erl--make-local-pid (setq erl--pid-counter
+                                        (1+ erl--pid-counter)))))
+    (puthash (aref pid 3) function derl--receivers)
+    pid))
+
+(defun derl--forget-receiver (pid)
+  "Forget the receiver PID made by `derl--make-receiver'."
+  (remhash (aref pid 3) derl--receivers))
+
+(defun derl--to-receiver (pid msg)
+  "Pass MSG to the receiver PID; nil if PID is not one."
+  (let ((function (and (eql (aref pid 5) erl-node-creation)
+                       (eql (aref pid 4) 0)
+                       (gethash (aref pid 3) derl--receivers))))
+    (when function
+      (funcall function msg)
+      t)))
 
 (defun derl--undeliverable (conn what to msg)
   "Record MSG, which came over CONN as WHAT for TO, nobody alive.

@@ -18,6 +18,7 @@
 #include "handshake.h"
 #include "lispterm.h"
 #include "node.h"
+#include "stamps.h"
 
 #define EXPORT __attribute__ ((visibility ("default")))
 
@@ -298,10 +299,47 @@ encode_request (emacs_env *env, emacs_value control, emacs_value message,
   return true;
 }
 
+/* Encode CONTROL and MESSAGE (NULL for none) as one whole frame of
+   form HEADER (see node_frame_form) into OUT.  False with an error
+   pending on failure.  */
+static bool
+encode_frame (emacs_env *env, emacs_value control, emacs_value message,
+              bool header, etf_buf *out)
+{
+  lispterm_options opt = {
+    .binaries_tagged = false,
+    .max_depth = arg_limit (env, 0, NULL, 0, Qerlext_max_depth),
+  };
+  if (!elisp_ok (env))
+    return false;
+  size_t start = dist_frame_begin (out, header);
+  emacs_value gc = elisp_gc_hold (env);
+  bool good = elisp_ok (env) && lispterm_encode (env, control, out, &opt);
+  if (good && message)
+    {
+      dist_frame_message (out, header);
+      good = lispterm_encode (env, message, out, &opt);
+    }
+  elisp_gc_restore (env, gc);
+  if (!good || !elisp_ok (env))
+    return false;
+  dist_frame_end (out, start);
+  if (out->status != ETF_OK)
+    {
+      lispterm_signal_encode_error (env, out->error ? out->error
+                                                    : "message too large",
+                                    message ? message : control);
+      return false;
+    }
+  return true;
+}
+
 /* (derl--module-send CONN CONTROL [MESSAGE]): encode and queue.
    C-g while a big message is encoded quits before anything is queued:
    the message is then not sent at all.  Once queued it goes out and
-   this returns normally.  */
+   this returns normally.  A connection that is up gets the frame
+   encoded in place; one that is not gets the terms, framed once it
+   is up.  */
 static emacs_value
 fsend (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
@@ -309,18 +347,30 @@ fsend (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   long id = (long) arg_int (env, args[0]);
   if (!elisp_ok (env))
     return NULL;
+  if (stamps_on ())
+    {
+      stamp (STAMP_SEND);
+      stamp_at (STAMP_ENCODED, 0);
+      stamp_at (STAMP_SENT, 0);
+    }
   emacs_value message = nargs > 2 ? args[2] : NULL;
   etf_buf out;
   etf_buf_init (&out);
   size_t control_len = 0;
+  int form = node_frame_form (id);
+  bool encoded = form >= 0
+                   ? encode_frame (env, args[1], message, form == 1, &out)
+                   : encode_request (env, args[1], message, &out,
+                                     &control_len);
   emacs_value result = NULL;
-  if (encode_request (env, args[1], message, &out, &control_len)
-      && env->process_input (env) == emacs_process_input_continue)
+  if (encoded && env->process_input (env) == emacs_process_input_continue)
     {
-      node_send_result r = node_send (id, out.data, control_len,
-                                      message ? out.data + control_len
-                                              : NULL,
-                                      out.len - control_len);
+      stamp (STAMP_ENCODED);
+      node_send_result r
+        = form >= 0 ? node_send_frame (id, &out)
+                    : node_send (id, out.data, control_len,
+                                 message ? out.data + control_len : NULL,
+                                 out.len - control_len);
       if (r == NODE_SEND_BUSY)
         elisp_signal (env, Qderl_busy,
                       "the output queue to the node is full "
@@ -560,7 +610,12 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   emacs_value gc = elisp_gc_hold (env);
   for (node_event *e = evs; e && elisp_ok (env); e = e->next)
     {
+      bool stamped = e->kind == NODE_EV_FRAME && stamps_on ();
+      if (stamped)
+        stamp (STAMP_DECODE_START);
       emacs_value v = event_or_report (env, e, &opt);
+      if (stamped)
+        stamp (STAMP_DECODE_END);
       if (v)
         result = elisp_cons (env, v, result);
     }
@@ -569,6 +624,78 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
     result = elisp_call1 (env, Qnreverse, result);
   elisp_gc_restore (env, gc);
   return elisp_ok (env) ? result : NULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* Waiting for events without the event pipe */
+
+/* Longest single block: C-g is looked at (process_input) this often.  */
+#define WAIT_SLICE_US 5000
+
+/* (derl--module-wait-events TIMEOUT-US): block until an event is
+   pending, at most TIMEOUT-US microseconds; t when one is.  */
+static emacs_value
+fwait_events (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
+{
+  (void) nargs, (void) data;
+  intmax_t left = arg_int (env, args[0]);
+  if (!elisp_ok (env))
+    return NULL;
+  for (;;)
+    {
+      if (env->process_input (env) != emacs_process_input_continue)
+        return NULL;
+      unsigned slice = left > WAIT_SLICE_US ? WAIT_SLICE_US
+                       : left > 0           ? (unsigned) left
+                                            : 0;
+      if (node_wait_events (slice))
+        return Qt;
+      left -= slice;
+      if (left <= 0)
+        return Qnil;
+    }
+}
+
+static emacs_value
+fwait_done (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
+{
+  (void) env, (void) nargs, (void) args, (void) data;
+  node_wait_done ();
+  return Qnil;
+}
+
+/* ---------------------------------------------------------------- */
+/* Stage time stamps, for the benchmark */
+
+static emacs_value
+fset_stamping (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
+{
+  (void) nargs, (void) data;
+  stamps_set (!elisp_nilp (env, args[0]));
+  return Qnil;
+}
+
+/* [RECV QUEUED WOKE DECODE-START DECODE-END SEND ENCODED SENT WOKE-BY
+   SENT-BY]: times as `float-time' gives them, nil where none;
+   WOKE-BY pipe, waiter or nil, SENT-BY main, io or nil.  */
+static emacs_value
+fstamps (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
+{
+  (void) nargs, (void) args, (void) data;
+  double t[STAMP_COUNT];
+  stamp_by woke, sent;
+  stamps_get (t, &woke, &sent);
+  static const char *const by_names[] = { NULL, "pipe", "waiter", "main",
+                                          "io" };
+  emacs_value items[STAMP_COUNT + 2];
+  for (int k = 0; k < STAMP_COUNT; k++)
+    items[k] = t[k] > 0 ? env->make_float (env, t[k] / 1e6) : Qnil;
+  items[STAMP_COUNT] = by_names[woke] ? env->intern (env, by_names[woke])
+                                      : Qnil;
+  items[STAMP_COUNT + 1] = by_names[sent] ? env->intern (env, by_names[sent])
+                                          : Qnil;
+  /* Qvector, the type name, is also the function.  */
+  return elisp_call (env, Qvector, STAMP_COUNT + 2, items);
 }
 
 /* ---------------------------------------------------------------- */
@@ -621,5 +748,21 @@ emacs_module_init (struct emacs_runtime *runtime)
   elisp_defun (env, "derl--module-events", 0, 2, fevents,
          "Return every pending event, oldest first.\n\n"
          "(derl--module-events LOSSLESS MAX-DEPTH)");
+  elisp_defun (env, "derl--module-wait-events", 1, 1, fwait_events,
+         "Wait at most TIMEOUT-US microseconds for an event; t if one is "
+         "pending.\n\nQuits on \\[keyboard-quit].  Call "
+         "`derl--module-wait-done' once done waiting.\n\n"
+         "(derl--module-wait-events TIMEOUT-US)");
+  elisp_defun (env, "derl--module-wait-done", 0, 0, fwait_done,
+         "End waits by `derl--module-wait-events': the event pipe wakes "
+         "Emacs again for events left pending.");
+  elisp_defun (env, "derl--module-set-stamping", 1, 1, fset_stamping,
+         "Take stage time stamps of messages when ON, clearing old ones.\n\n"
+         "(derl--module-set-stamping ON)");
+  elisp_defun (env, "derl--module-stamps", 0, 0, fstamps,
+         "Return the last stage time stamps, a vector.\n\n"
+         "[RECV QUEUED WOKE DECODE-START DECODE-END SEND ENCODED SENT "
+         "WOKE-BY SENT-BY]: times as `float-time' gives them, nil where "
+         "none.");
   return 0;
 }

@@ -362,3 +362,46 @@ dist_put_frame (etf_buf *out, bool header, const uint8_t *control,
         }
     }
 }
+
+size_t
+dist_frame_begin (etf_buf *out, bool header)
+{
+  size_t start = out->len;
+  etf_put_u32 (out, 0);  /* the length, once known */
+  if (header)
+    {
+      etf_put_u8 (out, ETF_VERSION);
+      etf_put_u8 (out, DIST_HEADER);
+      etf_put_u8 (out, 0);
+    }
+  else
+    {
+      etf_put_u8 (out, DIST_PASS_THROUGH);
+      etf_put_version (out);
+    }
+  return start;
+}
+
+void
+dist_frame_message (etf_buf *out, bool header)
+{
+  if (!header)
+    etf_put_version (out);
+}
+
+void
+dist_frame_end (etf_buf *out, size_t start)
+{
+  if (out->status != ETF_OK)
+    return;
+  size_t n = out->len - start - 4;
+  if (n > UINT32_MAX)
+    {
+      etf_buf_fail (out, ETF_ERROR, "message too large for a frame");
+      return;
+    }
+  out->data[start] = (uint8_t) (n >> 24);
+  out->data[start + 1] = (uint8_t) (n >> 16);
+  out->data[start + 2] = (uint8_t) (n >> 8);
+  out->data[start + 3] = (uint8_t) n;
+}

@@ -103,4 +103,12 @@ void dist_put_frame (etf_buf *out, bool header, const uint8_t *control,
                      size_t control_len, const uint8_t *message,
                      size_t message_len);
 
+/* The same frame built in place, for terms encoded straight into OUT
+   (no copy of a big message): dist_frame_begin before the control
+   term (returns where the frame starts), dist_frame_message between
+   it and the message, dist_frame_end after the last term.  */
+size_t dist_frame_begin (etf_buf *out, bool header);
+void dist_frame_message (etf_buf *out, bool header);
+void dist_frame_end (etf_buf *out, size_t start);
+
 #endif /* DERL_DIST_H */

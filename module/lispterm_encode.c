@@ -438,10 +438,48 @@ put_fun (encoder *e, emacs_value vec, const uint8_t *bytes, size_t len)
 /* The writers of [erl-tag TYPE ...] vectors, one a TYPE; each gets a
    vector of the right length.  */
 
+/* A binary whose string's bytes Emacs copies straight into the output:
+   no copy in between, which matters for big binaries.  False, with
+   nothing written and no error pending, when the string needs
+   converting first (raw bytes in a multibyte string).  */
+static bool
+put_binary_in_place (encoder *e, emacs_value vec)
+{
+  emacs_env *env = e->env;
+  emacs_value v = env->vec_get (env, vec, 2);
+  ptrdiff_t size = 0;
+  if (!elisp_ok (env)
+      || !elisp_eq (env, elisp_type_of (env, v), Qstring)
+      || !env->copy_string_contents (env, v, NULL, &size))
+    {
+      env->non_local_exit_clear (env);
+      return false;
+    }
+  size_t len = (size_t) size - 1;
+  if (len > UINT32_MAX)
+    return false;  /* the slow path reports it */
+  etf_buf *out = e->out;
+  if (!etf_buf_reserve (out, 5 + (size_t) size))
+    return true;  /* the buffer's status tells */
+  etf_put_u8 (out, ETF_TAG_BINARY);
+  etf_put_u32 (out, (uint32_t) len);
+  if (!env->copy_string_contents (env, v, (char *) out->data + out->len,
+                                  &size))
+    {
+      env->non_local_exit_clear (env);
+      out->len -= 5;
+      return false;
+    }
+  out->len += len;
+  return true;
+}
+
 static bool
 put_tagged_binary (encoder *e, emacs_value vec, emacs_value type)
 {
   (void) type;
+  if (put_binary_in_place (e, vec))
+    return true;
   size_t len;
   uint8_t *bytes = field_bytes (e, vec, 2, &len);
   if (!bytes)

@@ -6,9 +6,11 @@
 
 #define _GNU_SOURCE
 #include "node-internal.h"
+#include "stamps.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +29,13 @@ static int event_fd = -1;
 /* An event was queued by a thread that must not write to Emacs's pipe;
    the I/O thread writes the wake-up byte for it.  */
 static bool lisp_signal_owed;
+/* The main thread waits in node_wait_events for the queue to fill.  */
+static pthread_cond_t events_filled = PTHREAD_COND_INITIALIZER;
+static bool main_waiting;
+/* Events were queued while the main thread waited, and no wake-up
+   byte went to the pipe for them: the waiter takes them itself, and
+   node_wait_done writes the byte if it leaves some behind.  */
+static bool wake_held;
 
 node_event *
 event_new (node_event_kind kind, long id, size_t extra)
@@ -67,6 +76,11 @@ signal_lisp_locked (void)
   do
     n = write (event_fd, "e", 1);
   while (n < 0 && errno == EINTR);
+  if (stamps_on ())
+    {
+      stamp (STAMP_WOKE);
+      stamp_by_set (true, STAMP_BY_PIPE);
+    }
 }
 
 /* Only threads that block every signal write to Emacs's pipe: a write
@@ -104,8 +118,27 @@ emit_locked (node_event *ev)
   else
     events_head = ev;
   events_tail = ev;
+  if (ev->kind == NODE_EV_FRAME && stamps_on ())
+    {
+      stamp (STAMP_QUEUED);
+      stamp_at (STAMP_WOKE, 0);
+      stamp_by_set (true, STAMP_BY_NONE);
+    }
   if (was_empty)
-    wake_lisp_locked ();
+    {
+      if (main_waiting)
+        {
+          wake_held = true;
+          pthread_cond_signal (&events_filled);
+          if (ev->kind == NODE_EV_FRAME && stamps_on ())
+            {
+              stamp (STAMP_WOKE);
+              stamp_by_set (true, STAMP_BY_WAITER);
+            }
+        }
+      else
+        wake_lisp_locked ();
+    }
 }
 
 bool
@@ -160,6 +193,8 @@ node_take_events (void)
         events_tail = NULL;
     }
   queued_bytes -= bytes;
+  if (!events_head)
+    wake_held = false;
   if (events_head)
     wake_lisp_locked ();  /* the rest follows on the next wake-up; this
                              also wakes the I/O thread */
@@ -167,6 +202,43 @@ node_take_events (void)
     node_wake_io_thread ();  /* it may have stopped reading */
   pthread_mutex_unlock (&node_lock);
   return last ? batch : NULL;
+}
+
+bool
+node_wait_events (unsigned timeout_us)
+{
+  pthread_mutex_lock (&node_lock);
+  if (!events_head && timeout_us > 0)
+    {
+      struct timespec until;
+      clock_gettime (CLOCK_REALTIME, &until);
+      until.tv_sec += timeout_us / 1000000;
+      until.tv_nsec += (long) (timeout_us % 1000000) * 1000;
+      if (until.tv_nsec >= 1000000000)
+        {
+          until.tv_sec++;
+          until.tv_nsec -= 1000000000;
+        }
+      main_waiting = true;
+      while (!events_head
+             && pthread_cond_timedwait (&events_filled, &node_lock, &until)
+                  != ETIMEDOUT)
+        ;
+      main_waiting = false;
+    }
+  bool ready = events_head != NULL;
+  pthread_mutex_unlock (&node_lock);
+  return ready;
+}
+
+void
+node_wait_done (void)
+{
+  pthread_mutex_lock (&node_lock);
+  if (wake_held && events_head)
+    wake_lisp_locked ();
+  wake_held = false;
+  pthread_mutex_unlock (&node_lock);
 }
 
 void

@@ -7,6 +7,7 @@
 
 #define _GNU_SOURCE
 #include "node-internal.h"
+#include "stamps.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +20,10 @@
 #define KEEP_BUFFER ((size_t) 1 << 20)
 /* What one read asks for at least.  */
 #define READ_CHUNK 65536
+
+/* When stamping: the time of the last recv () that got bytes.  I/O
+   thread only.  */
+static double last_recv_stamp;
 
 /* Drop the frames of OUT that were sent completely (SENT bytes of it
    were): under a steady stream OUT never empties, and must not grow.
@@ -71,6 +76,14 @@ flush_locked (conn *c)
         }
       if (done == b->len)
         {
+          if (sent && b->len && stamps_on ())
+            {
+              stamp (STAMP_SENT);
+              stamp_by_set (false, node_is_running
+                                     && pthread_equal (pthread_self (),
+                                                       node_io_thread)
+                                     ? STAMP_BY_IO : STAMP_BY_MAIN);
+            }
           b->len = 0;
           done = 0;
           /* Don't keep a huge buffer around after a huge message.  */
@@ -208,14 +221,54 @@ unsent_messages (const conn *c, size_t *count, size_t *bytes)
   *bytes = t.bytes;
 }
 
+/* Would ADDING bytes take C's output queue past its limit?  */
+static bool
+over_limit (const conn *c, size_t adding)
+{
+  size_t queued = queued_out (c);
+  return c->max_send_queue && queued > 0
+         && (adding > c->max_send_queue
+             || queued > c->max_send_queue - adding);
+}
+
+/* Write at once when we can: no thread switch on the way out.  IDLE
+   says nothing waited to go out before.  */
+static void
+send_now_locked (conn *c, bool idle)
+{
+  if (idle && (!flush_locked (c) || c->out.len > c->out_sent))
+    node_wake_io_thread ();
+}
+
+node_send_result
+queue_frame_locked (conn *c, etf_buf *frame)
+{
+  if (over_limit (c, frame->len))
+    return NODE_SEND_BUSY;
+  bool idle = c->out.len == c->out_sent;
+  if (idle)
+    {
+      /* Take FRAME's memory; give it the old, empty buffer.  */
+      etf_buf old = c->out;
+      c->out = *frame;
+      c->out_sent = 0;
+      old.len = 0;
+      *frame = old;
+    }
+  else
+    etf_put_bytes (&c->out, frame->data, frame->len);
+  if (c->out.status != ETF_OK)
+    return NODE_SEND_NO_CONNECTION;
+  send_now_locked (c, idle);
+  return NODE_SEND_OK;
+}
+
 node_send_result
 queue_message_locked (conn *c, const uint8_t *control, size_t control_len,
                       const uint8_t *message, size_t message_len)
 {
-  size_t queued = queued_out (c);
   size_t adding = control_len + message_len;
-  if (c->max_send_queue && queued > 0
-      && (adding > c->max_send_queue || queued > c->max_send_queue - adding))
+  if (over_limit (c, adding))
     return NODE_SEND_BUSY;
   if (c->state != C_UP)
     {
@@ -228,9 +281,7 @@ queue_message_locked (conn *c, const uint8_t *control, size_t control_len,
                   message_len);
   if (c->out.status != ETF_OK)
     return NODE_SEND_NO_CONNECTION;
-  /* Write at once when we can: no thread switch on the way out.  */
-  if (idle && (!flush_locked (c) || c->out.len > c->out_sent))
-    node_wake_io_thread ();
+  send_now_locked (c, idle);
   return NODE_SEND_OK;
 }
 
@@ -368,6 +419,8 @@ process_frames_locked (conn *c)
           kill_conn_locked (c, NODE_ERR_PROTOCOL, "out of memory");
           return;
         }
+      if (stamps_on ())
+        stamp_at (STAMP_RECV, last_recv_stamp);
       emit_locked (ev);
       in_consume (c, 4 + n);
     }
@@ -397,6 +450,8 @@ receive_bytes (conn *c, bool *eof)
         {
           c->in.len += (size_t) n;
           c->last_recv = node_now_ms ();
+          if (stamps_on ())
+            last_recv_stamp = stamp_clock ();
           if ((size_t) n < room)
             return true;
           continue;

@@ -123,6 +123,7 @@ node_send_result queue_message_locked (conn *c, const uint8_t *control,
                                        size_t control_len,
                                        const uint8_t *message,
                                        size_t message_len);
+node_send_result queue_frame_locked (conn *c, etf_buf *frame);
 void frame_pending_locked (conn *c);
 /* Messages and bytes queued on C that were not fully sent.  */
 void unsent_messages (const conn *c, size_t *count, size_t *bytes);

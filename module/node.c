@@ -410,6 +410,29 @@ node_send (long id, const uint8_t *control, size_t control_len,
   return r;
 }
 
+int
+node_frame_form (long id)
+{
+  pthread_mutex_lock (&node_lock);
+  conn *c = find_conn (id);
+  int form = c && c->kind == Q_NODE && c->state == C_UP ? c->use_header : -1;
+  pthread_mutex_unlock (&node_lock);
+  return form;
+}
+
+node_send_result
+node_send_frame (long id, etf_buf *frame)
+{
+  pthread_mutex_lock (&node_lock);
+  conn *c = find_conn (id);
+  node_send_result r
+    = c && c->kind == Q_NODE && c->state == C_UP
+        ? queue_frame_locked (c, frame)
+        : NODE_SEND_NO_CONNECTION;
+  pthread_mutex_unlock (&node_lock);
+  return r;
+}
+
 void
 node_close (long id)
 {

@@ -134,6 +134,17 @@ long node_connect (const node_connect_args *args);
 node_send_result node_send (long id, const uint8_t *control, size_t control_len,
                 const uint8_t *message, size_t message_len);
 
+/* How connection ID frames messages: 1 after a distribution header,
+   0 pass-through, -1 not known (not up, or no such connection).  */
+int node_frame_form (long id);
+
+/* Queue FRAME, one whole frame built with dist_frame_begin and
+   friends in the form node_frame_form gave, on connection ID.  Its
+   memory is taken over when nothing else waits to go out (FRAME is
+   then left empty), so a big message is not copied again.  Refused as
+   node_send refuses.  */
+node_send_result node_send_frame (long id, etf_buf *frame);
+
 /* Close connection ID; a DOWN event with NODE_ERR_LOCAL follows.  */
 void node_close (long id);
 
@@ -150,6 +161,14 @@ long node_epmd_names (const char *host, int epmd_port, unsigned timeout_ms);
 #define NODE_BATCH_EVENTS 512
 #define NODE_BATCH_BYTES ((size_t) 1 << 20)
 node_event *node_take_events (void);
+
+/* Wait up to TIMEOUT_US microseconds for an event, on the main thread,
+   without the event pipe: events queued meanwhile write no wake-up
+   byte.  True when events are pending.  Once done waiting (however
+   that ends), call node_wait_done: it wakes Lisp through the pipe for
+   events left behind.  */
+bool node_wait_events (unsigned timeout_us);
+void node_wait_done (void);
 void node_free_events (node_event *events);
 
 #endif /* DERL_NODE_H */

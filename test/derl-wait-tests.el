@@ -1,0 +1,123 @@
+;;; derl-wait-tests.el --- waiting in the module, and sending in place  -*- lexical-binding: t; -*-
+
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
+;;; Commentary:
+
+;; `derl--wait' blocks in the module and takes events itself, without
+;; the event pipe: C-g, timers and other processes' output must still
+;; run, order must be kept when the event filter and a wait take turns,
+;; and events a wait leaves behind must still wake the filter.  Big
+;; messages are framed where they are encoded and handed over to the
+;; connection; one queued behind another must arrive whole too.
+;; Against real nodes; no timing is asserted.
+
+;;; Code:
+
+(require 'ert)
+(require 'cl-lib)
+(require 'derl-ert)
+(require 'derl-tests)
+(require 'derl-rpc)
+
+(ert-deftest derl-wait-quit-in-module ()
+  "A quit pending when the module waits ends the wait with `quit'."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (should (eq (condition-case nil
+                    (progn (setq quit-flag t)
+                           ;; Would block for 100 s without the quit.
+                           (derl--module-wait-events 100000000))
+                  (quit 'quit))
+                'quit))
+    (derl--module-wait-done)
+    ;; C-g (a quit raised by a timer, as `keyboard-quit' would) during
+    ;; a call that waits in the module.
+    (let ((timer (run-at-time 0.2 nil (lambda () (setq quit-flag t)))))
+      (unwind-protect
+          (should (eq (condition-case nil
+                          (derl-call node 'timer 'sleep '(3000))
+                        (quit 'quit))
+                      'quit))
+        (cancel-timer timer)))
+    (should (= (hash-table-count derl-rpc--pending) 0))
+    (should (eq (derl-call node 'erlang 'node nil) node))))
+
+(ert-deftest derl-wait-runs-timers-and-process-output ()
+  "Timers fire and other processes' output is read during a wait."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let* ((fired nil)
+           (output "")
+           (timer (run-at-time 0.05 nil (lambda () (setq fired t))))
+           (proc (make-process :name "derl-wait-test"
+                               :command '("sh" "-c" "sleep 0.1; echo hello")
+                               :filter (lambda (_ s)
+                                         (setq output (concat output s)))
+                               :noquery t)))
+      (unwind-protect
+          (progn
+            (should (eq (derl-call node 'timer 'sleep '(800)) 'ok))
+            (should fired)
+            (should (string-match-p "hello" output)))
+        (cancel-timer timer)
+        (delete-process proc)))))
+
+(ert-deftest derl-wait-order-with-filter-taking-turns ()
+  "Waits in the module and the event filter take turns; order is kept."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((inbox (derl-test-inbox))
+          (n 20000)
+          (turn 0))
+      (erl-send (derl-test-echo node) (vector 'stream (car inbox) n))
+      (while (not (memq 'done (cadr inbox)))
+        (setq turn (1+ turn))
+        (if (cl-evenp turn)
+            (ignore-errors
+              (derl--wait (lambda () nil) 0.005 "a turn"))
+          (accept-process-output nil 0.005)))
+      (let ((seqs (cl-remove-if-not #'vectorp (derl-test-messages inbox))))
+        (should (equal (mapcar (lambda (m) (aref m 1)) seqs)
+                       (number-sequence 1 n)))))))
+
+(ert-deftest derl-wait-leftover-events-wake-the-filter ()
+  "Events a wait in the module saw but did not take reach the filter."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((inbox (derl-test-inbox))
+          (deadline (+ (float-time) 20)))
+      (erl-send (derl-test-echo node) (vector (car inbox) 'left-behind))
+      ;; The reply is queued while the module waits: no pipe byte for
+      ;; it.  Leave it there, as a quit at that moment would.
+      (should (derl--module-wait-events 20000000))
+      (derl--module-wait-done)
+      ;; Only the event filter can take it now.
+      (while (and (not (memq 'left-behind (cadr inbox)))
+                  (< (float-time) deadline))
+        (accept-process-output nil 0.1))
+      (should (memq 'left-behind (cadr inbox))))))
+
+(ert-deftest derl-send-big-messages-back-to-back ()
+  "Big messages sent back to back, each framed in place, arrive whole."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let* ((inbox (derl-test-inbox))
+           (sizes '(3000000 5 4000000 1 2500000))
+           (payloads (cl-loop for size in sizes
+                              for k from 0
+                              collect (erl-binary
+                                       (make-string size (+ ?a k))))))
+      ;; Sent one after another: the later ones queue behind the
+      ;; first, which the socket cannot take at once.
+      (dolist (p payloads)
+        (erl-send (derl-test-echo node) (vector (car inbox) p)))
+      (derl-test-wait (lambda () (>= (length (cadr inbox)) (length sizes)))
+                      60)
+      (should (equal (derl-test-messages inbox)
+                     (mapcar #'erl-binary-string payloads))))))
+
+(provide 'derl-wait-tests)
+
+;;; derl-wait-tests.el ends here
