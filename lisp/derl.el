@@ -176,6 +176,9 @@ FORMAT and ARGS make the text; they are not even evaluated while
 (defvar derl--events-process nil
   "The pipe process through which the I/O thread wakes Emacs.")
 
+(defvar derl--sends 0
+  "How many requests were sent, modulo fixnum overflow: a change tells.")
+
 (defvar derl--event-handlers (make-hash-table :test 'eql)
   "Callbacks for EPMD queries, by query id: (ON-SUCCESS . ON-ERROR).")
 
@@ -463,6 +466,10 @@ satisfied is ended by a throw to its TAG.")
 Between blocks, timers and other processes' output run; the module
 looks at \\[keyboard-quit] more often.")
 
+(defvar derl--wait-in-module t
+  "Non-nil means `derl--wait' waits in the module, nil through the pipe.
+For comparing the two.")
+
 (defun derl--wait (done-p timeout what)
   "Wait until calling DONE-P gives non-nil; signal `derl-timeout' after TIMEOUT.
 WHAT says what is being waited for.  The wait blocks in the module
@@ -480,7 +487,8 @@ ends."
                     (push waiter derl--waiters)
                     (setq timer (run-at-time timeout nil
                                              (lambda () (throw tag 'timeout))))
-                    (if (process-live-p derl--events-process)
+                    (if (and derl--wait-in-module
+                             (process-live-p derl--events-process))
                         (while (not (funcall done-p))
                           (if (derl--module-wait-events derl--wait-slice-us)
                               (derl--take-events)
@@ -510,6 +518,7 @@ ends."
   "Send CONTROL, and MESSAGE when given, on CONN.
 CONN comes from `derl--connection', which connects first if needed;
 the module queues what is sent before the node is up."
+  (setq derl--sends (1+ derl--sends))
   (apply #'derl--module-send (derl-connection-id conn) control message))
 
 (defun derl--peer-has (conn flag)
@@ -582,11 +591,34 @@ This is the signal a linked process sends when it exits."
 
 ;;;; Events
 
+(defconst derl--linger-us 1000
+  "Microseconds the event filter waits for a reply to what it sent.")
+
+(defconst derl--linger-max 0.02
+  "Seconds one call of the event filter goes on taking events, at most.")
+
 (defun derl--events-filter (_process _bytes)
   "Take every pending event from the module and handle it.
-Then end the innermost wait whose condition now holds."
-  (derl--take-events)
-  (derl--wake-waiter))
+Then end the innermost wait whose condition now holds.  When handling
+the events sent requests (a process answered, or asked a node
+something), the reply is often a few microseconds away: wait for it
+in the module, briefly (`derl--linger-us'), and take it here rather
+than after a redisplay and another trip through the event pipe; go
+on so while each batch sends, for `derl--linger-max' at most."
+  (let ((sends derl--sends)
+        (start nil))
+    (derl--take-events)
+    (derl--wake-waiter)
+    (unless (eq sends derl--sends)
+      (setq start (float-time))
+      (unwind-protect
+          (while (and (not (eq sends derl--sends))
+                      (< (- (float-time) start) derl--linger-max)
+                      (progn (setq sends derl--sends)
+                             (derl--module-wait-events derl--linger-us)))
+            (derl--take-events)
+            (derl--wake-waiter))
+        (derl--module-wait-done)))))
 
 (defun derl--take-events ()
   "Take a batch of pending events from the module and handle them.
