@@ -447,29 +447,38 @@ put_binary_in_place (encoder *e, emacs_value vec)
 {
   emacs_env *env = e->env;
   emacs_value v = env->vec_get (env, vec, 2);
-  ptrdiff_t size = 0;
-  if (!elisp_ok (env)
-      || !elisp_eq (env, elisp_type_of (env, v), Qstring)
-      || !env->copy_string_contents (env, v, NULL, &size))
+  if (!elisp_ok (env) || !elisp_eq (env, elisp_type_of (env, v), Qstring))
     {
       env->non_local_exit_clear (env);
       return false;
     }
-  size_t len = (size_t) size - 1;
-  if (len > UINT32_MAX)
-    return false;  /* the slow path reports it */
   etf_buf *out = e->out;
-  if (!etf_buf_reserve (out, 5 + (size_t) size))
+  /* One call for most strings: straight into the room there is.  */
+  if (!etf_buf_reserve (out, 5 + 256))
     return true;  /* the buffer's status tells */
-  etf_put_u8 (out, ETF_TAG_BINARY);
-  etf_put_u32 (out, (uint32_t) len);
-  if (!env->copy_string_contents (env, v, (char *) out->data + out->len,
+  ptrdiff_t room = (ptrdiff_t) (out->cap - out->len - 5);
+  ptrdiff_t size = room;
+  if (!env->copy_string_contents (env, v, (char *) out->data + out->len + 5,
                                   &size))
     {
       env->non_local_exit_clear (env);
-      out->len -= 5;
-      return false;
+      if (size <= room)
+        return false;  /* not a question of room */
+      if (!etf_buf_reserve (out, 5 + (size_t) size))
+        return true;
+      if (!env->copy_string_contents (env, v,
+                                      (char *) out->data + out->len + 5,
+                                      &size))
+        {
+          env->non_local_exit_clear (env);
+          return false;
+        }
     }
+  size_t len = (size_t) size - 1;  /* without the NUL */
+  if (len > UINT32_MAX)
+    return false;  /* the slow path reports it */
+  etf_put_u8 (out, ETF_TAG_BINARY);
+  etf_put_u32 (out, (uint32_t) len);
   out->len += len;
   return true;
 }
