@@ -341,6 +341,26 @@ fclose (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   return Qnil;
 }
 
+/* (derl--module-stats CONN): (STATE MESSAGES-IN BYTES-IN MESSAGES-OUT
+   BYTES-OUT), STATE a string, or nil when CONN is gone.  */
+static emacs_value
+fstats (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
+{
+  (void) nargs, (void) data;
+  long id = (long) arg_int (env, args[0]);
+  node_conn_stats st;
+  if (!elisp_ok (env) || !node_stats (id, &st))
+    return Qnil;
+  emacs_value items[] = {
+    elisp_string (env, st.state),
+    elisp_integer (env, (intmax_t) st.messages_in),
+    elisp_integer (env, (intmax_t) st.bytes_in),
+    elisp_integer (env, (intmax_t) st.messages_out),
+    elisp_integer (env, (intmax_t) st.bytes_out),
+  };
+  return elisp_list (env, 5, items);
+}
+
 static emacs_value
 fepmd_port_please (emacs_env *env, ptrdiff_t nargs, emacs_value *args,
                    void *data)
@@ -612,6 +632,9 @@ emacs_module_init (struct emacs_runtime *runtime)
          "(derl--module-send CONN CONTROL [MESSAGE])");
   elisp_defun (env, "derl--module-close", 1, 1, fclose,
          "Close connection CONN.\n\n(derl--module-close CONN)");
+  elisp_defun (env, "derl--module-stats", 1, 1, fstats,
+         "Return (STATE MESSAGES-IN BYTES-IN MESSAGES-OUT BYTES-OUT) of "
+         "CONN,\nor nil when it is gone.\n\n(derl--module-stats CONN)");
   elisp_defun (env, "derl--module-epmd-port-please", 4, 4, fepmd_port_please,
          "Ask EPMD on HOST:PORT for ALIVE's port; return the query id.\n\n"
          "(derl--module-epmd-port-please HOST PORT ALIVE TIMEOUT-MS)");

@@ -215,6 +215,8 @@ queue_message_locked (conn *c, const uint8_t *control, size_t control_len,
   if (c->max_send_queue && queued > 0
       && (adding > c->max_send_queue || queued > c->max_send_queue - adding))
     return NODE_SEND_BUSY;
+  c->messages_out++;
+  c->bytes_out += adding;
   if (c->state != C_UP)
     {
       queue_pending (c, control, control_len, message, message_len);
@@ -367,6 +369,8 @@ process_frames_locked (conn *c)
           return;
         }
       emit_locked (ev);
+      c->messages_in++;
+      c->bytes_in += n;
       in_consume (c, 4 + n);
     }
 }

@@ -74,6 +74,7 @@ typedef struct conn
   size_t max_message;
   size_t max_depth;
   bool close_requested;
+  uint64_t messages_in, bytes_in, messages_out, bytes_out;  /* frames */
 } conn;
 
 /* ---- shared state, all under node_lock (see node.h) */
