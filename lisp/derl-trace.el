@@ -96,6 +96,14 @@ The text is at most LIMIT characters (default
     (derl-trace-insert-term term limit)
     (buffer-string)))
 
+(defun derl-term-to-string (term &optional limit)
+  "Return TERM printed the way Erlang prints it, as ~tp would.
+A pid prints as <NODE.ID.SERIAL>, a binary as <<\"...\">>, a map as
+#{K => V}.  The text is at most LIMIT characters (default
+`derl-trace-term-length'), then \"...\"; terms nested deeper than
+40 levels print as \"...\".  This never fails, whatever TERM is."
+  (derl-trace-term term limit))
+
 (defun derl-trace--walk (term depth)
   "Insert TERM, DEPTH levels down, unless the text is long enough."
   (cond
