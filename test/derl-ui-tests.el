@@ -253,6 +253,51 @@ e evaluate.*g refresh" header-line-format))
       (derl-with-progress "Quick..." (derl-eval node "ok"))
       (should-not (string-match-p "Quick" (derl-ui--messages-since start))))))
 
+;;;; Building the module
+
+(ert-deftest derl-ui-module-status ()
+  "The module must be built when missing or older than a source."
+  (let ((module (derl-test-scratch-file "status-module.so"))
+        (source (derl-test-scratch-file "status-source.c")))
+    (should (eq (derl-module-status module (list source)) 'missing))
+    (write-region "" nil source nil 'quiet)
+    (write-region "" nil module nil 'quiet)
+    (set-file-times source (time-subtract nil 100))
+    (should-not (derl-module-status module (list source)))
+    (set-file-times source (time-add nil 100))
+    (should (eq (derl-module-status module (list source)) 'stale)))
+  ;; The module the tests load is up to date.
+  (should-not (derl-module-status)))
+
+(ert-deftest derl-ui-module-offer ()
+  "Building is offered, or done without asking when so configured."
+  (let ((asked nil) (built nil))
+    (cl-letf (((symbol-function 'y-or-n-p)
+               (lambda (prompt) (setq asked prompt) nil)))
+      (let ((noninteractive nil)
+            (derl-module-compile-automatically nil))
+        (should-not (derl-module--may-build 'missing))
+        (should (string-match-p "not built yet" asked))
+        (should-not (derl-module--may-build 'stale))
+        (should (string-match-p "older than its sources" asked)))
+      (setq asked nil)
+      (let ((derl-module-compile-automatically t))
+        (setq built (derl-module--may-build 'stale)))
+      (should built)
+      (should-not asked))))
+
+(ert-deftest derl-ui-module-compile ()
+  "The build runs in a compilation buffer; missing tools are named."
+  (derl-module-compile)
+  (with-current-buffer "*derl-module-compile*"
+    (should (derived-mode-p 'compilation-mode))
+    (should (string-match-p "make module exited with status 0"
+                            (buffer-string))))
+  (let ((exec-path nil)
+        (process-environment (cons "PATH=" process-environment)))
+    (should (string-match-p "install the Debian package make"
+                            (cadr (should-error (derl-module-compile)))))))
+
 (provide 'derl-ui-tests)
 
 ;;; derl-ui-tests.el ends here
