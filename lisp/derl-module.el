@@ -88,6 +88,7 @@ It is stale when one of SOURCES is newer.  FILE defaults to
       (and (re-search-forward "^derl: run: *\\(.*\\)$" nil t)
            (match-string 1)))))
 
+;;;###autoload
 (defun derl-module-compile ()
   "Build the derl module with make, showing the output in a buffer.
 Signal an error naming what to install when a tool or header is

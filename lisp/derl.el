@@ -414,6 +414,7 @@ cookie for NODE alone (see `derl-node-cookies')."
       (derl-connect-interactively node)
     (derl--connection node)))
 
+;;;###autoload
 (defun derl-connect (node &optional timeout)
   "Connect to NODE and wait until it is up; return the connection.
 Wait at most TIMEOUT seconds (default `derl-connect-timeout' plus a
