@@ -934,6 +934,9 @@ it, trace it with TO in full (its creation too) and log it in
 (require 'derl-spawn)
 (require 'derl-rpc)
 (require 'derl-io)
+;; The commands, so that loading derl is all a user needs.
 (require 'derl-commands)
+(require 'derl-list)
+(require 'derl-eval)
 
 ;;; derl.el ends here

@@ -43,6 +43,9 @@
   (should (equal (derl-term-to-string '(a . b)) "[a|b]"))
   (should (equal (derl-term-to-string 'Up) "'Up'"))
   (should (equal (derl-term-to-string nil) "[]"))
+  ;; A string of unprintable characters prints as Erlang prints it.
+  (should (equal (derl-term-to-string "\1\2\3") "[1,2,3]"))
+  (should (equal (derl-term-to-string "a\nb") "\"a\\nb\""))
   (should (equal (derl-term-to-string (number-sequence 1 100) 10)
                  "[1,2,3,4,5...")) 
   (let ((deep nil))
@@ -297,6 +300,99 @@ e evaluate.*g refresh" header-line-format))
         (process-environment (cons "PATH=" process-environment)))
     (should (string-match-p "install the Debian package make"
                             (cadr (should-error (derl-module-compile)))))))
+
+;;;; make demo
+
+(ert-deftest derl-ui-make-demo ()
+  "`make demo' runs from start to end and shows what it did."
+  (with-temp-buffer
+    (let ((default-directory derl-test-root))
+      (should (eql (call-process "make" nil t nil "--no-print-directory"
+                                 "demo")
+                   0)))
+    (let ((output (buffer-string)))
+      (dolist (expected '("Connected in [0-9.]+ ms"
+                          "system_info '(otp_release)):\n  \"[0-9]+\""
+                          "=> \\[{1,1},{2,4},{3,9},{4,16}\\]"
+                          "=> \\*\\* exception error: .*arithmetic"
+                          "received \\[hello,\"from Emacs\",42,"
+                          "exit signal: {'EXIT',<peer[^>]*>,died}"
+                          "10000 arrived, in order: t"
+                          "peer[a-z0-9]+@localhost +up +out +tcp"
+                          "<< \\*\\* nodeup"
+                          "erl-nodedown-hook ran for"
+                          "Stopped the node and epmd"))
+        (should (string-match-p expected output)))
+      ;; Terms as Erlang writes them, never as Lisp vectors or tables.
+      (should-not (string-match-p "erl-pid\\|#s(hash-table\\|\\[TYPE"
+                                  output)))))
+
+;;;; A terminal Emacs under tmux
+
+(defun derl-ui--tmux (socket &rest args)
+  "Run tmux on its server SOCKET with ARGS; return its output."
+  (with-temp-buffer
+    (apply #'call-process "tmux" nil t nil "-L" socket args)
+    (buffer-string)))
+
+(defun derl-ui--screen-shows (socket regexp)
+  "Wait up to 30 s for the tmux SOCKET's screen to match REGEXP.
+Return the screen."
+  (let ((deadline (+ (float-time) 30))
+        (screen ""))
+    (while (and (not (string-match-p regexp screen))
+                (< (float-time) deadline))
+      (sleep-for 0.2)
+      (setq screen (derl-ui--tmux socket "capture-pane" "-p" "-t" "derl")))
+    screen))
+
+(ert-deftest derl-ui-terminal-node-list ()
+  "In `emacs -nw', M-x erl-connect then M-x derl-list-nodes shows the node up."
+  (skip-unless (executable-find "tmux"))
+  (derl-test-with-node (node)
+    (let ((socket (format "derl-ui-%s" (derl-test-random-string 6)))
+          (init (derl-test-scratch-file "terminal-init.el")))
+      (with-temp-file init
+        (prin1 `(progn
+                  (setq derl-cookie ,derl-test-cookie
+                        derl-epmd-port ,derl-epmd-port
+                        erl-node-name ',(intern (format "emacsnw%s@localhost"
+                                                        (derl-test-random-string
+                                                         4))))
+                  (require 'derl))
+               (current-buffer)))
+      (set-file-modes init #o600)
+      (unwind-protect
+          (progn
+            (derl-ui--tmux socket "new-session" "-d" "-s" "derl"
+                           "-x" "150" "-y" "30"
+                           (mapconcat
+                            #'shell-quote-argument
+                            (list (expand-file-name invocation-name
+                                                    invocation-directory)
+                                  "-nw" "-Q" "-L"
+                                  (expand-file-name "lisp" derl-test-root)
+                                  "-l" init)
+                            " "))
+            (should (string-match-p "scratch"
+                                    (derl-ui--screen-shows socket "scratch")))
+            (derl-ui--tmux socket "send-keys" "-t" "derl"
+                           "M-x" "erl-connect" "Enter")
+            (derl-ui--screen-shows socket "Connect to node")
+            (derl-ui--tmux socket "send-keys" "-t" "derl"
+                           (symbol-name node) "Enter")
+            (should (string-match-p
+                     (format "Connected to %s" node)
+                     (derl-ui--screen-shows socket "Connected to")))
+            (derl-ui--tmux socket "send-keys" "-t" "derl"
+                           "M-x" "derl-list-nodes" "Enter")
+            (let ((screen (derl-ui--screen-shows
+                           socket (format "%s +up +out +tcp" node))))
+              (should (string-match-p (format "%s +up +out +tcp" node)
+                                      screen))
+              (should (string-match-p "RET trace +d disconnect" screen))
+              (should (string-match-p "Node +State +Dir" screen))))
+        (derl-ui--tmux socket "kill-server")))))
 
 (provide 'derl-ui-tests)
 
