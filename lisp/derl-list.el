@@ -69,20 +69,17 @@ Kept after it goes down, so that the list can say why.")
 
 ;;;; What a row shows
 
-(defun derl-list--slot (conn slot default)
-  "The SLOT of CONN, or DEFAULT when connections have no such slot yet."
-  (let ((accessor (intern (format "derl-connection-%s" slot))))
-    (or (and (fboundp accessor) (funcall accessor conn)) default)))
-
 (defun derl-list--counters (conn)
-  "The counters of CONN: (STATE MSGS-IN BYTES-IN MSGS-OUT BYTES-OUT).
-STATE is the module's detailed state, or nil once CONN is gone; the
-counts are those last read."
+  "What the module says of CONN, a list of its counters and more.
+That is (STATE MSGS-IN BYTES-IN MSGS-OUT BYTES-OUT DIRECTION
+TRANSPORT), STATE the module's detailed state, or nil once CONN is
+gone: then the rest is as last read."
   (let ((stats (and (not (eq (derl-connection-state conn) 'down))
                     (derl--module-stats (derl-connection-id conn)))))
     (if stats
         (puthash conn stats derl-list--stats)
-      (cons nil (cdr (gethash conn derl-list--stats '(nil 0 0 0 0)))))))
+      (cons nil (cdr (gethash conn derl-list--stats
+                              '(nil 0 0 0 0 "out" "tcp")))))))
 
 (defun derl-list--state (conn detail)
   "The state of CONN as shown: DETAIL, the module's, while connecting."
@@ -119,8 +116,8 @@ counts are those last read."
     (list node
           (vector (derl-term-to-string node 60)
                   (derl-list--state conn (car counters))
-                  (format "%s" (derl-list--slot conn 'direction 'out))
-                  (format "%s" (derl-list--slot conn 'transport 'tcp))
+                  (nth 5 counters)
+                  (nth 6 counters)
                   (number-to-string (nth 1 counters))
                   (derl-list--size (nth 2 counters))
                   (number-to-string (nth 3 counters))

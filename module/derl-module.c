@@ -342,7 +342,8 @@ fclose (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 }
 
 /* (derl--module-stats CONN): (STATE MESSAGES-IN BYTES-IN MESSAGES-OUT
-   BYTES-OUT), STATE a string, or nil when CONN is gone.  */
+   BYTES-OUT DIRECTION TRANSPORT), all texts but the counts: DIRECTION
+   "in" or "out", TRANSPORT "tcp" or "tls"; or nil when CONN is gone.  */
 static emacs_value
 fstats (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
@@ -357,8 +358,10 @@ fstats (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
     elisp_integer (env, (intmax_t) st.bytes_in),
     elisp_integer (env, (intmax_t) st.messages_out),
     elisp_integer (env, (intmax_t) st.bytes_out),
+    elisp_string (env, st.incoming ? "in" : "out"),
+    elisp_string (env, st.tls ? "tls" : "tcp"),
   };
-  return elisp_list (env, 5, items);
+  return elisp_list (env, 7, items);
 }
 
 static emacs_value
@@ -633,8 +636,8 @@ emacs_module_init (struct emacs_runtime *runtime)
   elisp_defun (env, "derl--module-close", 1, 1, fclose,
          "Close connection CONN.\n\n(derl--module-close CONN)");
   elisp_defun (env, "derl--module-stats", 1, 1, fstats,
-         "Return (STATE MESSAGES-IN BYTES-IN MESSAGES-OUT BYTES-OUT) of "
-         "CONN,\nor nil when it is gone.\n\n(derl--module-stats CONN)");
+         "Return (STATE MESSAGES-IN BYTES-IN MESSAGES-OUT BYTES-OUT "
+         "DIRECTION\nTRANSPORT) of CONN, or nil when it is gone.\n\n(derl--module-stats CONN)");
   elisp_defun (env, "derl--module-epmd-port-please", 4, 4, fepmd_port_please,
          "Ask EPMD on HOST:PORT for ALIVE's port; return the query id.\n\n"
          "(derl--module-epmd-port-please HOST PORT ALIVE TIMEOUT-MS)");

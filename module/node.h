@@ -157,6 +157,8 @@ typedef struct
 {
   const char *state;  /* resolving, epmd, connecting, handshaking, up */
   uint64_t messages_in, bytes_in, messages_out, bytes_out;
+  bool incoming;      /* it came in through a listener */
+  bool tls;           /* it runs over TLS */
 } node_conn_stats;
 
 /* Fill *STATS for connection ID; false when there is no such one.
