@@ -170,7 +170,10 @@ HEADING, when given, is the first line of the buffer, as a comment."
         (setq buffer-read-only t)
         (goto-char (point-min)))
       (display-buffer (current-buffer))
-      (message "The result is in *derl-result*"))))
+      (message "%s" (if (string-search "\n" text)
+                        (concat (substring text 0 (string-search "\n" text))
+                                "  (all of it in *derl-result*)")
+                      "The result is in *derl-result*")))))
 
 ;;;###autoload
 (defun derl-eval-expression (expression node)

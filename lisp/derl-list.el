@@ -36,6 +36,7 @@
 
 (declare-function derl--module-stats "derl-module" (conn))
 (declare-function derl-eval-expression "derl-eval" (expression node))
+(declare-function derl-eval-read-expression "derl-eval" (node))
 
 (defcustom derl-list-refresh-interval 1.0
   "Seconds between refreshes of the node list while it is shown."
@@ -195,21 +196,24 @@ BYTES-OUT UP-SINCE LAST-ERROR]), all texts."
   (derl-show-trace (derl-list--node-at-point)))
 
 (defun derl-list-disconnect ()
-  "Disconnect the node at point."
+  "Disconnect the node at point; if it is down already, drop its row."
   (interactive)
   (let ((node (derl-list--node-at-point)))
-    (derl-disconnect node)
-    (message "Disconnected %s" node)
+    (if (memq node (derl-nodes))
+        (progn (derl-disconnect node)
+               (message "Disconnected %s" node))
+      (remhash node derl-list--known)
+      (remhash node derl--backoff))
     (derl-list-refresh)))
 
 (defun derl-list-eval ()
-  "Evaluate an Erlang expression on the node at point."
+  "Evaluate an Erlang expression on the node at point.
+Off the rows, ask for the node too."
   (interactive)
-  (require 'derl-eval)
-  (let ((node (derl-list--node-at-point)))
-    (derl-eval-expression (derl-eval-read-expression node) node)))
-
-(declare-function derl-eval-read-expression "derl-eval" (node))
+  (let ((node (tabulated-list-get-id)))
+    (if node
+        (derl-eval-expression (derl-eval-read-expression node) node)
+      (call-interactively #'derl-eval-expression))))
 
 (defun derl-list-refresh ()
   "Redraw the node list, if it exists."
@@ -243,7 +247,11 @@ BYTES-OUT UP-SINCE LAST-ERROR]), all texts."
     (with-current-buffer buffer
       (unless (derived-mode-p 'derl-list-mode)
         (derl-list-mode))
-      (revert-buffer))
+      (revert-buffer)
+      ;; Start on the first node, below the column names.
+      (unless (tabulated-list-get-id)
+        (goto-char (point-min))
+        (forward-line 1)))
     (unless derl-list--timer
       (setq derl-list--timer
             (run-at-time derl-list-refresh-interval derl-list-refresh-interval

@@ -139,6 +139,8 @@
         (should (derived-mode-p 'tabulated-list-mode))
         (should (string-match-p "RET trace.*d disconnect.*c connect.*\
 e evaluate.*g refresh" header-line-format))
+        ;; Point starts on a node, not on the column names.
+        (should (tabulated-list-get-id))
         (goto-char (point-min))
         (should (search-forward (symbol-name node) nil t))
         (should (eq (tabulated-list-get-id) node))
@@ -147,10 +149,16 @@ e evaluate.*g refresh" header-line-format))
         (derl-list-disconnect))
       (derl-test-wait (lambda () (not (memq node (derl-nodes)))))
       (should (string-prefix-p "down" (aref (derl-ui--row node) 1)))
-      ;; Live refresh: the list follows without being asked.
       (with-current-buffer "*derl-nodes*"
+        ;; Live refresh: the list follows without being asked.
         (goto-char (point-min))
-        (should (search-forward "down" nil t))))
+        (should (re-search-forward (format "^%s +down" node) nil t))
+        ;; d on a node that is down drops its row.
+        (beginning-of-line)
+        (derl-list-disconnect)
+        (should-not (derl-ui--row node))
+        (goto-char (point-min))
+        (should-not (search-forward (symbol-name node) nil t))))
     (kill-buffer "*derl-nodes*")))
 
 (ert-deftest derl-ui-list-failed-attempt ()
