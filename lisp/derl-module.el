@@ -102,9 +102,11 @@ package %s (sudo apt-get install %s)" (car tool) (cadr tool) (cadr tool))))
         (buffer (get-buffer-create derl-module--compile-buffer))
         (was-stale (derl-module-status)))
     (with-current-buffer buffer
+      ;; So that compilation-mode finds the files its messages name.
+      (setq default-directory derl-module--root)
       (let ((inhibit-read-only t))
         (erase-buffer)
-        (insert (format "cd %s && make module\n\n" default-directory)))
+        (insert (format "cd %s && make module\n\n" derl-module--root)))
       (compilation-mode))
     (unless noninteractive
       (display-buffer buffer)
