@@ -71,7 +71,7 @@ Kept after it goes down, so that the list can say why.")
 ;;;; What a row shows
 
 (defun derl-list--counters (conn)
-  "What the module says of CONN, a list of its counters and more.
+  "Return the module's figures of CONN: its counters and more.
 That is (STATE MSGS-IN BYTES-IN MSGS-OUT BYTES-OUT DIRECTION
 TRANSPORT), STATE the module's detailed state, or nil once CONN is
 gone: then the rest is as last read."
