@@ -898,7 +898,8 @@ KEEP-BUFFER is non-nil."
           (setq erl-exit-reason reason)
           (setq erl-continuation nil)
           (when (and erl-report-exits (erl--exit-message-p reason))
-            (message "EXIT: %s %S%s" (erl-pid-to-string pid) reason
+            (message "EXIT: %s %s%s" (erl-pid-to-string pid)
+                     (derl-term-to-string reason)
                      (if erl-process-name
                          (concat "\n  Process name: " erl-process-name)
                        "")))
@@ -907,8 +908,9 @@ KEEP-BUFFER is non-nil."
                 (erl--queue-signal pid link reason 'link)
               (condition-case err
                   (erl--distribute #'erl-dist-exit pid link reason)
-                (error (message "erl: exit signal to %S failed: %S"
-                                link err)))))
+                (error (message "erl: exit signal to %s failed: %s"
+                                (derl-term-to-string link)
+                                (error-message-string err))))))
           (run-hook-wrapped
            'erl-process-exit-functions
            (lambda (function)
