@@ -140,7 +140,7 @@ demo-interactive: deps module lisp $(ERL_BEAM)
 	  -l test/derl-demo.el -f derl-demo-interactive
 
 bench: deps module lisp $(ERL_BEAM)
-	sh bench/run.sh
+	EMACS=$(EMACS) ERL=$(ERL) ERLC=$(ERLC) sh bench/run.sh
 
 clean:
 	rm -rf $(BUILD) $(MODULE) lisp/*.elc bench/corpus
