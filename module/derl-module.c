@@ -341,29 +341,6 @@ fclose (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   return Qnil;
 }
 
-/* (derl--module-stats CONN): (STATE MESSAGES-IN BYTES-IN MESSAGES-OUT
-   BYTES-OUT DIRECTION TRANSPORT), all texts but the counts: DIRECTION
-   "in" or "out", TRANSPORT "tcp" or "tls"; or nil when CONN is gone.  */
-static emacs_value
-fstats (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
-{
-  (void) nargs, (void) data;
-  long id = (long) arg_int (env, args[0]);
-  node_conn_stats st;
-  if (!elisp_ok (env) || !node_stats (id, &st))
-    return Qnil;
-  emacs_value items[] = {
-    elisp_string (env, st.state),
-    elisp_integer (env, (intmax_t) st.messages_in),
-    elisp_integer (env, (intmax_t) st.bytes_in),
-    elisp_integer (env, (intmax_t) st.messages_out),
-    elisp_integer (env, (intmax_t) st.bytes_out),
-    elisp_string (env, st.incoming ? "in" : "out"),
-    elisp_string (env, st.tls ? "tls" : "tcp"),
-  };
-  return elisp_list (env, 7, items);
-}
-
 static emacs_value
 fepmd_port_please (emacs_env *env, ptrdiff_t nargs, emacs_value *args,
                    void *data)
@@ -400,6 +377,29 @@ fepmd_names (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
     }
   free (host);
   return result;
+}
+
+/* (derl--module-stats CONN): (STATE MESSAGES-IN BYTES-IN MESSAGES-OUT
+   BYTES-OUT DIRECTION TRANSPORT), all texts but the counts: DIRECTION
+   "in" or "out", TRANSPORT "tcp" or "tls"; or nil when CONN is gone.  */
+static emacs_value
+fstats (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
+{
+  (void) nargs, (void) data;
+  long id = (long) arg_int (env, args[0]);
+  node_conn_stats st;
+  if (!elisp_ok (env) || !node_stats (id, &st))
+    return Qnil;
+  emacs_value items[] = {
+    elisp_string (env, st.state),
+    elisp_integer (env, (intmax_t) st.messages_in),
+    elisp_integer (env, (intmax_t) st.bytes_in),
+    elisp_integer (env, (intmax_t) st.messages_out),
+    elisp_integer (env, (intmax_t) st.bytes_out),
+    elisp_string (env, st.incoming ? "in" : "out"),
+    elisp_string (env, st.tls ? "tls" : "tcp"),
+  };
+  return elisp_list (env, 7, items);
 }
 
 static const char *

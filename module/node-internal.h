@@ -70,11 +70,11 @@ typedef struct conn
   size_t max_send_queue;
   int64_t deadline;    /* connect deadline, ms; 0 once up */
   int64_t last_recv, last_send;
+  uint64_t messages_in, bytes_in, messages_out, bytes_out;  /* frames */
   unsigned ticktime_ms;
   size_t max_message;
   size_t max_depth;
   bool close_requested;
-  uint64_t messages_in, bytes_in, messages_out, bytes_out;  /* frames */
 } conn;
 
 /* ---- shared state, all under node_lock (see node.h) */
