@@ -138,8 +138,6 @@ The reason is in *Messages* and in the node's trace buffer.")
 (declare-function derl--module-send "derl-module" (conn control &optional message))
 (declare-function derl--module-close "derl-module" (conn))
 (declare-function derl--module-events "derl-module" (&optional lossless max-depth))
-(declare-function derl-read-connect-arguments "derl-commands" (ask-cookie))
-(declare-function derl-connect-interactively "derl-commands" (node))
 
 ;;;; Trace buffers
 
@@ -398,6 +396,9 @@ and BODY as in `defun'."
      (derl--set-op-handler (list ,@ops) #',name)))
 
 ;;;; The public API
+
+(declare-function derl-read-connect-arguments "derl-commands" (ask-cookie))
+(declare-function derl-connect-interactively "derl-commands" (node))
 
 ;;;###autoload
 (defun erl-connect (node)
