@@ -161,6 +161,15 @@ e evaluate.*g refresh" header-line-format))
         (should-not (search-forward (symbol-name node) nil t))))
     (kill-buffer "*derl-nodes*")))
 
+(ert-deftest derl-ui-module-stats-arguments ()
+  "The module's counters of a connection that is not there are nil."
+  (derl-test-configure)
+  (derl--ensure-started)
+  (should-not (derl--module-stats 987654321))
+  (should-not (derl--module-stats -1))
+  (should-error (derl--module-stats 'not-an-id) :type 'wrong-type-argument)
+  (should-error (derl--module-stats (expt 2 80))))
+
 (ert-deftest derl-ui-list-failed-attempt ()
   "A node that could not be reached is listed as down, with the reason."
   (derl-test-configure)
@@ -336,6 +345,9 @@ e evaluate.*g refresh" header-line-format))
                                   output)))))
 
 ;;;; A terminal Emacs under tmux
+
+;; .ci/run and test/deps.sh install tmux: never skipped where it can run.
+(add-to-list 'derl-ert-must-run '(derl-ui-terminal-node-list . always))
 
 (defun derl-ui--tmux (socket &rest args)
   "Run tmux on its server SOCKET with ARGS; return its output."
