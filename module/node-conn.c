@@ -319,6 +319,8 @@ start_handshake_locked (conn *c)
 int64_t
 timers_locked (conn *c, int64_t now)
 {
+  if (c->kind == Q_LISTEN)
+    return -1;  /* its tick time is for the connections it takes */
   if (c->state != C_UP)
     {
       if (c->deadline && now >= c->deadline)
