@@ -29,7 +29,7 @@ static bool initialized;
 /* Symbols of the events, interned once at load.  */
 
 static emacs_value Qframe, Qbad_frame, Qup, Qdown, Qepmd_error, Qepmd_port,
-    Qepmd_names, Qderl_busy, Qlistening, Qaccepted, Qrefused;
+    Qepmd_names, Qderl_busy, Qlistening, Qaccepted, Qrefused, Qmerged;
 
 static bool
 intern_event_symbols (emacs_env *env)
@@ -40,7 +40,7 @@ intern_event_symbols (emacs_env *env)
     { &Qepmd_error, "epmd-error" }, { &Qepmd_port, "epmd-port" },
     { &Qepmd_names, "epmd-names" }, { &Qderl_busy, "derl-busy" },
     { &Qlistening, "listening" },   { &Qaccepted, "accepted" },
-    { &Qrefused, "refused" },
+    { &Qrefused, "refused" },       { &Qmerged, "merged" },
   };
   return elisp_intern_symbols (env, events, sizeof events / sizeof *events);
 }
@@ -619,6 +619,11 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
       items[3] = elisp_string (env, ev->peer_name);
       items[4] = elisp_string (env, ev->reason);
       return elisp_list (env, 5, items);
+    case NODE_EV_MERGED:
+      items[0] = Qmerged;
+      items[1] = id;
+      items[2] = elisp_integer (env, ev->into);
+      return elisp_list (env, 3, items);
     }
   return Qnil;
 }

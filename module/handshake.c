@@ -227,7 +227,7 @@ recv_status (hs_state *hs, const uint8_t *m, size_t len)
       return queued (hs);
     }
   if (status_is (s, slen, "nok"))
-    return fail (hs, HS_ERR_REFUSED,
+    return fail (hs, HS_ERR_SIMULTANEOUS,
                  "the node is already connecting to us (status nok)");
   if (status_is (s, slen, "not_allowed"))
     return fail (hs, HS_ERR_REFUSED,

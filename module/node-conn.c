@@ -328,6 +328,9 @@ timers_locked (conn *c, int64_t now)
           kill_conn_locked (c, NODE_ERR_TIMEOUT,
                             c->state == C_HANDSHAKE
                               ? "handshake timed out"
+                            : c->state == C_PARKED
+                              ? "the node said it was connecting to us "
+                                "(status nok), but did not"
                               : "connection timed out");
           return -1;
         }
@@ -372,12 +375,24 @@ handshake_failed_locked (conn *c)
 {
   char reason[3 * HS_NAME_ROOM + 300];
   node_error e;
+  /* Both dialled at once, and the node's connection to us is the one to
+     keep (nok), or is up already (alive, which we answered false).  */
+  if ((c->hs.kind == HS_ERR_SIMULTANEOUS
+       || c->hs.kind == HS_ERR_NAME_IN_USE)
+      && merge_into_incoming_locked (c))
+    return;
+  if (c->hs.kind == HS_ERR_SIMULTANEOUS)
+    {
+      park_locked (c);
+      return;
+    }
   switch (c->hs.kind)
     {
     case HS_ERR_AUTH:
       e = NODE_ERR_AUTH;
       break;
     case HS_ERR_REFUSED:
+    case HS_ERR_SIMULTANEOUS:
       e = NODE_ERR_REFUSED;
       break;
     case HS_ERR_NAME_IN_USE:

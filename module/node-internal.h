@@ -26,6 +26,9 @@ typedef enum
   C_CONNECT,        /* connecting to the node */
   C_HANDSHAKE,
   C_UP,
+  C_PARKED,         /* told the node is connecting to us (status nok):
+                       waits, without a socket, to go on as that
+                       connection (node-listen.c) */
   C_DEAD,
 } conn_state;
 
@@ -137,6 +140,12 @@ void alive_input_locked (conn *c, bool eof);
 /* The event for an incoming connection dropped before it came up.  */
 node_event *refusal_event (const conn *c, node_error error,
                            const char *reason);
+/* C, our attempt to reach a node, was told the node is connecting to
+   us: when that connection came in, C goes on as it (and is freed).  */
+bool merge_into_incoming_locked (conn *c);
+/* ... or, when that connection has not come in yet, park C until it
+   does (or C's deadline passes).  */
+void park_locked (conn *c);
 /* A listener goes: its registration and pending handshakes follow.  */
 void listener_closing_locked (conn *listener);
 

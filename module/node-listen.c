@@ -248,6 +248,56 @@ take_over_locked (conn *c, conn *o)
   c->listener = 0;
 }
 
+/* An incoming connection, past its name, from the node C dials.  */
+static conn *
+incoming_from (const conn *c)
+{
+  for (conn *o = node_conns; o; o = o->next)
+    if (o != c && o->incoming && o->kind == Q_NODE && o->alive && o->host
+        && (o->state == C_UP || o->hs.state != HS_AWAIT_NAME)
+        && !strcmp (o->alive, c->alive) && !strcmp (o->host, c->host)
+        && !strcmp (o->our_name, c->our_name))
+      return o;
+  return NULL;
+}
+
+bool
+merge_into_incoming_locked (conn *c)
+{
+  conn *in = incoming_from (c);
+  if (!in)
+    return false;
+  flush_locked (c);  /* our answer to status alive */
+  if (in->state == C_UP)
+    {
+      /* Frame what waited for C as IN frames, and queue it there.  */
+      c->use_header = in->use_header;
+      frame_pending_locked (c);
+      etf_put_bytes (&in->out, c->out.data, c->out.len);
+      node_wake_io_thread ();
+    }
+  else
+    etf_put_bytes (&in->pending, c->pending.data, c->pending.len);
+  node_event *ev = event_new (NODE_EV_MERGED, c->id, 0);
+  if (ev)
+    {
+      ev->into = in->id;
+      emit_locked (ev);
+    }
+  kill_conn_locked (c, NODE_ERR_NONE, "merged");
+  return true;
+}
+
+void
+park_locked (conn *c)
+{
+  close (c->fd);
+  c->fd = -1;
+  c->in.len = c->in_start = 0;
+  c->early.len = 0;
+  c->state = C_PARKED;
+}
+
 /* The peer's name is known: answer as net_kernel would.  */
 static hs_accept_decision
 decide_locked (conn *c)
@@ -275,8 +325,9 @@ decide_locked (conn *c)
   if (o->incoming)
     return HS_ACCEPT_NOK;  /* one handshake from a node at a time */
   /* Both dial at once: the node with the greater name keeps its own
-     attempt.  */
-  if (compare_names (c->our_name, name) > 0)
+     attempt.  An attempt of ours that the node already answered with
+     nok waits for this very connection.  */
+  if (o->state != C_PARKED && compare_names (c->our_name, name) > 0)
     return HS_ACCEPT_NOK;
   take_over_locked (c, o);
   return HS_ACCEPT_SIMULTANEOUS;

@@ -202,6 +202,117 @@ mismatch" (derl-listen-trace name)))
           (should (equal (derl-listen-ping) "pong")))
       (derl-listen-stop-all))))
 
+(defun derl-listen-simultaneous (prefix)
+  "Let a node named PREFIX... and Emacs dial each other at once.
+Both must end up on exactly one working connection."
+  (let* ((name (derl-test-node-name prefix))
+         (node (intern name))
+         (go (derl-test-scratch-file (concat "go-" name)))
+         (ups nil) (downs nil)
+         (erl-nodeup-hook (list (lambda (n _c) (push n ups))))
+         (erl-nodedown-hook (list (lambda (n) (push n downs))))
+         (proc (derl-listen-erl
+                (format "register(sim, self()),
+                  io:format(\"waiting~n\"),
+                  Wait = fun W() -> case filelib:is_file(\"%s\") of
+                                      true -> ok;
+                                      false -> timer:sleep(1), W()
+                                    end end,
+                  Wait(),
+                  io:format(\"ping ~p~n\", [net_adm:ping(EMACS)]),
+                  receive {From, M} -> From ! {echoed, M}
+                  after 20000 -> ok end,
+                  io:format(\"connections ~p~n\",
+                            [length([N || N <- nodes(hidden) ++ nodes(),
+                                          N =:= EMACS])]),
+                  receive stop -> ok after 20000 -> ok end,
+                  halt()." go)
+                "-sname" name))
+         (inbox (derl-test-inbox)))
+    (derl-listen-output proc "waiting")
+    (write-region "" nil go nil 'quiet)
+    (erl-connect node)
+    (should (equal (derl-listen-output proc "ping \\([a-z]+\\)") "pong"))
+    (derl-test-wait (lambda ()
+                      (let ((conn (gethash node derl--connections)))
+                        (and conn (eq (derl-connection-state conn) 'up)))))
+    (erl-send (vector 'sim node) (vector (car inbox) 'token))
+    (should (derl-test-await-message
+             inbox (lambda (m) (equal m [echoed token]))))
+    (should (equal (derl-listen-output proc "connections \\([0-9]+\\)") "1"))
+    (should (equal (cl-remove node ups :test-not #'eq) (list node)))
+    (should-not (memq node downs))
+    (erl-send (vector 'sim node) 'stop)))
+
+(ert-deftest derl-listen-simultaneous-connect ()
+  "Emacs and a node dial each other at once: exactly one connection
+remains, whichever name is the greater (the rule of the name
+comparison decides whose attempt survives)."
+  (derl-listen-with-node
+    (unwind-protect
+        (progn
+          (derl-listen-simultaneous "aaa")   ; less than emacs...
+          (derl-listen-simultaneous "zzz"))  ; greater
+      (derl-listen-stop-all))))
+
+(defun derl-listen-raw (port &optional bytes)
+  "Open a plain TCP connection to PORT and send BYTES; return the process."
+  (let ((proc (make-network-process :name "derl-listen-raw" :buffer nil
+                                    :host "127.0.0.1" :service port
+                                    :coding 'binary :noquery t
+                                    :sentinel #'ignore)))
+    (when bytes
+      (process-send-string proc bytes))
+    proc))
+
+(ert-deftest derl-listen-stall-and-garbage ()
+  "A connection that stalls in the handshake meets the handshake
+timeout, one that sends garbage is dropped at once; both with a trace
+line; meanwhile good nodes get in."
+  (let ((derl-connect-timeout 3))
+    (derl-listen-with-node
+      (unwind-protect
+          (let* ((port (derl-node-port))
+                 (stalled (derl-listen-raw port))
+                 (half (derl-listen-raw port (unibyte-string 0 40 ?N 0)))
+                 (garbage (derl-listen-raw port "\0\5hello")))
+            (derl-test-wait (lambda () (not (process-live-p garbage))) 10)
+            (should-not (process-live-p garbage))
+            (should (string-match-p "refused a connection from 127.0.0.1.*\
+expected a name message" (derl-listen-trace erl-node-name)))
+            ;; The stalled ones do not block a good node.
+            (should (equal (derl-listen-ping) "pong"))
+            (should (process-live-p stalled))
+            (derl-test-wait (lambda () (not (or (process-live-p stalled)
+                                                (process-live-p half))))
+                            20)
+            (should-not (process-live-p stalled))
+            (should-not (process-live-p half))
+            (should (string-match-p "handshake timed out"
+                                    (derl-listen-trace erl-node-name))))
+        (derl-listen-stop-all)))))
+
+(ert-deftest derl-listen-flood ()
+  "1,000 connections that never say a word do not keep a good node out."
+  (derl-listen-with-node
+    (unwind-protect
+        (let* ((buffer (generate-new-buffer " *derl-listen-flood*"))
+               (flood (start-process
+                       "derl-listen-flood" buffer "erl" "-noshell" "-eval"
+                       (format "Ss = [begin {ok, S} = gen_tcp:connect(
+                                  {127,0,0,1}, %d, [binary, {active, false}]),
+                                  S end || _ <- lists:seq(1, 1000)],
+                                io:format(\"flooded ~p~n\", [length(Ss)]),
+                                timer:sleep(60000)." (derl-node-port)))))
+          (set-process-query-on-exit-flag flood nil)
+          (push flood derl-listen--procs)
+          (should (equal (derl-listen-output flood "flooded \\([0-9]+\\)")
+                         "1000"))
+          (should (equal (derl-listen-ping) "pong"))
+          (should (string-match-p "too many handshakes"
+                                  (derl-listen-trace erl-node-name))))
+      (derl-listen-stop-all))))
+
 (provide 'derl-listen-tests)
 
 ;;; derl-listen-tests.el ends here
