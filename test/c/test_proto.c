@@ -990,7 +990,7 @@ test_hs_peer_closed (void)
   hs_free (&hs);
 
   CHECK (after_status (&hs, "nok") == HS_FAILED);
-  CHECK (hs_peer_closed (&hs) == HS_FAILED && hs.kind == HS_ERR_REFUSED);
+  CHECK (hs_peer_closed (&hs) == HS_FAILED && hs.kind == HS_ERR_SIMULTANEOUS);
   hs_free (&hs);
 }
 
