@@ -312,6 +312,11 @@ decide_locked (conn *c)
     return HS_ACCEPT_NOT_ALLOWED;
   if (!strcmp (name, c->our_name))
     return HS_ACCEPT_NOT_ALLOWED;
+  /* Long names (host.domain) and short ones never meet, as in Erlang. */
+  const char *our_host = strchr (c->our_name, '@');
+  if (our_host
+      && (strchr (c->host, '.') == NULL) != (strchr (our_host, '.') == NULL))
+    return HS_ACCEPT_NOT_ALLOWED;
   conn *o = other_conn_to (c, name);
   if (!o)
     return HS_ACCEPT_OK;

@@ -48,7 +48,9 @@ in EXPR stands for Emacs's node name, quoted."
          (expr (string-replace "EMACS" (format "'%s'" erl-node-name) expr))
          (proc (apply #'start-process "derl-listen-erl" buffer "erl"
                       "-noshell" "-pa" derl-test-ebin
-                      (append (if (member "-sname" args) nil
+                      (append (if (or (member "-sname" args)
+                                      (member "-name" args))
+                                  nil
                                 (list "-sname" (derl-test-node-name "erl")))
                               (if (member "-setcookie" args) nil
                                 (list "-setcookie" derl-test-cookie))
@@ -144,6 +146,29 @@ creation; nodeup runs for the incoming connection."
             (should (= 1 (length ups)))
             (should (string-prefix-p "erl" (symbol-name (car ups))))))
       (derl-listen-stop-all))))
+
+(ert-deftest derl-listen-hidden-or-published ()
+  "Emacs is a hidden node by default, a published one with
+`derl-published'; a node whose name kind differs is not allowed in."
+  (unwind-protect
+      (let ((expr "pong = net_adm:ping(EMACS),
+                   io:format(\"visible ~p hidden ~p~n\",
+                             [lists:member(EMACS, nodes()),
+                              lists:member(EMACS, nodes(hidden))]),
+                   halt()."))
+        (derl-listen-with-node
+          (should (equal (derl-listen-output (derl-listen-erl expr)
+                                             "visible .*")
+                         "visible false hidden true"))
+          ;; A long name may not connect to a short-named Emacs.
+          (should (equal (derl-listen-ping "-name" "erllong@127.0.0.1")
+                         "pang")))
+        (let ((derl-published t))
+          (derl-listen-with-node
+            (should (equal (derl-listen-output (derl-listen-erl expr)
+                                               "visible .*")
+                           "visible true hidden false")))))
+    (derl-listen-stop-all)))
 
 (ert-deftest derl-listen-stop-unregisters ()
   "Stopping the node takes its name out of EPMD and refuses pings."
