@@ -111,40 +111,82 @@ in EXPR stands for Emacs's node name, quoted."
   (let ((buffer (get-buffer (format "*trace %s*" node))))
     (if buffer (with-current-buffer buffer (buffer-string)) "")))
 
+;;;; A dialer written message by message (test/erl/derl_dialer.erl)
+
+(defun derl-listen-dialer (name mode &rest args)
+  "Start derl_dialer as NAME (a string) in MODE with ARGS; return it."
+  (let* ((buffer (generate-new-buffer " *derl-listen-dialer*"))
+         (process-environment (derl-test-erl-environment))
+         (proc (apply #'start-process "derl-listen-dialer" buffer "erl"
+                      "-noshell" "-pa" derl-test-ebin "-run" "derl_dialer"
+                      "start" name derl-test-cookie (derl-listen-alive-name)
+                      mode args)))
+    (set-process-query-on-exit-flag proc nil)
+    (push proc derl-listen--procs)
+    proc))
+
+(defun derl-listen-inbox ()
+  "Register an Emacs process derl_listen_inbox that answers [FROM MSG].
+It replies [reply_from_emacs MSG SELF] to FROM; return the list of what it
+got, as a cons whose car grows."
+  (let ((inbox (list nil)))
+    (erl-spawn
+      (erl-register 'derl_listen_inbox)
+      (derl-listen--answer inbox))
+    inbox))
+
+(defun derl-listen--answer (inbox)
+  "Answer one message into INBOX, then the next."
+  (erl-receive (inbox)
+      (([from msg]
+        (push msg (car inbox))
+        (erl-send from (vector 'reply_from_emacs msg erl-self))))
+    (derl-listen--answer inbox)))
+
 ;;;; Tests
 
 (ert-deftest derl-listen-ping-and-reg-send ()
   "Erlang pings Emacs (pong), sends to a registered Emacs process and
-gets the reply over the connection it made; local pids carry EPMD's
-creation; nodeup runs for the incoming connection."
-  (derl-listen-with-node
+gets the reply over the connection it made; nodeup runs for the
+incoming connection.  The process was made before Emacs became a node:
+its pid now carries the creation EPMD gave."
+  (derl-test-configure)
+  (derl-stop-node)
+  (let* ((inbox (derl-listen-inbox))
+         (responder (erl-whereis 'derl_listen_inbox))
+         (before (erl-pid-creation responder)))
     (unwind-protect
-        (let* ((ups nil)
-               (erl-nodeup-hook (list (lambda (n _c) (push n ups))))
-               (inbox (list nil))
-               (responder
-                (erl-spawn
-                  (erl-register 'derl_listen_inbox)
-                  (erl-receive (inbox)
-                      (([from msg]
-                        (push msg (car inbox))
-                        (erl-send from (vector 'reply_from_emacs msg))))))))
-          (should (derl-node-port))
-          (should (member (derl-listen-alive-name) (derl-listen-epmd-names)))
-          ;; Local pids carry the creation EPMD gave.
-          (should (eql (erl-pid-creation responder) erl-node-creation))
-          (let ((proc (derl-listen-erl
-                       "R = net_adm:ping(EMACS),
-                        {derl_listen_inbox, EMACS} ! {self(), hello},
-                        receive M -> io:format(\"ping ~p got ~p~n\", [R, M])
-                        after 20000 -> io:format(\"ping ~p got nothing~n\",
-                                                 [R]) end,
-                        halt().")))
-            (should (equal (derl-listen-output proc "ping \\(.*\\)")
-                           "pong got {reply_from_emacs,hello}"))
-            (should (equal (car inbox) '(hello)))
-            (should (= 1 (length ups)))
-            (should (string-prefix-p "erl" (symbol-name (car ups))))))
+        (derl-listen-with-node
+          (let* ((ups nil)
+                 (erl-nodeup-hook (list (lambda (n _c) (push n ups)))))
+            (should (derl-node-port))
+            (should (member (derl-listen-alive-name)
+                            (derl-listen-epmd-names)))
+            (should (eql (erl-pid-creation responder) erl-node-creation))
+            (should (or (/= before erl-node-creation)
+                        (erl-local-pid-alive-p responder)))
+            (let ((proc (derl-listen-erl
+                         "R = net_adm:ping(EMACS),
+                          {derl_listen_inbox, EMACS} ! {self(), hello},
+                          receive {reply_from_emacs, hello, P} ->
+                            P ! {self(), again},
+                            receive {reply_from_emacs, again, _} ->
+                              io:format(\"ping ~p answered twice~n\", [R])
+                            after 10000 ->
+                              io:format(\"ping ~p answered once~n\", [R])
+                            end
+                          after 20000 ->
+                            io:format(\"ping ~p got nothing~n\", [R])
+                          end,
+                          halt().")))
+              ;; The second answer went to the pid Emacs gave, with the
+              ;; creation of the handshake.
+              (should (equal (derl-listen-output proc "ping \\(.*\\)")
+                             "pong answered twice"))
+              (should (equal (car inbox) '(again hello)))
+              (should (= 1 (length ups)))
+              (should (string-prefix-p "erl" (symbol-name (car ups)))))))
+      (erl-unregister 'derl_listen_inbox)
       (derl-listen-stop-all))))
 
 (ert-deftest derl-listen-hidden-or-published ()
@@ -169,6 +211,85 @@ creation; nodeup runs for the incoming connection."
                                                "visible .*")
                            "visible true hidden false")))))
     (derl-listen-stop-all)))
+
+(ert-deftest derl-listen-version-5-initiator ()
+  "A node that sends the old name form and then the complement gets
+in, and Emacs's processes talk with it.  The handshake gives the
+creation EPMD gave, which the pids of Emacs's processes now carry,
+also those made before Emacs became a node."
+  (derl-test-configure)
+  (derl-stop-node)
+  (let* ((inbox (derl-listen-inbox))
+         (responder (erl-whereis 'derl_listen_inbox)))
+    (unwind-protect
+        (derl-listen-with-node
+          (let* ((name (derl-test-node-name "dialer"))
+                 (dialer (derl-listen-dialer name "v5")))
+            (should (equal (derl-listen-output dialer
+                                               "dialer status \\(.*\\)")
+                           "ok"))
+            (should (equal (string-to-number
+                            (derl-listen-output
+                             dialer "dialer up, Emacs's creation \\([0-9]+\\)"))
+                           erl-node-creation))
+            (should (eql (erl-pid-creation responder) erl-node-creation))
+            (should (string-prefix-p
+                     "{reply_from_emacs,hello,"
+                     (derl-listen-output dialer "dialer got \\(.*\\)")))
+            (should (equal (car inbox) '(hello)))
+            (should (memq (intern name) (derl-nodes)))))
+      (erl-unregister 'derl_listen_inbox)
+      (derl-listen-stop-all))))
+
+(ert-deftest derl-listen-alive ()
+  "A node connecting again under a name already connected is asked
+whether the old connection is dead: false leaves the old one alone,
+true replaces it (nodedown for the old, nodeup for the new)."
+  (derl-listen-with-node
+    (unwind-protect
+        (let* ((inbox (derl-listen-inbox))
+               (name (derl-test-node-name "dialer"))
+               (node (intern name))
+               (first (derl-listen-dialer name "v6"))
+               ups downs)
+          (derl-listen-output first "dialer got")
+          (let ((erl-nodeup-hook (list (lambda (n _c) (push n ups))))
+                (erl-nodedown-hook (list (lambda (n) (push n downs)))))
+            (let ((second (derl-listen-dialer name "alive_false")))
+              (should (equal (derl-listen-output second
+                                                 "dialer status \\(.*\\)")
+                             "alive"))
+              (derl-listen-output second "dialer closed")
+              (should-not (or ups downs))
+              (should (process-live-p first)))
+            (let ((third (derl-listen-dialer name "alive_true")))
+              (derl-listen-output third "dialer up")
+              (derl-listen-output first "dialer closed")
+              (derl-listen-output third "dialer got")
+              (should (equal downs (list node)))
+              (should (equal ups (list node)))
+              (should (equal (car inbox) '(hello hello))))))
+      (erl-unregister 'derl_listen_inbox)
+      (derl-listen-stop-all))))
+
+(ert-deftest derl-listen-no-relay ()
+  "A node that connected in cannot make Emacs pass signals on to a
+third node, nor dial it."
+  (derl-listen-with-node
+    (unwind-protect
+        (let* ((inbox (derl-listen-inbox))
+               (name (derl-test-node-name "dialer"))
+               (third (derl-test-node-name "third"))
+               (dialer (derl-listen-dialer name "relay" third)))
+          (derl-listen-output dialer "dialer got")
+          (should (equal (car inbox) '(hello)))
+          (should-not (memq (intern third) (derl-nodes)))
+          (should (string-match-p "dropped SEND"
+                                  (derl-listen-trace name)))
+          (should (string-match-p "dropped EXIT"
+                                  (derl-listen-trace name))))
+      (erl-unregister 'derl_listen_inbox)
+      (derl-listen-stop-all))))
 
 (ert-deftest derl-listen-stop-unregisters ()
   "Stopping the node takes its name out of EPMD and refuses pings."
