@@ -246,6 +246,7 @@ object then comes up."
           (derl-connection-flags conn) flags
           (derl-connection-creation conn) creation)
     (push id derl-node--incoming)
+    (remhash node derl--backoff)
     (puthash node conn derl--connections)
     (puthash id conn derl--by-id)
     (derl--trace conn 'input "** nodeup (the node connected to us)")
