@@ -574,7 +574,8 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
   switch (ev->kind)
     {
     case NODE_EV_UP:
-      items[0] = Qup;
+    case NODE_EV_ACCEPTED:
+      items[0] = ev->kind == NODE_EV_UP ? Qup : Qaccepted;
       items[1] = id;
       items[2] = env->make_string (env, ev->peer_name,
                                    (ptrdiff_t) strlen (ev->peer_name));
@@ -604,14 +605,6 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
       items[2] = elisp_integer (env, ev->port);
       items[3] = elisp_integer (env, ev->peer_creation);
       return elisp_list (env, 4, items);
-    case NODE_EV_ACCEPTED:
-      items[0] = Qaccepted;
-      items[1] = id;
-      items[2] = env->make_string (env, ev->peer_name,
-                                   (ptrdiff_t) strlen (ev->peer_name));
-      items[3] = elisp_integer (env, ev->peer_creation);
-      items[4] = elisp_integer (env, (intmax_t) ev->peer_flags);
-      return elisp_list (env, 5, items);
     case NODE_EV_REFUSED:
       items[0] = Qrefused;
       items[1] = id;

@@ -429,28 +429,41 @@ handshake_failed_locked (conn *c)
   kill_conn_locked (c, e, c->hs.error);
 }
 
-void
-handshake_input_locked (conn *c)
+/* Feed C's handshake what has come in, answering the acceptor's
+   question on the way, and queue what it has to say.  */
+static hs_status
+feed_handshake_locked (conn *c)
 {
-  if (c->incoming)
+  hs_status st;
+  for (;;)
     {
-      incoming_handshake_locked (c);
-      return;
+      size_t used = 0;
+      st = hs_feed (&c->hs, in_data (c), in_len (c), &used);
+      in_consume (c, used);
+      if (st != HS_DECIDE)
+        break;
+      /* Deciding may give C the id of our own attempt it takes over.  */
+      st = hs_accept_status (&c->hs, incoming_decision_locked (c));
+      if (st != HS_CONTINUE)
+        break;
     }
-  size_t used = 0;
-  hs_status st = hs_feed (&c->hs, in_data (c), in_len (c), &used);
-  in_consume (c, used);
   if (c->hs.out.len)
     {
       etf_put_bytes (&c->early, c->hs.out.data, c->hs.out.len);
       c->hs.out.len = 0;
     }
-  if (st == HS_FAILED)
-    {
-      handshake_failed_locked (c);
-      return;
-    }
-  if (st == HS_DONE)
+  return st;
+}
+
+void
+handshake_input_locked (conn *c)
+{
+  hs_status st = feed_handshake_locked (c);
+  if (c->incoming)
+    incoming_handshake_result_locked (c, st);
+  else if (st == HS_FAILED)
+    handshake_failed_locked (c);
+  else if (st == HS_DONE)
     conn_up_locked (c, NODE_EV_UP);
 }
 

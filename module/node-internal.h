@@ -135,7 +135,10 @@ void conn_up_locked (conn *c, node_event_kind kind);
 
 /* node-listen.c */
 void accept_locked (conn *listener);
-void incoming_handshake_locked (conn *c);
+/* The peer's name is known: the answer net_kernel would give.  */
+hs_accept_decision incoming_decision_locked (conn *c);
+/* What became of the handshake of C, an incoming connection.  */
+void incoming_handshake_result_locked (conn *c, hs_status st);
 void alive_input_locked (conn *c, bool eof);
 /* The event for an incoming connection dropped before it came up.  */
 node_event *refusal_event (const conn *c, node_error error,

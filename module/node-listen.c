@@ -298,9 +298,8 @@ park_locked (conn *c)
   c->state = C_PARKED;
 }
 
-/* The peer's name is known: answer as net_kernel would.  */
-static hs_accept_decision
-decide_locked (conn *c)
+hs_accept_decision
+incoming_decision_locked (conn *c)
 {
   const char *name = (const char *) c->hs.peer_name;
   const char *at = strchr (name, '@');
@@ -360,27 +359,9 @@ incoming_failed_locked (conn *c)
 }
 
 void
-incoming_handshake_locked (conn *c)
+incoming_handshake_result_locked (conn *c, hs_status st)
 {
-  hs_status st;
-  for (;;)
-    {
-      size_t used = 0;
-      st = hs_feed (&c->hs, in_data (c), in_len (c), &used);
-      in_consume (c, used);
-      if (st != HS_DECIDE)
-        break;
-      /* Deciding may give C the id of our own attempt it takes over.  */
-      st = hs_accept_status (&c->hs, decide_locked (c));
-      if (st != HS_CONTINUE)
-        break;
-    }
   long id = c->id;
-  if (c->hs.out.len)
-    {
-      etf_put_bytes (&c->early, c->hs.out.data, c->hs.out.len);
-      c->hs.out.len = 0;
-    }
   if (st == HS_FAILED)
     {
       incoming_failed_locked (c);
