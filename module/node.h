@@ -11,7 +11,8 @@
    node-conn.c (connection state machine: EPMD, connect, handshake,
    timers, death), node-frames.c (bytes in and out of a connection),
    node-events.c (the event queue to Lisp), node-resolve.c (name
-   look-ups); node-internal.h is what they share.
+   look-ups), node-listen.c (the listener, our EPMD registration, the
+   acceptor's side); node-internal.h is what they share.
 
    Locking: one mutex, `node_lock' (node-internal.h), guards everything
    the threads share: the connection list and every field of every
