@@ -3,6 +3,7 @@
 #   make          build the module (module/derl-module.so)
 #   make test     C unit tests (ASan+UBSan), fuzz smoke run, ERT suites
 #   make demo     show derl at work against a local Erlang node
+#   make demo-interactive   the same, left open in a terminal Emacs
 #   make bench    speed, as ratios against references in the same run
 #   make fuzz     the long fuzz run (FUZZ_SECONDS, default 600)
 #
@@ -26,6 +27,7 @@ CORE_SRC := module/etf.c
 NET_SRC  := module/digest.c module/epmd.c module/handshake.c module/dist.c \
             module/node.c module/node-conn.c module/node-frames.c \
             module/node-events.c module/node-resolve.c \
+            module/node-listen.c \
             module/stamps.c
 MOD_SRC  := $(CORE_SRC) $(NET_SRC) module/elisp.c module/lispterm_decode.c \
             module/lispterm_encode.c module/derl-module.c
@@ -38,8 +40,8 @@ ERL_BEAM := $(patsubst test/erl/%.erl,$(BUILD)/ebin/%.beam,$(ERL_SRC))
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
 
-.PHONY: all module lisp test test-c test-fuzz test-ert demo bench fuzz deps \
-        clean
+.PHONY: all module lisp test test-c test-fuzz test-ert demo demo-interactive \
+        bench fuzz deps clean
 
 all: module lisp
 
@@ -132,8 +134,12 @@ lisp/%.elc: lisp/%.el
 # ---- demo and bench
 
 demo: deps module lisp $(ERL_BEAM)
-	$(EMACS) -Q --batch -L lisp -L test --eval '(setq load-prefer-newer t)' \
-	  -l test/derl-demo.el
+	@$(EMACS) -Q --batch -L lisp -L test --eval '(setq load-prefer-newer t)' \
+	  -l test/derl-demo.el -f derl-demo-batch
+
+demo-interactive: deps module lisp $(ERL_BEAM)
+	$(EMACS) -Q -nw -L lisp -L test --eval '(setq load-prefer-newer t)' \
+	  -l test/derl-demo.el -f derl-demo-interactive
 
 bench: deps module lisp $(ERL_BEAM)
 	EMACS=$(EMACS) ERL=$(ERL) ERLC=$(ERLC) sh bench/run.sh

@@ -487,6 +487,21 @@ left out."
           (push (cons (derl-bench-median times) slot) offsets))))
     (sort offsets (lambda (a b) (< (car a) (car b))))))
 
+(defun derl-bench--floor (offsets)
+  "Print Emacs's own share of a round trip from OFFSETS, and the rest.
+OFFSETS is what `derl-bench--offsets' returns.  Emacs's share: from
+the start to the ping's last byte handed to send(), and from the
+reply's frame read by the I/O thread to the process resumed; the rest
+is the wire and Erlang, the floor no change in Emacs can go under."
+  (let ((at (lambda (slot) (car (rassq slot offsets)))))
+    (when (and (funcall at 15) (funcall at 8) (funcall at 7))
+      (let* ((out (funcall at 15))
+             (in (- (funcall at 7) (funcall at 8)))
+             (rest (- (funcall at 7) out in)))
+        (derl-bench-say "    Emacs's own share %.1f us (sending %.1f, taking the reply %.1f); wire and Erlang %.1f us"
+                        (* 1e6 (+ out in)) (* 1e6 out) (* 1e6 in)
+                        (* 1e6 rest))))))
+
 (defun derl-bench--stages (peer)
   "Print where one Emacs round trip to PEER spends its time."
   (let ((watched (cl-remove-if-not (lambda (a) (fboundp (car a)))
@@ -512,6 +527,7 @@ stamp after the
                             (* 1e6 (- offset previous))
                             (aref derl-bench--stage-names slot))
             (setq previous offset))
+          (derl-bench--floor (derl-bench--offsets cycles))
           (dolist (a derl-bench--advised)
             (unless (memq a watched)
               (derl-bench-say "    (%s is not defined: no stamps from it)"

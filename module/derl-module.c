@@ -30,7 +30,7 @@ static bool initialized;
 /* Symbols of the events, interned once at load.  */
 
 static emacs_value Qframe, Qbad_frame, Qup, Qdown, Qepmd_error, Qepmd_port,
-    Qepmd_names, Qderl_busy;
+    Qepmd_names, Qderl_busy, Qlistening, Qaccepted, Qrefused, Qmerged;
 
 static bool
 intern_event_symbols (emacs_env *env)
@@ -40,6 +40,8 @@ intern_event_symbols (emacs_env *env)
     { &Qup, "up" },                 { &Qdown, "down" },
     { &Qepmd_error, "epmd-error" }, { &Qepmd_port, "epmd-port" },
     { &Qepmd_names, "epmd-names" }, { &Qderl_busy, "derl-busy" },
+    { &Qlistening, "listening" },   { &Qaccepted, "accepted" },
+    { &Qrefused, "refused" },       { &Qmerged, "merged" },
   };
   return elisp_intern_symbols (env, events, sizeof events / sizeof *events);
 }
@@ -185,6 +187,17 @@ fencode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
    | DFLAG_EXIT_PAYLOAD | DFLAG_HANDSHAKE_23 | DFLAG_UNLINK_ID           \
    | DFLAG_SPAWN | DFLAG_V4_NC | DFLAG_ALIAS | DFLAG_MANDATORY_25_DIGEST)
 
+/* Whether Emacs, listening, is a published node: its connections say
+   so too.  LISTENER is the listener that made it so.  */
+static bool published;
+static long published_by;
+
+static uint64_t
+our_flags (void)
+{
+  return OUR_FLAGS | (published ? DFLAG_PUBLISHED : 0);
+}
+
 static emacs_value
 fstart (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
@@ -247,7 +260,7 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         .cookie_len = cookie_len,
         .our_name = our,
         .creation = (uint32_t) arg_int (env, args[5]),
-        .flags = OUR_FLAGS,
+        .flags = our_flags (),
         .ticktime_ms = (unsigned) arg_int (env, args[6]),
         .connect_timeout_ms = (unsigned) arg_int (env, args[7]),
         .max_message = (size_t) arg_int (env, args[8]),
@@ -304,7 +317,7 @@ encode_request (emacs_env *env, emacs_value control, emacs_value message,
    pending on failure.  */
 static bool
 encode_frame (emacs_env *env, emacs_value control, emacs_value message,
-              bool header, etf_buf *out)
+              bool header, etf_buf *out, size_t *terms_len)
 {
   lispterm_options opt = {
     .binaries_tagged = false,
@@ -313,12 +326,16 @@ encode_frame (emacs_env *env, emacs_value control, emacs_value message,
   if (!elisp_ok (env))
     return false;
   size_t start = dist_frame_begin (out, header);
+  size_t begin = out->len;
   emacs_value gc = elisp_gc_hold (env);
   bool good = elisp_ok (env) && lispterm_encode (env, control, out, &opt);
+  *terms_len = out->len - begin;
   if (good && message)
     {
       dist_frame_message (out, header);
+      begin = out->len;
       good = lispterm_encode (env, message, out, &opt);
+      *terms_len += out->len - begin;
     }
   elisp_gc_restore (env, gc);
   if (!good || !elisp_ok (env))
@@ -356,10 +373,11 @@ fsend (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   emacs_value message = nargs > 2 ? args[2] : NULL;
   etf_buf out;
   etf_buf_init (&out);
-  size_t control_len = 0;
+  size_t control_len = 0;  /* framed: the bytes of both terms */
   int form = node_frame_form (id);
   bool encoded = form >= 0
-                   ? encode_frame (env, args[1], message, form == 1, &out)
+                   ? encode_frame (env, args[1], message, form == 1, &out,
+                                   &control_len)
                    : encode_request (env, args[1], message, &out,
                                      &control_len);
   emacs_value result = NULL;
@@ -367,7 +385,7 @@ fsend (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
     {
       stamp (STAMP_ENCODED);
       node_send_result r
-        = form >= 0 ? node_send_frame (id, &out)
+        = form >= 0 ? node_send_frame (id, &out, control_len)
                     : node_send (id, out.data, control_len,
                                  message ? out.data + control_len : NULL,
                                  out.len - control_len);
@@ -388,7 +406,68 @@ fclose (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   long id = (long) arg_int (env, args[0]);
   if (elisp_ok (env))
     node_close (id);
+  if (published && id == published_by)
+    published = false;
   return Qnil;
+}
+
+/* (derl--module-listen ADDRESS PORT ALIVE OUR-NAME COOKIE EPMD-PORT
+   PUBLISHED TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE MAX-SEND-QUEUE
+   MAX-PENDING): (LISTENER-ID REGISTRATION-ID PORT).  */
+static emacs_value
+flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
+{
+  (void) nargs, (void) data;
+  char *address = arg_cstring (env, args[0]);
+  char *alive = address ? arg_cstring (env, args[2]) : NULL;
+  char *our = alive ? arg_cstring (env, args[3]) : NULL;
+  size_t cookie_len = 0;
+  uint8_t *cookie = our ? elisp_string_bytes (env, args[4], &cookie_len)
+                        : NULL;
+  emacs_value result = NULL;
+  if (cookie)
+    {
+      bool publish = arg_true (env, nargs, args, 6);
+      node_listen_args a = {
+        .address = address,
+        .port = (int) arg_int (env, args[1]),
+        .alive = alive,
+        .epmd_port = (int) arg_int (env, args[5]),
+        .cookie = cookie,
+        .cookie_len = cookie_len,
+        .our_name = our,
+        .flags = OUR_FLAGS | (publish ? DFLAG_PUBLISHED : 0),
+        .ticktime_ms = (unsigned) arg_int (env, args[7]),
+        .handshake_timeout_ms = (unsigned) arg_int (env, args[8]),
+        .max_message = (size_t) arg_int (env, args[9]),
+        .max_send_queue = (size_t) arg_int (env, args[10]),
+        .max_pending = (unsigned) arg_int (env, args[11]),
+        .max_depth = arg_limit (env, 0, args, 0, Qerlext_max_depth),
+      };
+      char error[400];
+      int port = 0;
+      long alive_id = 0;
+      long id = elisp_ok (env) ? node_listen (&a, &port, &alive_id, error,
+                                              sizeof error)
+                               : 0;
+      if (id < 0)
+        elisp_signal (env, Qderl_error, error, NULL);
+      else if (elisp_ok (env))
+        {
+          published = publish;
+          published_by = id;
+          emacs_value items[3] = { elisp_integer (env, id),
+                                   elisp_integer (env, alive_id),
+                                   elisp_integer (env, port) };
+          result = elisp_list (env, 3, items);
+        }
+      digest_wipe (cookie, cookie_len);
+      free (cookie);
+    }
+  free (address);
+  free (alive);
+  free (our);
+  return result;
 }
 
 static emacs_value
@@ -427,6 +506,29 @@ fepmd_names (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
     }
   free (host);
   return result;
+}
+
+/* (derl--module-stats CONN): (STATE MESSAGES-IN BYTES-IN MESSAGES-OUT
+   BYTES-OUT DIRECTION TRANSPORT), all texts but the counts: DIRECTION
+   "in" or "out", TRANSPORT "tcp" or "tls"; or nil when CONN is gone.  */
+static emacs_value
+fstats (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
+{
+  (void) nargs, (void) data;
+  long id = (long) arg_int (env, args[0]);
+  node_conn_stats st;
+  if (!elisp_ok (env) || !node_stats (id, &st))
+    return Qnil;
+  emacs_value items[] = {
+    elisp_string (env, st.state),
+    elisp_integer (env, (intmax_t) st.messages_in),
+    elisp_integer (env, (intmax_t) st.bytes_in),
+    elisp_integer (env, (intmax_t) st.messages_out),
+    elisp_integer (env, (intmax_t) st.bytes_out),
+    elisp_string (env, st.incoming ? "in" : "out"),
+    elisp_string (env, st.tls ? "tls" : "tcp"),
+  };
+  return elisp_list (env, 7, items);
 }
 
 static const char *
@@ -550,7 +652,8 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
   switch (ev->kind)
     {
     case NODE_EV_UP:
-      items[0] = Qup;
+    case NODE_EV_ACCEPTED:
+      items[0] = ev->kind == NODE_EV_UP ? Qup : Qaccepted;
       items[1] = id;
       items[2] = env->make_string (env, ev->peer_name,
                                    (ptrdiff_t) strlen (ev->peer_name));
@@ -574,6 +677,24 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
       return elisp_list (env, 4, items);
     case NODE_EV_EPMD_NAMES:
       return names_event (env, ev);
+    case NODE_EV_LISTENING:
+      items[0] = Qlistening;
+      items[1] = id;
+      items[2] = elisp_integer (env, ev->port);
+      items[3] = elisp_integer (env, ev->peer_creation);
+      return elisp_list (env, 4, items);
+    case NODE_EV_REFUSED:
+      items[0] = Qrefused;
+      items[1] = id;
+      items[2] = error_symbol (env, ev->error);
+      items[3] = elisp_string (env, ev->peer_name);
+      items[4] = elisp_string (env, ev->reason);
+      return elisp_list (env, 5, items);
+    case NODE_EV_MERGED:
+      items[0] = Qmerged;
+      items[1] = id;
+      items[2] = elisp_integer (env, ev->into);
+      return elisp_list (env, 3, items);
     }
   return Qnil;
 }
@@ -633,11 +754,18 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 #define WAIT_SLICE_US 5000
 
 /* (derl--module-wait-events TIMEOUT-US): block until an event is
-   pending, at most TIMEOUT-US microseconds; t when one is.  */
+   pending, at most TIMEOUT-US microseconds; t when one is.  With
+   TIMEOUT-US nil, end the waiting instead: events left pending wake
+   the event pipe again.  */
 static emacs_value
 fwait_events (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
   (void) nargs, (void) data;
+  if (elisp_nilp (env, args[0]))
+    {
+      node_wait_done ();
+      return Qnil;
+    }
   intmax_t left = arg_int (env, args[0]);
   if (!elisp_ok (env))
     return NULL;
@@ -654,14 +782,6 @@ fwait_events (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
       if (left <= 0)
         return Qnil;
     }
-}
-
-static emacs_value
-fwait_done (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
-{
-  (void) env, (void) nargs, (void) args, (void) data;
-  node_wait_done ();
-  return Qnil;
 }
 
 /* ---------------------------------------------------------------- */
@@ -739,23 +859,28 @@ emacs_module_init (struct emacs_runtime *runtime)
          "(derl--module-send CONN CONTROL [MESSAGE])");
   elisp_defun (env, "derl--module-close", 1, 1, fclose,
          "Close connection CONN.\n\n(derl--module-close CONN)");
+  elisp_defun (env, "derl--module-stats", 1, 1, fstats,
+         "Return (STATE MESSAGES-IN BYTES-IN MESSAGES-OUT BYTES-OUT "
+         "DIRECTION\nTRANSPORT) of CONN, or nil when it is gone.\n\n(derl--module-stats CONN)");
   elisp_defun (env, "derl--module-epmd-port-please", 4, 4, fepmd_port_please,
          "Ask EPMD on HOST:PORT for ALIVE's port; return the query id.\n\n"
          "(derl--module-epmd-port-please HOST PORT ALIVE TIMEOUT-MS)");
   elisp_defun (env, "derl--module-epmd-names", 3, 3, fepmd_names,
          "Ask EPMD on HOST:PORT for its names; return the query id.\n\n"
          "(derl--module-epmd-names HOST PORT TIMEOUT-MS)");
+  elisp_defun (env, "derl--module-listen", 12, 12, flisten,
+         "Listen for nodes and register with EPMD.\n\n"
+         "(derl--module-listen ADDRESS PORT ALIVE OUR-NAME COOKIE EPMD-PORT "
+         "PUBLISHED TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE MAX-SEND-QUEUE "
+         "MAX-PENDING)\nReturn (LISTENER-ID REGISTRATION-ID PORT).");
   elisp_defun (env, "derl--module-events", 0, 2, fevents,
          "Return every pending event, oldest first.\n\n"
          "(derl--module-events LOSSLESS MAX-DEPTH)");
   elisp_defun (env, "derl--module-wait-events", 1, 1, fwait_events,
          "Wait at most TIMEOUT-US microseconds for an event; t if one is "
-         "pending.\n\nQuits on \\[keyboard-quit].  Call "
-         "`derl--module-wait-done' once done waiting.\n\n"
-         "(derl--module-wait-events TIMEOUT-US)");
-  elisp_defun (env, "derl--module-wait-done", 0, 0, fwait_done,
-         "End waits by `derl--module-wait-events': the event pipe wakes "
-         "Emacs again for events left pending.");
+         "pending.\n\nQuits on \\[keyboard-quit].  Once done waiting "
+         "\(however that ends), call it with nil: events left pending then "
+         "wake the event pipe.\n\n(derl--module-wait-events TIMEOUT-US)");
   elisp_defun (env, "derl--module-set-stamping", 1, 1, fset_stamping,
          "Take stage time stamps of messages when ON, clearing old ones.\n\n"
          "(derl--module-set-stamping ON)");

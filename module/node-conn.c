@@ -157,8 +157,9 @@ death_reason (const conn *c, const char *reason)
   char *text = NULL;
   int rc = count
              ? asprintf (&text, "%s; %zu message%s (%zu bytes) queued for "
-                                "the node were discarded",
-                         reason, count, count == 1 ? "" : "s", bytes)
+                                "the node %s discarded",
+                         reason, count, count == 1 ? "" : "s", bytes,
+                         count == 1 ? "was" : "were")
              : asprintf (&text, "%s", reason);
   return rc < 0 ? NULL : text;
 }
@@ -176,15 +177,20 @@ kill_conn_locked (conn *c, node_error error, const char *reason)
   if (error != NODE_ERR_NONE)
     {
       char *text = death_reason (c, reason);
-      node_event *ev = event_failure (c->kind == Q_NODE ? NODE_EV_DOWN
-                                                        : NODE_EV_EPMD_ERROR,
-                                      c->id, error, text ? text : reason);
+      node_event *ev
+        = c->kind == Q_NODE && c->listener && c->state != C_UP
+            ? refusal_event (c, error, text ? text : reason)
+            : event_failure (c->kind == Q_NODE ? NODE_EV_DOWN
+                                               : NODE_EV_EPMD_ERROR,
+                             c->id, error, text ? text : reason);
       free (text);
       if (ev)
         emit_locked (ev);
     }
   if (c->kind == Q_NODE && c->state == C_UP)
     remember_gone (c);
+  if (c->kind == Q_LISTEN)
+    listener_closing_locked (c);
   for (conn **p = &node_conns; *p; p = &(*p)->next)
     if (*p == c)
       {
@@ -262,6 +268,9 @@ connected_locked (conn *c)
       uint8_t req[512];
       size_t n = c->kind == Q_NAMES
                    ? epmd_names_request (req, sizeof req)
+                 : c->kind == Q_ALIVE
+                   ? epmd_alive2_request (c->node_port, c->alive,
+                                          strlen (c->alive), req, sizeof req)
                    : epmd_port_please_request (c->alive, strlen (c->alive),
                                                req, sizeof req);
       if (n == 0)
@@ -311,6 +320,9 @@ start_handshake_locked (conn *c)
 int64_t
 timers_locked (conn *c, int64_t now)
 {
+  if (c->kind == Q_LISTEN)
+    return listener_timer_locked (c, now);  /* its tick time is for the
+                                               connections it takes */
   if (c->state != C_UP)
     {
       if (c->deadline && now >= c->deadline)
@@ -318,6 +330,9 @@ timers_locked (conn *c, int64_t now)
           kill_conn_locked (c, NODE_ERR_TIMEOUT,
                             c->state == C_HANDSHAKE
                               ? "handshake timed out"
+                            : c->state == C_PARKED
+                              ? "the node said it was connecting to us "
+                                "(status nok), but did not"
                               : "connection timed out");
           return -1;
         }
@@ -362,12 +377,24 @@ handshake_failed_locked (conn *c)
 {
   char reason[3 * HS_NAME_ROOM + 300];
   node_error e;
+  /* Both dialled at once, and the node's connection to us is the one to
+     keep (nok), or is up already (alive, which we answered false).  */
+  if ((c->hs.kind == HS_ERR_SIMULTANEOUS
+       || c->hs.kind == HS_ERR_NAME_IN_USE)
+      && merge_into_incoming_locked (c))
+    return;
+  if (c->hs.kind == HS_ERR_SIMULTANEOUS)
+    {
+      park_locked (c);
+      return;
+    }
   switch (c->hs.kind)
     {
     case HS_ERR_AUTH:
       e = NODE_ERR_AUTH;
       break;
     case HS_ERR_REFUSED:
+    case HS_ERR_SIMULTANEOUS:
       e = NODE_ERR_REFUSED;
       break;
     case HS_ERR_NAME_IN_USE:
@@ -404,24 +431,47 @@ handshake_failed_locked (conn *c)
   kill_conn_locked (c, e, c->hs.error);
 }
 
-void
-handshake_input_locked (conn *c)
+/* Feed C's handshake what has come in, answering the acceptor's
+   question on the way, and queue what it has to say.  */
+static hs_status
+feed_handshake_locked (conn *c)
 {
-  size_t used = 0;
-  hs_status st = hs_feed (&c->hs, in_data (c), in_len (c), &used);
-  in_consume (c, used);
+  hs_status st;
+  for (;;)
+    {
+      size_t used = 0;
+      st = hs_feed (&c->hs, in_data (c), in_len (c), &used);
+      in_consume (c, used);
+      if (st != HS_DECIDE)
+        break;
+      /* Deciding may give C the id of our own attempt it takes over.  */
+      st = hs_accept_status (&c->hs, incoming_decision_locked (c));
+      if (st != HS_CONTINUE)
+        break;
+    }
   if (c->hs.out.len)
     {
       etf_put_bytes (&c->early, c->hs.out.data, c->hs.out.len);
       c->hs.out.len = 0;
     }
-  if (st == HS_FAILED)
-    {
-      handshake_failed_locked (c);
-      return;
-    }
-  if (st != HS_DONE)
-    return;
+  return st;
+}
+
+void
+handshake_input_locked (conn *c)
+{
+  hs_status st = feed_handshake_locked (c);
+  if (c->incoming)
+    incoming_handshake_result_locked (c, st);
+  else if (st == HS_FAILED)
+    handshake_failed_locked (c);
+  else if (st == HS_DONE)
+    conn_up_locked (c, NODE_EV_UP);
+}
+
+void
+conn_up_locked (conn *c, node_event_kind kind)
+{
   c->state = C_UP;
   c->deadline = 0;
   c->use_header = (c->hs.peer_flags & c->flags
@@ -437,7 +487,7 @@ handshake_input_locked (conn *c)
         }
     }
   c->last_recv = c->last_send = node_now_ms ();
-  node_event *ev = event_new (NODE_EV_UP, c->id, c->hs.peer_name_len + 1);
+  node_event *ev = event_new (kind, c->id, c->hs.peer_name_len + 1);
   if (ev)
     {
       memcpy (ev->bytes, c->hs.peer_name, c->hs.peer_name_len);
@@ -500,6 +550,11 @@ epmd_input_locked (conn *c, bool eof)
   if (c->kind == Q_NAMES)
     {
       names_answer_locked (c, eof);
+      return;
+    }
+  if (c->kind == Q_ALIVE)
+    {
+      alive_input_locked (c, eof);
       return;
     }
   const char *why = "malformed EPMD answer";

@@ -20,6 +20,8 @@
 #define KEEP_BUFFER ((size_t) 1 << 20)
 /* What one read asks for at least.  */
 #define READ_CHUNK 65536
+#define READ_BUDGET_HANDSHAKE (2 * READ_CHUNK)
+#define READ_BUDGET_UP (64 * READ_CHUNK)
 
 /* When stamping: the time of the last recv () that got bytes.  I/O
    thread only.  */
@@ -241,10 +243,12 @@ send_now_locked (conn *c, bool idle)
 }
 
 node_send_result
-queue_frame_locked (conn *c, etf_buf *frame)
+queue_frame_locked (conn *c, etf_buf *frame, size_t terms_len)
 {
   if (over_limit (c, frame->len))
     return NODE_SEND_BUSY;
+  c->messages_out++;
+  c->bytes_out += terms_len;
   bool idle = c->out.len == c->out_sent;
   if (idle)
     {
@@ -270,6 +274,8 @@ queue_message_locked (conn *c, const uint8_t *control, size_t control_len,
   size_t adding = control_len + message_len;
   if (over_limit (c, adding))
     return NODE_SEND_BUSY;
+  c->messages_out++;
+  c->bytes_out += adding;
   if (c->state != C_UP)
     {
       queue_pending (c, control, control_len, message, message_len);
@@ -422,6 +428,8 @@ process_frames_locked (conn *c)
       if (stamps_on ())
         stamp_at (STAMP_RECV, last_recv_stamp);
       emit_locked (ev);
+      c->messages_in++;
+      c->bytes_in += n;
       in_consume (c, 4 + n);
     }
 }
@@ -440,15 +448,24 @@ receive_bytes (conn *c, bool *eof)
       c->in_start = 0;
     }
   shrink_input (c);
-  for (;;)
+  /* A peer that sends without pause must not make one call read
+     without end: before the handshake is done (nothing is trusted yet,
+     and no message is longer than 64 KiB) very little, after it a few
+     MiB; poll calls again for the rest.  */
+  size_t budget = c->state == C_UP ? READ_BUDGET_UP : READ_BUDGET_HANDSHAKE;
+  size_t got = 0;
+  while (got < budget)
     {
       if (!etf_buf_reserve (&c->in, READ_CHUNK))
         return false;
       size_t room = c->in.cap - c->in.len;
+      if (room > budget - got)
+        room = budget - got;
       ssize_t n = recv (c->fd, c->in.data + c->in.len, room, MSG_DONTWAIT);
       if (n > 0)
         {
           c->in.len += (size_t) n;
+          got += (size_t) n;
           c->last_recv = node_now_ms ();
           if (stamps_on ())
             last_recv_stamp = stamp_clock ();
@@ -461,6 +478,7 @@ receive_bytes (conn *c, bool *eof)
       *eof = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
       return true;
     }
+  return true;
 }
 
 /* Read what the socket has, then act on it.  node_lock held; C may be
@@ -483,6 +501,14 @@ read_input_locked (conn *c)
         kill_conn_locked (c, NODE_ERR_NONE, "done");
       return;
     case C_HANDSHAKE:
+      if (in_len (c) > 2 * READ_BUDGET_HANDSHAKE)
+        {
+          /* No handshake message is this long: a peer flooding before
+             it is known is dropped, not buffered.  */
+          kill_conn_locked (c, NODE_ERR_PROTOCOL,
+                            "too much data during the handshake");
+          return;
+        }
       handshake_input_locked (c);
       if (!(c = find_conn (id)))
         return;

@@ -26,6 +26,9 @@ typedef enum
   C_CONNECT,        /* connecting to the node */
   C_HANDSHAKE,
   C_UP,
+  C_PARKED,         /* told the node is connecting to us (status nok):
+                       waits, without a socket, to go on as that
+                       connection (node-listen.c) */
   C_DEAD,
 } conn_state;
 
@@ -34,6 +37,8 @@ typedef enum
   Q_NODE,           /* a distribution connection */
   Q_PORT_PLEASE,    /* an EPMD query only */
   Q_NAMES,
+  Q_LISTEN,         /* a listening socket (node-listen.c) */
+  Q_ALIVE,          /* our registration with EPMD, open while listening */
 } conn_kind;
 
 /* fd while resolved but not yet connected: the I/O thread opens it.  */
@@ -70,10 +75,25 @@ typedef struct conn
   size_t max_send_queue;
   int64_t deadline;    /* connect deadline, ms; 0 once up */
   int64_t last_recv, last_send;
+  uint64_t messages_in, bytes_in, messages_out, bytes_out;  /* frames */
   unsigned ticktime_ms;
   size_t max_message;
   size_t max_depth;
   bool close_requested;
+  /* Listening (node-listen.c).  */
+  bool incoming;       /* it came in through a listener */
+  long listener;       /* incoming: the listener it came through (0 once
+                          it took over a connection of ours); Q_ALIVE:
+                          the listener it registers */
+  long alive_id;       /* Q_LISTEN: its registration with EPMD; its
+                          DEADLINE, when set, is the end of a pause in
+                          accepting (out of file descriptors) */
+  bool accepting;      /* Q_LISTEN: registered, taking connections */
+  unsigned max_pending;
+  unsigned handshake_timeout_ms;
+  long replaces;       /* incoming: the connection to the same node that
+                          status alive asked about */
+  const char *why_not; /* incoming: why we answered not_allowed */
 } conn;
 
 /* ---- shared state, all under node_lock (see node.h) */
@@ -84,6 +104,7 @@ extern bool node_is_running, node_stopping;
 
 /* node.c */
 int64_t node_now_ms (void);
+long node_new_id_locked (void);
 void node_wake_io_thread (void);
 
 /* node-events.c */
@@ -113,6 +134,29 @@ void connected_locked (conn *c);
 void handshake_input_locked (conn *c);
 void epmd_input_locked (conn *c, bool eof);
 int64_t timers_locked (conn *c, int64_t now);
+/* C's handshake is done: it is up; tell Lisp with an event of KIND.  */
+void conn_up_locked (conn *c, node_event_kind kind);
+
+/* node-listen.c */
+void accept_locked (conn *listener);
+/* The listener's timer: the end of a pause.  */
+int64_t listener_timer_locked (conn *listener, int64_t now);
+/* The peer's name is known: the answer net_kernel would give.  */
+hs_accept_decision incoming_decision_locked (conn *c);
+/* What became of the handshake of C, an incoming connection.  */
+void incoming_handshake_result_locked (conn *c, hs_status st);
+void alive_input_locked (conn *c, bool eof);
+/* The event for an incoming connection dropped before it came up.  */
+node_event *refusal_event (const conn *c, node_error error,
+                           const char *reason);
+/* C, our attempt to reach a node, was told the node is connecting to
+   us: when that connection came in, C goes on as it (and is freed).  */
+bool merge_into_incoming_locked (conn *c);
+/* ... or, when that connection has not come in yet, park C until it
+   does (or C's deadline passes).  */
+void park_locked (conn *c);
+/* A listener goes: its registration and pending handshakes follow.  */
+void listener_closing_locked (conn *listener);
 
 /* node-frames.c */
 bool flush_locked (conn *c);
@@ -123,7 +167,8 @@ node_send_result queue_message_locked (conn *c, const uint8_t *control,
                                        size_t control_len,
                                        const uint8_t *message,
                                        size_t message_len);
-node_send_result queue_frame_locked (conn *c, etf_buf *frame);
+node_send_result queue_frame_locked (conn *c, etf_buf *frame,
+                                     size_t terms_len);
 void frame_pending_locked (conn *c);
 /* Messages and bytes queued on C that were not fully sent.  */
 void unsent_messages (const conn *c, size_t *count, size_t *bytes);

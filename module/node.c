@@ -36,6 +36,12 @@ node_now_ms (void)
   return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long
+node_new_id_locked (void)
+{
+  return next_id++;
+}
+
 void
 node_wake_io_thread (void)
 {
@@ -130,6 +136,8 @@ poll_events (conn *c, int64_t now)
 {
   if (c->state == C_EPMD_CONNECT || c->state == C_CONNECT)
     return POLLOUT;
+  if (c->kind == Q_LISTEN)
+    return c->accepting && !c->deadline ? POLLIN : 0;
   bool paused = c->state == C_UP && events_over_high_water_locked ();
   if (paused)
     /* Not reading is our doing, not the node's silence.  */
@@ -169,6 +177,11 @@ build_poll_set_locked (poll_set *ps)
 static void
 serve_conn_locked (conn *c, short revents)
 {
+  if (c->kind == Q_LISTEN)
+    {
+      accept_locked (c);
+      return;
+    }
   if (c->state == C_EPMD_CONNECT || c->state == C_CONNECT)
     {
       connected_locked (c);
@@ -329,7 +342,7 @@ add_conn (conn *c)
       free_conn (c);
       return -1;
     }
-  c->id = next_id++;
+  c->id = node_new_id_locked ();
   c->next = node_conns;
   node_conns = c;
   long id = c->id;
@@ -421,13 +434,13 @@ node_frame_form (long id)
 }
 
 node_send_result
-node_send_frame (long id, etf_buf *frame)
+node_send_frame (long id, etf_buf *frame, size_t terms_len)
 {
   pthread_mutex_lock (&node_lock);
   conn *c = find_conn (id);
   node_send_result r
     = c && c->kind == Q_NODE && c->state == C_UP
-        ? queue_frame_locked (c, frame)
+        ? queue_frame_locked (c, frame, terms_len)
         : NODE_SEND_NO_CONNECTION;
   pthread_mutex_unlock (&node_lock);
   return r;
@@ -445,4 +458,40 @@ node_close (long id)
       node_wake_io_thread ();
     }
   pthread_mutex_unlock (&node_lock);
+}
+
+/* A connection's state as the node list shows it.  */
+static const char *
+state_name (conn_state state)
+{
+  switch (state)
+    {
+    case C_RESOLVING: return "resolving";
+    case C_EPMD_CONNECT:
+    case C_EPMD_WAIT: return "epmd";
+    case C_HANDSHAKE: return "handshaking";
+    case C_UP: return "up";
+    case C_DEAD: return "down";
+    default: return "connecting";
+    }
+}
+
+bool
+node_stats (long id, node_conn_stats *stats)
+{
+  pthread_mutex_lock (&node_lock);
+  conn *c = find_conn (id);
+  bool found = c && c->kind == Q_NODE;
+  if (found)
+    {
+      stats->state = state_name (c->state);
+      stats->messages_in = c->messages_in;
+      stats->bytes_in = c->bytes_in;
+      stats->messages_out = c->messages_out;
+      stats->bytes_out = c->bytes_out;
+      stats->incoming = false;  /* every connection is dialled, for now */
+      stats->tls = false;
+    }
+  pthread_mutex_unlock (&node_lock);
+  return found;
 }

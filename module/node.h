@@ -11,7 +11,8 @@
    node-conn.c (connection state machine: EPMD, connect, handshake,
    timers, death), node-frames.c (bytes in and out of a connection),
    node-events.c (the event queue to Lisp), node-resolve.c (name
-   look-ups); node-internal.h is what they share.
+   look-ups), node-listen.c (the listener, our EPMD registration, the
+   acceptor's side); node-internal.h is what they share.
 
    Locking: one mutex, `node_lock' (node-internal.h), guards everything
    the threads share: the connection list and every field of every
@@ -45,6 +46,16 @@ typedef enum
   NODE_EV_EPMD_PORT,   /* query ID: PORT and VERSION of a node */
   NODE_EV_EPMD_NAMES,  /* query ID: the raw NAMES response in DATA */
   NODE_EV_EPMD_ERROR,  /* query ID failed: ERROR */
+  NODE_EV_LISTENING,   /* listener ID is registered with EPMD: PORT, and
+                          the creation EPMD gave in PEER_CREATION */
+  NODE_EV_ACCEPTED,    /* connection ID came in and is up: as UP */
+  NODE_EV_REFUSED,     /* connection ID came in and was dropped before it
+                          came up: ERROR, REASON, and in PEER_NAME the
+                          node's name or, before it told it, its
+                          address */
+  NODE_EV_MERGED,      /* our attempt ID met the connection INTO that the
+                          node made to us at the same time: it goes on
+                          as INTO, what was queued on it too */
 } node_event_kind;
 
 typedef enum
@@ -83,10 +94,11 @@ typedef struct node_event
   node_error error;           /* DOWN, EPMD_ERROR */
   long id;
   const char *reason;         /* DOWN, EPMD_ERROR: why, NUL-terminated */
-  const char *peer_name;      /* UP: NUL-terminated */
-  uint64_t peer_flags;        /* UP */
-  uint32_t peer_creation;     /* UP */
-  uint16_t port, version;     /* EPMD_PORT */
+  const char *peer_name;      /* UP, ACCEPTED, REFUSED: NUL-terminated */
+  uint64_t peer_flags;        /* UP, ACCEPTED */
+  uint32_t peer_creation;     /* UP, ACCEPTED, LISTENING */
+  uint16_t port, version;     /* EPMD_PORT; LISTENING: PORT */
+  long into;                  /* MERGED */
   const uint8_t *data;        /* FRAME: the frame body; EPMD_NAMES */
   size_t len;
   dist_frame frame;           /* FRAME */
@@ -113,6 +125,36 @@ typedef struct
   size_t max_send_queue;    /* bytes waiting to go out, at most; 0 for
                                no limit */
 } node_connect_args;
+
+typedef struct
+{
+  const char *address;      /* numeric IPv4 or IPv6 address to listen at */
+  int port;                 /* 0 for any */
+  const char *alive;        /* our name before the @, for EPMD */
+  int epmd_port;
+  const uint8_t *cookie;
+  size_t cookie_len;
+  const char *our_name;     /* alive@host */
+  uint64_t flags;
+  unsigned ticktime_ms;
+  unsigned handshake_timeout_ms;
+  size_t max_message;
+  size_t max_depth;
+  size_t max_send_queue;
+  unsigned max_pending;     /* handshakes under way at once, at most */
+} node_listen_args;
+
+/* Listen, and register with EPMD (the registration lasts as long as the
+   listener).  Connections are taken once EPMD has answered: a LISTENING
+   event, or an EPMD_ERROR for the listener's id when EPMD refused (the
+   name is taken: NODE_ERR_NAME_IN_USE).  Incoming connections give an
+   ACCEPTED event when up, a REFUSED event when dropped before.  Returns
+   the listener's id, closed with node_close, the port bound in *PORT
+   and the id of the registration, whose EPMD_ERROR events say what
+   became of it, in *ALIVE_ID; or -1 and why in ERROR (ERROR_LEN
+   bytes).  */
+long node_listen (const node_listen_args *args, int *port, long *alive_id,
+                  char *error, size_t error_len);
 
 /* Start the I/O thread, events going to EVENT_FD (which node now owns).
    A second call while running just switches to the new fd.  */
@@ -142,8 +184,9 @@ int node_frame_form (long id);
    friends in the form node_frame_form gave, on connection ID.  Its
    memory is taken over when nothing else waits to go out (FRAME is
    then left empty), so a big message is not copied again.  Refused as
-   node_send refuses.  */
-node_send_result node_send_frame (long id, etf_buf *frame);
+   node_send refuses.  TERMS_LEN: the bytes of its terms, as counted
+   for node_send.  */
+node_send_result node_send_frame (long id, etf_buf *frame, size_t terms_len);
 
 /* Close connection ID; a DOWN event with NODE_ERR_LOCAL follows.  */
 void node_close (long id);
@@ -170,5 +213,18 @@ node_event *node_take_events (void);
 bool node_wait_events (unsigned timeout_us);
 void node_wait_done (void);
 void node_free_events (node_event *events);
+
+/* What a connection has done so far, for the node list.  */
+typedef struct
+{
+  const char *state;  /* resolving, epmd, connecting, handshaking, up */
+  uint64_t messages_in, bytes_in, messages_out, bytes_out;
+  bool incoming;      /* it came in through a listener */
+  bool tls;           /* it runs over TLS */
+} node_conn_stats;
+
+/* Fill *STATS for connection ID; false when there is no such one.
+   Messages count frames (ticks not), bytes their bodies.  */
+bool node_stats (long id, node_conn_stats *stats);
 
 #endif /* DERL_NODE_H */
