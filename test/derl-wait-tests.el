@@ -15,11 +15,11 @@
 
 ;;; Code:
 
-(require 'ert)
 (require 'cl-lib)
+(require 'ert)
+(require 'derl-rpc)
 (require 'derl-ert)
 (require 'derl-tests)
-(require 'derl-rpc)
 
 (ert-deftest derl-wait-quit-in-module ()
   "A quit pending when the module waits ends the wait with `quit'."
