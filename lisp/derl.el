@@ -519,7 +519,7 @@ ends."
                              (process-live-p derl--events-process))
                         (while (not (funcall done-p))
                           (if (derl--module-wait-events derl--wait-slice-us)
-                              (derl--take-events)
+                              (derl--take-events-until done-p)
                             (accept-process-output nil 0)))
                       (while (not (funcall done-p))
                         (accept-process-output nil 0.1)))
@@ -633,21 +633,35 @@ the events sent requests (a process answered, or asked a node
 something), the reply is often a few microseconds away: wait for it
 in the module, briefly (`derl--linger-us'), and take it here rather
 than after a redisplay and another trip through the event pipe; go
-on so while each batch sends, for `derl--linger-max' at most."
-  (let ((sends derl--sends)
-        (start nil))
-    (derl--take-events)
-    (derl--wake-waiter)
-    (unless (eq sends derl--sends)
-      (setq start (float-time))
-      (unwind-protect
-          (while (and (not (eq sends derl--sends))
-                      (< (- (float-time) start) derl--linger-max)
-                      (progn (setq sends derl--sends)
-                             (derl--module-wait-events derl--linger-us)))
-            (derl--take-events)
-            (derl--wake-waiter))
-        (derl--module-wait-events nil)))))
+on so while each batch sends, for `derl--linger-max' at most.  The
+trace lines of it all are written once, at the end."
+  (derl-trace-batch
+    (let ((sends derl--sends)
+          (start (float-time)))
+      (derl--take-events)
+      (derl--wake-waiter)
+      (unless (eq sends derl--sends)
+        (unwind-protect
+            (while (and (not (eq sends derl--sends))
+                        (< (- (float-time) start) derl--linger-max)
+                        (progn (setq sends derl--sends)
+                               (derl--module-wait-events derl--linger-us)))
+              (derl--take-events)
+              (derl--wake-waiter))
+          (derl--module-wait-events nil))))))
+
+(defun derl--take-events-until (done-p)
+  "Take events, and those that follow within `derl--linger-us'.
+Stop once DONE-P holds, or after `derl--linger-max' seconds; write
+the trace lines of it all once, at the end.  For `derl--wait', which
+ends the waiting in the module."
+  (derl-trace-batch
+    (let ((start (float-time)))
+      (derl--take-events)
+      (while (and (not (funcall done-p))
+                  (< (- (float-time) start) derl--linger-max)
+                  (derl--module-wait-events derl--linger-us))
+        (derl--take-events)))))
 
 (defun derl--take-events ()
   "Take a batch of pending events from the module and handle them.

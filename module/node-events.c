@@ -36,6 +36,10 @@ static bool main_waiting;
    byte went to the pipe for them: the waiter takes them itself, and
    node_wait_done writes the byte if it leaves some behind.  */
 static bool wake_held;
+/* The I/O thread owes the waiting main thread a signal: given just
+   before it lets go of node_lock, so that the main thread does not
+   wake only to wait for the lock.  */
+static bool waiter_owed;
 
 node_event *
 event_new (node_event_kind kind, long id, size_t extra)
@@ -129,7 +133,10 @@ emit_locked (node_event *ev)
       if (main_waiting)
         {
           wake_held = true;
-          pthread_cond_signal (&events_filled);
+          if (pthread_equal (pthread_self (), node_io_thread))
+            waiter_owed = true;
+          else
+            pthread_cond_signal (&events_filled);
           if (ev->kind == NODE_EV_FRAME && stamps_on ())
             {
               stamp (STAMP_WOKE);
@@ -202,6 +209,17 @@ node_take_events (void)
     node_wake_io_thread ();  /* it may have stopped reading */
   pthread_mutex_unlock (&node_lock);
   return last ? batch : NULL;
+}
+
+void
+signal_waiter_locked (void)
+{
+  if (waiter_owed)
+    {
+      waiter_owed = false;
+      pthread_cond_signal (&events_filled);
+      stamp (STAMP_WOKE);
+    }
 }
 
 bool

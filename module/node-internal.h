@@ -115,6 +115,9 @@ node_event *event_failure (node_event_kind kind, long id, node_error error,
                            const char *reason);
 /* Tell Lisp about events queued from the main thread.  */
 void signal_owed_locked (void);
+/* Wake the main thread waiting for events queued by the I/O thread;
+   called just before the I/O thread lets go of node_lock.  */
+void signal_waiter_locked (void);
 /* Past the high-water mark the I/O thread stops reading.  */
 bool events_over_high_water_locked (void);
 void events_set_fd_locked (int fd);

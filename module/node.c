@@ -220,6 +220,7 @@ io_main (void *arg)
           pthread_mutex_lock (&node_lock);
           continue;
         }
+      signal_waiter_locked ();
       pthread_mutex_unlock (&node_lock);
 
       int timeout = ps.timeout < 0             ? -1
