@@ -45,6 +45,7 @@
 (require 'erlext)
 (require 'subr-x)
 (require 'erl)
+(require 'derl-tls)
 
 (defgroup derl nil
   "Distributed Erlang for Emacs."
@@ -122,12 +123,14 @@ The reason is in *Messages* and in the node's trace buffer.")
 (define-error 'derl-protocol-error "Distribution protocol error" 'derl-error)
 (define-error 'derl-timeout "Timed out" 'derl-error)
 (define-error 'derl-busy "Too much queued for the node" 'derl-error)
+(define-error 'derl-tls-error "TLS distribution failed" 'derl-connect-error)
 
 (declare-function derl--module-start "derl-module" (process))
 (declare-function derl--module-stop "derl-module" ())
 (declare-function derl--module-connect "derl-module"
                   (alive host epmd-port cookie our-name creation ticktime-ms
-                         timeout-ms max-message-size &optional max-send-queue))
+                         timeout-ms max-message-size &optional max-send-queue
+                         tls))
 (declare-function derl--module-send "derl-module" (conn control &optional message))
 (declare-function derl--module-close "derl-module" (conn))
 (declare-function derl--module-events "derl-module" (&optional lossless max-depth))
@@ -367,6 +370,7 @@ create a readable %s" file))))
 65535)" derl-epmd-port))))
   (let* ((parts (derl--split-node node))
          (ours (cdr (derl--split-node erl-node-name)))
+         (tls (derl-tls--module-options))
          (cookie (progn (derl--check-name-kinds node (cdr parts) ours)
                         (derl--cookie))))
     (derl--ensure-started)
@@ -375,7 +379,7 @@ create a readable %s" file))))
                 (symbol-name erl-node-name) erl-node-creation
                 (round (* 1000 derl-net-ticktime))
                 (round (* 1000 derl-connect-timeout))
-                derl-max-message-size derl-max-send-queue))
+                derl-max-message-size derl-max-send-queue tls))
            (conn (derl--make-connection :node node :id id)))
       (clear-string cookie)
       (puthash node conn derl--connections)
@@ -435,6 +439,7 @@ cannot be done."
               ((or 'protocol 'too-large) 'derl-protocol-error)
               ('timeout 'derl-timeout)
               ('name-in-use 'derl-connect-error)
+              ('tls 'derl-tls-error)
               (_ 'derl-connect-error))
             (list reason))))
 

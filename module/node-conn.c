@@ -34,6 +34,7 @@ find_conn (long id)
 void
 free_conn (conn *c)
 {
+  free_transport (c);
   if (c->fd >= 0)
     close (c->fd);
   free (c->alive);
@@ -230,8 +231,6 @@ open_socket (conn *c, uint16_t port)
 /* ---------------------------------------------------------------- */
 /* Steps */
 
-static void start_handshake_locked (conn *c);
-
 /* A non-blocking connect finished (or failed).  node_lock held.  */
 void
 connected_locked (conn *c)
@@ -273,11 +272,15 @@ connected_locked (conn *c)
       c->state = C_EPMD_WAIT;
       return;
     }
-  start_handshake_locked (c);
+  if (c->tls_ctx)
+    start_tls_locked (c);
+  else
+    start_handshake_locked (c);
 }
 
-/* The node's port is connected: start the handshake.  */
-static void
+/* The node's port is connected (and TLS up, if used): start the
+   handshake.  */
+void
 start_handshake_locked (conn *c)
 {
   char *dialled = NULL;
@@ -301,8 +304,7 @@ start_handshake_locked (conn *c)
                         c->hs.error ? c->hs.error : "node name too long");
       return;
     }
-  etf_put_bytes (&c->early, c->hs.out.data, c->hs.out.len);
-  c->hs.out.len = 0;
+  put_handshake_out (c);
   c->state = C_HANDSHAKE;
 }
 
@@ -316,9 +318,9 @@ timers_locked (conn *c, int64_t now)
       if (c->deadline && now >= c->deadline)
         {
           kill_conn_locked (c, NODE_ERR_TIMEOUT,
-                            c->state == C_HANDSHAKE
-                              ? "handshake timed out"
-                              : "connection timed out");
+                            c->state == C_HANDSHAKE ? "handshake timed out"
+                          : c->state == C_TLS   ? "TLS handshake timed out"
+                                                : "connection timed out");
           return -1;
         }
       return c->deadline ? c->deadline - now : -1;
@@ -407,14 +409,11 @@ handshake_failed_locked (conn *c)
 void
 handshake_input_locked (conn *c)
 {
-  size_t used = 0;
-  hs_status st = hs_feed (&c->hs, in_data (c), in_len (c), &used);
-  in_consume (c, used);
+  hs_status st;
+  if (!feed_handshake_locked (c, &st))
+    return;
   if (c->hs.out.len)
-    {
-      etf_put_bytes (&c->early, c->hs.out.data, c->hs.out.len);
-      c->hs.out.len = 0;
-    }
+    put_handshake_out (c);
   if (st == HS_FAILED)
     {
       handshake_failed_locked (c);

@@ -56,8 +56,7 @@ flush_locked (conn *c)
       size_t done = sent ? *sent : 0;
       while (done < b->len)
         {
-          ssize_t n = send (c->fd, b->data + done, b->len - done,
-                            MSG_NOSIGNAL | MSG_DONTWAIT);
+          ssize_t n = conn_send (c, b->data + done, b->len - done);
           if (n < 0)
             {
               if (errno == EINTR)
@@ -390,7 +389,7 @@ receive_bytes (conn *c, bool *eof)
       if (!etf_buf_reserve (&c->in, READ_CHUNK))
         return false;
       size_t room = c->in.cap - c->in.len;
-      ssize_t n = recv (c->fd, c->in.data + c->in.len, room, MSG_DONTWAIT);
+      ssize_t n = conn_recv (c, c->in.data + c->in.len, room);
       if (n > 0)
         {
           c->in.len += (size_t) n;
@@ -447,5 +446,6 @@ read_input_locked (conn *c)
       break;
     }
   if (eof)
-    kill_conn_locked (c, NODE_ERR_CLOSED, "connection closed by the peer");
+    kill_conn_locked (c, NODE_ERR_CLOSED,
+                      transport_failure (c, "connection closed by the peer"));
 }

@@ -24,6 +24,7 @@ typedef enum
   C_EPMD_CONNECT,   /* connecting to EPMD */
   C_EPMD_WAIT,      /* request sent, reading the answer */
   C_CONNECT,        /* connecting to the node */
+  C_TLS,            /* TLS handshake with the node (node-transport.c) */
   C_HANDSHAKE,
   C_UP,
   C_DEAD,
@@ -74,6 +75,8 @@ typedef struct conn
   size_t max_message;
   size_t max_depth;
   bool close_requested;
+  struct tls_context *tls_ctx;  /* TLS wanted: its context; NULL: plain */
+  struct tls_session *tls;      /* the TLS session, once started */
 } conn;
 
 /* ---- shared state, all under node_lock (see node.h) */
@@ -110,6 +113,7 @@ void free_conn (conn *c);
 void kill_conn_locked (conn *c, node_error error, const char *reason);
 bool open_socket (conn *c, uint16_t port);
 void connected_locked (conn *c);
+void start_handshake_locked (conn *c);
 void handshake_input_locked (conn *c);
 void epmd_input_locked (conn *c, bool eof);
 int64_t timers_locked (conn *c, int64_t now);
@@ -129,5 +133,25 @@ void unsent_messages (const conn *c, size_t *count, size_t *bytes);
 const uint8_t *in_data (conn *c);
 size_t in_len (conn *c);
 void in_consume (conn *c, size_t n);
+
+/* node-transport.c */
+/* As send and recv (non-blocking), over TLS when C has it.  */
+ssize_t conn_send (conn *c, const void *buf, size_t len);
+ssize_t conn_recv (conn *c, void *buf, size_t len);
+/* What else to poll C's socket for, for TLS's sake.  */
+short transport_poll_events (const conn *c);
+/* Why C's transport failed, or OTHERWISE when it says nothing.  */
+const char *transport_failure (const conn *c, const char *otherwise);
+/* The node's port is connected: start TLS (C_TLS).  */
+void start_tls_locked (conn *c);
+/* C_TLS: a step of the TLS handshake; the distribution handshake starts
+   when it is done.  C may be freed on return.  */
+void tls_step_locked (conn *c);
+/* Move the handshake's output to EARLY, framed for the transport.  */
+void put_handshake_out (conn *c);
+/* Feed received bytes to the handshake, as the transport frames them;
+   false when C was killed (a TLS answer on a plain connection).  */
+bool feed_handshake_locked (conn *c, hs_status *st);
+void free_transport (conn *c);
 
 #endif /* DERL_NODE_INTERNAL_H */

@@ -64,6 +64,7 @@ typedef enum
   NODE_ERR_LOCAL,           /* we closed it */
   NODE_ERR_NAME_IN_USE,     /* the node is connected to another node
                                with our name */
+  NODE_ERR_TLS,             /* TLS failed, or only one side uses it */
 } node_error;
 
 typedef enum
@@ -112,6 +113,8 @@ typedef struct
   size_t max_depth;         /* nesting of a received term, at most */
   size_t max_send_queue;    /* bytes waiting to go out, at most; 0 for
                                no limit */
+  struct tls_context *tls;  /* TLS distribution: a client context (the
+                               connection takes it over); NULL: plain */
 } node_connect_args;
 
 /* Start the I/O thread, events going to EVENT_FD (which node now owns).
