@@ -30,6 +30,7 @@ struct tls_session
   SSL *ssl;
   int fd;
   int sys_errno;       /* the socket's last error */
+  bool eof;            /* the peer closed its side */
   bool want_read;      /* what the last EAGAIN waits for */
   bool send_needs_read, recv_needs_write;
   bool failed;
@@ -73,7 +74,10 @@ bio_read (BIO *b, char *data, int len)
     n = recv (s->fd, data, (size_t) len, MSG_DONTWAIT);
   while (n < 0 && errno == EINTR);
   if (n >= 0)
-    return (int) n;
+    {
+      s->eof = n == 0;
+      return (int) n;
+    }
   if (errno == EAGAIN || errno == EWOULDBLOCK)
     BIO_set_retry_read (b);
   else
@@ -84,8 +88,17 @@ bio_read (BIO *b, char *data, int len)
 static long
 bio_ctrl (BIO *b, int cmd, long num, void *ptr)
 {
-  (void) b, (void) num, (void) ptr;
-  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+  (void) num, (void) ptr;
+  tls_session *s = BIO_get_data (b);
+  switch (cmd)
+    {
+    case BIO_CTRL_FLUSH:
+      return 1;
+    case BIO_CTRL_EOF:
+      return s && s->eof;
+    default:
+      return 0;
+    }
 }
 
 static int
@@ -143,9 +156,16 @@ load_files (SSL_CTX *ctx, const tls_options *o, char *error, size_t size)
   const char *key = o->keyfile ? o->keyfile : o->certfile;
   if (key && SSL_CTX_use_PrivateKey_file (ctx, key, SSL_FILETYPE_PEM) != 1)
     {
-      snprintf (error, size,
-                "cannot use the private key in %s: %s (keys protected by a "
-                "pass phrase are not supported)", key, openssl_reason ());
+      if (ERR_GET_REASON (ERR_peek_last_error ()) == X509_R_KEY_VALUES_MISMATCH)
+        {
+          ERR_clear_error ();
+          snprintf (error, size, "the private key in %s does not belong to "
+                    "the certificate in %s", key, o->certfile);
+        }
+      else
+        snprintf (error, size,
+                  "cannot use the private key in %s: %s (keys protected by "
+                  "a pass phrase are not supported)", key, openssl_reason ());
       return false;
     }
   if (key && SSL_CTX_check_private_key (ctx) != 1)
@@ -381,6 +401,8 @@ describe_failure (tls_session *s, int kind)
     }
   if (text)
     snprintf (s->error, sizeof s->error, "TLS failed: %s", text);
+  else if (kind == SSL_ERROR_SYSCALL && s->eof)
+    snprintf (s->error, sizeof s->error, "%s closed the connection", peer);
   else if (kind == SSL_ERROR_SYSCALL && s->sys_errno)
     snprintf (s->error, sizeof s->error, "TLS failed: %s",
               strerror (s->sys_errno));
