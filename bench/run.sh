@@ -59,3 +59,9 @@ fi
 "$EMACS" -Q --batch -L lisp -L test -L bench \
     --eval '(setq load-prefer-newer t)' \
     -l bench/bench-net.el -f derl-bench-net
+
+# ---- TLS distribution: round trips against Erlang's, both over TLS
+
+"$EMACS" -Q --batch -L lisp -L test -L bench \
+    --eval '(setq load-prefer-newer t)' \
+    -l bench/bench-tls.el -f derl-bench-tls

@@ -5,9 +5,9 @@
 
 ;;; Commentary:
 
-;; The suite makes its own CAs and certificates with the `openssl'
-;; command in the scratch directory, writes the nodes'
-;; `-ssl_dist_optfile', and starts `-proto_dist inet_tls' nodes itself.
+;; Against real `-proto_dist inet_tls' nodes, with the CAs,
+;; certificates and `-ssl_dist_optfile's that test/derl-tls-ert.el
+;; makes.
 
 ;;; Code:
 
@@ -17,97 +17,8 @@
 (require 'derl-tests)
 (require 'derl)
 (require 'derl-tls)
+(require 'derl-tls-ert)
 (require 'erl)
-
-;;;; Certificates
-
-(defvar derl-tls-test--pki nil
-  "The scratch directory holding the test CAs and certificates.")
-
-(defun derl-tls-test--openssl (&rest args)
-  "Run openssl with ARGS in the certificate directory; fail loudly."
-  (let ((default-directory derl-tls-test--pki))
-    (with-temp-buffer
-      (unless (zerop (apply #'call-process "openssl" nil t nil args))
-        (error "The openssl command failed: %s" (buffer-string))))))
-
-(defun derl-tls-test--key (name)
-  "Make the key NAME.key (an EC P-256 key)."
-  (derl-tls-test--openssl "genpkey" "-algorithm" "EC"
-                          "-pkeyopt" "ec_paramgen_curve:P-256"
-                          "-out" (concat name ".key")))
-
-(defun derl-tls-test--ca (name)
-  "Make the CA NAME: NAME.key and the self-signed NAME.pem."
-  (derl-tls-test--key name)
-  (derl-tls-test--openssl "req" "-x509" "-new" "-key" (concat name ".key")
-                          "-out" (concat name ".pem") "-days" "2"
-                          "-subj" (concat "/CN=derl test " name)))
-
-(defun derl-tls-test--cert (name ca host)
-  "Make NAME.key and NAME.pem for HOST, signed by CA (nil: self-signed)."
-  (derl-tls-test--key name)
-  (let ((ext (concat name ".ext")))
-    (with-temp-file (expand-file-name ext derl-tls-test--pki)
-      (insert (format "subjectAltName=DNS:%s\n" host)))
-    (if ca
-        (progn
-          (derl-tls-test--openssl "req" "-new" "-key" (concat name ".key")
-                                  "-out" (concat name ".csr")
-                                  "-subj" (concat "/CN=" host))
-          (derl-tls-test--openssl "x509" "-req" "-in" (concat name ".csr")
-                                  "-CA" (concat ca ".pem")
-                                  "-CAkey" (concat ca ".key")
-                                  "-CAcreateserial" "-days" "2"
-                                  "-extfile" ext
-                                  "-out" (concat name ".pem")))
-      (derl-tls-test--openssl "req" "-x509" "-new" "-key" (concat name ".key")
-                              "-out" (concat name ".pem") "-days" "2"
-                              "-subj" (concat "/CN=" host)
-                              "-addext" (format "subjectAltName=DNS:%s"
-                                                host)))))
-
-(defun derl-tls-test-file (name)
-  "The path of NAME in the certificate directory, made on first use."
-  (unless derl-tls-test--pki
-    (setq derl-tls-test--pki (derl-test-scratch-file "pki"))
-    (make-directory derl-tls-test--pki t)
-    (derl-tls-test--ca "ca")
-    (derl-tls-test--ca "otherca")
-    (derl-tls-test--cert "node" "ca" "localhost")
-    (derl-tls-test--cert "emacs" "ca" "localhost")
-    (derl-tls-test--cert "stranger" "otherca" "localhost")
-    (derl-tls-test--cert "elsewhere" "ca" "elsewhere.invalid")
-    (derl-tls-test--cert "self" nil "localhost"))
-  (expand-file-name name derl-tls-test--pki))
-
-;;;; TLS nodes
-
-(defun derl-tls-test--optfile (cert &rest server-options)
-  "Write an ssl_dist_optfile for a node with certificate CERT; return it.
-The node trusts the test CA, and verifies its clients unless
-SERVER-OPTIONS (Erlang terms as text) say otherwise."
-  (let ((file (derl-test-scratch-file
-               (format "dist-%s.conf" (derl-test-random-string 6))))
-        (common (format "{certfile, %S}, {keyfile, %S}, {cacertfile, %S}"
-                        (derl-tls-test-file (concat cert ".pem"))
-                        (derl-tls-test-file (concat cert ".key"))
-                        (derl-tls-test-file "ca.pem"))))
-    (with-temp-file file
-      (insert (format "[{server, [%s%s]},\n {client, [%s]}].\n"
-                      common
-                      (mapconcat (lambda (o) (concat ", " o))
-                                 (or server-options
-                                     '("{verify, verify_peer}"
-                                       "{fail_if_no_peer_cert, true}"))
-                                 "")
-                      common)))
-    file))
-
-(defun derl-tls-test-start-node (optfile &rest args)
-  "Start a `-proto_dist inet_tls' node configured by OPTFILE, with ARGS."
-  (apply #'derl-test-start-node "-proto_dist" "inet_tls"
-         "-ssl_dist_optfile" optfile args))
 
 (defmacro derl-tls-test-with-node (spec &rest body)
   "Start a TLS node as in SPEC, (VAR OPTFILE ERL-ARGS...), run BODY.
@@ -152,7 +63,7 @@ Check that the message shows nothing of a private key."
 
 (ert-deftest derl-tls-connect-and-exchange ()
   "Over TLS (both sides verified): messages, a stream and a big binary."
-  (derl-tls-test-with-node (node (derl-tls-test--optfile "node"))
+  (derl-tls-test-with-node (node (derl-tls-test-optfile "node"))
     (derl-connect node)
     (derl-tls-test-echo-works node)
     (let ((inbox (derl-test-inbox)))
@@ -174,7 +85,7 @@ Check that the message shows nothing of a private key."
 
 (ert-deftest derl-tls-connect-tls-1.2 ()
   "A node that speaks only TLS 1.2 is reached too."
-  (derl-tls-test-with-node (node (derl-tls-test--optfile
+  (derl-tls-test-with-node (node (derl-tls-test-optfile
                                   "node" "{verify, verify_peer}"
                                   "{fail_if_no_peer_cert, true}"
                                   "{versions, ['tlsv1.2']}"))
@@ -183,7 +94,7 @@ Check that the message shows nothing of a private key."
 
 (ert-deftest derl-tls-ticks-while-busy ()
   "The I/O thread keeps a TLS connection ticking while Emacs is busy."
-  (derl-tls-test-with-node (node (derl-tls-test--optfile "node")
+  (derl-tls-test-with-node (node (derl-tls-test-optfile "node")
                                  "-kernel" "net_ticktime" "2")
     (let ((derl-net-ticktime 2))
       (derl-connect node)
@@ -197,13 +108,13 @@ Check that the message shows nothing of a private key."
 
 (ert-deftest derl-tls-unknown-ca-refused ()
   "A node whose certificate no CA of ours signed is refused, clearly."
-  (derl-tls-test-with-node (node (derl-tls-test--optfile "node"))
+  (derl-tls-test-with-node (node (derl-tls-test-optfile "node"))
     (let ((derl-tls-cacertfile (derl-tls-test-file "otherca.pem")))
       (should (string-match-p "unknown CA" (derl-tls-test-refused node))))))
 
 (ert-deftest derl-tls-node-refuses-our-certificate ()
   "A node that does not trust our certificate's CA: a clear error."
-  (derl-tls-test-with-node (node (derl-tls-test--optfile "node"))
+  (derl-tls-test-with-node (node (derl-tls-test-optfile "node"))
     (let ((derl-tls-certfile (derl-tls-test-file "stranger.pem"))
           (derl-tls-keyfile (derl-tls-test-file "stranger.key")))
       (should (string-match-p "trust our certificate\\|refused our certificate"
@@ -211,7 +122,7 @@ Check that the message shows nothing of a private key."
 
 (ert-deftest derl-tls-hostname-mismatch-refused ()
   "A certificate for another host is refused while verification is on."
-  (derl-tls-test-with-node (node (derl-tls-test--optfile "elsewhere"))
+  (derl-tls-test-with-node (node (derl-tls-test-optfile "elsewhere"))
     (should (string-match-p "not for the host" (derl-tls-test-refused node)))
     ;; With the check off, the same node is reached.
     (let ((derl-tls-verify-peer nil))
@@ -221,7 +132,7 @@ Check that the message shows nothing of a private key."
 (ert-deftest derl-tls-verify-off-self-signed ()
   "With `derl-tls-verify-peer' off, a self-signed node is reached.
 With it on, the same node is refused."
-  (derl-tls-test-with-node (node (derl-tls-test--optfile
+  (derl-tls-test-with-node (node (derl-tls-test-optfile
                                   "self" "{verify, verify_none}"))
     (let ((derl-tls-certfile nil)
           (derl-tls-keyfile nil)
@@ -233,7 +144,7 @@ With it on, the same node is refused."
 
 (ert-deftest derl-tls-client-certificate-required ()
   "A node that wants a client certificate, and Emacs has none: clear error."
-  (derl-tls-test-with-node (node (derl-tls-test--optfile "node"))
+  (derl-tls-test-with-node (node (derl-tls-test-optfile "node"))
     (let ((derl-tls-certfile nil)
           (derl-tls-keyfile nil))
       (should (string-match-p "certificate" (derl-tls-test-refused node))))))
@@ -251,7 +162,7 @@ With it on, the same node is refused."
 
 (ert-deftest derl-tls-tls-node-refused-over-tcp ()
   "A plain TCP Emacs cannot reach a TLS node, and says why."
-  (derl-tls-test-with-node (node (derl-tls-test--optfile "node"))
+  (derl-tls-test-with-node (node (derl-tls-test-optfile "node"))
     (let ((derl-proto-dist 'tcp))
       (should (string-match-p "TLS" (derl-tls-test-refused node))))))
 
