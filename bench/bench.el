@@ -8,10 +8,9 @@
 ;;; Commentary:
 
 ;; Measures derl's External Term Format codec against Emacs's own C
-;; JSON parser and serializer on the same documents, as DESIGN.md's
-;; performance targets ask: decoding a term should take no longer than
-;; `json-parse-string' takes on the equivalent JSON, and encoding no
-;; longer than `json-serialize'.
+;; JSON parser and serializer on the same documents.  The targets:
+;; decoding a term should take no longer than `json-parse-string' takes
+;; on the equivalent JSON, and encoding no longer than `json-serialize'.
 ;;
 ;; The corpus (bench/corpus/NAME.etf and NAME.json) is written by
 ;; bench/bench_corpus.erl; bench/run.sh makes it and then calls

@@ -45,6 +45,7 @@
 (require 'erlext)
 (require 'subr-x)
 (require 'erl)
+(require 'derl-trace)
 (require 'derl-tls)
 
 (defgroup derl nil
@@ -57,18 +58,6 @@
 When nil, the cookie is read from ~/.erlang.cookie.  The cookie is
 never shown in messages or traces."
   :type '(choice (const :tag "Read ~/.erlang.cookie" nil) string))
-
-(defcustom derl-use-trace-buffer t
-  "Non-nil means log each signal to and from a node in *trace NODE*."
-  :type 'boolean)
-
-(defcustom derl-trace-max-size 500000
-  "Trim a trace buffer to half when it grows past this many characters."
-  :type 'natnum)
-
-(defcustom derl-trace-term-length 300
-  "Shorten each term printed in a trace buffer to this many characters."
-  :type 'natnum)
 
 (defcustom derl-net-ticktime 60
   "Seconds of silence after which a connection counts as down.
@@ -98,8 +87,23 @@ in force when it is made."
 (defcustom derl-epmd-port
   (let ((env (getenv "ERL_EPMD_PORT")))
     (or (and env (string-to-number env)) 4369))
-  "The port EPMD listens on; as Erlang, honours ERL_EPMD_PORT."
+  "The port EPMD listens on; as Erlang, honours ERL_EPMD_PORT.
+A port number from 1 to 65535; anything else is refused with a
+`derl-epmd-error' when it is used."
   :type '(integer :match (lambda (_ v) (and (integerp v) (<= 1 v 65535)))))
+
+(defcustom derl-reconnect-min-delay 1.0
+  "Seconds before a node whose connection attempt failed is tried again.
+Meanwhile requests to it fail at once with the error of the last
+attempt.  The delay doubles with each failure in a row, up to
+`derl-reconnect-max-delay', and is forgotten once a connection
+comes up.  `derl-connect' always tries at once."
+  :type 'number)
+
+(defcustom derl-reconnect-max-delay 30.0
+  "The longest delay between attempts to connect to a failing node.
+See `derl-reconnect-min-delay'."
+  :type 'number)
 
 (defvar erl-nodeup-hook nil
   "Run when a node connection comes up, with two args: NODE and CONNECTION.
@@ -108,14 +112,6 @@ NODE is a symbol like mynode@host; CONNECTION a `derl-connection'.")
 (defvar erl-nodedown-hook nil
   "Run when a node connection goes down or fails, with one arg: NODE.
 The reason is in *Messages* and in the node's trace buffer.")
-
-(defface derl-trace-output-face
-  '((t (:inherit font-lock-string-face)))
-  "Face for outgoing signals in a trace buffer.")
-
-(defface derl-trace-input-face
-  '((t (:inherit font-lock-comment-face)))
-  "Face for incoming signals in a trace buffer.")
 
 (define-error 'derl-epmd-error "EPMD error" 'derl-error)
 (define-error 'derl-connect-error "Cannot connect to node" 'derl-error)
@@ -137,122 +133,25 @@ The reason is in *Messages* and in the node's trace buffer.")
 
 ;;;; Trace buffers
 
-(defun derl--term (term)
-  "TERM printed briefly for a trace line.
-Pids, ports, references, funs and binaries print in Erlang's style,
-as <node.1.0>; deep or long structures are elided."
-  (let ((s (or (derl--tagged-text term)
-               (if (derl--has-tagged term 0)
-                   (derl--print-with-tags term)
-                 (derl--print term)))))
-    (if (> (length s) derl-trace-term-length)
-        (concat (substring s 0 derl-trace-term-length) "...")
-      s)))
+(defalias 'derl--term #'derl-trace-term
+  "A term printed for a trace line; see `derl-trace-term'.")
 
-(defun derl--print (form)
-  "FORM printed with the trace's bounds."
-  (let ((print-length 12)
-        (print-level 5)
-        (print-escape-newlines t)
-        (print-escape-control-characters t)
-        (print-gensym nil))
-    (prin1-to-string form)))
-
-(defun derl--tagged-text (term)
-  "Erlang's way of showing TERM if it is a tagged vector, else nil."
-  (and (vectorp term) (> (length term) 1) (eq (aref term 0) erl-tag)
-       (pcase term
-         ;; The common case, built without `format'.
-         ((and `[,_ erl-pid ,node ,id ,serial ,_]
-               (guard (and (symbolp node) (fixnump id) (fixnump serial))))
-          (concat "<" (symbol-name node) "." (number-to-string id) "."
-                  (number-to-string serial) ">"))
-         (`[,_ erl-pid ,node ,id ,serial ,_] (format "<%s.%s.%s>" node id serial))
-         (`[,_ erl-port ,node ,id ,_] (format "#Port<%s.%s>" node id))
-         (`[,_ ,(or 'erl-new-ref 'erl-ref) ,node ,_ ,_] (format "#Ref<%s>" node))
-         (`[,_ erl-binary ,(and (pred stringp) str)]
-          (format "<<%s>>" (derl--print (if (> (length str) 40)
-                                            (concat (substring str 0 40) "...")
-                                          str))))
-         (`[,_ erl-export ,m ,fn ,a] (format "fun %s:%s/%s" m fn a))
-         (`[,_ erl-fun ,_] "#Fun")
-         (`[,_ erl-bitstring ,_ ,_] "#Bits"))))
-
-(defun derl--has-tagged (term depth)
-  "Return non-nil if TERM has a tagged vector within the trace's bounds.
-DEPTH is how deep TERM already is."
-  (cond ((> depth 5) nil)
-        ((vectorp term)
-         (or (and (> (length term) 1) (eq (aref term 0) erl-tag))
-             (cl-loop for i below (min (length term) 13)
-                      thereis (derl--has-tagged (aref term i) (1+ depth)))))
-        ((consp term)
-         (let ((n 0) found)
-           (while (and (consp term) (< n 13) (not found))
-             (setq found (derl--has-tagged (car term) (1+ depth))
-                   term (cdr term)
-                   n (1+ n)))
-           found))))
-
-(defun derl--print-with-tags (term)
-  "TERM printed, its tagged vectors shown as `derl--tagged-text' does."
-  (let* ((texts nil)
-         (form (derl--trace-form
-                term 0 (lambda (text)
-                         (push text texts)
-                         (make-symbol (format "derl@%d@" (length texts))))))
-         (s (derl--print form))
-         (n (length texts)))
-    (dolist (text texts)
-      (setq s (string-replace (format "derl@%d@" n) text s)
-            n (1- n)))
-    s))
-
-(defun derl--trace-form (term depth placeholder)
-  "TERM with its tagged vectors replaced by PLACEHOLDER symbols.
-PLACEHOLDER takes the text to show; DEPTH bounds the walk."
-  (let ((text (derl--tagged-text term)))
-    (cond
-     (text (funcall placeholder text))
-     ((> depth 5) term)
-     ((vectorp term)
-      (let ((n (min (length term) 13)))
-        (vconcat (cl-loop for i below n
-                          collect (derl--trace-form (aref term i) (1+ depth)
-                                                    placeholder))
-                 (nthcdr n (append term nil)))))
-     ((consp term)
-      (let ((out nil) (n 0))
-        (while (and (consp term) (< n 13))
-          (push (derl--trace-form (car term) (1+ depth) placeholder) out)
-          (setq term (cdr term) n (1+ n)))
-        (nconc (nreverse out) term)))
-     (t term))))
+(defmacro derl--trace-terms (conn direction label &rest terms)
+  "Log a line to CONN's trace buffer: DIRECTION `input' or `output'.
+The line is LABEL, then TERMS printed as Erlang does; they are
+printed only when the trace is written, after a whole batch of
+events, and not even evaluated while `derl-use-trace-buffer' is nil."
+  `(when derl-use-trace-buffer
+     (derl-trace-line (derl-connection-node ,conn) ,direction ,label
+                      ,@terms)))
 
 (defmacro derl--trace (conn direction format &rest args)
   "Log a line to CONN's trace buffer: DIRECTION `input' or `output'.
 FORMAT and ARGS make the text; they are not even evaluated while
 `derl-use-trace-buffer' is nil."
   `(when derl-use-trace-buffer
-     (derl--trace-line ,conn ,direction (format ,format ,@args))))
-
-(defun derl--trace-line (conn direction text)
-  "Append TEXT to CONN's trace buffer, marked for DIRECTION."
-  (let ((line (concat (if (eq direction 'input) "<< " ">> ") text "\n")))
-    (with-current-buffer (get-buffer-create
-                          (format "*trace %s*" (derl-connection-node conn)))
-      (let ((inhibit-read-only t))
-        (save-excursion
-          (goto-char (point-max))
-          (insert (propertize line 'face
-                              (if (eq direction 'input)
-                                  'derl-trace-input-face
-                                'derl-trace-output-face))))
-        (when (> (buffer-size) derl-trace-max-size)
-          (save-excursion
-            (goto-char (/ (buffer-size) 2))
-            (forward-line 1)
-            (delete-region (point-min) (point))))))))
+     (derl-trace-line (derl-connection-node ,conn) ,direction
+                      (format ,format ,@args))))
 
 ;;;; Connections
 
@@ -315,18 +214,51 @@ connect to each other."
                             (if long "long" "short")))))))
 
 (defun derl--cookie ()
-  "Return the cookie as bytes, from `derl-cookie' or ~/.erlang.cookie."
-  (let ((cookie
-         (or derl-cookie
-             (let ((file (expand-file-name "~/.erlang.cookie")))
-               (unless (file-readable-p file)
-                 (signal 'derl-auth-error
-                         (list (format "No cookie: set `derl-cookie' or \
-create a readable %s" file))))
-               (with-temp-buffer
-                 (insert-file-contents-literally file)
-                 (string-trim (buffer-string)))))))
-    (encode-coding-string cookie 'utf-8)))
+  "Return the cookie as bytes, from `derl-cookie' or ~/.erlang.cookie.
+Those are the bytes Erlang digests: a cookie's characters as
+Latin-1, the cookie file's bytes as they are."
+  (if derl-cookie
+      (derl--latin-1-cookie derl-cookie)
+    (derl--cookie-file (expand-file-name "~/.erlang.cookie"))))
+
+(defun derl--latin-1-cookie (cookie)
+  "Return COOKIE, a string, as the Latin-1 bytes of Erlang's digest."
+  (unless (stringp cookie)
+    (signal 'derl-auth-error (list "`derl-cookie' must be a string or nil")))
+  (if (not (multibyte-string-p cookie))
+      (copy-sequence cookie)
+    (when (cl-find-if (lambda (c) (and (> c 255) (< c #x3fff80))) cookie)
+      (signal 'derl-auth-error
+              (list "`derl-cookie' has characters beyond Latin-1, \
+which an Erlang cookie cannot hold")))
+    (encode-coding-string cookie 'latin-1)))
+
+(defun derl--cookie-file (file)
+  "The cookie in FILE, as bytes; refused, as Erlang does, unless private."
+  (unless (file-readable-p file)
+    (signal 'derl-auth-error
+            (list (format "No cookie: set `derl-cookie' or create a \
+readable %s" file))))
+  (unless (zerop (logand (file-modes file) #o077))
+    (signal 'derl-auth-error
+            (list (format "%s must be accessible by its owner only, as \
+Erlang requires: run chmod 400 %s" file file))))
+  (with-temp-buffer
+    (set-buffer-multibyte nil)
+    (insert-file-contents-literally file)
+    (string-trim (buffer-string))))
+
+(defun derl--check-epmd-port ()
+  "Signal `derl-epmd-error' unless `derl-epmd-port' is a port number."
+  (unless (and (integerp derl-epmd-port) (<= 1 derl-epmd-port 65535))
+    (signal 'derl-epmd-error
+            (list (format "`derl-epmd-port' is %S, not a port number (1 to \
+65535)%s"
+                          derl-epmd-port
+                          (if (getenv "ERL_EPMD_PORT")
+                              (format "; ERL_EPMD_PORT is %S"
+                                      (getenv "ERL_EPMD_PORT"))
+                            ""))))))
 
 (defun derl--ensure-started ()
   "Start the module's I/O thread and the event pipe, once."
@@ -357,17 +289,35 @@ create a readable %s" file))))
   (derl--ensure-started)
   (let ((node (derl--node-symbol node)))
     (or (gethash node derl--connections)
-        (derl--start-connection node))))
+        (progn (derl--check-backoff node)
+               (derl--start-connection node)))))
+
+(defvar derl--backoff (make-hash-table :test 'eq)
+  "Nodes whose last connection attempts failed, with when to try again.
+NODE -> (RETRY-TIME DELAY . CONNECTION), CONNECTION the last failed.")
+
+(defun derl--check-backoff (node)
+  "Signal the last failure to connect to NODE, until it may be tried again."
+  (let ((entry (gethash node derl--backoff)))
+    (when (and entry (< (float-time) (car entry)))
+      (derl--signal-failure (cddr entry)))))
+
+(defun derl--note-failure (conn)
+  "Delay the next attempt to reach the node of CONN, which failed to connect."
+  (let* ((node (derl-connection-node conn))
+         (old (gethash node derl--backoff))
+         (delay (if old
+                    (min derl-reconnect-max-delay (* 2 (cadr old)))
+                  derl-reconnect-min-delay)))
+    (puthash node (cons (+ (float-time) delay) (cons delay conn))
+             derl--backoff)))
 
 (defun derl--start-connection (node)
   "Start connecting to NODE; return the connection."
   (when (eq node erl-node-name)
     (signal 'derl-connect-error
             (list (format "Node %s has the same name as Emacs" node))))
-  (unless (and (integerp derl-epmd-port) (<= 1 derl-epmd-port 65535))
-    (signal 'derl-epmd-error
-            (list (format "`derl-epmd-port' is %S, not a port number (1 to \
-65535)" derl-epmd-port))))
+  (derl--check-epmd-port)
   (let* ((parts (derl--split-node node))
          (ours (cdr (derl--split-node erl-node-name)))
          (tls (derl-tls--module-options))
@@ -387,6 +337,54 @@ create a readable %s" file))))
       (derl--trace conn 'output "** connecting to %s" node)
       conn)))
 
+;;;; Distribution operations
+
+;; The control messages' operation numbers, as Erlang's DOP_* names.
+(defmacro derl--define-ops (&rest ops)
+  "Define the constant derl--dop-NAME for each (NAME . NUMBER) of OPS."
+  `(progn
+     ,@(mapcar (lambda (op)
+                 `(defconst ,(intern (format "derl--dop-%s" (car op)))
+                    ,(cdr op)
+                    ,(format "The distribution operation DOP_%s."
+                             (upcase (string-replace
+                                      "-" "_" (symbol-name (car op)))))))
+               ops)))
+
+(derl--define-ops
+  (link . 1) (send . 2) (exit . 3) (unlink . 4) (reg-send . 6)
+  (group-leader . 7) (exit2 . 8) (send-tt . 12) (exit-tt . 13)
+  (reg-send-tt . 16) (exit2-tt . 18) (monitor-p . 19) (demonitor-p . 20)
+  (monitor-p-exit . 21) (send-sender . 22) (send-sender-tt . 23)
+  (payload-exit . 24) (payload-exit-tt . 25) (payload-exit2 . 26)
+  (payload-exit2-tt . 27) (payload-monitor-p-exit . 28) (spawn-request . 29)
+  (spawn-request-tt . 30) (spawn-reply . 31) (spawn-reply-tt . 32)
+  (alias-send . 33) (alias-send-tt . 34) (unlink-id . 35)
+  (unlink-id-ack . 36))
+
+(defvar derl--op-handlers (make-vector 256 nil)
+  "The handler of each incoming operation, indexed by its number.
+Each is called with (CONN OP CONTROL MESSAGE): the connection, the
+operation number, the control tuple and the message term (nil when
+the operation carries none).  See `derl--set-op-handler'.")
+
+(defun derl--set-op-handler (ops handler)
+  "Make HANDLER handle the incoming operations OPS, a list of numbers.
+HANDLER is called with (CONN OP CONTROL MESSAGE); it replaces the
+handler those operations had, so other files can take them over."
+  (dolist (op ops)
+    (aset derl--op-handlers op handler)))
+
+(defmacro derl--define-op-handler (name ops arglist docstring &rest body)
+  "Define NAME as the handler of the operations OPS, with ARGLIST.
+OPS is a list of forms giving operation numbers (such as
+`derl--dop-send').  ARGLIST is (CONN OP CONTROL MESSAGE); DOCSTRING
+and BODY as in `defun'."
+  (declare (indent 3) (doc-string 4))
+  `(progn
+     (defun ,name ,arglist ,docstring ,@body)
+     (derl--set-op-handler (list ,@ops) #',name)))
+
 ;;;; The public API
 
 (defun erl-connect (node)
@@ -403,10 +401,21 @@ second).  Signal `derl-epmd-error', `derl-connect-error',
 `derl-auth-error', `derl-protocol-error' or `derl-timeout' when it
 cannot be done."
   (interactive (list (intern (read-string "Node: "))))
-  (let ((conn (derl--connection node)))
-    (derl--wait (lambda () (not (eq (derl-connection-state conn) 'connecting)))
-                (or timeout (1+ derl-connect-timeout))
-                (format "connecting to %s" node))
+  (setq node (derl--node-symbol node))
+  (remhash node derl--backoff)
+  (let ((conn (derl--connection node))
+        (settled nil))
+    (unwind-protect
+        (progn
+          (derl--wait (lambda ()
+                        (not (eq (derl-connection-state conn) 'connecting)))
+                      (or timeout (1+ derl-connect-timeout))
+                      (format "connecting to %s" node))
+          (setq settled t))
+      ;; Stopped waiting (a timeout, C-g, `with-timeout'): leave no
+      ;; attempt behind for later calls to join with stale settings.
+      (unless settled
+        (derl--abandon conn)))
     (if (eq (derl-connection-state conn) 'up)
         (progn (when (called-interactively-p 'interactive)
                  (message "Connected to %s" node))
@@ -428,6 +437,12 @@ cannot be done."
   "Return the nodes with a live or pending connection."
   (hash-table-keys derl--connections))
 
+(defun derl--abandon (conn)
+  "Give up the attempt of CONN to connect, if it is still under way."
+  (when (eq (derl-connection-state conn) 'connecting)
+    (derl--module-close (derl-connection-id conn))
+    (derl--nodedown conn 'local "connection attempt abandoned")))
+
 (defun derl--signal-failure (conn)
   "Signal the error that took CONN down."
   (let* ((failure (derl-connection-failure conn))
@@ -443,16 +458,43 @@ cannot be done."
               (_ 'derl-connect-error))
             (list reason))))
 
+(defvar derl--waiters nil
+  "The waits in progress, innermost first: (DONE-P . TAG) pairs.
+After each batch of events, the innermost wait whose DONE-P is
+satisfied is ended by a throw to its TAG.")
+
 (defun derl--wait (done-p timeout what)
   "Wait until calling DONE-P gives non-nil; signal `derl-timeout' after TIMEOUT.
-WHAT says what is being waited for.  Waits in `accept-process-output',
-so it never spins and returns as soon as events arrive."
-  (let ((deadline (+ (float-time) timeout)))
-    (while (not (funcall done-p))
-      (let ((left (- deadline (float-time))))
-        (when (<= left 0)
+WHAT says what is being waited for.  As `jsonrpc-request' does, this
+waits in `accept-process-output', so timers and process output run;
+the event filter ends the wait with a throw as soon as DONE-P holds,
+a timer ends it after TIMEOUT seconds, and \\[keyboard-quit] ends it
+cleanly: the wait is forgotten however it ends."
+  (let* ((tag (make-symbol "derl--wait"))
+         (waiter (cons done-p tag))
+         (timer nil))
+    (unwind-protect
+        (when (eq (catch tag
+                    (push waiter derl--waiters)
+                    (setq timer (run-at-time timeout nil
+                                             (lambda () (throw tag 'timeout))))
+                    ;; Events end the wait at once, by the throw; a
+                    ;; DONE-P made true by anything else (a process
+                    ;; exiting, a timer) is noticed within 0.1 s.
+                    (while (not (funcall done-p))
+                      (accept-process-output nil 0.1))
+                    'done)
+                  'timeout)
           (signal 'derl-timeout (list (format "Timed out %s" what))))
-        (accept-process-output derl--events-process (min left 1.0))))))
+      (when timer
+        (cancel-timer timer))
+      (setq derl--waiters (delq waiter derl--waiters)))))
+
+(defun derl--wake-waiter ()
+  "End the innermost wait, if what it waits for has happened."
+  (let ((waiter (car derl--waiters)))
+    (when (and waiter (funcall (car waiter)))
+      (throw (cdr waiter) 'done))))
 
 (defun derl--self ()
   "The current process, or the null pid outside one."
@@ -475,75 +517,78 @@ the module queues what is sent before the node is up."
          (conn (derl--connection node)))
     (if (derl--peer-has conn derl--flag-send-sender)
         (progn
-          (derl--trace conn 'output "SEND_SENDER: %s %s %s"
-                       (derl--term (derl--self)) (derl--term pid)
-                       (derl--term msg))
-          (derl--request conn (vector 22 (derl--self) pid) msg))
-      (derl--trace conn 'output "SEND: %s %s" (derl--term pid) (derl--term msg))
-      (derl--request conn (vector 2 erlext-empty-symbol pid) msg))))
+          (derl--request conn (vector derl--dop-send-sender (derl--self) pid)
+                         msg)
+          (derl--trace-terms conn 'output "SEND_SENDER:" (derl--self) pid msg))
+      (derl--request conn (vector derl--dop-send erlext-empty-symbol pid)
+                     msg)
+      (derl--trace-terms conn 'output "SEND:" pid msg))))
 
 (defun erl-dist-reg-send (node name msg)
   "Send MSG to the process registered as NAME on NODE."
   (let ((conn (derl--connection node)))
-    (derl--trace conn 'output "REG_SEND: %s %s %s" (derl--term (derl--self))
-                 name (derl--term msg))
-    (derl--request conn (vector 6 (derl--self) erlext-empty-symbol name) msg)))
+    (derl--request conn (vector derl--dop-reg-send (derl--self)
+                                erlext-empty-symbol name)
+                   msg)
+    (derl--trace-terms conn 'output "REG_SEND:" (derl--self) name msg)))
 
 (defun erl-dist-link (pid)
   "Link the current process with PID on a remote node."
   (let ((conn (derl--connection (erl-pid-node pid)))
         (self (derl--self)))
-    (derl--trace conn 'output "LINK: %s %s" (derl--term self) (derl--term pid))
+    (derl--request conn (vector derl--dop-link self pid))
     (cl-pushnew (cons self pid) (derl-connection-links conn) :test #'equal)
-    (derl--request conn (vector 1 self pid))))
+    (derl--trace-terms conn 'output "LINK:" self pid)))
 
 (defun erl-dist-unlink (pid)
   "Remove the link between the current process and PID on a remote node."
   (let* ((conn (derl--connection (erl-pid-node pid)))
          (self (derl--self))
          (id (cl-incf (derl-connection-unlink-id conn))))
-    (derl--trace conn 'output "UNLINK_ID: %d %s %s" id (derl--term self)
-                 (derl--term pid))
+    (derl--request conn (vector derl--dop-unlink-id id self pid))
     (setf (derl-connection-links conn)
           (cl-remove (cons self pid) (derl-connection-links conn)
                      :test #'equal))
-    (derl--request conn (vector 35 id self pid))))
+    (derl--trace-terms conn 'output "UNLINK_ID:" id self pid)))
 
 (defun derl--send-exit (op payload-op from to reason)
   "Send an exit signal FROM to TO with REASON: as OP, or PAYLOAD-OP."
   (let ((conn (derl--connection (erl-pid-node to))))
-    (derl--trace conn 'output "%s: %s %s %s" (if (= op 3) "EXIT" "EXIT2")
-                 (derl--term from) (derl--term to) (derl--term reason))
-    (when (= op 3)
+    (if (derl--peer-has conn derl--flag-exit-payload)
+        (derl--request conn (vector payload-op from to) reason)
+      (derl--request conn (vector op from to reason)))
+    (when (= op derl--dop-exit)
       (setf (derl-connection-links conn)
             (cl-remove (cons from to) (derl-connection-links conn)
                        :test #'equal)))
-    (if (derl--peer-has conn derl--flag-exit-payload)
-        (derl--request conn (vector payload-op from to) reason)
-      (derl--request conn (vector op from to reason)))))
+    (derl--trace-terms conn 'output
+                       (if (= op derl--dop-exit) "EXIT:" "EXIT2:")
+                       from to reason)))
 
 (defun erl-dist-exit (from to reason)
   "Send an exit signal with REASON from FROM to TO on a remote node.
 This is the signal a linked process sends when it exits."
-  (derl--send-exit 3 24 from to reason))
+  (derl--send-exit derl--dop-exit derl--dop-payload-exit from to reason))
 
 (defun erl-dist-exit2 (from to reason)
   "Send an `exit/2' signal with REASON from FROM to TO on a remote node."
-  (derl--send-exit 8 26 from to reason))
+  (derl--send-exit derl--dop-exit2 derl--dop-payload-exit2 from to reason))
 
 ;;;; Events
 
 (defun derl--events-filter (_process _bytes)
   "Take every pending event from the module and handle it.
 Processes that get messages run once for the whole batch."
-  (erl-with-deferred-scheduling
-    (dolist (event (derl--module-events
-                    (eq erlext-decode-binaries-as 'erl-binary)
-                    erlext-max-depth))
-      (condition-case err
-          (derl--handle-event event)
-        (error (message "derl: error handling %S: %s" (car event)
-                        (error-message-string err)))))))
+  (derl-trace-batch
+    (erl-with-deferred-scheduling
+      (dolist (event (derl--module-events
+                      (eq erlext-decode-binaries-as 'erl-binary)
+                      erlext-max-depth))
+        (condition-case-unless-debug err
+            (derl--handle-event event)
+          (error (message "derl: error handling %S: %s" (car event)
+                          (error-message-string err)))))))
+  (derl--wake-waiter))
 
 (defun derl--handle-event (event)
   "Act on one EVENT from the module."
@@ -551,13 +596,14 @@ Processes that get messages run once for the whole batch."
     (`(frame ,id ,control . ,message)
      (let ((conn (gethash id derl--by-id)))
        (when conn
-         (derl--dispatch conn control message))))
+         (derl--dispatch conn control (car message)))))
     (`(up ,id ,_name ,creation ,flags)
      (let ((conn (gethash id derl--by-id)))
        (when conn
          (setf (derl-connection-state conn) 'up
                (derl-connection-flags conn) flags
                (derl-connection-creation conn) creation)
+         (remhash (derl-connection-node conn) derl--backoff)
          (derl--trace conn 'input "** nodeup")
          (run-hook-with-args 'erl-nodeup-hook (derl-connection-node conn)
                              conn))))
@@ -588,6 +634,8 @@ Processes that get messages run once for the whole batch."
         (was (derl-connection-state conn)))
     (setf (derl-connection-state conn) 'down
           (derl-connection-failure conn) (cons kind reason))
+    (when (and (eq was 'connecting) (not (eq kind 'local)))
+      (derl--note-failure conn))
     (remhash (derl-connection-id conn) derl--by-id)
     (when (eq (gethash node derl--connections) conn)
       (remhash node derl--connections))
@@ -601,117 +649,243 @@ Processes that get messages run once for the whole batch."
     (run-hook-with-args 'erl-nodedown-hook node)))
 
 (defun derl--dispatch (conn control message)
-  "Handle CONTROL (with MESSAGE, a list of zero or one term) from CONN."
-  (let ((op (aref control 0))
-        (msg (car message)))
-    (pcase op
-      ((or 2 12 22 23)                  ; SEND, SEND_TT, SEND_SENDER(_TT)
-       (let ((to (aref control 2)))
-         (if (< op 20)
-             (derl--trace conn 'input "SEND: %s %s" (derl--term to)
-                          (derl--term msg))
-           (derl--trace conn 'input "SEND_SENDER: %s %s %s"
-                        (derl--term (aref control 1)) (derl--term to)
-                        (derl--term msg)))
-         (erl-send to msg)))
-      ((or 6 16)                        ; REG_SEND(_TT)
-       (let ((from (aref control 1))
-             (name (aref control 3)))
-         (derl--trace conn 'input "REG_SEND: %s %s %s" (derl--term from)
-                      name (derl--term msg))
-         (when (erl-whereis name)
-           (erl-send name msg))))
-      (1                                ; LINK
-       (let ((from (aref control 1)) (to (aref control 2)))
-         (derl--trace conn 'input "LINK: %s %s" (derl--term from)
-                      (derl--term to))
-         (if (erl-local-pid-alive-p to)
-             (progn
-               (cl-pushnew (cons to from) (derl-connection-links conn)
-                           :test #'equal)
-               (erl-add-link to from))
-           ;; Linking to a dead process: it exits at once with noproc.
-           (derl--request conn
-                          (vector 3 to from 'noproc)))))
-      ((or 4 35)                        ; UNLINK, UNLINK_ID
-       (let* ((id (and (= op 35) (aref control 1)))
-              (from (aref control (if id 2 1)))
-              (to (aref control (if id 3 2))))
-         (derl--trace conn 'input "%s: %s %s" (if id "UNLINK_ID" "UNLINK")
-                      (derl--term from) (derl--term to))
-         (setf (derl-connection-links conn)
-               (cl-remove (cons to from) (derl-connection-links conn)
-                          :test #'equal))
-         (erl-remove-link to from)
-         (when id
-           (derl--request conn
-                          (vector 36 id to from)))))
-      (36 (derl--trace conn 'input "UNLINK_ID_ACK: %s" (aref control 1)))
-      ((or 3 8 13 18 24 25 26 27)       ; EXIT, EXIT2 and their variants
-       (let* ((from (aref control 1))
-              (to (aref control 2))
-              (reason (cond ((>= op 24) msg)
-                            ((memq op '(13 18)) (aref control 4))
-                            (t (aref control 3))))
-              (exit2 (memq op '(8 18 26 27))))
-         (derl--trace conn 'input "%s: %s %s %s" (if exit2 "EXIT2" "EXIT")
-                      (derl--term from) (derl--term to) (derl--term reason))
-         (unless exit2
-           (setf (derl-connection-links conn)
-                 (cl-remove (cons to from) (derl-connection-links conn)
-                            :test #'equal)))
-         (erl-send-exit from to reason (if exit2 'exit2 'link))))
-      (19                               ; MONITOR_P
-       (let ((from (aref control 1)) (target (aref control 2))
-             (ref (aref control 3)))
-         (derl--trace conn 'input "MONITOR_P: %s %s" (derl--term from)
-                      (derl--term target))
-         (let ((pid (if (symbolp target) (erl-whereis target) target)))
-           (if (and pid (erl-local-pid-alive-p pid))
-               (push (list pid from ref target) (derl-connection-monitors conn))
-             (derl--monitor-exit conn target from ref 'noproc)))))
-      (20                               ; DEMONITOR_P
-       (let ((ref (aref control 3)))
-         (derl--trace conn 'input "DEMONITOR_P: %s" (derl--term ref))
-         (setf (derl-connection-monitors conn)
-               (cl-remove ref (derl-connection-monitors conn)
-                          :key #'cl-third :test #'equal))))
-      ((or 21 28)                       ; (PAYLOAD_)MONITOR_P_EXIT
-       (let ((from (aref control 1)) (to (aref control 2))
-             (ref (aref control 3))
-             (reason (if (= op 28) msg (aref control 4))))
-         (derl--trace conn 'input "MONITOR_P_EXIT: %s %s %s" (derl--term from)
-                      (derl--term to) (derl--term reason))
-         (erl-send to (vector 'DOWN ref 'process from reason))))
-      ((or 29 30)                       ; SPAWN_REQUEST: Emacs runs no Erlang
-       (let ((req (aref control 1)) (from (aref control 2)))
-         (derl--trace conn 'input "SPAWN_REQUEST: %s" (derl--term from))
-         (derl--request conn
-                        (vector 31 req from 0 'notsup))))
-      ((or 31 32)                       ; SPAWN_REPLY
-       (let ((req (aref control 1)) (to (aref control 2))
-             (result (aref control 4)))
-         (derl--trace conn 'input "SPAWN_REPLY: %s %s" (derl--term to)
-                      (derl--term result))
-         (erl-send to (vector 'spawn_reply req (aref control 3) result))))
-      ((or 33 34)                       ; ALIAS_SEND: no aliases here
-       (derl--trace conn 'input "ALIAS_SEND (dropped): %s"
-                    (derl--term (aref control 2))))
-      (7 (derl--trace conn 'input "GROUP_LEADER: %s %s"
-                      (derl--term (aref control 1))
-                      (derl--term (aref control 2))))
-      (_ (derl--trace conn 'input "** ignored control message %s"
-                      (derl--term control))))))
+  "Handle CONTROL, with MESSAGE (nil when none), from CONN.
+The handler comes from `derl--op-handlers'."
+  (let* ((op (aref control 0))
+         (handler (and (natnump op) (< op (length derl--op-handlers))
+                       (aref derl--op-handlers op))))
+    (if handler
+        (funcall handler conn op control message)
+      (derl--trace-terms conn 'input "** ignored control message"
+                         control))))
+
+;;;; Handlers of incoming operations
+
+;; A peer may only address Emacs's own processes, and only on behalf
+;; of its own: a signal to a pid of any other node, or claiming to come
+;; from one, is dropped with a trace line.  Emacs never relays, and
+;; never dials a node because a peer named it.
+
+(defvar derl-undeliverable-functions nil
+  "Functions called with (CONN PID MESSAGE) for a message nobody can take.
+PID, a local pid or a registered name, is not alive; MESSAGE came
+over CONN.  The first function that returns non-nil takes charge of
+the message; when none does, the message is logged in the trace
+buffer and in *erl-lost-msgs*.")
+
+(defun derl--local-pid-p (pid)
+  "Return non-nil if PID is a pid of this Emacs's node, alive or not."
+  (and (erl-pid-p pid) (eq (erl-pid-node pid) erl-node-name)))
+
+(defun derl--drop (conn what reason)
+  "Trace that the signal WHAT from CONN was dropped, for REASON."
+  (derl--trace conn 'input "** dropped %s: %s" what reason)
+  nil)
+
+(defun derl--check-signal (conn what from to)
+  "Return non-nil if a signal WHAT from FROM to TO may act here.
+FROM, unless nil, must be a pid of CONN's node; TO a pid of this
+Emacs.  Otherwise trace the drop and return nil."
+  (cond ((and from (not (and (erl-pid-p from)
+                             (eq (erl-pid-node from)
+                                 (derl-connection-node conn)))))
+         (derl--drop conn what (format "the sender %s is not a process of %s"
+                                       (derl-trace-term from)
+                                       (derl-connection-node conn))))
+        ((not (derl--local-pid-p to))
+         (derl--drop conn what (format "%s is not a process of this Emacs"
+                                       (derl-trace-term to))))
+        (t t)))
+
+(defun derl--deliver (conn what to msg)
+  "Deliver MSG, which came over CONN as WHAT, to TO, a local pid or name.
+Return non-nil if it was delivered; if TO is not alive, pass MSG to
+`derl--undeliverable'."
+  (let ((pid (if (symbolp to) (erl-whereis to) to)))
+    (or (and pid (erl--send-local pid msg))
+        (progn (derl--undeliverable conn what to msg)
+               nil))))
+
+(defun derl--undeliverable (conn what to msg)
+  "Record MSG, which came over CONN as WHAT for TO, nobody alive.
+Unless a function of `derl-undeliverable-functions' takes charge of
+it, trace it with TO in full (its creation too) and log it in
+*erl-lost-msgs*."
+  (let ((taker (run-hook-with-args-until-success
+                'derl-undeliverable-functions conn to msg)))
+    (if taker
+        (derl--trace conn 'input "%s: %s %s (no such process; handed on)"
+                     what (derl-trace-pid to) (derl-trace-term msg))
+      (derl--trace conn 'input "** lost %s: no process %s: %s (see \
+*erl-lost-msgs*)" what (derl-trace-pid to) (derl-trace-term msg))
+      (erl-lose-msg msg to))))
+
+(derl--define-op-handler derl--on-send
+    (derl--dop-send derl--dop-send-tt
+     derl--dop-send-sender derl--dop-send-sender-tt)
+    (conn op control msg)
+  "SEND and SEND_SENDER (OP) on CONN: deliver MSG as CONTROL says."
+  (let ((to (aref control 2))
+        (what (if (or (= op derl--dop-send) (= op derl--dop-send-tt))
+                  "SEND" "SEND_SENDER")))
+    (when (and (derl--check-signal conn what nil to)
+               (derl--deliver conn what to msg))
+      (if (equal what "SEND")
+          (derl--trace-terms conn 'input "SEND:" to msg)
+        (derl--trace-terms conn 'input "SEND_SENDER:" (aref control 1) to
+                           msg)))))
+
+(derl--define-op-handler derl--on-reg-send
+    (derl--dop-reg-send derl--dop-reg-send-tt)
+    (conn _op control msg)
+  "REG_SEND on CONN: deliver MSG to the name CONTROL gives."
+  (let ((from (aref control 1))
+        (name (aref control 3)))
+    (cond ((not (and name (symbolp name)))
+           (derl--drop conn "REG_SEND" (format "%s is not a name"
+                                               (derl-trace-term name))))
+          ((derl--deliver conn "REG_SEND" name msg)
+           (derl--trace-terms conn 'input "REG_SEND:" from name msg)))))
+
+(derl--define-op-handler derl--on-link (derl--dop-link)
+    (conn _op control _msg)
+  "LINK on CONN: a remote process links with a local one, per CONTROL."
+  (let ((from (aref control 1)) (to (aref control 2)))
+    (when (derl--check-signal conn "LINK" from to)
+      (if (erl-local-pid-alive-p to)
+          (progn
+            (cl-pushnew (cons to from) (derl-connection-links conn)
+                        :test #'equal)
+            (erl-add-link to from))
+        ;; Linking to a dead process: it exits at once with noproc.
+        (derl--request conn (vector derl--dop-exit to from 'noproc)))
+      (derl--trace-terms conn 'input "LINK:" from to))))
+
+(derl--define-op-handler derl--on-unlink
+    (derl--dop-unlink derl--dop-unlink-id)
+    (conn op control _msg)
+  "UNLINK and UNLINK_ID (OP) on CONN, as CONTROL says."
+  (let* ((id (and (= op derl--dop-unlink-id) (aref control 1)))
+         (what (if id "UNLINK_ID" "UNLINK"))
+         (from (aref control (if id 2 1)))
+         (to (aref control (if id 3 2))))
+    (when (derl--check-signal conn what from to)
+      (setf (derl-connection-links conn)
+            (cl-remove (cons to from) (derl-connection-links conn)
+                       :test #'equal))
+      (erl-remove-link to from)
+      (when id
+        (derl--request conn (vector derl--dop-unlink-id-ack id to from)))
+      (derl--trace-terms conn 'input (concat what ":") from to))))
+
+(derl--define-op-handler derl--on-unlink-id-ack (derl--dop-unlink-id-ack)
+    (conn _op control _msg)
+  "UNLINK_ID_ACK on CONN: trace CONTROL."
+  (derl--trace-terms conn 'input "UNLINK_ID_ACK:" (aref control 1)))
+
+(derl--define-op-handler derl--on-exit
+    (derl--dop-exit derl--dop-exit-tt derl--dop-exit2 derl--dop-exit2-tt
+     derl--dop-payload-exit derl--dop-payload-exit-tt
+     derl--dop-payload-exit2 derl--dop-payload-exit2-tt)
+    (conn op control msg)
+  "EXIT, EXIT2 and their variants (OP) on CONN, per CONTROL and MSG."
+  (let* ((from (aref control 1))
+         (to (aref control 2))
+         (reason (cond ((>= op derl--dop-payload-exit) msg)
+                       ((or (= op derl--dop-exit-tt) (= op derl--dop-exit2-tt))
+                        (aref control 4))
+                       (t (aref control 3))))
+         (exit2 (memq op (list derl--dop-exit2 derl--dop-exit2-tt
+                               derl--dop-payload-exit2
+                               derl--dop-payload-exit2-tt)))
+         (what (if exit2 "EXIT2" "EXIT")))
+    (when (derl--check-signal conn what from to)
+      (unless exit2
+        (setf (derl-connection-links conn)
+              (cl-remove (cons to from) (derl-connection-links conn)
+                         :test #'equal)))
+      (erl-send-exit from to reason (if exit2 'exit2 'link))
+      (derl--trace-terms conn 'input (concat what ":") from to reason))))
+
+(derl--define-op-handler derl--on-monitor (derl--dop-monitor-p)
+    (conn _op control _msg)
+  "MONITOR_P on CONN: a remote process monitors a local one, per CONTROL."
+  (let* ((from (aref control 1)) (target (aref control 2))
+         (ref (aref control 3))
+         (pid (if (and target (symbolp target)) (erl-whereis target) target)))
+    (when (derl--check-signal conn "MONITOR_P" from
+                              (if (symbolp target) erl-null-pid target))
+      (if (and pid (erl-local-pid-alive-p pid))
+          (push (list pid from ref target) (derl-connection-monitors conn))
+        (derl--monitor-exit conn target from ref 'noproc))
+      (derl--trace-terms conn 'input "MONITOR_P:" from target))))
+
+(derl--define-op-handler derl--on-demonitor (derl--dop-demonitor-p)
+    (conn _op control _msg)
+  "DEMONITOR_P on CONN: forget the monitor CONTROL names."
+  (let ((ref (aref control 3)))
+    (setf (derl-connection-monitors conn)
+          (cl-remove ref (derl-connection-monitors conn)
+                     :key #'cl-third :test #'equal))
+    (derl--trace-terms conn 'input "DEMONITOR_P:" ref)))
+
+(derl--define-op-handler derl--on-monitor-exit
+    (derl--dop-monitor-p-exit derl--dop-payload-monitor-p-exit)
+    (conn op control msg)
+  "MONITOR_P_EXIT (OP) on CONN: a monitored remote process is gone."
+  (let ((from (aref control 1)) (to (aref control 2))
+        (ref (aref control 3))
+        (reason (if (= op derl--dop-payload-monitor-p-exit) msg
+                  (aref control 4))))
+    (when (and (derl--check-signal conn "MONITOR_P_EXIT" from to)
+               (derl--deliver conn "MONITOR_P_EXIT" to
+                              (vector 'DOWN ref 'process from reason)))
+      (derl--trace-terms conn 'input "MONITOR_P_EXIT:" from to reason))))
+
+(derl--define-op-handler derl--on-spawn-request
+    (derl--dop-spawn-request derl--dop-spawn-request-tt)
+    (conn _op control _msg)
+  "SPAWN_REQUEST on CONN: refused, as Emacs runs no Erlang code."
+  (let ((req (aref control 1)) (from (aref control 2)))
+    (derl--request conn (vector derl--dop-spawn-reply req from 0 'notsup))
+    (derl--trace-terms conn 'input "SPAWN_REQUEST:" from)))
+
+(derl--define-op-handler derl--on-spawn-reply
+    (derl--dop-spawn-reply derl--dop-spawn-reply-tt)
+    (conn _op control _msg)
+  "SPAWN_REPLY on CONN: hand the result in CONTROL to the requester."
+  (let ((req (aref control 1)) (to (aref control 2))
+        (result (aref control 4)))
+    (when (and (derl--check-signal conn "SPAWN_REPLY" nil to)
+               (derl--deliver conn "SPAWN_REPLY" to
+                              (vector 'spawn_reply req (aref control 3)
+                                      result)))
+      (derl--trace-terms conn 'input "SPAWN_REPLY:" to result))))
+
+(derl--define-op-handler derl--on-alias-send
+    (derl--dop-alias-send derl--dop-alias-send-tt)
+    (conn _op control _msg)
+  "ALIAS_SEND on CONN: Emacs has no aliases, so it is dropped."
+  (derl--drop conn "ALIAS_SEND" (format "no alias %s here"
+                                        (derl-trace-term (aref control 2)))))
+
+(derl--define-op-handler derl--on-group-leader (derl--dop-group-leader)
+    (conn _op control _msg)
+  "GROUP_LEADER on CONN: traced only."
+  (derl--trace-terms conn 'input "GROUP_LEADER:" (aref control 1)
+                     (aref control 2)))
+
+;;;; Monitors of local processes
 
 (defun derl--monitor-exit (conn target watcher ref reason)
   "Tell WATCHER on CONN's node that TARGET it monitored with REF is gone."
-  (derl--trace conn 'output "MONITOR_P_EXIT: %s %s %s" (derl--term target)
-               (derl--term watcher) (derl--term reason))
   (if (derl--peer-has conn derl--flag-exit-payload)
-      (derl--request conn (vector 28 target watcher ref)
+      (derl--request conn (vector derl--dop-payload-monitor-p-exit
+                                  target watcher ref)
                      reason)
-    (derl--request conn
-                   (vector 21 target watcher ref reason))))
+    (derl--request conn (vector derl--dop-monitor-p-exit target watcher ref
+                                reason)))
+  (derl--trace-terms conn 'output "MONITOR_P_EXIT:" target watcher reason))
 
 (defun derl--local-exit (pid reason)
   "Local process PID exited with REASON: fire the remote monitors on it."

@@ -37,7 +37,9 @@
                   (host port timeout-ms))
 
 (defun epmd--timeout-ms ()
-  "The EPMD query timeout in milliseconds."
+  "The EPMD query timeout in milliseconds.
+Signal `derl-epmd-error' first if `derl-epmd-port' is no port."
+  (derl--check-epmd-port)
   (round (* 1000 derl-connect-timeout)))
 
 (defun epmd-port-please (node host cont fail-cont)

@@ -90,8 +90,10 @@
 
 ;;; Code:
 
+(require 'cl-lib)
 (require 'erlext)
 (require 'mcase)
+(require 'derl-trace)
 
 (declare-function erl-dist-send "derl" (pid msg))
 (declare-function erl-dist-reg-send "derl" (node name msg))
@@ -129,21 +131,33 @@ node name."
     (unless (string-match-p "@" name)
       (setq name (concat name "@" (erl-determine-hostname))))
     (setq value (intern name)))
-  (let ((old (and (boundp symbol) (symbol-value symbol))))
-    (set-default symbol value)
-    (when (and old (not (eq old value)) (boundp 'erl-null-pid))
-      (dolist (pid (cons erl-null-pid (erl--live-pids)))
-        (when (eq (aref pid 2) old)
-          (aset pid 2 value))))))
+  ;; `erl--node-name-changed' renames the pids.
+  (set-default symbol value))
+
+(defun erl--node-name-changed (symbol newval operation where)
+  "Rename the local pids when SYMBOL, `erl-node-name', becomes NEWVAL.
+OPERATION and WHERE are as for `add-variable-watcher'.  The pids of
+running processes and `erl-null-pid' are changed in place, so that
+every reference to them sees the new name, however the variable is
+set: `setq' and `let' included."
+  (when (and (memq operation '(set let unlet))
+             (null where)
+             newval (symbolp newval)
+             (boundp symbol) (boundp 'erl-null-pid))
+    (let ((old (symbol-value symbol)))
+      (unless (eq old newval)
+        (dolist (pid (cons erl-null-pid (erl--live-pids)))
+          (when (eq (aref pid 2) old)
+            (aset pid 2 newval)))))))
 
 (defcustom erl-node-name
   (intern (format "distel_%d@%s" (emacs-pid) (erl-determine-hostname)))
   "The Erlang node name of this Emacs, a symbol NAME@HOST.
 The default, distel_PID@SHORTHOST, is unique per Emacs.  A long
 name such as foo@host.example.com is fine too.  Set it before
-Emacs connects to any node; changing it with `customize' or
-`customize-set-variable' also renames the pids of running
-processes, while a plain `setq' does not."
+Emacs connects to any node.  However it is changed, the pids of
+running processes and `erl-null-pid' follow the new name; a plain
+`setq' must give a full NAME@HOST symbol."
   :type 'symbol
   :set #'erl--set-node-name
   :group 'erl)
@@ -217,6 +231,8 @@ logged and does not stop the others.")
   "The null process, the /dev/null of processes.
 Code that runs outside any process runs as the null process;
 messages sent to it are logged in *erl-lost-msgs* and dropped.")
+
+(add-variable-watcher 'erl-node-name #'erl--node-name-changed)
 
 (defun erl-null-pid-p (pid)
   "Return non-nil if PID is the null process."
@@ -317,59 +333,35 @@ See `erl-set-name'.")
 (erl--defprocvar erl--proc nil
   "The runtime's record of the process of this buffer, or nil.")
 
-;; The runtime's own record of a process is a vector, reached from
-;; the pid through `erl--processes' without switching buffers, so
-;; that delivering a message costs no buffer switch.  The mailbox is
-;; the list HEAD, with TAIL its last cons; `erl-mailbox' is kept
-;; `eq' to HEAD whenever the process's code can see it, and VIEW
-;; remembers the last value given to `erl-mailbox', to notice Lisp
-;; code setting it.
+;; The runtime's own record of a process, reached from the pid through
+;; `erl--processes' without switching buffers, so that delivering a
+;; message costs no buffer switch.  The mailbox is the list HEAD, with
+;; TAIL its last cons; `erl-mailbox' is kept `eq' to HEAD whenever the
+;; process's code can see it, and VIEW remembers the last value given
+;; to `erl-mailbox', to notice Lisp code setting it.
 
-(defconst erl--proc-slots 14
-  "Number of slots in a process record.")
-
-(defmacro erl--proc-buffer (proc)
-  "The buffer of the process record PROC."
-  `(aref ,proc 0))
-(defmacro erl--proc-pid (proc)
-  "The pid of the process record PROC."
-  `(aref ,proc 1))
-(defmacro erl--proc-head (proc)
-  "The mailbox of PROC, a list of messages, oldest first."
-  `(aref ,proc 2))
-(defmacro erl--proc-tail (proc)
-  "The last cons of PROC's mailbox, or nil."
-  `(aref ,proc 3))
-(defmacro erl--proc-scan (proc)
-  "The last mailbox cons PROC's waiting receive tested, or nil."
-  `(aref ,proc 4))
-(defmacro erl--proc-queued (proc)
-  "Non-nil while PROC is in the run queue."
-  `(aref ,proc 5))
-(defmacro erl--proc-next (proc)
-  "The process after PROC in the run queue."
-  `(aref ,proc 6))
-(defmacro erl--proc-running (proc)
-  "Non-nil while PROC's code is on the Lisp stack."
-  `(aref ,proc 7))
-(defmacro erl--proc-matcher (proc)
-  "The function testing messages for PROC's waiting receive."
-  `(aref ,proc 8))
-(defmacro erl--proc-margs (proc)
-  "The extra arguments of PROC's matcher, the receive's VARS."
-  `(aref ,proc 9))
-(defmacro erl--proc-view (proc)
-  "The value last given to PROC's `erl-mailbox'."
-  `(aref ,proc 10))
-(defmacro erl--proc-name (proc)
-  "The name PROC is registered under, or nil."
-  `(aref ,proc 11))
-(defmacro erl--proc-dead (proc)
-  "Non-nil once PROC has exited."
-  `(aref ,proc 12))
-(defmacro erl--proc-pending (proc)
-  "Non-nil if PROC was due to run while it was running already."
-  `(aref ,proc 13))
+(cl-defstruct (erl--proc (:constructor erl--make-proc (buffer pid))
+                         (:copier nil)
+                         (:predicate nil))
+  "The runtime's record of a local process."
+  (buffer nil :documentation "The process's buffer.")
+  (pid nil :documentation "The process's pid.")
+  (head nil :documentation "The mailbox, a list of messages, oldest first.")
+  (tail nil :documentation "The last cons of the mailbox, or nil.")
+  (scan nil :documentation "The last mailbox cons the waiting receive
+tested, or nil.")
+  (queued nil :documentation "Non-nil while in the run queue.")
+  (next nil :documentation "The process after this one in the run queue.")
+  (running nil :documentation "Non-nil while its code is on the Lisp stack.")
+  (matcher nil :documentation "The function testing messages for the
+waiting receive.")
+  (margs nil :documentation "The extra arguments of the matcher, the
+receive's VARS.")
+  (view nil :documentation "The value last given to `erl-mailbox'.")
+  (name nil :documentation "The name it is registered under, or nil.")
+  (dead nil :documentation "Non-nil once it has exited.")
+  (pending nil :documentation "Non-nil if it was due to run while it was
+running already."))
 
 (defvar erl--processes (make-hash-table :test 'eql)
   "Live local processes: pid id -> process record.")
@@ -537,14 +529,19 @@ faster than sending them one by one."
 (defun erl--run-loop (proc buffer)
   "Call the continuations of PROC, whose buffer BUFFER is current.
 Go on while the process asks to run again at once; end it when
-its code returns without a continuation, or exits."
+its code returns without a continuation, or exits.
+
+The process's code may be quit: also when it runs from a process
+filter, where Emacs inhibits quitting, \\[keyboard-quit] stops a
+runaway process, which exits with the reason `quit'."
   (condition-case err
       (while (let ((k erl-continuation)
                    (result nil))
                (setq erl-continuation nil)
                (setq erl-reductions (1+ erl-reductions))
                (setq result (catch 'erl--schedule-out
-                              (let ((erl--current proc))
+                              (let ((erl--current proc)
+                                    (inhibit-quit nil))
                                 (apply k erl-continuation-args))
                               nil))
                (cond ((erl--proc-dead proc) nil)
@@ -552,7 +549,14 @@ its code returns without a continuation, or exits."
                         (cond (erl-continuation (eq result 'reschedule))
                               (t (erl--terminate proc 'normal) nil))))))
     (erl-exit-signal
-     (erl--terminate proc (car (cdr err))))))
+     (erl--terminate proc (car (cdr err))))
+    (quit
+     (message "erl: quit stopped %s%s" (erl-pid-to-string (erl--proc-pid proc))
+              (if (buffer-live-p buffer)
+                  (let ((name (buffer-local-value 'erl-process-name buffer)))
+                    (if name (format " (%s)" name) ""))
+                ""))
+     (erl--terminate proc 'quit))))
 
 (defun erl--check-self ()
   "Leave the running process's code if that process has exited."
@@ -573,9 +577,7 @@ non-nil, the new process is linked with the current one first."
          (pid (erl--make-local-pid id))
          (group-leader erl-group-leader)
          (buffer (generate-new-buffer (format "*pid <0.%d.0>*" id)))
-         (proc (make-vector erl--proc-slots nil)))
-    (setf (erl--proc-buffer proc) buffer)
-    (setf (erl--proc-pid proc) pid)
+         (proc (erl--make-proc buffer pid)))
     (with-current-buffer buffer
       (setq erl-self pid)
       (setq erl--proc proc)
@@ -657,29 +659,48 @@ Queue PROC to run, unless it is queued already."
   (unless (erl--proc-queued proc)
     (erl--enqueue proc)))
 
-(defun erl-lose-msg (message)
-  "Log MESSAGE, sent to the null process, in *erl-lost-msgs*."
-  (with-current-buffer (get-buffer-create "*erl-lost-msgs*")
-    (goto-char (point-max))
-    (insert (format "%S\n" message))))
+(defun erl-lose-msg (message &optional pid)
+  "Log MESSAGE, sent to PID that nobody can take, in *erl-lost-msgs*.
+PID defaults to the null process, and is left out of the log line
+then, as Distel did; a local pid is written in full, creation
+included.  The message prints as the trace buffers print terms,
+and the buffer is trimmed as they are."
+  (with-current-buffer (derl-trace-buffer "*erl-lost-msgs*")
+    (save-excursion
+      (goto-char (point-max))
+      (insert (if (and pid (not (erl-null-pid-p pid)))
+                  (concat "to " (derl-trace-pid pid) ": ")
+                "")
+              (derl-trace-term message) "\n"))
+    (derl-trace-trim derl-trace-max-size)))
+
+(defun erl--send-local (pid message)
+  "Deliver MESSAGE to PID, a pid of this node; nil if it is not alive.
+For the distribution layer, which has checked the node already."
+  (let ((proc (erl--pid-proc pid)))
+    (when proc
+      (erl--deliver proc message)
+      (unless erl-in-scheduler-loop
+        (erl-schedule))
+      t)))
 
 (defun erl-send (who message)
   "Send the term MESSAGE to the process WHO.
 WHO is a pid, a registered name (a symbol), or a tuple [NAME NODE]
-naming a process registered on NODE.  Messages to pids of dead
-local processes are dropped; messages to the null process are
-logged in *erl-lost-msgs*.  Sending to a name nobody registered
-signals `erl-exit-signal' with [badarg [not-registered NAME]]."
+naming a process registered on NODE.  Messages to the null process
+and to local processes that are not alive (of an earlier Emacs
+with this node name, too) are logged in *erl-lost-msgs*.  Sending
+to a name nobody registered signals `erl-exit-signal' with the
+reason [badarg [not-registered NAME]]."
   (cond
    ((erl-pid-p who)
     (if (eq (aref who 2) erl-node-name)
         (let ((proc (erl--pid-proc who)))
-          (cond (proc
-                 (erl--deliver proc message)
-                 (unless erl-in-scheduler-loop
-                   (erl-schedule)))
-                ((eql (aref who 3) 0)
-                 (erl-lose-msg message))))
+          (if proc
+              (progn (erl--deliver proc message)
+                     (unless erl-in-scheduler-loop
+                       (erl-schedule)))
+            (erl-lose-msg message who)))
       (erl--distribute #'erl-dist-send who message)))
    ((and who (symbolp who))
     (let ((pid (gethash who erl--names)))

@@ -185,6 +185,34 @@ decode_big (decoder *d, const etf_item *it)
   return v;
 }
 
+/* A bitstring's unused low bits in its last byte are not part of it:
+   Erlang ignores them, so they are cleared here and the term compares
+   equal to what Erlang would re-encode.  */
+static emacs_value
+decode_bitstring (decoder *d, const etf_item *it)
+{
+  emacs_env *env = d->env;
+  const uint8_t *data = it->v.bytes.data;
+  size_t len = it->v.bytes.len;
+  unsigned bits = it->v.bytes.bits;
+  emacs_value a[2];
+  uint8_t keep = (uint8_t) (0xFF << (8 - bits));
+  uint8_t *copy = NULL;
+  if (len > 0 && bits < 8 && (data[len - 1] & (uint8_t) ~keep) != 0)
+    copy = malloc (len);
+  if (copy)
+    {
+      memcpy (copy, data, len);
+      copy[len - 1] &= keep;
+      a[0] = elisp_unibyte (env, copy, len);
+      free (copy);
+    }
+  else
+    a[0] = elisp_unibyte (env, data, len);
+  a[1] = env->make_integer (env, bits);
+  return tagged (d, Qerl_bitstring, 2, a);
+}
+
 static emacs_value
 decode_binary (decoder *d, const etf_item *it)
 {
@@ -216,9 +244,7 @@ decode_leaf (decoder *d, const etf_item *it)
     case ETF_BINARY:
       return decode_binary (d, it);
     case ETF_BITSTRING:
-      a[0] = elisp_unibyte (env, it->v.bytes.data, it->v.bytes.len);
-      a[1] = env->make_integer (env, it->v.bytes.bits);
-      return tagged (d, Qerl_bitstring, 2, a);
+      return decode_bitstring (d, it);
     case ETF_PID:
       a[0] = atom_symbol (env, &it->v.pid.node);
       a[1] = env->make_integer (env, it->v.pid.id);

@@ -135,9 +135,11 @@ each_pending (const conn *c,
                           size_t message_len),
               void *arg)
 {
+  if (!c->pending.data)
+    return;
   const uint8_t *p = c->pending.data;
   const uint8_t *end = p + c->pending.len;
-  while (p && (size_t) (end - p) >= PENDING_HEADER)
+  while ((size_t) (end - p) >= PENDING_HEADER)
     {
       size_t control_len = etf_get_u64 (p);
       uint64_t m = etf_get_u64 (p + 8);

@@ -168,6 +168,24 @@ Stop it with `derl-test-stop-node'."
 
 (add-hook 'kill-emacs-hook #'derl-test--cleanup)
 
+;;;; A clean slate for connection tests
+
+(declare-function derl-nodes "derl" ())
+(declare-function derl-disconnect "derl" (node))
+
+(defun derl-test-disconnect-all ()
+  "Close every connection derl has and wait until it knows of none.
+Connection tests start with this, so that none depends on how an
+earlier one cleaned up."
+  (require 'derl)
+  (dolist (node (derl-nodes))
+    (derl-disconnect node))
+  (let ((deadline (+ (float-time) 20)))
+    (while (and (derl-nodes) (< (float-time) deadline))
+      (accept-process-output nil 0.05)))
+  (when (derl-nodes)
+    (error "Still connected to %S" (derl-nodes))))
+
 ;;;; Files of length-prefixed records, as test/erl/derl_oracle.erl uses.
 
 (defun derl-test-read-records (file)
@@ -197,21 +215,48 @@ Stop it with `derl-test-stop-node'."
 
 ;;;; Batch runner
 
+(defvar derl-ert-must-run
+  '((derl-elixir-node . always)
+    (derl-lint-native-compile
+     . (lambda () (and (fboundp 'native-comp-available-p)
+                       (native-comp-available-p)))))
+  "Tests that may not skip, each (NAME . PREDICATE).
+A selected test NAME that skips while PREDICATE returns non-nil
+counts as failed: what it checks is never left unchecked on a
+machine that has what it needs.  Suites add their own entries.")
+
+(defun derl-ert--must-not-skip (stats)
+  "Return the tests of STATS that skipped though `derl-ert-must-run' forbids."
+  (cl-loop for test across (ert--stats-tests stats)
+           for result across (ert--stats-test-results stats)
+           for rule = (assq (ert-test-name test) derl-ert-must-run)
+           when (and rule (ert-test-skipped-p result) (funcall (cdr rule)))
+           collect (ert-test-name test)))
+
 (defun derl-ert-run-batch ()
   "Load every test/*-tests.el, run them all, print totals and exit.
-The selector comes from the environment variable DERL_TESTS (default t)."
+The selector comes from the environment variable DERL_TESTS (default t).
+The last line says \"ERT suites: N passed, N failed, N skipped\".  The
+exit status is non-zero when a test failed, when a test named in
+`derl-ert-must-run' skipped (it counts as failed), or when the
+selector matched no test at all."
   (dolist (f (directory-files (expand-file-name "test" derl-test-root) t
                               "-tests\\.el\\'"))
     (load f nil t))
   (let* ((selector (let ((s (getenv "DERL_TESTS")))
                      (if (and s (not (string= s ""))) s t)))
          (stats (ert-run-tests-batch selector))
-         (failed (+ (ert-stats-completed-unexpected stats)))
-         (skipped (ert-stats-skipped stats))
-         (passed (- (ert-stats-completed-expected stats) skipped)))
+         (must-run (derl-ert--must-not-skip stats))
+         (failed (+ (ert-stats-completed-unexpected stats) (length must-run)))
+         (skipped (- (ert-stats-skipped stats) (length must-run)))
+         (passed (ert-stats-completed-expected stats)))
+    (dolist (name must-run)
+      (princ (format "FAILED: %s skipped, but must run here\n" name)))
+    (when (zerop (ert-stats-total stats))
+      (princ (format "FAILED: no test matches the selector %S\n" selector)))
     (princ (format "ERT suites: %d passed, %d failed, %d skipped\n"
                    passed failed skipped))
-    (kill-emacs (if (zerop failed) 0 1))))
+    (kill-emacs (if (and (zerop failed) (> (ert-stats-total stats) 0)) 0 1))))
 
 (provide 'derl-ert)
 

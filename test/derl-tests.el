@@ -21,7 +21,9 @@
 ;;;; Set-up shared by the tests
 
 (defun derl-test-configure ()
-  "Point derl at the test epmd and cookie, under a fresh node name."
+  "Start from no connections; point derl at the test epmd and cookie.
+The first time, give Emacs a fresh node name."
+  (derl-test-disconnect-all)
   (setq derl-cookie derl-test-cookie
         derl-epmd-port (derl-test-epmd-port)
         derl-connect-timeout 10)
@@ -69,6 +71,14 @@ Return (PID . BOX): BOX's car is the list of messages, newest first."
 (defun derl-test-await-message (inbox predicate &optional timeout)
   "Wait until INBOX has a message satisfying PREDICATE; return it."
   (derl-test-wait (lambda () (cl-find-if predicate (cadr inbox))) timeout))
+
+(defun derl-test-watch-death (inbox remote)
+  "Have REMOTE's node tell INBOX [dead REMOTE REASON] when REMOTE dies.
+Return once the node watches it."
+  (erl-send (derl-test-echo (erl-pid-node remote))
+            (vector 'after_death remote (car inbox)))
+  (derl-test-await-message inbox (lambda (m) (equal m (vector 'watching
+                                                                remote)))))
 
 (defun derl-test-echo (node)
   "The registered echo process of NODE, as [NAME NODE]."
@@ -173,7 +183,8 @@ This catches the event pipe made without
         (erl-send (derl-test-echo b) (vector (car inbox) 'from-b))
         (should (derl-test-await-message inbox (lambda (m) (eq m 'from-a))))
         (should (derl-test-await-message inbox (lambda (m) (eq m 'from-b))))
-        (should (= (length (derl-nodes)) 2))))))
+        (should (equal (sort (derl-nodes) #'string<)
+                       (sort (list a b) #'string<)))))))
 
 (ert-deftest derl-reconnect-after-restart ()
   "After the remote node restarts under the same name, messages flow again."
@@ -280,30 +291,128 @@ This catches the event pipe made without
                       inbox (lambda (m) (and (vectorp m) (eq (aref m 0) 'down))))
                      [down bye])))))
 
+;; How a process on NODE reports its links, from Erlang's own
+;; `process_info': the proof that a link or unlink took effect there.
+(defun derl-test-remote-links (inbox remote)
+  "Ask REMOTE, a derl_peer plain process, for its links; reply to INBOX."
+  (with-erl-process (car inbox)
+    (erl-send remote (vector 'links (car inbox))))
+  (let ((reply (derl-test-await-message
+                inbox (lambda (m) (and (vectorp m) (eq (aref m 0) 'links))))))
+    (setcar (cdr inbox) (delq reply (cadr inbox)))
+    (aref reply 2)))
+
 (ert-deftest derl-link-then-unlink ()
-  "An Emacs process links to a remote one and unlinks (UNLINK_ID): no exit."
+  "A link from Emacs shows on the node; after UNLINK_ID it is gone.
+The remote process then dies, and no exit reaches the local one:
+the marker sent once the node has seen it die comes alone."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let* ((inbox (derl-test-inbox))
+           (local (car inbox))
+           (remote (progn
+                     (erl-send (derl-test-echo node) (vector 'spawn_plain local))
+                     (aref (derl-test-await-message
+                            inbox (lambda (m) (and (vectorp m)
+                                                   (eq (aref m 0) 'plain))))
+                           1))))
+      (with-erl-process local (setq erl-trap-exit t))
+      (with-erl-process local (erl-link remote))
+      ;; Erlang sees the link: signals between two processes keep order.
+      (should (equal (derl-test-remote-links inbox remote) (list local)))
+      (with-erl-process local (erl-unlink remote))
+      (should (equal (derl-test-remote-links inbox remote) nil))
+      (with-erl-process local (should-not erl-links))
+      ;; Kill it; a marker comes once the node has seen it die.
+      (derl-test-watch-death inbox remote)
+      (erl-send remote 'die)
+      (should (equal (derl-test-await-message
+                      inbox (lambda (m) (and (vectorp m)
+                                             (eq (aref m 0) 'dead))))
+                     (vector 'dead remote 'died)))
+      (should-not (cl-find-if (lambda (m) (and (vectorp m)
+                                               (eq (aref m 0) 'EXIT)))
+                              (cadr inbox))))))
+
+(ert-deftest derl-exit2-to-a-node ()
+  "`erl-exit' on a remote pid (EXIT2): the node's process gets it.
+A trapping process receives {'EXIT', From, Reason}; a plain one dies
+with Reason."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let* ((inbox (derl-test-inbox))
+           (local (car inbox))
+           (sender (erl-spawn (erl-receive () ((_ nil)))))
+           trapper plain)
+      (erl-send (derl-test-echo node) (vector 'spawn_trapper local))
+      (erl-send (derl-test-echo node) (vector 'spawn_plain local))
+      (setq trapper (aref (derl-test-await-message
+                           inbox (lambda (m) (and (vectorp m)
+                                                  (eq (aref m 0) 'trapper))))
+                          1)
+            plain (aref (derl-test-await-message
+                         inbox (lambda (m) (and (vectorp m)
+                                                (eq (aref m 0) 'plain))))
+                        1))
+      (with-erl-process sender (erl-exit 'bye trapper))
+      (should (equal (derl-test-await-message
+                      inbox (lambda (m) (and (vectorp m)
+                                             (eq (aref m 0) 'trapped))))
+                     (vector 'trapped (vector 'EXIT sender 'bye))))
+      (derl-test-watch-death inbox plain)
+      (with-erl-process sender (erl-exit (list 'shoo 42) plain))
+      (should (equal (derl-test-await-message
+                      inbox (lambda (m) (and (vectorp m)
+                                             (eq (aref m 0) 'dead))))
+                     (vector 'dead plain (list 'shoo 42)))))))
+
+(ert-deftest derl-exit2-from-a-node ()
+  "`exit(Pid, Reason)' on the node (EXIT2) reaches Emacs processes.
+A trapping one gets [EXIT From Reason]; a plain one exits with
+Reason; `kill' ends even a trapping one, as `killed'."
   (derl-test-with-node (node)
     (derl-connect node)
     (let* ((box (list nil))
-           (local (erl-spawn (setq erl-trap-exit t) (derl-test--collect box)))
-           (remote (progn
-                     (erl-send (derl-test-echo node) (vector 'spawn_plain local))
-                     (aref (derl-test-wait
-                            (lambda () (cl-find-if #'vectorp (car box))))
-                           1))))
-      (with-erl-process local
-        (erl-link remote)
-        (erl-unlink remote))
-      (erl-send remote 'die)
-      ;; The node acknowledged the unlink, and no exit came.
-      (derl-test-wait (lambda ()
-                        (with-current-buffer (format "*trace %s*" node)
-                          (string-match-p "<< UNLINK_ID_ACK" (buffer-string)))))
-      (sleep-for 0.3)
-      (accept-process-output nil 0.1)
-      (should-not (cl-find-if (lambda (m) (and (vectorp m)
-                                               (eq (aref m 0) 'EXIT)))
-                              (car box))))))
+           (trapping (erl-spawn (setq erl-trap-exit t)
+                                (derl-test--collect box)))
+           (plain (erl-spawn (erl-receive () ((_ nil)))))
+           (killed (erl-spawn (setq erl-trap-exit t)
+                              (derl-test--collect (list nil))))
+           (reasons nil))
+      (let ((erl-process-exit-functions
+             (cons (lambda (pid reason) (push (cons pid reason) reasons))
+                   erl-process-exit-functions)))
+        (erl-send (derl-test-echo node) (vector 'exit trapping 'shoo))
+        (let ((exit (derl-test-wait
+                     (lambda () (cl-find-if
+                                 (lambda (m) (and (vectorp m)
+                                                  (eq (aref m 0) 'EXIT)))
+                                 (car box))))))
+          (should (eq (aref exit 2) 'shoo))
+          (should (erl-pid-p (aref exit 1)))
+          (should (eq (erl-pid-node (aref exit 1)) node)))
+        (should (erl-local-pid-alive-p trapping))
+        (erl-send (derl-test-echo node) (vector 'exit plain (list 'go 'away)))
+        (erl-send (derl-test-echo node) (vector 'exit killed 'kill))
+        (derl-test-wait (lambda () (and (assoc plain reasons)
+                                        (assoc killed reasons))))
+        (should (equal (cdr (assoc plain reasons)) '(go away)))
+        (should (eq (cdr (assoc killed reasons)) 'killed))
+        (should-not (erl-local-pid-alive-p plain))
+        (should-not (erl-local-pid-alive-p killed))))))
+
+(ert-deftest derl-spawn-request-from-a-node ()
+  "A node's `erlang:spawn_request' to Emacs gets the answer `notsup'.
+Emacs runs no Erlang code: the node sees an error reply, not a hang."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((inbox (derl-test-inbox)))
+      (erl-send (derl-test-echo node)
+                (vector 'spawn_request erl-node-name (car inbox)))
+      (should (equal (derl-test-await-message
+                      inbox (lambda (m) (and (vectorp m)
+                                             (eq (aref m 0) 'spawn_reply))))
+                     [spawn_reply error notsup])))))
 
 ;;;; The trace buffer
 
@@ -317,7 +426,7 @@ This catches the event pipe made without
         (derl-test-await-message inbox (lambda (m) (eq m 'traced)))
         (with-current-buffer (format "*trace %s*" node)
           (let ((text (buffer-string)))
-            (should (string-match-p "^>> REG_SEND: .* echo \\[.*traced\\]$" text))
+            (should (string-match-p "^>> REG_SEND: .* echo {.*traced}$" text))
             (should (string-match-p "^<< SEND_SENDER: <.*> <.*> traced$" text))
             (should-not (string-match-p (regexp-quote derl-test-cookie)
                                         text))))))))
@@ -438,17 +547,26 @@ This catches the event pipe made without
       (delete-process reg))))
 
 (ert-deftest derl-error-node-killed-mid-stream ()
-  "A node killed during a stream: nodedown, and Emacs carries on."
+  "A node killed during a stream: nodedown, and Emacs carries on.
+Another connection, up all along, still exchanges messages."
   (derl-test-with-node (node)
-    (derl-connect node)
-    (let ((inbox (derl-test-inbox))
-          downs)
-      (let ((erl-nodedown-hook (list (lambda (n) (push n downs)))))
-        (erl-send (derl-test-echo node) (vector 'stream (car inbox) 100000))
-        (derl-test-wait (lambda () (> (length (cadr inbox)) 100)))
-        (derl-test-stop-node node)
-        (derl-test-wait (lambda () downs))
-        (should (equal downs (list node)))))))
+    (derl-test-with-node (other)
+      (derl-connect node)
+      (derl-connect other)
+      (let ((inbox (derl-test-inbox))
+            downs)
+        (let ((erl-nodedown-hook (list (lambda (n) (push n downs)))))
+          (erl-send (derl-test-echo node) (vector 'stream (car inbox) 100000))
+          (derl-test-wait (lambda () (> (length (cadr inbox)) 100)))
+          (derl-test-stop-node node)
+          (derl-test-wait (lambda () downs))
+          (should (equal downs (list node)))
+          (should (equal (derl-nodes) (list other)))
+          (dotimes (i 3)
+            (erl-send (derl-test-echo other) (vector (car inbox) (list 'ok i)))
+            (should (derl-test-await-message
+                     inbox (lambda (m) (equal m (list 'ok i))))))
+          (should (equal downs (list node))))))))
 
 (ert-deftest derl-error-oversized-message ()
   "A message over `derl-max-message-size' closes that connection only."

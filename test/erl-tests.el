@@ -115,6 +115,25 @@ each (FUNCTION SELF . ARGS) where SELF is `erl-self' at the call."
   (should (integerp erl-node-creation))
   (should (< 0 erl-node-creation #x100000000)))
 
+(ert-deftest erl-node-name-setq-renames-pids ()
+  "Pids made before `erl-node-name' is set with `setq' follow the new name.
+So `erl-null-pid' stays a local pid and never names a ghost node."
+  (erl-tests--with-clean
+    (let ((old erl-node-name)
+          (pid (erl-spawn (erl-idle))))
+      (unwind-protect
+          (progn
+            (setq erl-node-name 'renamed@somewhere)
+            (should (eq (erl-pid-node erl-null-pid) 'renamed@somewhere))
+            (should (eq (erl-pid-node pid) 'renamed@somewhere))
+            (should (erl-local-pid-p erl-null-pid))
+            (should (erl-local-pid-alive-p pid))
+            (with-temp-buffer
+              (should (equal erl-self erl-null-pid))))
+        (setq erl-node-name old))
+      (should (eq (erl-pid-node erl-null-pid) old))
+      (should (eq (erl-pid-node pid) old)))))
+
 (ert-deftest erl-pid-structure ()
   "Local pids are [erl-tag erl-pid NODE ID 0 CREATION] with rising ids."
   (erl-tests--with-clean
@@ -726,6 +745,55 @@ A process exiting with reason `kill' itself sends a trappable `kill'."
       (let ((pid (erl-spawn (erl-register 'erl-tests-taken) (erl-idle))))
         (should (equal (erl-tests--reason (funcall exits) pid)
                        [badarg [already-registered erl-tests-taken]]))))))
+
+(ert-deftest erl-send-to-dead-process-logged ()
+  "A message to a local process that is not alive is logged, never lost.
+Its pid is written in full, with the creation, in *erl-lost-msgs*;
+so is a pid of an earlier Emacs with this node name."
+  (erl-tests--with-clean
+    (let* ((dead (erl-spawn nil))
+           (earlier (vector erl-tag 'erl-pid erl-node-name 99999 0
+                            (logxor erl-node-creation 1))))
+      (erl-send dead 'to-the-dead)
+      (erl-send earlier 'to-an-earlier-emacs)
+      (with-current-buffer "*erl-lost-msgs*"
+        (should (string-match-p
+                 (format "to <[^>]*\\.%d\\.0> (creation %d): 'to-the-dead'"
+                         (erl-pid-id dead) erl-node-creation)
+                 (buffer-string)))
+        (should (string-match-p
+                 (format "to <[^>]*\\.99999\\.0> (creation %d): \
+'to-an-earlier-emacs'" (logxor erl-node-creation 1))
+                 (buffer-string)))))))
+
+(defvar erl-tests--spun nil
+  "Set by the runaway process when its loop ends.")
+
+(ert-deftest erl-quit-stops-runaway-process ()
+  "A quit stops a process's code even where quitting is inhibited.
+Event filters run with `inhibit-quit' t; the process sets
+`quit-flag' itself, as C-g would, then loops.  It exits with the
+reason `quit' and its links fire; the quit goes no further."
+  (erl-tests--with-clean
+    (setq erl-tests--spun nil)
+    (let* ((watcher (erl-spawn (setq erl-trap-exit t) (erl-tests--echo-loop)))
+           (runaway (with-erl-process watcher
+                      (erl-spawn-link
+                        (erl-receive ()
+                            (('spin
+                              (let ((n 0))
+                                (while (< n 3000000)
+                                  (setq n (1+ n))
+                                  (when (= n 1000)
+                                    (setq quit-flag t))))
+                              (setq erl-tests--spun t))))))))
+      (let ((inhibit-quit t))
+        (erl-send runaway 'spin))
+      (should-not erl-tests--spun)
+      (should-not quit-flag)
+      (should-not (erl-local-pid-alive-p runaway))
+      (should (equal (erl-tests--events) (list (vector 'EXIT runaway 'quit))))
+      (should (erl-local-pid-alive-p watcher)))))
 
 ;;;; The distribution layer's side
 

@@ -23,6 +23,8 @@
 %% SPDX-License-Identifier: GPL-3.0-or-later
 -module(derl_fake).
 -export([start/1, run/4]).
+%% Also used by derl_liar, another fake node.
+-export([register_with_epmd/2, handshake/3]).
 
 %% What OTP requires of a node, the new link protocol, and the atom
 %% cache in distribution headers.

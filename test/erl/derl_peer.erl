@@ -12,6 +12,17 @@
 %%                              report the 'DOWN' to the tester
 %%   {register_tester, Pid}  -> remember Pid for reports
 %%   {big, Pid, Bytes}       -> Pid ! a binary of Bytes bytes
+%%   {spawn_plain, Pid}      -> Pid ! {plain, P}: P links to nobody, dies
+%%                              on `die' and answers {links, To} with
+%%                              To ! {links, P, ItsLinks}
+%%   {spawn_trapper, Pid}    -> Pid ! {trapper, P}: P traps exits and
+%%                              sends Pid {trapped, Msg} for each message
+%%   {after_death, P, Pid}   -> Pid ! {watching, P} once P is monitored,
+%%                              then Pid ! {dead, P, Reason} when it dies
+%%   {spawn_request, Node, Pid}
+%%                           -> ask Node to spawn a process
+%%                              (erlang:spawn_request/5); Pid gets
+%%                              {spawn_reply, Result, Reason}
 %%
 %% Copyright (C) 2026 The derl authors
 %% SPDX-License-Identifier: GPL-3.0-or-later
@@ -39,7 +50,6 @@ echo_loop(Tester) ->
                           Self ! {linked, Pid},
                           receive
                               {'EXIT', Pid, Reason} ->
-                                  Pid =/= undefined,
                                   report(Tester, {linked_exit, Reason})
                           end
                   end),
@@ -61,8 +71,28 @@ echo_loop(Tester) ->
             echo_loop(Tester);
         {spawn_plain, Pid} ->
             %% A process not linked to anyone, that dies when asked.
-            P = spawn(fun() -> receive die -> exit(died) end end),
+            P = spawn(fun plain_loop/0),
             Pid ! {plain, P},
+            echo_loop(Tester);
+        {spawn_trapper, Pid} ->
+            P = spawn(fun() ->
+                              process_flag(trap_exit, true),
+                              trapper_loop(Pid)
+                      end),
+            Pid ! {trapper, P},
+            echo_loop(Tester);
+        {after_death, P, Pid} ->
+            spawn(fun() ->
+                          Ref = erlang:monitor(process, P),
+                          Pid ! {watching, P},
+                          receive
+                              {'DOWN', Ref, process, P, Reason} ->
+                                  Pid ! {dead, P, Reason}
+                          end
+                  end),
+            echo_loop(Tester);
+        {spawn_request, Node, Pid} ->
+            spawn(fun() -> request_spawn(Node, Pid) end),
             echo_loop(Tester);
         {count, Pid, N} ->
             Pid ! {counted, count(1, N)},
@@ -86,6 +116,30 @@ echo_loop(Tester) ->
             echo_loop(Tester);
         _ ->
             echo_loop(Tester)
+    end.
+
+plain_loop() ->
+    receive
+        die ->
+            exit(died);
+        {links, To} ->
+            {links, Links} = process_info(self(), links),
+            To ! {links, self(), Links},
+            plain_loop()
+    end.
+
+trapper_loop(Pid) ->
+    receive Msg -> Pid ! {trapped, Msg} end,
+    trapper_loop(Pid).
+
+%% The reply to a spawn request, as the requesting process sees it.
+request_spawn(Node, Pid) ->
+    ReqId = erlang:spawn_request(Node, erlang, self, [], []),
+    receive
+        {spawn_reply, ReqId, Result, Reason} ->
+            Pid ! {spawn_reply, Result, Reason}
+    after 10000 ->
+            Pid ! {spawn_reply, timeout, none}
     end.
 
 report(undefined, _) -> ok;
