@@ -26,7 +26,7 @@ CORE_SRC := module/etf.c
 NET_SRC  := module/digest.c module/epmd.c module/handshake.c module/dist.c \
             module/node.c module/node-conn.c module/node-frames.c \
             module/node-events.c module/node-resolve.c \
-            module/node-transport.c module/tls.c
+            module/node-listen.c module/node-transport.c module/tls.c
 MOD_SRC  := $(CORE_SRC) $(NET_SRC) module/elisp.c module/lispterm_decode.c \
             module/lispterm_encode.c module/derl-module.c
 HEADERS  := $(wildcard module/*.h)

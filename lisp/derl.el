@@ -130,6 +130,7 @@ The reason is in *Messages* and in the node's trace buffer.")
 (declare-function derl--module-send "derl-module" (conn control &optional message))
 (declare-function derl--module-close "derl-module" (conn))
 (declare-function derl--module-events "derl-module" (&optional lossless max-depth))
+(declare-function derl-node--handle-event "derl-node" (event))
 
 ;;;; Trace buffers
 
@@ -626,7 +627,10 @@ Processes that get messages run once for the whole batch."
      (let ((handler (gethash id derl--event-handlers)))
        (remhash id derl--event-handlers)
        (when handler
-         (funcall (cdr handler) kind reason))))))
+         (funcall (cdr handler) kind reason))))
+    ;; Emacs as a listening node: derl-node.el.
+    (`(,(or 'listening 'accepted 'refused) . ,_)
+     (derl-node--handle-event event))))
 
 (defun derl--nodedown (conn kind reason)
   "CONN went down for REASON of KIND: tell everyone concerned."

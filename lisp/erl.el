@@ -168,6 +168,17 @@ It is chosen once per Emacs session; every local pid and reference
 carries it, so that pids of an earlier Emacs with the same node
 name are told apart.")
 
+(defun erl--set-node-creation (creation)
+  "Make CREATION this node's creation, as EPMD gave it to a listening node.
+The pids of running processes and `erl-null-pid' are changed in
+place, as `erl--set-node-name' does for names, so that they stay
+local."
+  (let ((old erl-node-creation))
+    (setq erl-node-creation creation)
+    (dolist (pid (cons erl-null-pid (erl--live-pids)))
+      (when (eql (aref pid 5) old)
+        (aset pid 5 creation)))))
+
 ;;;; Options
 
 (defcustom erl-stop-on-error nil

@@ -30,7 +30,7 @@ static bool initialized;
 /* Symbols of the events, interned once at load.  */
 
 static emacs_value Qframe, Qbad_frame, Qup, Qdown, Qepmd_error, Qepmd_port,
-    Qepmd_names, Qderl_busy;
+    Qepmd_names, Qderl_busy, Qlistening, Qaccepted, Qrefused;
 
 static bool
 intern_event_symbols (emacs_env *env)
@@ -40,6 +40,8 @@ intern_event_symbols (emacs_env *env)
     { &Qup, "up" },                 { &Qdown, "down" },
     { &Qepmd_error, "epmd-error" }, { &Qepmd_port, "epmd-port" },
     { &Qepmd_names, "epmd-names" }, { &Qderl_busy, "derl-busy" },
+    { &Qlistening, "listening" },   { &Qaccepted, "accepted" },
+    { &Qrefused, "refused" },
   };
   return elisp_intern_symbols (env, events, sizeof events / sizeof *events);
 }
@@ -185,6 +187,17 @@ fencode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
    | DFLAG_EXIT_PAYLOAD | DFLAG_HANDSHAKE_23 | DFLAG_UNLINK_ID           \
    | DFLAG_SPAWN | DFLAG_V4_NC | DFLAG_ALIAS | DFLAG_MANDATORY_25_DIGEST)
 
+/* Whether Emacs, listening, is a published node: its connections say
+   so too.  LISTENER is the listener that made it so.  */
+static bool published;
+static long published_by;
+
+static uint64_t
+our_flags (void)
+{
+  return OUR_FLAGS | (published ? DFLAG_PUBLISHED : 0);
+}
+
 static emacs_value
 fstart (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
@@ -295,7 +308,7 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         .cookie_len = cookie_len,
         .our_name = our,
         .creation = (uint32_t) arg_int (env, args[5]),
-        .flags = OUR_FLAGS,
+        .flags = our_flags (),
         .ticktime_ms = (unsigned) arg_int (env, args[6]),
         .connect_timeout_ms = (unsigned) arg_int (env, args[7]),
         .max_message = (size_t) arg_int (env, args[8]),
@@ -392,7 +405,68 @@ fclose (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   long id = (long) arg_int (env, args[0]);
   if (elisp_ok (env))
     node_close (id);
+  if (published && id == published_by)
+    published = false;
   return Qnil;
+}
+
+/* (derl--module-listen ADDRESS PORT ALIVE OUR-NAME COOKIE EPMD-PORT
+   PUBLISHED TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE MAX-SEND-QUEUE
+   MAX-PENDING): (LISTENER-ID REGISTRATION-ID PORT).  */
+static emacs_value
+flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
+{
+  (void) nargs, (void) data;
+  char *address = arg_cstring (env, args[0]);
+  char *alive = address ? arg_cstring (env, args[2]) : NULL;
+  char *our = alive ? arg_cstring (env, args[3]) : NULL;
+  size_t cookie_len = 0;
+  uint8_t *cookie = our ? elisp_string_bytes (env, args[4], &cookie_len)
+                        : NULL;
+  emacs_value result = NULL;
+  if (cookie)
+    {
+      bool publish = arg_true (env, nargs, args, 6);
+      node_listen_args a = {
+        .address = address,
+        .port = (int) arg_int (env, args[1]),
+        .alive = alive,
+        .epmd_port = (int) arg_int (env, args[5]),
+        .cookie = cookie,
+        .cookie_len = cookie_len,
+        .our_name = our,
+        .flags = OUR_FLAGS | (publish ? DFLAG_PUBLISHED : 0),
+        .ticktime_ms = (unsigned) arg_int (env, args[7]),
+        .handshake_timeout_ms = (unsigned) arg_int (env, args[8]),
+        .max_message = (size_t) arg_int (env, args[9]),
+        .max_send_queue = (size_t) arg_int (env, args[10]),
+        .max_pending = (unsigned) arg_int (env, args[11]),
+        .max_depth = arg_limit (env, 0, args, 0, Qerlext_max_depth),
+      };
+      char error[400];
+      int port = 0;
+      long alive_id = 0;
+      long id = elisp_ok (env) ? node_listen (&a, &port, &alive_id, error,
+                                              sizeof error)
+                               : 0;
+      if (id < 0)
+        elisp_signal (env, Qderl_error, error, NULL);
+      else if (elisp_ok (env))
+        {
+          published = publish;
+          published_by = id;
+          emacs_value items[3] = { elisp_integer (env, id),
+                                   elisp_integer (env, alive_id),
+                                   elisp_integer (env, port) };
+          result = elisp_list (env, 3, items);
+        }
+      digest_wipe (cookie, cookie_len);
+      free (cookie);
+    }
+  free (address);
+  free (alive);
+  free (our);
+  return result;
 }
 
 static emacs_value
@@ -579,6 +653,27 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
       return elisp_list (env, 4, items);
     case NODE_EV_EPMD_NAMES:
       return names_event (env, ev);
+    case NODE_EV_LISTENING:
+      items[0] = Qlistening;
+      items[1] = id;
+      items[2] = elisp_integer (env, ev->port);
+      items[3] = elisp_integer (env, ev->peer_creation);
+      return elisp_list (env, 4, items);
+    case NODE_EV_ACCEPTED:
+      items[0] = Qaccepted;
+      items[1] = id;
+      items[2] = env->make_string (env, ev->peer_name,
+                                   (ptrdiff_t) strlen (ev->peer_name));
+      items[3] = elisp_integer (env, ev->peer_creation);
+      items[4] = elisp_integer (env, (intmax_t) ev->peer_flags);
+      return elisp_list (env, 5, items);
+    case NODE_EV_REFUSED:
+      items[0] = Qrefused;
+      items[1] = id;
+      items[2] = error_symbol (env, ev->error);
+      items[3] = elisp_string (env, ev->peer_name);
+      items[4] = elisp_string (env, ev->reason);
+      return elisp_list (env, 5, items);
     }
   return Qnil;
 }
@@ -674,6 +769,11 @@ emacs_module_init (struct emacs_runtime *runtime)
   elisp_defun (env, "derl--module-epmd-names", 3, 3, fepmd_names,
          "Ask EPMD on HOST:PORT for its names; return the query id.\n\n"
          "(derl--module-epmd-names HOST PORT TIMEOUT-MS)");
+  elisp_defun (env, "derl--module-listen", 12, 12, flisten,
+         "Listen for nodes and register with EPMD.\n\n"
+         "(derl--module-listen ADDRESS PORT ALIVE OUR-NAME COOKIE EPMD-PORT "
+         "PUBLISHED TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE MAX-SEND-QUEUE "
+         "MAX-PENDING)\nReturn (LISTENER-ID REGISTRATION-ID PORT).");
   elisp_defun (env, "derl--module-events", 0, 2, fevents,
          "Return every pending event, oldest first.\n\n"
          "(derl--module-events LOSSLESS MAX-DEPTH)");

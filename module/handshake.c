@@ -10,6 +10,16 @@
      send_challenge_reply ('r')
      recv_challenge_ack ('a')
 
+   The acceptor's, after dist_util's handshake_other_started:
+
+     recv_name ('N', or 'n' from a node that speaks version 6 too)
+     send_status (the caller decides: ok, ok_simultaneous, nok,
+                  not_allowed, or alive and recv its answer)
+     send_challenge ('N')
+     recv_complement ('c', only after an 'n' name)
+     recv_challenge_reply ('r')
+     send_challenge_ack ('a')
+
    Every message has a 2-byte big-endian length.  Errors are static
    strings; the cookie never leaves the digest computation.  */
 
@@ -65,6 +75,59 @@ take_peer_name (hs_state *hs, const uint8_t *name, size_t len)
   memcpy (hs->peer_name, name, len);
   hs->peer_name[len] = '\0';
   hs->peer_name_len = len;
+  return true;
+}
+
+/* Since OTP 25 one flag may stand for all the flags we require.  */
+static uint64_t
+expand_flags (uint64_t flags)
+{
+  return flags & DFLAG_MANDATORY_25_DIGEST ? flags | HS_PEER_REQUIRED : flags;
+}
+
+bool
+hs_peer_flags_ok (uint64_t flags)
+{
+  return (expand_flags (flags) & HS_PEER_REQUIRED) == HS_PEER_REQUIRED;
+}
+
+/* Copy the cookie, draw our challenge: what both roles start with.  */
+static bool
+init_common (hs_state *hs, hs_state_id first, const uint8_t *name,
+             size_t name_len, const uint8_t *cookie, size_t cookie_len,
+             uint64_t flags, uint32_t creation)
+{
+  memset (hs, 0, sizeof *hs);
+  etf_buf_init (&hs->out);
+  hs->state = first;
+
+  if (name_len == 0 || name_len > HS_NAME_ROOM - 1)
+    {
+      fail (hs, HS_ERR_PROTOCOL, "node name empty or too long");
+      return false;
+    }
+  memcpy (hs->name, name, name_len);
+  hs->name_len = name_len;
+
+  /* malloc (0) may answer NULL: keep at least a byte for empty cookies. */
+  hs->cookie = malloc (cookie_len ? cookie_len : 1);
+  if (!hs->cookie)
+    {
+      fail (hs, HS_ERR_PROTOCOL, "out of memory for the cookie");
+      return false;
+    }
+  if (cookie_len)
+    memcpy (hs->cookie, cookie, cookie_len);
+  hs->cookie_len = cookie_len;
+
+  if (!digest_random_u32 (&hs->our_challenge))
+    {
+      fail (hs, HS_ERR_PROTOCOL, "no random numbers for the challenge");
+      return false;
+    }
+  /* Both roles must say we speak version 6.  */
+  hs->flags = flags | DFLAG_HANDSHAKE_23;
+  hs->creation = creation;
   return true;
 }
 
@@ -233,7 +296,8 @@ recv_challenge (hs_state *hs, const uint8_t *m, size_t len)
     return fail (hs, HS_ERR_WRONG_PEER,
                  "the node's name is not the one dialled");
 
-  if ((hs->peer_flags & HS_PEER_REQUIRED) != HS_PEER_REQUIRED)
+  hs->peer_flags = expand_flags (hs->peer_flags);
+  if (!hs_peer_flags_ok (hs->peer_flags))
     return fail (hs, HS_ERR_FLAGS,
                  "the node lacks capabilities we need (Erlang/OTP 23 or "
                  "later is required)");
@@ -268,6 +332,176 @@ recv_challenge_ack (hs_state *hs, const uint8_t *m, size_t len)
   return HS_DONE;
 }
 
+/* ---------------------------------------------------------------- */
+/* The acceptor's messages */
+
+/* 'N', our flags (64), challenge (32), creation (32), name length
+   (16), name.  Then the peer's complement (after an 'n' name) or its
+   reply.  */
+static hs_status
+send_challenge (hs_state *hs)
+{
+  etf_put_u16 (&hs->out, (uint16_t) (1 + 8 + 4 + 4 + 2 + hs->name_len));
+  etf_put_u8 (&hs->out, 'N');
+  etf_put_u64 (&hs->out, hs->flags);
+  etf_put_u32 (&hs->out, hs->our_challenge);
+  etf_put_u32 (&hs->out, hs->creation);
+  etf_put_u16 (&hs->out, (uint16_t) hs->name_len);
+  etf_put_bytes (&hs->out, hs->name, hs->name_len);
+  hs->state = hs->peer_sent_old_name ? HS_AWAIT_COMPLEMENT : HS_AWAIT_REPLY;
+  return queued (hs);
+}
+
+/* A node name as Erlang's is_name_ok: one '@', neither side empty.  */
+static bool
+node_name_ok (const uint8_t *name, size_t len)
+{
+  const uint8_t *at = memchr (name, '@', len);
+  return at && at > name && at < name + len - 1
+         && !memchr (at + 1, '@', (size_t) (name + len - at - 1))
+         && !memchr (name, 0, len);
+}
+
+/* Refuse a peer with status not_allowed, as Erlang does when the peer
+   lacks a capability.  */
+static hs_status
+not_allowed (hs_state *hs, hs_error_kind kind, const char *why)
+{
+  send_status (hs, "not_allowed");
+  if (queued (hs) != HS_CONTINUE)
+    return HS_FAILED;
+  return fail (hs, kind, why);
+}
+
+/* 'N', flags (64), creation (32), name length (16), name, then
+   anything (ignored); or 'n', version 5 (16), flags (32), name up to
+   the end.  */
+static hs_status
+recv_name (hs_state *hs, const uint8_t *m, size_t len)
+{
+  const uint8_t *name;
+  size_t name_len;
+  if (m[0] == 'N')
+    {
+      const size_t fixed = 1 + 8 + 4 + 2;
+      if (len < fixed)
+        return protocol_error (hs, "name message too short");
+      name_len = etf_get_u16 (m + 13);
+      if (name_len > len - fixed)
+        return protocol_error (hs, "name longer than its message");
+      name = m + fixed;
+      hs->peer_flags = etf_get_u64 (m + 1);
+      hs->peer_creation = etf_get_u32 (m + 9);
+    }
+  else if (m[0] == 'n')
+    {
+      const size_t fixed = 1 + 2 + 4;
+      if (len < fixed)
+        return protocol_error (hs, "old name message too short");
+      if (etf_get_u16 (m + 1) != 5)
+        return protocol_error (hs, "old name message with a version other "
+                                   "than 5");
+      name = m + fixed;
+      name_len = len - fixed;
+      hs->peer_flags = etf_get_u32 (m + 3);
+      hs->peer_creation = 0;
+      hs->peer_sent_old_name = true;
+    }
+  else
+    return protocol_error (hs, "expected a name message from the node");
+
+  if (!take_peer_name (hs, name, name_len) || !node_name_ok (name, name_len))
+    return protocol_error (hs, "the node's name is not of the form "
+                               "name@host");
+  if (hs->peer_flags & DFLAG_NAME_ME)
+    return not_allowed (hs, HS_ERR_FLAGS,
+                        "the node asks for a dynamic name, which we do not "
+                        "give");
+  /* An 'n' name must come from a node that speaks version 6 as well: it
+     alone can send the complement.  */
+  if (hs->peer_sent_old_name && !(hs->peer_flags & DFLAG_HANDSHAKE_23))
+    return not_allowed (hs, HS_ERR_FLAGS,
+                        "the node speaks distribution version 5 only "
+                        "(Erlang/OTP 23 or later is required)");
+  hs->peer_flags = expand_flags (hs->peer_flags);
+  /* The complement brings the rest; only then can the flags be judged. */
+  if (!hs->peer_sent_old_name && !hs_peer_flags_ok (hs->peer_flags))
+    return not_allowed (hs, HS_ERR_FLAGS,
+                        "the node lacks capabilities we need (Erlang/OTP 23 "
+                        "or later is required)");
+  hs->state = HS_AWAIT_DECISION;
+  return HS_DECIDE;
+}
+
+/* 's' "true" (the old connection is dead: go on) or "false".  */
+static hs_status
+recv_alive_answer (hs_state *hs, const uint8_t *m, size_t len)
+{
+  if (m[0] != 's')
+    return protocol_error (hs, "expected an answer to status alive");
+  if (status_is (m + 1, len - 1, "true"))
+    {
+      hs->replaces_old = true;
+      return send_challenge (hs);
+    }
+  if (status_is (m + 1, len - 1, "false"))
+    return fail (hs, HS_ERR_NAME_IN_USE,
+                 "the node says its old connection to us is alive (status "
+                 "alive answered false)");
+  return protocol_error (hs, "unknown answer to status alive");
+}
+
+/* 'c', the high 32 flag bits, creation.  */
+static hs_status
+recv_complement (hs_state *hs, const uint8_t *m, size_t len)
+{
+  if (m[0] != 'c')
+    return protocol_error (hs, "expected a complement message");
+  if (len != 1 + 4 + 4)
+    return protocol_error (hs, "complement message of the wrong size");
+  hs->peer_flags = expand_flags (hs->peer_flags
+                                 | (uint64_t) etf_get_u32 (m + 1) << 32);
+  hs->peer_creation = etf_get_u32 (m + 5);
+  if (!hs_peer_flags_ok (hs->peer_flags))
+    return fail (hs, HS_ERR_FLAGS,
+                 "the node lacks capabilities we need (Erlang/OTP 23 or "
+                 "later is required)");
+  hs->state = HS_AWAIT_REPLY;
+  return HS_CONTINUE;
+}
+
+/* 'r', the peer's challenge, its digest of ours; we answer 'a' and our
+   digest of its challenge.  A wrong digest: we close without a word, as
+   Erlang does.  */
+static hs_status
+recv_challenge_reply (hs_state *hs, const uint8_t *m, size_t len)
+{
+  if (m[0] != 'r')
+    return protocol_error (hs, "expected a challenge reply");
+  if (len != 1 + 4 + DIGEST_LEN)
+    return protocol_error (hs, "challenge reply of the wrong size");
+  uint8_t expected[DIGEST_LEN];
+  bool ok = digest_compute (hs->cookie, hs->cookie_len, hs->our_challenge,
+                            expected)
+            && digest_equal (m + 5, expected);
+  digest_wipe (expected, sizeof expected);
+  if (!ok)
+    return fail (hs, HS_ERR_AUTH,
+                 "the node's digest is wrong (cookie mismatch)");
+  uint8_t digest[DIGEST_LEN];
+  if (!digest_compute (hs->cookie, hs->cookie_len, etf_get_u32 (m + 1),
+                       digest))
+    return protocol_error (hs, "MD5 is not available in this OpenSSL");
+  etf_put_u16 (&hs->out, 1 + DIGEST_LEN);
+  etf_put_u8 (&hs->out, 'a');
+  etf_put_bytes (&hs->out, digest, DIGEST_LEN);
+  digest_wipe (digest, sizeof digest);
+  if (queued (hs) != HS_CONTINUE)
+    return HS_FAILED;
+  hs->state = HS_STATE_DONE;
+  return HS_DONE;
+}
+
 /* One whole message.  */
 static hs_status
 dispatch (hs_state *hs, const uint8_t *m, size_t len)
@@ -282,6 +516,16 @@ dispatch (hs_state *hs, const uint8_t *m, size_t len)
       return recv_challenge (hs, m, len);
     case HS_AWAIT_ACK:
       return recv_challenge_ack (hs, m, len);
+    case HS_AWAIT_NAME:
+      return recv_name (hs, m, len);
+    case HS_AWAIT_ALIVE_ANSWER:
+      return recv_alive_answer (hs, m, len);
+    case HS_AWAIT_COMPLEMENT:
+      return recv_complement (hs, m, len);
+    case HS_AWAIT_REPLY:
+      return recv_challenge_reply (hs, m, len);
+    case HS_AWAIT_DECISION:
+      return protocol_error (hs, "handshake message before our status");
     default:
       return protocol_error (hs, "handshake message in a finished state");
     }
@@ -295,44 +539,55 @@ hs_init_initiator (hs_state *hs, const uint8_t *name, size_t name_len,
                    const uint8_t *cookie, size_t cookie_len,
                    uint64_t flags, uint32_t creation, int peer_highest)
 {
-  memset (hs, 0, sizeof *hs);
-  etf_buf_init (&hs->out);
-  hs->state = HS_AWAIT_STATUS;
-
-  if (name_len == 0 || name_len > HS_NAME_ROOM - 1)
-    {
-      fail (hs, HS_ERR_PROTOCOL, "node name empty or too long");
-      return false;
-    }
-  memcpy (hs->name, name, name_len);
-  hs->name_len = name_len;
-
-  /* malloc (0) may answer NULL: keep at least a byte for empty cookies. */
-  hs->cookie = malloc (cookie_len ? cookie_len : 1);
-  if (!hs->cookie)
-    {
-      fail (hs, HS_ERR_PROTOCOL, "out of memory for the cookie");
-      return false;
-    }
-  if (cookie_len)
-    memcpy (hs->cookie, cookie, cookie_len);
-  hs->cookie_len = cookie_len;
-
-  if (!digest_random_u32 (&hs->our_challenge))
-    {
-      fail (hs, HS_ERR_PROTOCOL, "no random numbers for the challenge");
-      return false;
-    }
-
-  /* Both name forms must say we speak version 6.  */
-  hs->flags = flags | DFLAG_HANDSHAKE_23;
-  hs->creation = creation;
+  if (!init_common (hs, HS_AWAIT_STATUS, name, name_len, cookie, cookie_len,
+                    flags, creation))
+    return false;
   hs->sent_old_name = peer_highest < 6;
   if (hs->sent_old_name)
     send_name_v5 (hs);
   else
     send_name_v6 (hs);
   return queued (hs) == HS_CONTINUE;
+}
+
+bool
+hs_init_acceptor (hs_state *hs, const uint8_t *name, size_t name_len,
+                  const uint8_t *cookie, size_t cookie_len, uint64_t flags,
+                  uint32_t creation)
+{
+  return init_common (hs, HS_AWAIT_NAME, name, name_len, cookie, cookie_len,
+                      flags, creation);
+}
+
+hs_status
+hs_accept_status (hs_state *hs, hs_accept_decision decision)
+{
+  if (hs->state != HS_AWAIT_DECISION)
+    return protocol_error (hs, "handshake status decided out of turn");
+  switch (decision)
+    {
+    case HS_ACCEPT_OK:
+    case HS_ACCEPT_SIMULTANEOUS:
+      send_status (hs, decision == HS_ACCEPT_OK ? "ok" : "ok_simultaneous");
+      return send_challenge (hs);
+    case HS_ACCEPT_ALIVE:
+      send_status (hs, "alive");
+      hs->state = HS_AWAIT_ALIVE_ANSWER;
+      return queued (hs);
+    case HS_ACCEPT_NOK:
+      send_status (hs, "nok");
+      if (queued (hs) != HS_CONTINUE)
+        return HS_FAILED;
+      return fail (hs, HS_ERR_REFUSED,
+                   "we are already connecting to the node (status nok)");
+    case HS_ACCEPT_NOT_ALLOWED:
+    default:
+      send_status (hs, "not_allowed");
+      if (queued (hs) != HS_CONTINUE)
+        return HS_FAILED;
+      return fail (hs, HS_ERR_REFUSED,
+                   "the node is not allowed to connect (status not_allowed)");
+    }
 }
 
 bool
@@ -354,6 +609,8 @@ hs_feed (hs_state *hs, const uint8_t *data, size_t len, size_t *consumed)
     st = HS_DONE;
   else if (hs->state == HS_STATE_FAILED)
     st = HS_FAILED;
+  else if (hs->state == HS_AWAIT_DECISION)
+    st = HS_DECIDE;
 
   /* Whole messages only, and none past the last handshake message.  */
   while (st == HS_CONTINUE && len - pos >= 2)

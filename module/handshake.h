@@ -4,7 +4,13 @@
    The initiator side: version 6 ('N' messages, 64-bit flags, 32-bit
    creation), or version 5 ('n' name, then the 'c' complement when the
    peer answers with a version-6 challenge) for peers whose EPMD entry
-   says their highest version is 5.  */
+   says their highest version is 5.
+
+   The acceptor side: takes an 'N' name, or an 'n' name from a node that
+   speaks version 6 too (it sends the 'c' complement after our 'N'
+   challenge).  Once the peer's name is known, hs_feed returns
+   HS_DECIDE: the caller, who knows the other connections, answers with
+   hs_accept_status.  */
 
 /* Copyright (C) 2026 The derl authors
    SPDX-License-Identifier: GPL-3.0-or-later */
@@ -64,7 +70,23 @@ typedef enum
   HS_CONTINUE,  /* feed more bytes (and send what is in OUT) */
   HS_DONE,      /* connected: the peer's fields are filled in */
   HS_FAILED,    /* see KIND and ERROR */
+  HS_DECIDE,    /* acceptor: the peer's name is known; call
+                   hs_accept_status, then feed on */
 } hs_status;
+
+/* The acceptor's answer to a peer's name, after the name comparison
+   rule of a simultaneous connect.  */
+typedef enum
+{
+  HS_ACCEPT_OK,            /* "ok": no other connection to the node */
+  HS_ACCEPT_SIMULTANEOUS,  /* "ok_simultaneous": we were dialling it too,
+                              and give our attempt up for this one */
+  HS_ACCEPT_NOK,           /* "nok": we were dialling it too, and keep
+                              our attempt */
+  HS_ACCEPT_NOT_ALLOWED,   /* "not_allowed" */
+  HS_ACCEPT_ALIVE,         /* "alive": we hold a connection to the node;
+                              it answers whether that one is dead */
+} hs_accept_decision;
 
 typedef enum
 {
@@ -83,6 +105,12 @@ typedef enum
   HS_AWAIT_STATUS,
   HS_AWAIT_CHALLENGE,
   HS_AWAIT_ACK,
+  /* Acceptor */
+  HS_AWAIT_NAME,
+  HS_AWAIT_DECISION,
+  HS_AWAIT_ALIVE_ANSWER,
+  HS_AWAIT_COMPLEMENT,
+  HS_AWAIT_REPLY,
   HS_STATE_DONE,
   HS_STATE_FAILED,
 } hs_state_id;
@@ -106,6 +134,12 @@ typedef struct
   /* The node we dialled (empty: any), which the challenge must name.  */
   uint8_t expected_peer[HS_NAME_ROOM];
   size_t expected_peer_len;
+  /* Acceptor: the peer sent the old 'n' name (a 'c' complement
+     follows our challenge).  */
+  bool peer_sent_old_name;
+  /* Acceptor: the peer answered "true" to status alive; the old
+     connection must go.  */
+  bool replaces_old;
   /* The peer's, once known.  */
   uint64_t peer_flags;
   uint32_t peer_creation;
@@ -125,6 +159,20 @@ typedef struct
 bool hs_init_initiator (hs_state *hs, const uint8_t *name, size_t name_len,
                         const uint8_t *cookie, size_t cookie_len,
                         uint64_t flags, uint32_t creation, int peer_highest);
+
+/* Start the acceptor: waits for the peer's name.  NAME, COOKIE, FLAGS
+   and CREATION as for hs_init_initiator.  */
+bool hs_init_acceptor (hs_state *hs, const uint8_t *name, size_t name_len,
+                       const uint8_t *cookie, size_t cookie_len,
+                       uint64_t flags, uint32_t creation);
+
+/* The acceptor's answer after HS_DECIDE: queues the status (and the
+   challenge when the handshake goes on).  HS_CONTINUE, or HS_FAILED for
+   NOK and NOT_ALLOWED (whose status the caller still sends).  */
+hs_status hs_accept_status (hs_state *hs, hs_accept_decision decision);
+
+/* Does FLAGS, a peer's capabilities, hold all that we require?  */
+bool hs_peer_flags_ok (uint64_t flags);
 
 /* Refuse a peer whose challenge names another node than NAME.  False
    when NAME is empty or too long.  */

@@ -177,15 +177,20 @@ kill_conn_locked (conn *c, node_error error, const char *reason)
   if (error != NODE_ERR_NONE)
     {
       char *text = death_reason (c, reason);
-      node_event *ev = event_failure (c->kind == Q_NODE ? NODE_EV_DOWN
-                                                        : NODE_EV_EPMD_ERROR,
-                                      c->id, error, text ? text : reason);
+      node_event *ev
+        = c->kind == Q_NODE && c->listener && c->state != C_UP
+            ? refusal_event (c, error, text ? text : reason)
+            : event_failure (c->kind == Q_NODE ? NODE_EV_DOWN
+                                               : NODE_EV_EPMD_ERROR,
+                             c->id, error, text ? text : reason);
       free (text);
       if (ev)
         emit_locked (ev);
     }
   if (c->kind == Q_NODE && c->state == C_UP)
     remember_gone (c);
+  if (c->kind == Q_LISTEN)
+    listener_closing_locked (c);
   for (conn **p = &node_conns; *p; p = &(*p)->next)
     if (*p == c)
       {
@@ -261,6 +266,9 @@ connected_locked (conn *c)
       uint8_t req[512];
       size_t n = c->kind == Q_NAMES
                    ? epmd_names_request (req, sizeof req)
+                 : c->kind == Q_ALIVE
+                   ? epmd_alive2_request (c->node_port, c->alive,
+                                          strlen (c->alive), req, sizeof req)
                    : epmd_port_please_request (c->alive, strlen (c->alive),
                                                req, sizeof req);
       if (n == 0)
@@ -313,6 +321,8 @@ start_handshake_locked (conn *c)
 int64_t
 timers_locked (conn *c, int64_t now)
 {
+  if (c->kind == Q_LISTEN)
+    return -1;  /* its tick time is for the connections it takes */
   if (c->state != C_UP)
     {
       if (c->deadline && now >= c->deadline)
@@ -409,6 +419,11 @@ handshake_failed_locked (conn *c)
 void
 handshake_input_locked (conn *c)
 {
+  if (c->incoming)
+    {
+      incoming_handshake_locked (c);
+      return;
+    }
   hs_status st;
   if (!feed_handshake_locked (c, &st))
     return;
@@ -419,8 +434,13 @@ handshake_input_locked (conn *c)
       handshake_failed_locked (c);
       return;
     }
-  if (st != HS_DONE)
-    return;
+  if (st == HS_DONE)
+    conn_up_locked (c, NODE_EV_UP);
+}
+
+void
+conn_up_locked (conn *c, node_event_kind kind)
+{
   c->state = C_UP;
   c->deadline = 0;
   c->use_header = (c->hs.peer_flags & c->flags
@@ -436,7 +456,7 @@ handshake_input_locked (conn *c)
         }
     }
   c->last_recv = c->last_send = node_now_ms ();
-  node_event *ev = event_new (NODE_EV_UP, c->id, c->hs.peer_name_len + 1);
+  node_event *ev = event_new (kind, c->id, c->hs.peer_name_len + 1);
   if (ev)
     {
       memcpy (ev->bytes, c->hs.peer_name, c->hs.peer_name_len);
@@ -499,6 +519,11 @@ epmd_input_locked (conn *c, bool eof)
   if (c->kind == Q_NAMES)
     {
       names_answer_locked (c, eof);
+      return;
+    }
+  if (c->kind == Q_ALIVE)
+    {
+      alive_input_locked (c, eof);
       return;
     }
   const char *why = "malformed EPMD answer";

@@ -35,6 +35,8 @@ typedef enum
   Q_NODE,           /* a distribution connection */
   Q_PORT_PLEASE,    /* an EPMD query only */
   Q_NAMES,
+  Q_LISTEN,         /* a listening socket (node-listen.c) */
+  Q_ALIVE,          /* our registration with EPMD, open while listening */
 } conn_kind;
 
 /* fd while resolved but not yet connected: the I/O thread opens it.  */
@@ -75,6 +77,17 @@ typedef struct conn
   size_t max_message;
   size_t max_depth;
   bool close_requested;
+  /* Listening (node-listen.c).  */
+  bool incoming;       /* it came in through a listener */
+  long listener;       /* incoming: the listener it came through (0 once
+                          it took over a connection of ours); Q_ALIVE:
+                          the listener it registers */
+  long alive_id;       /* Q_LISTEN: its registration with EPMD */
+  bool accepting;      /* Q_LISTEN: registered, taking connections */
+  unsigned max_pending;
+  unsigned handshake_timeout_ms;
+  long replaces;       /* incoming: the connection to the same node that
+                          status alive asked about */
   struct tls_context *tls_ctx;  /* TLS wanted: its context; NULL: plain */
   struct tls_session *tls;      /* the TLS session, once started */
 } conn;
@@ -87,6 +100,7 @@ extern bool node_is_running, node_stopping;
 
 /* node.c */
 int64_t node_now_ms (void);
+long node_new_id_locked (void);
 void node_wake_io_thread (void);
 
 /* node-events.c */
@@ -117,6 +131,18 @@ void start_handshake_locked (conn *c);
 void handshake_input_locked (conn *c);
 void epmd_input_locked (conn *c, bool eof);
 int64_t timers_locked (conn *c, int64_t now);
+/* C's handshake is done: it is up; tell Lisp with an event of KIND.  */
+void conn_up_locked (conn *c, node_event_kind kind);
+
+/* node-listen.c */
+void accept_locked (conn *listener);
+void incoming_handshake_locked (conn *c);
+void alive_input_locked (conn *c, bool eof);
+/* The event for an incoming connection dropped before it came up.  */
+node_event *refusal_event (const conn *c, node_error error,
+                           const char *reason);
+/* A listener goes: its registration and pending handshakes follow.  */
+void listener_closing_locked (conn *listener);
 
 /* node-frames.c */
 bool flush_locked (conn *c);

@@ -38,6 +38,12 @@ node_now_ms (void)
   return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long
+node_new_id_locked (void)
+{
+  return next_id++;
+}
+
 void
 node_wake_io_thread (void)
 {
@@ -135,6 +141,8 @@ poll_events (conn *c, int64_t now)
     return POLLOUT;
   if (c->state == C_TLS)
     return transport_poll_events (c);
+  if (c->kind == Q_LISTEN)
+    return c->accepting ? POLLIN : 0;
   bool paused = c->state == C_UP && events_over_high_water_locked ();
   if (paused)
     /* Not reading is our doing, not the node's silence.  */
@@ -175,6 +183,11 @@ build_poll_set_locked (poll_set *ps)
 static void
 serve_conn_locked (conn *c, short revents)
 {
+  if (c->kind == Q_LISTEN)
+    {
+      accept_locked (c);
+      return;
+    }
   if (c->state == C_EPMD_CONNECT || c->state == C_CONNECT)
     {
       connected_locked (c);
@@ -343,7 +356,7 @@ add_conn (conn *c)
       free_conn (c);
       return -1;
     }
-  c->id = next_id++;
+  c->id = node_new_id_locked ();
   c->next = node_conns;
   node_conns = c;
   long id = c->id;

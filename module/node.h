@@ -45,6 +45,13 @@ typedef enum
   NODE_EV_EPMD_PORT,   /* query ID: PORT and VERSION of a node */
   NODE_EV_EPMD_NAMES,  /* query ID: the raw NAMES response in DATA */
   NODE_EV_EPMD_ERROR,  /* query ID failed: ERROR */
+  NODE_EV_LISTENING,   /* listener ID is registered with EPMD: PORT, and
+                          the creation EPMD gave in PEER_CREATION */
+  NODE_EV_ACCEPTED,    /* connection ID came in and is up: as UP */
+  NODE_EV_REFUSED,     /* connection ID came in and was dropped before it
+                          came up: ERROR, REASON, and in PEER_NAME the
+                          node's name or, before it told it, its
+                          address */
 } node_event_kind;
 
 typedef enum
@@ -84,10 +91,10 @@ typedef struct node_event
   node_error error;           /* DOWN, EPMD_ERROR */
   long id;
   const char *reason;         /* DOWN, EPMD_ERROR: why, NUL-terminated */
-  const char *peer_name;      /* UP: NUL-terminated */
-  uint64_t peer_flags;        /* UP */
-  uint32_t peer_creation;     /* UP */
-  uint16_t port, version;     /* EPMD_PORT */
+  const char *peer_name;      /* UP, ACCEPTED, REFUSED: NUL-terminated */
+  uint64_t peer_flags;        /* UP, ACCEPTED */
+  uint32_t peer_creation;     /* UP, ACCEPTED, LISTENING */
+  uint16_t port, version;     /* EPMD_PORT; LISTENING: PORT */
   const uint8_t *data;        /* FRAME: the frame body; EPMD_NAMES */
   size_t len;
   dist_frame frame;           /* FRAME */
@@ -116,6 +123,36 @@ typedef struct
   struct tls_context *tls;  /* TLS distribution: a client context (the
                                connection takes it over); NULL: plain */
 } node_connect_args;
+
+typedef struct
+{
+  const char *address;      /* numeric IPv4 or IPv6 address to listen at */
+  int port;                 /* 0 for any */
+  const char *alive;        /* our name before the @, for EPMD */
+  int epmd_port;
+  const uint8_t *cookie;
+  size_t cookie_len;
+  const char *our_name;     /* alive@host */
+  uint64_t flags;
+  unsigned ticktime_ms;
+  unsigned handshake_timeout_ms;
+  size_t max_message;
+  size_t max_depth;
+  size_t max_send_queue;
+  unsigned max_pending;     /* handshakes under way at once, at most */
+} node_listen_args;
+
+/* Listen, and register with EPMD (the registration lasts as long as the
+   listener).  Connections are taken once EPMD has answered: a LISTENING
+   event, or an EPMD_ERROR for the listener's id when EPMD refused (the
+   name is taken: NODE_ERR_NAME_IN_USE).  Incoming connections give an
+   ACCEPTED event when up, a REFUSED event when dropped before.  Returns
+   the listener's id, closed with node_close, the port bound in *PORT
+   and the id of the registration, whose EPMD_ERROR events say what
+   became of it, in *ALIVE_ID; or -1 and why in ERROR (ERROR_LEN
+   bytes).  */
+long node_listen (const node_listen_args *args, int *port, long *alive_id,
+                  char *error, size_t error_len);
 
 /* Start the I/O thread, events going to EVENT_FD (which node now owns).
    A second call while running just switches to the new fd.  */

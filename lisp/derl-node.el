@@ -1,0 +1,290 @@
+;;; derl-node.el --- Emacs as an Erlang node that others can reach  -*- lexical-binding: t; -*-
+
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
+;; Keywords: erlang, languages, processes
+;; Package-Requires: ((emacs "28.1"))
+
+;; This file is not part of GNU Emacs.
+
+;; This program is free software: you can redistribute it and/or modify
+;; it under the terms of the GNU General Public License as published by
+;; the Free Software Foundation, either version 3 of the License, or
+;; (at your option) any later version.
+
+;; This program is distributed in the hope that it will be useful,
+;; but WITHOUT ANY WARRANTY; without even the implied warranty of
+;; MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+;; GNU General Public License for more details.
+
+;; You should have received a copy of the GNU General Public License
+;; along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+;;; Commentary:
+
+;; `derl-start-node' makes Emacs a listening node: the derl module's I/O
+;; thread listens at `derl-listen-address' (loopback unless you say
+;; otherwise) on `derl-listen-port', registers the node's name with
+;; EPMD for as long as the node is up, and runs the acceptor's side of
+;; the handshake for nodes that connect.  Their connections join the
+;; ones Emacs made itself: the same tables, hooks, trust rules and
+;; trace buffers.  A local `net_kernel' process answers `is_auth', so
+;; `net_adm:ping' from Erlang gets `pong'.  `derl-stop-node' ends it
+;; all: EPMD forgets the name, and the connections that came in close.
+
+;;; Code:
+
+(require 'cl-lib)
+(require 'derl)
+(require 'erl)
+
+(defcustom derl-listen-port 0
+  "The port Emacs listens on as a node; 0 lets the system choose.
+Other nodes find it through EPMD either way."
+  :type 'natnum
+  :group 'derl)
+
+(defcustom derl-listen-address "127.0.0.1"
+  "The address Emacs listens on as a node, a numeric IP address.
+The default, the loopback address, lets only nodes on this machine
+connect.  \"0.0.0.0\" (or \"::\") accepts connections from
+anywhere: anyone who knows the cookie can then make Emacs act."
+  :type 'string
+  :group 'derl)
+
+(defcustom derl-published nil
+  "Non-nil makes Emacs a published node rather than a hidden one.
+A hidden node (the default, as Distel's) stays out of `nodes()' and
+does not make the nodes it meets connect to each other."
+  :type 'boolean
+  :group 'derl)
+
+(defcustom derl-listen-max-pending 64
+  "Most handshakes with connecting nodes under way at once.
+A further connection makes the oldest pending one drop, so that a
+flood of silent connections cannot keep a good node out.  A node
+that connects but does not finish its handshake within
+`derl-connect-timeout' seconds is dropped too."
+  :type 'natnum
+  :group 'derl)
+
+(declare-function derl--module-listen "derl-module"
+                  (address port alive our-name cookie epmd-port published
+                           ticktime-ms timeout-ms max-message-size
+                           max-send-queue max-pending))
+(declare-function erl--set-node-creation "erl" (creation))
+
+(defvar derl-node--listener nil
+  "While Emacs is a node: (LISTENER-ID REGISTRATION-ID PORT).")
+
+(defvar derl-node--state nil
+  "Where the node is: nil, `registering', `up', or (failed KIND REASON).")
+
+(defvar derl-node--incoming nil
+  "The ids of the connections that came in while Emacs was a node.")
+
+(defvar derl-node--net-kernel nil
+  "The pid of the local `net_kernel' process, while the node is up.")
+
+(defvar derl-node--last-refusal-message 0
+  "When a refused connection was last reported in *Messages*.")
+
+(defvar derl-node--unreported-refusals 0
+  "Refused connections not reported in *Messages* since then.")
+
+(defun derl-node-port ()
+  "The port Emacs listens on as a node, or nil when it is not one."
+  (and (eq derl-node--state 'up) (nth 2 derl-node--listener)))
+
+(defun derl-start-node (&optional name)
+  "Make Emacs an Erlang node named NAME that other nodes can connect to.
+NAME defaults to `erl-node-name'; another name renames Emacs's node.
+Listen at `derl-listen-address' on `derl-listen-port', register with
+EPMD and wait until it has answered.  From then on local pids carry
+the creation EPMD gave.  Signal `derl-epmd-error' when EPMD cannot be
+reached or the name is taken, `derl-error' when the port cannot be
+listened on.  Return the node name."
+  (interactive
+   (list (intern (read-string "Node name: " (symbol-name erl-node-name)))))
+  (when derl-node--state
+    (signal 'derl-error
+            (list (format "Emacs is already the node %s; `derl-stop-node' \
+first" erl-node-name))))
+  (let* ((node (if name (derl--node-symbol name) erl-node-name))
+         (old-name erl-node-name))
+    (unless (eq node erl-node-name)
+      ;; Through the setter, which renames the pids already made.
+      (customize-set-variable 'erl-node-name node))
+    (condition-case err
+        (derl-node--start)
+      (error
+       (unless (eq old-name erl-node-name)
+         (customize-set-variable 'erl-node-name old-name))
+       (signal (car err) (cdr err))))
+    (when (called-interactively-p 'interactive)
+      (message "Emacs is the node %s, listening at %s port %d"
+               erl-node-name derl-listen-address (derl-node-port)))
+    erl-node-name))
+
+(defun derl-node--start ()
+  "Listen and register as `erl-node-name'; wait for EPMD's answer."
+  (derl-node--check-port derl-epmd-port 'derl-epmd-port)
+  (unless (and (natnump derl-listen-port) (<= derl-listen-port 65535))
+    (signal 'derl-error (list (format "`derl-listen-port' must be 0 to \
+65535, not %S" derl-listen-port))))
+  (let* ((alive (car (derl--split-node erl-node-name)))
+         (cookie (derl--cookie)))
+    (derl--ensure-started)
+    (setq derl-node--listener
+          (unwind-protect
+              (derl--module-listen
+               derl-listen-address derl-listen-port alive
+               (symbol-name erl-node-name) cookie derl-epmd-port
+               derl-published (round (* 1000 derl-net-ticktime))
+               (round (* 1000 derl-connect-timeout))
+               derl-max-message-size derl-max-send-queue
+               (max 1 derl-listen-max-pending))
+            (clear-string cookie))
+          derl-node--state 'registering)
+    (pcase-let ((`(,listener ,registration ,_) derl-node--listener))
+      (puthash registration
+               (cons #'ignore #'derl-node--registration-failed)
+               derl--event-handlers)
+      (puthash listener (cons #'ignore #'derl-node--listener-failed)
+               derl--event-handlers))
+    (condition-case err
+        (derl--wait (lambda () (not (eq derl-node--state 'registering)))
+                    (1+ derl-connect-timeout) "registering with EPMD")
+      ((derl-timeout quit)
+       (derl-node--close)
+       (signal (car err) (cdr err))))
+    (pcase derl-node--state
+      (`(failed ,kind ,reason)
+       (derl-node--close)
+       (signal (if (memq kind '(epmd name-in-use host timeout))
+                   'derl-epmd-error
+                 'derl-error)
+               (list (format "%s: %s" erl-node-name reason)))))))
+
+(defun derl-node--check-port (port what)
+  "Signal `derl-epmd-error' unless PORT, the value of WHAT, is a port."
+  (unless (and (integerp port) (<= 1 port 65535))
+    (signal 'derl-epmd-error
+            (list (format "`%s' is %S, not a port number (1 to 65535)"
+                          what port)))))
+
+(defun derl-stop-node ()
+  "Stop being a node: EPMD forgets the name, incoming connections close.
+Connections Emacs made itself stay up."
+  (interactive)
+  (let ((was derl-node--state))
+    (derl-node--close)
+    (dolist (id derl-node--incoming)
+      (derl--module-close id))
+    (setq derl-node--incoming nil)
+    (when (and (called-interactively-p 'interactive) was)
+      (message "Emacs is no longer a listening node"))))
+
+(defun derl-node--close ()
+  "Close the listener (and so the registration); end `net_kernel'."
+  (when derl-node--listener
+    (pcase-let ((`(,listener ,registration ,_) derl-node--listener))
+      (remhash listener derl--event-handlers)
+      (remhash registration derl--event-handlers)
+      (when (process-live-p derl--events-process)
+        (derl--module-close listener))))
+  (when (and derl-node--net-kernel
+             (erl-local-pid-alive-p derl-node--net-kernel))
+    (erl-send-exit erl-null-pid derl-node--net-kernel 'shutdown 'exit2))
+  (setq derl-node--listener nil
+        derl-node--state nil
+        derl-node--net-kernel nil))
+
+(defun derl-node--registration-failed (kind reason)
+  "The registration with EPMD ended or failed: KIND and REASON say why."
+  (if (eq derl-node--state 'registering)
+      (setq derl-node--state (list 'failed kind reason))
+    (unless (eq kind 'local)
+      (message "derl: %s: %s" erl-node-name reason))))
+
+(defun derl-node--listener-failed (kind reason)
+  "The listener ended: KIND and REASON say why."
+  (unless (eq kind 'local)
+    (message "derl: %s stopped listening: %s" erl-node-name reason)
+    (when (eq derl-node--state 'registering)
+      (setq derl-node--state (list 'failed kind reason)))))
+
+;;;; Events
+
+(defun derl-node--handle-event (event)
+  "Act on EVENT, one of the module's events about listening."
+  (pcase event
+    (`(listening ,id ,_port ,creation)
+     (when (eql id (car derl-node--listener))
+       (erl--set-node-creation creation)
+       (setq derl-node--state 'up)
+       (derl-node--start-net-kernel)))
+    (`(accepted ,id ,name ,creation ,flags)
+     (derl-node--accepted id (intern name) creation flags))
+    (`(refused ,_id ,kind ,peer ,reason)
+     (derl-node--refused kind peer reason))))
+
+(defun derl-node--accepted (id node creation flags)
+  "Connection ID from NODE (CREATION, FLAGS) came in and is up."
+  (let ((conn (derl--make-connection :node node :id id :state 'up
+                                     :flags flags :creation creation)))
+    (push id derl-node--incoming)
+    (puthash node conn derl--connections)
+    (puthash id conn derl--by-id)
+    (derl--trace conn 'input "** nodeup (the node connected to us)")
+    (run-hook-with-args 'erl-nodeup-hook node conn)))
+
+(defun derl-node--refused (kind peer reason)
+  "An incoming connection from PEER was dropped for REASON of KIND.
+Trace it, and say so in *Messages*, at most once a second."
+  (unless (eq kind 'local)
+    (let ((conn (derl--make-connection
+                 :node (if (string-match-p "@" peer) (intern peer)
+                         erl-node-name))))
+      (derl--trace conn 'input "** refused a connection from %s: %s"
+                   peer reason))
+    (if (< (- (float-time) derl-node--last-refusal-message) 1)
+        (cl-incf derl-node--unreported-refusals)
+      (message "derl: refused a connection from %s: %s%s" peer reason
+               (if (zerop derl-node--unreported-refusals) ""
+                 (format " (and %d more since the last report)"
+                         derl-node--unreported-refusals)))
+      (setq derl-node--last-refusal-message (float-time)
+            derl-node--unreported-refusals 0))))
+
+(defun derl-node--forget-incoming (node)
+  "Forget closed incoming connections (NODE went down)."
+  (ignore node)
+  (setq derl-node--incoming
+        (cl-remove-if-not (lambda (id) (gethash id derl--by-id))
+                          derl-node--incoming)))
+
+(add-hook 'erl-nodedown-hook #'derl-node--forget-incoming)
+
+;;;; net_kernel
+
+(defun derl-node--start-net-kernel ()
+  "Spawn the local `net_kernel' process, unless one is registered."
+  (unless (erl-whereis 'net_kernel)
+    (setq derl-node--net-kernel
+          (erl-spawn
+            (erl-register 'net_kernel)
+            (derl-node--net-kernel-loop)))))
+
+(defun derl-node--net-kernel-loop ()
+  "Answer `is_auth' as Erlang's net_kernel does: `net_adm:ping' gets pong."
+  (erl-receive ()
+      ((['$gen_call [from tag] ['is_auth _]]
+        (erl-send from (vector tag 'yes)))
+       (_ nil))
+    (derl-node--net-kernel-loop)))
+
+(provide 'derl-node)
+
+;;; derl-node.el ends here
