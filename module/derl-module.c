@@ -412,11 +412,16 @@ fclose (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 
 /* (derl--module-listen ADDRESS PORT ALIVE OUR-NAME COOKIE EPMD-PORT
    PUBLISHED TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE MAX-SEND-QUEUE
-   MAX-PENDING): (LISTENER-ID REGISTRATION-ID PORT).  */
+   MAX-PENDING [TLS]): (LISTENER-ID REGISTRATION-ID PORT).  TLS as for
+   derl--module-connect.  */
 static emacs_value
 flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
-  (void) nargs, (void) data;
+  (void) data;
+  tls_context *tls = nargs > 12 ? tls_from_options (env, args[12], true)
+                                : NULL;
+  if (!elisp_ok (env))
+    return NULL;
   char *address = arg_cstring (env, args[0]);
   char *alive = address ? arg_cstring (env, args[2]) : NULL;
   char *our = alive ? arg_cstring (env, args[3]) : NULL;
@@ -442,13 +447,17 @@ flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         .max_send_queue = (size_t) arg_int (env, args[10]),
         .max_pending = (unsigned) arg_int (env, args[11]),
         .max_depth = arg_limit (env, 0, args, 0, Qerlext_max_depth),
+        .tls = tls,
       };
+      tls = NULL;  /* node_listen takes it */
       char error[400];
       int port = 0;
       long alive_id = 0;
-      long id = elisp_ok (env) ? node_listen (&a, &port, &alive_id, error,
-                                              sizeof error)
-                               : 0;
+      long id = 0;
+      if (elisp_ok (env))
+        id = node_listen (&a, &port, &alive_id, error, sizeof error);
+      else
+        tls_context_free (a.tls);
       if (id < 0)
         elisp_signal (env, Qderl_error, error, NULL);
       else if (elisp_ok (env))
@@ -463,6 +472,7 @@ flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
       digest_wipe (cookie, cookie_len);
       free (cookie);
     }
+  tls_context_free (tls);
   free (address);
   free (alive);
   free (our);
@@ -769,11 +779,13 @@ emacs_module_init (struct emacs_runtime *runtime)
   elisp_defun (env, "derl--module-epmd-names", 3, 3, fepmd_names,
          "Ask EPMD on HOST:PORT for its names; return the query id.\n\n"
          "(derl--module-epmd-names HOST PORT TIMEOUT-MS)");
-  elisp_defun (env, "derl--module-listen", 12, 12, flisten,
+  elisp_defun (env, "derl--module-listen", 12, 13, flisten,
          "Listen for nodes and register with EPMD.\n\n"
          "(derl--module-listen ADDRESS PORT ALIVE OUR-NAME COOKIE EPMD-PORT "
          "PUBLISHED TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE MAX-SEND-QUEUE "
-         "MAX-PENDING)\nReturn (LISTENER-ID REGISTRATION-ID PORT).");
+         "MAX-PENDING [TLS])\nReturn (LISTENER-ID REGISTRATION-ID PORT).  "
+         "TLS is nil for plain TCP, else [CERTFILE KEYFILE CACERTFILE "
+         "VERIFY-PEER].");
   elisp_defun (env, "derl--module-events", 0, 2, fevents,
          "Return every pending event, oldest first.\n\n"
          "(derl--module-events LOSSLESS MAX-DEPTH)");

@@ -281,7 +281,7 @@ connected_locked (conn *c)
       return;
     }
   if (c->tls_ctx)
-    start_tls_locked (c);
+    start_tls_locked (c, c->tls_ctx);
   else
     start_handshake_locked (c);
 }

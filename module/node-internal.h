@@ -168,8 +168,9 @@ ssize_t conn_recv (conn *c, void *buf, size_t len);
 short transport_poll_events (const conn *c);
 /* Why C's transport failed, or OTHERWISE when it says nothing.  */
 const char *transport_failure (const conn *c, const char *otherwise);
-/* The node's port is connected: start TLS (C_TLS).  */
-void start_tls_locked (conn *c);
+/* C's socket is connected (dialled, or accepted): start TLS with CTX
+   (C_TLS).  C may be freed on return.  */
+void start_tls_locked (conn *c, struct tls_context *ctx);
 /* C_TLS: a step of the TLS handshake; the distribution handshake starts
    when it is done.  C may be freed on return.  */
 void tls_step_locked (conn *c);

@@ -27,6 +27,7 @@
 
 #include "digest.h"
 #include "epmd.h"
+#include "tls.h"
 
 /* Connections taken per wake-up: others get their turn in between.  */
 #define ACCEPT_BATCH 256
@@ -88,7 +89,8 @@ pending_handshakes (const conn *l, conn **oldest)
   size_t n = 0;
   *oldest = NULL;
   for (conn *c = node_conns; c; c = c->next)
-    if (c->incoming && c->listener == l->id && c->state == C_HANDSHAKE)
+    if (c->incoming && c->listener == l->id
+        && (c->state == C_HANDSHAKE || c->state == C_TLS))
       {
         n++;
         if (!*oldest || c->id < (*oldest)->id)
@@ -162,6 +164,8 @@ take_connection_locked (conn *l, int fd, const struct sockaddr_storage *addr)
   c->hs_started = true;
   if (!ok)
     kill_conn_locked (c, NODE_ERR_PROTOCOL, c->hs.error);
+  else if (l->tls_ctx)
+    start_tls_locked (c, l->tls_ctx);
 }
 
 void
@@ -309,9 +313,8 @@ incoming_handshake_locked (conn *c)
   hs_status st;
   for (;;)
     {
-      size_t used = 0;
-      st = hs_feed (&c->hs, in_data (c), in_len (c), &used);
-      in_consume (c, used);
+      if (!feed_handshake_locked (c, &st))
+        return;
       if (st != HS_DECIDE)
         break;
       /* Deciding may give C the id of our own attempt it takes over.  */
@@ -321,10 +324,7 @@ incoming_handshake_locked (conn *c)
     }
   long id = c->id;
   if (c->hs.out.len)
-    {
-      etf_put_bytes (&c->early, c->hs.out.data, c->hs.out.len);
-      c->hs.out.len = 0;
-    }
+    put_handshake_out (c);
   if (st == HS_FAILED)
     {
       incoming_failed_locked (c);
@@ -415,7 +415,8 @@ listener_closing_locked (conn *l)
       alive->deadline = 1;
     }
   for (conn *c = node_conns; c; c = c->next)
-    if (c->incoming && c->listener == l->id && c->state == C_HANDSHAKE)
+    if (c->incoming && c->listener == l->id
+        && (c->state == C_HANDSHAKE || c->state == C_TLS))
       {
         c->close_requested = true;
         c->deadline = 1;
@@ -478,6 +479,7 @@ node_listen (const node_listen_args *a, int *port, long *alive_id,
       || a->port > 65535)
     {
       snprintf (error, error_len, "port numbers go from 1 to 65535");
+      tls_context_free (a->tls);
       return -1;
     }
   if (!a->alive[0] || strlen (a->alive) > EPMD_MAX_NAME)
@@ -485,12 +487,20 @@ node_listen (const node_listen_args *a, int *port, long *alive_id,
       snprintf (error, error_len,
                 "the node name before the @ must have 1 to %d bytes",
                 EPMD_MAX_NAME);
+      tls_context_free (a->tls);
       return -1;
     }
   int fd = listen_socket (a->address, a->port, port, error, error_len);
   if (fd < 0)
-    return -1;
+    {
+      tls_context_free (a->tls);
+      return -1;
+    }
   conn *l = new_conn (Q_LISTEN, a->address, a->epmd_port, 0);
+  if (l)
+    l->tls_ctx = a->tls;
+  else
+    tls_context_free (a->tls);
   conn *r = new_conn (Q_ALIVE, "localhost", a->epmd_port,
                       a->handshake_timeout_ms);
   if (l)

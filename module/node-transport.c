@@ -69,8 +69,11 @@ static void
 tls_failed_locked (conn *c, const char *why)
 {
   char reason[600];
-  snprintf (reason, sizeof reason, "TLS with %s port %u: %s", c->host,
-            c->node_port, why);
+  if (c->incoming)
+    snprintf (reason, sizeof reason, "TLS from %s: %s", c->host, why);
+  else
+    snprintf (reason, sizeof reason, "TLS with %s port %u: %s", c->host,
+              c->node_port, why);
   kill_conn_locked (c, NODE_ERR_TLS, reason);
 }
 
@@ -80,7 +83,10 @@ tls_step_locked (conn *c)
   switch (tls_handshake (c->tls))
     {
     case TLS_OK:
-      start_handshake_locked (c);
+      if (c->incoming)
+        c->state = C_HANDSHAKE;  /* the node sends its name first */
+      else
+        start_handshake_locked (c);
       return;
     case TLS_FAILED:
       tls_failed_locked (c, tls_error (c->tls));
@@ -91,9 +97,9 @@ tls_step_locked (conn *c)
 }
 
 void
-start_tls_locked (conn *c)
+start_tls_locked (conn *c, struct tls_context *ctx)
 {
-  c->tls = tls_session_new (c->tls_ctx, c->fd, c->host);
+  c->tls = tls_session_new (ctx, c->fd, c->incoming ? NULL : c->host);
   if (!c->tls)
     {
       tls_failed_locked (c, "cannot start a session (out of memory, or a "
@@ -189,11 +195,18 @@ feed_handshake_locked (conn *c, hs_status *st)
     }
   if (looks_like_tls (in_data (c), in_len (c)))
     {
-      char reason[300];
-      snprintf (reason, sizeof reason,
-                "the node at %s port %u answered in TLS: it runs its "
-                "distribution over TLS (-proto_dist inet_tls); set "
-                "derl-proto-dist to tls", c->host, c->node_port);
+      char reason[400];
+      if (c->incoming)
+        snprintf (reason, sizeof reason,
+                  "the node at %s spoke TLS: it runs its distribution "
+                  "over TLS (-proto_dist inet_tls), and Emacs listens for "
+                  "plain TCP; set derl-proto-dist to tls and start the "
+                  "node again", c->host);
+      else
+        snprintf (reason, sizeof reason,
+                  "the node at %s port %u answered in TLS: it runs its "
+                  "distribution over TLS (-proto_dist inet_tls); set "
+                  "derl-proto-dist to tls", c->host, c->node_port);
       kill_conn_locked (c, NODE_ERR_TLS, reason);
       return false;
     }

@@ -140,6 +140,8 @@ typedef struct
   size_t max_depth;
   size_t max_send_queue;
   unsigned max_pending;     /* handshakes under way at once, at most */
+  struct tls_context *tls;  /* TLS distribution: a server context (the
+                               listener takes it over); NULL: plain */
 } node_listen_args;
 
 /* Listen, and register with EPMD (the registration lasts as long as the

@@ -34,6 +34,7 @@ struct tls_session
   bool want_read;      /* what the last EAGAIN waits for */
   bool send_needs_read, recv_needs_write;
   bool failed;
+  bool established;    /* the handshake is done */
   bool server;
   char error[400];
 };
@@ -298,7 +299,7 @@ tls_session_free (tls_session *s)
 {
   if (!s)
     return;
-  if (!s->failed && SSL_is_init_finished (s->ssl))
+  if (!s->failed && s->established)
     SSL_shutdown (s->ssl);  /* one try: the close notice, if it fits */
   ERR_clear_error ();
   SSL_free (s->ssl);
@@ -391,7 +392,7 @@ describe_failure (tls_session *s, int kind)
     case SSL_R_UNEXPECTED_EOF_WHILE_READING:
       snprintf (s->error, sizeof s->error,
                 "%s closed the connection %s", peer,
-                SSL_is_init_finished (s->ssl)
+                s->established
                   ? "without a TLS close notice"
                   : "during the TLS handshake: is it a TLS node "
                     "(-proto_dist inet_tls), and does it trust us?");
@@ -436,7 +437,14 @@ tls_handshake (tls_session *s)
     return TLS_FAILED;
   ERR_clear_error ();
   int rc = SSL_do_handshake (s->ssl);
-  return rc == 1 ? TLS_OK : outcome (s, rc);
+  if (rc != 1)
+    return outcome (s, rc);
+  s->established = true;
+  /* From now on a close without a close notice is just a close, as
+     on a plain socket: every frame has its length, so nothing can be
+     cut short unnoticed, and Erlang nodes that halt send none.  */
+  SSL_set_options (s->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  return TLS_OK;
 }
 
 ssize_t

@@ -15,6 +15,7 @@
 (require 'cl-lib)
 (require 'derl-ert)
 (require 'derl-tests)
+(require 'derl-listen-tests)
 (require 'derl)
 (require 'derl-tls)
 (require 'derl-tls-ert)
@@ -187,6 +188,90 @@ With it on, the same node is refused."
       (should (string-match-p "derl-proto-dist"
                               (derl-tls-test-refused 'x@localhost))))
     (should-not (derl-nodes))))
+
+;;;; Accepting
+
+(defmacro derl-tls-test-with-emacs-node (&rest body)
+  "Run BODY with Emacs a TLS node: its certificate from the test CA."
+  (declare (indent 0))
+  `(let ((derl-proto-dist 'tls)
+         (derl-tls-certfile (derl-tls-test-file "emacs.pem"))
+         (derl-tls-keyfile (derl-tls-test-file "emacs.key"))
+         (derl-tls-cacertfile (derl-tls-test-file "ca.pem"))
+         (derl-tls-verify-peer t))
+     (derl-listen-with-node
+       (unwind-protect
+           (progn ,@body)
+         (derl-listen-stop-all)))))
+
+(defun derl-tls-test-ping (cert)
+  "A TLS node with certificate CERT pings Emacs; return what it got."
+  (derl-listen-ping "-proto_dist" "inet_tls"
+                    "-ssl_dist_optfile" (derl-tls-test-optfile cert)))
+
+(defun derl-tls-test-refusal (regexp)
+  "Wait until the node's trace shows a refused connection matching REGEXP."
+  (derl-test-wait (lambda ()
+                    (string-match-p regexp (derl-listen-trace erl-node-name))))
+  (should (string-match-p (concat "refused a connection from .*" regexp)
+                          (derl-listen-trace erl-node-name))))
+
+(ert-deftest derl-tls-accept-in ()
+  "A TLS node reaches a TLS Emacs: ping, and a message and its reply."
+  (derl-tls-test-with-emacs-node
+    (let* ((inbox (list nil))
+           (optfile (derl-tls-test-optfile "node")))
+      (erl-spawn
+        (erl-register 'derl_tls_inbox)
+        (erl-receive (inbox)
+            (([from msg]
+              (push msg (car inbox))
+              (erl-send from (vector 'reply_over_tls msg))))))
+      (let ((proc (derl-listen-erl
+                   "R = net_adm:ping(EMACS),
+                    {derl_tls_inbox, EMACS} ! {self(), hello},
+                    receive M -> io:format(\"ping ~p got ~p~n\", [R, M])
+                    after 20000 -> io:format(\"ping ~p got nothing~n\", [R])
+                    end,
+                    halt()."
+                   "-proto_dist" "inet_tls" "-ssl_dist_optfile" optfile)))
+        (should (equal (derl-listen-output proc "ping \\(.*\\)")
+                       "pong got {reply_over_tls,hello}"))
+        (should (equal (car inbox) '(hello)))))))
+
+(ert-deftest derl-tls-plain-node-cannot-reach-tls-emacs ()
+  "A plain TCP node cannot connect to a TLS Emacs; Emacs says why."
+  (derl-tls-test-with-emacs-node
+    (should (equal (derl-listen-ping) "pang"))
+    (derl-tls-test-refusal "does not speak TLS")))
+
+(ert-deftest derl-tls-tls-node-cannot-reach-plain-emacs ()
+  "A TLS node cannot connect to a plain Emacs; Emacs says why."
+  (derl-listen-with-node
+    (unwind-protect
+        (progn
+          (should (equal (derl-tls-test-ping "node") "pang"))
+          (derl-tls-test-refusal "spoke TLS"))
+      (derl-listen-stop-all))))
+
+(ert-deftest derl-tls-accept-unknown-client-refused ()
+  "A TLS node whose certificate no CA of Emacs's signed is refused."
+  (derl-tls-test-with-emacs-node
+    (should (equal (derl-tls-test-ping "stranger") "pang"))
+    (derl-tls-test-refusal "unknown CA")
+    ;; A good node still gets in.
+    (should (equal (derl-tls-test-ping "node") "pong"))))
+
+(ert-deftest derl-tls-start-node-needs-certificate ()
+  "A TLS node without a certificate of its own: `derl-tls-error' at once."
+  (derl-test-configure)
+  (derl-stop-node)
+  (let ((derl-proto-dist 'tls)
+        (derl-tls-certfile nil))
+    (should-error (derl-start-node (intern (format "emacs%s@localhost"
+                                                   (derl-test-random-string 6))))
+                  :type 'derl-tls-error)
+    (should-not (derl-node-port))))
 
 (provide 'derl-tls-tests)
 
