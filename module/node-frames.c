@@ -432,6 +432,8 @@ read_input_locked (conn *c)
         return;
       if (eof && c->state == C_HANDSHAKE)
         {
+          if (transport_failed_locked (c))
+            return;
           hs_peer_closed (&c->hs);
           kill_conn_locked (c, c->hs.kind == HS_ERR_AUTH ? NODE_ERR_AUTH
                                                           : NODE_ERR_PROTOCOL,

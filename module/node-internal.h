@@ -168,6 +168,9 @@ ssize_t conn_recv (conn *c, void *buf, size_t len);
 short transport_poll_events (const conn *c);
 /* Why C's transport failed, or OTHERWISE when it says nothing.  */
 const char *transport_failure (const conn *c, const char *otherwise);
+/* If C's TLS session failed (a peer's alert after our part of the TLS
+   handshake was done, as in TLS 1.3), end C with that reason: true.  */
+bool transport_failed_locked (conn *c);
 /* C's socket is connected (dialled, or accepted): start TLS with CTX
    (C_TLS).  C may be freed on return.  */
 void start_tls_locked (conn *c, struct tls_context *ctx);

@@ -77,6 +77,15 @@ tls_failed_locked (conn *c, const char *why)
   kill_conn_locked (c, NODE_ERR_TLS, reason);
 }
 
+bool
+transport_failed_locked (conn *c)
+{
+  if (!c->tls || !*tls_error (c->tls))
+    return false;
+  tls_failed_locked (c, tls_error (c->tls));
+  return true;
+}
+
 void
 tls_step_locked (conn *c)
 {

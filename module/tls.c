@@ -336,6 +336,17 @@ describe_verify_failure (tls_session *s, long result)
     }
 }
 
+/* PEER closed the connection.  */
+static void
+describe_close (tls_session *s, const char *peer)
+{
+  snprintf (s->error, sizeof s->error, "%s closed the connection %s", peer,
+            s->established ? "without a TLS close notice"
+                           : "during the TLS handshake: is it a TLS node "
+                             "(-proto_dist inet_tls), and does it trust "
+                             "us?");
+}
+
 /* The session failed (SSL_get_error gave KIND): note why.  */
 static void
 describe_failure (tls_session *s, int kind)
@@ -390,20 +401,16 @@ describe_failure (tls_session *s, int kind)
                 "(no -proto_dist inet_tls)?", peer, text);
       return;
     case SSL_R_UNEXPECTED_EOF_WHILE_READING:
-      snprintf (s->error, sizeof s->error,
-                "%s closed the connection %s", peer,
-                s->established
-                  ? "without a TLS close notice"
-                  : "during the TLS handshake: is it a TLS node "
-                    "(-proto_dist inet_tls), and does it trust us?");
+      describe_close (s, peer);
       return;
     default:
       break;
     }
+  bool closed = s->eof || s->sys_errno == EPIPE || s->sys_errno == ECONNRESET;
   if (text)
     snprintf (s->error, sizeof s->error, "TLS failed: %s", text);
-  else if (kind == SSL_ERROR_SYSCALL && s->eof)
-    snprintf (s->error, sizeof s->error, "%s closed the connection", peer);
+  else if (kind == SSL_ERROR_SYSCALL && closed)
+    describe_close (s, peer);
   else if (kind == SSL_ERROR_SYSCALL && s->sys_errno)
     snprintf (s->error, sizeof s->error, "TLS failed: %s",
               strerror (s->sys_errno));
