@@ -114,12 +114,18 @@ Check that the message shows nothing of a private key."
       (should (string-match-p "unknown CA" (derl-tls-test-refused node))))))
 
 (ert-deftest derl-tls-node-refuses-our-certificate ()
-  "A node that does not trust our certificate's CA: a clear error."
-  (derl-tls-test-with-node (node (derl-tls-test-optfile "node"))
-    (let ((derl-tls-certfile (derl-tls-test-file "stranger.pem"))
-          (derl-tls-keyfile (derl-tls-test-file "stranger.key")))
-      (should (string-match-p "trust our certificate\\|refused our certificate"
-                              (derl-tls-test-refused node))))))
+  "A node that does not trust our certificate's CA: a clear error.
+In TLS 1.3 its alert comes after our side of the TLS handshake is
+done; in TLS 1.2 during it."
+  (dolist (version '("tlsv1.3" "tlsv1.2"))
+    (derl-tls-test-with-node (node (derl-tls-test-optfile
+                                    "node" "{verify, verify_peer}"
+                                    "{fail_if_no_peer_cert, true}"
+                                    (format "{versions, ['%s']}" version)))
+      (let ((derl-tls-certfile (derl-tls-test-file "stranger.pem"))
+            (derl-tls-keyfile (derl-tls-test-file "stranger.key")))
+        (should (string-match-p "does not trust our certificate"
+                                (derl-tls-test-refused node)))))))
 
 (ert-deftest derl-tls-hostname-mismatch-refused ()
   "A certificate for another host is refused while verification is on."
