@@ -130,4 +130,6 @@
       (ignore-errors (derl-disconnect node))
       (derl-test-stop-node node))))
 
+(provide 'bench-net)
+
 ;;; bench-net.el ends here

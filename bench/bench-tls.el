@@ -17,12 +17,9 @@
 (require 'derl)
 (require 'derl-tls)
 (require 'erl)
+(require 'bench-net)
 
 (defvar derl-bench-tls-round-trips 5000 "Round trips per measurement.")
-
-(defun derl-bench-tls--median (xs)
-  "The median of the numbers XS."
-  (nth (/ (length xs) 2) (sort (copy-sequence xs) #'<)))
 
 (defun derl-bench-tls--erlang (node optfile n)
   "Seconds for N round trips from a fresh Erlang TLS node to NODE's echo.
@@ -36,24 +33,6 @@ OPTFILE configures its TLS."
     (when (zerop micros)
       (error "The Erlang TLS node failed: %s" (cdr out)))
     (/ micros 1e6)))
-
-(defun derl-bench-tls--emacs (node n)
-  "Seconds for N round trips from an Emacs process to NODE's echo."
-  (let ((done nil)
-        (echo (vector 'echo node))
-        (start (float-time)))
-    (erl-spawn
-      (derl-bench-tls--ping echo n (lambda () (setq done (float-time)))))
-    (derl--wait (lambda () done) 300 "round trips")
-    (- done start)))
-
-(defun derl-bench-tls--ping (echo n finish)
-  "Send ping to ECHO and wait for it to come back, N times; then FINISH."
-  (if (zerop n)
-      (funcall finish)
-    (erl-send echo (vector erl-self 'ping))
-    (erl-receive (echo n finish)
-        (('ping (derl-bench-tls--ping echo (1- n) finish))))))
 
 (defun derl-bench-tls ()
   "Measure round trips over TLS and print them with their ratio."
@@ -76,12 +55,12 @@ OPTFILE configures its TLS."
           (dolist (trace '(nil t))
             (let ((derl-use-trace-buffer trace))
               (derl-connect node)
-              (derl-bench-tls--emacs node 500)
+              (derl-bench--emacs-round-trip node 500)
               (derl-bench-tls--erlang node optfile 500)
-              (let ((emacs (derl-bench-tls--median
+              (let ((emacs (derl-bench--median
                             (cl-loop repeat 5 collect
-                                     (derl-bench-tls--emacs node n))))
-                    (erlang (derl-bench-tls--median
+                                     (derl-bench--emacs-round-trip node n))))
+                    (erlang (derl-bench--median
                              (cl-loop repeat 5 collect
                                       (derl-bench-tls--erlang
                                        node optfile n)))))
