@@ -335,7 +335,8 @@ NODE -> (RETRY-TIME DELAY . CONNECTION), CONNECTION the last failed.")
       (clear-string cookie)
       (puthash node conn derl--connections)
       (puthash id conn derl--by-id)
-      (derl--trace conn 'output "** connecting to %s" node)
+      (derl--trace conn 'output "** connecting to %s%s" node
+                   (if tls " over TLS" ""))
       conn)))
 
 ;;;; Distribution operations

@@ -67,6 +67,8 @@ Check that the message shows nothing of a private key."
   (derl-tls-test-with-node (node (derl-tls-test-optfile "node"))
     (derl-connect node)
     (derl-tls-test-echo-works node)
+    (should (string-match-p "connecting to .* over TLS"
+                            (derl-listen-trace node)))
     (let ((inbox (derl-test-inbox)))
       ;; Many TLS records in one read.
       (erl-send (derl-test-echo node) (vector 'stream (car inbox) 2000))
