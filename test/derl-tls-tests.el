@@ -270,6 +270,27 @@ With it on, the same node is refused."
     ;; A good node still gets in.
     (should (equal (derl-tls-test-ping "node") "pong"))))
 
+(ert-deftest derl-tls-accept-silent-flood ()
+  "Silent connections to a TLS Emacs count as pending handshakes: past
+`derl-listen-max-pending' the oldest go, and a good node gets in."
+  (derl-tls-test-with-emacs-node
+    (let ((derl-listen-max-pending 8)
+          (socks nil))
+      (derl-stop-node)
+      (derl-start-node (intern (format "emacs%s@localhost"
+                                       (derl-test-random-string 6))))
+      (unwind-protect
+          (progn
+            (dotimes (_ 30)
+              (push (make-network-process :name "derl-tls-silent"
+                                          :host "127.0.0.1"
+                                          :service (derl-node-port)
+                                          :noquery t)
+                    socks))
+            (derl-tls-test-refusal "too many handshakes")
+            (should (equal (derl-tls-test-ping "node") "pong")))
+        (mapc #'delete-process socks)))))
+
 (ert-deftest derl-tls-start-node-needs-certificate ()
   "A TLS node without a certificate of its own: `derl-tls-error' at once."
   (derl-test-configure)
