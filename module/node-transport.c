@@ -89,6 +89,7 @@ transport_failed_locked (conn *c)
 void
 tls_step_locked (conn *c)
 {
+  long id = c->id;
   switch (tls_handshake (c->tls))
     {
     case TLS_OK:
@@ -96,6 +97,11 @@ tls_step_locked (conn *c)
         c->state = C_HANDSHAKE;  /* the node sends its name first */
       else
         start_handshake_locked (c);
+      /* What came with the end of the TLS handshake is not for poll to
+         see again.  */
+      if ((c = find_conn (id)) && c->state == C_HANDSHAKE
+          && tls_has_pending (c->tls))
+        read_input_locked (c);
       return;
     case TLS_FAILED:
       tls_failed_locked (c, tls_error (c->tls));

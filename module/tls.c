@@ -542,6 +542,12 @@ tls_recv_needs_write (const tls_session *s)
   return s->recv_needs_write;
 }
 
+bool
+tls_has_pending (const tls_session *s)
+{
+  return SSL_has_pending (s->ssl) == 1;
+}
+
 const char *
 tls_error (const tls_session *s)
 {

@@ -71,6 +71,10 @@ bool tls_wants_read (const tls_session *s);
 bool tls_send_needs_read (const tls_session *s);
 bool tls_recv_needs_write (const tls_session *s);
 
+/* Has the session received bytes it has not yet handed out?  Poll
+   cannot tell: read them first.  */
+bool tls_has_pending (const tls_session *s);
+
 /* Why the session failed, in words for the user; "" when it did not.  */
 const char *tls_error (const tls_session *s);
 /* The protocol agreed on ("TLSv1.3"), once the handshake is done.  */
