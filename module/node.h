@@ -11,14 +11,17 @@
    node-conn.c (connection state machine: EPMD, connect, handshake,
    timers, death), node-frames.c (bytes in and out of a connection),
    node-events.c (the event queue to Lisp), node-resolve.c (name
-   look-ups); node-internal.h is what they share.
+   look-ups), node-transport.c (plain TCP or TLS, over tls.c);
+   node-internal.h is what they share.
 
    Locking: one mutex, `node_lock' (node-internal.h), guards everything
    the threads share: the connection list and every field of every
    connection, the table of connections lately gone (node-conn.c), the
    event queue, its byte count and the owed wake-up, the event fd, the
    `running' and `stopping' flags, the next connection id and the
-   wake-up pipe's fds.  Every function named *_locked expects it held.
+   wake-up pipe's fds, and so each connection's TLS session, which the
+   main thread also writes through.  Every function named *_locked
+   expects it held.
    The I/O thread drops it only around poll () (and a pause when out of
    memory); resolver threads take it to hand back their result; the
    main thread takes it in each function below.  No lock is ever held
