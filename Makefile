@@ -142,7 +142,7 @@ demo: deps module lisp $(ERL_BEAM)
 	  -l test/derl-demo.el
 
 bench: deps module lisp $(ERL_BEAM)
-	sh bench/run.sh
+	EMACS=$(EMACS) ERL=$(ERL) ERLC=$(ERLC) sh bench/run.sh
 
 clean:
 	rm -rf $(BUILD) $(MODULE) lisp/*.elc bench/corpus

@@ -911,4 +911,11 @@ it, trace it with TO in full (its creation too) and log it in
 
 (provide 'derl)
 
+;; The rest of the API: RPC, monitors, spawn and aliases, output.
+;; Their handlers of incoming operations replace the ones above.
+(require 'derl-monitor)
+(require 'derl-spawn)
+(require 'derl-rpc)
+(require 'derl-io)
+
 ;;; derl.el ends here

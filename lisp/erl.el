@@ -1087,6 +1087,8 @@ Outside any process this does nothing."
 
 ;;;; Group leaders
 
+(declare-function derl-io-server "derl-io" ())
+
 (defvar erl-default-group-leader nil
   "The group leader of processes whose `erl-group-leader' is nil.
 It is started when first needed; see the function `erl-group-leader'.")
@@ -1094,75 +1096,24 @@ It is started when first needed; see the function `erl-group-leader'.")
 (defun erl-group-leader ()
   "Return the group leader of the current process.
 That is `erl-group-leader' if set, or else the default group
-leader, a process registered as `group-leader' that writes output
-to the buffer *erl-output*."
+leader, a process registered as `group-leader' that speaks Erlang's
+I/O protocol and writes output to the buffer *erl-output*."
   (or erl-group-leader
-      (and erl-default-group-leader
+      (erl--default-group-leader)))
+
+(defun erl--default-group-leader ()
+  "Return the default group leader, starting it if it is not running."
+  (or (and erl-default-group-leader
            (erl-local-pid-alive-p erl-default-group-leader)
            erl-default-group-leader)
-      (setq erl-default-group-leader
-            (let ((erl-group-leader nil))
-              (erl-spawn
-                (erl-set-name "Default group leader")
-                (erl-register 'group-leader)
-                (erl--group-leader-loop))))))
-
-(defun erl--bytes-string (bytes)
-  "Return the text of BYTES, a unibyte string from an Erlang string or binary.
-The decoder can't tell those apart: decode BYTES as UTF-8 when they
-are valid UTF-8, else as Latin-1 (the code points of a string)."
-  (let ((text (decode-coding-string bytes 'utf-8-unix t)))
-    (if (string-match-p "[\x3fff80-\x3fffff]" text)
-        (concat (append bytes nil))
-      text)))
-
-(defun erl--iolist-string (data)
-  "Return the text of DATA, an Erlang iolist or chardata, as a string."
-  (cond ((stringp data)
-         (if (multibyte-string-p data) data (erl--bytes-string data)))
-        ((integerp data) (string data))
-        ((erl-binaryp data)
-         (decode-coding-string (erl-binary-string data) 'utf-8-unix t))
-        ((consp data)
-         (let (parts)
-           (while (consp data)
-             (push (erl--iolist-string (car data)) parts)
-             (setq data (cdr data)))
-           (when data (push (erl--iolist-string data) parts))
-           (apply #'concat (nreverse parts))))
-        (t "")))
-
-(defun erl--group-leader-output (chars)
-  "Append CHARS, Erlang chardata, to the buffer *erl-output*."
-  (let ((text (erl--iolist-string chars)))
-    (unless (string= text "")
-      (with-current-buffer (get-buffer-create "*erl-output*")
-        (save-excursion
-          (goto-char (point-max))
-          (insert text))
-        (when erl-popup-on-output
-          (let ((window (display-buffer (current-buffer))))
-            (when window
-              (set-window-point window (point-max)))))))))
-
-(defun erl--group-leader-loop ()
-  "The default group leader: write what processes print to *erl-output*.
-It understands Distel's [put_chars CHARS] and the put_chars
-requests of Erlang's I/O protocol."
-  (erl-receive ()
-      ((['put_chars chars]
-        (erl--group-leader-output chars))
-       (['io_request from reply-as request]
-        (erl-send from
-                  (vector 'io_reply reply-as
-                          (mcase request
-                            (['put_chars _encoding chars]
-                             (erl--group-leader-output chars) 'ok)
-                            (['put_chars chars]
-                             (erl--group-leader-output chars) 'ok)
-                            (_ [error enotsup])))))
-       (_ nil))
-    (erl--group-leader-loop)))
+      (progn
+        (require 'derl-io)
+        (setq erl-default-group-leader
+              (let ((erl-group-leader nil))
+                (erl-spawn
+                  (erl-set-name "Default group leader")
+                  (erl-register 'group-leader)
+                  (derl-io-server)))))))
 
 ;;;; Nodes
 

@@ -158,8 +158,9 @@ death_reason (const conn *c, const char *reason)
   char *text = NULL;
   int rc = count
              ? asprintf (&text, "%s; %zu message%s (%zu bytes) queued for "
-                                "the node were discarded",
-                         reason, count, count == 1 ? "" : "s", bytes)
+                                "the node %s discarded",
+                         reason, count, count == 1 ? "" : "s", bytes,
+                         count == 1 ? "was" : "were")
              : asprintf (&text, "%s", reason);
   return rc < 0 ? NULL : text;
 }

@@ -31,6 +31,12 @@ if [ "$mode" = all ]; then
     need_file /usr/lib/erlang/usr/include/ei.h erlang-dev
     need_cmd clang clang
     need_cmd elixir elixir
+    # Distel's tests: find-source and fdoc read OTP's sources, edb
+    # interprets code with the debugger application.
+    [ -n "$(ls /usr/lib/erlang/lib/stdlib-*/src/lists.erl 2>/dev/null)" ] \
+        || missing="$missing erlang-src"
+    [ -n "$(ls /usr/lib/erlang/lib/debugger-*/ebin/int.beam 2>/dev/null)" ] \
+        || missing="$missing erlang-debugger"
     [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] \
         || missing="$missing libclang-rt-14-dev"
 fi

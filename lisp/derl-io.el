@@ -1,0 +1,229 @@
+;;; derl-io.el --- Emacs's group leader: Erlang's I/O protocol  -*- lexical-binding: t; -*-
+
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
+;; Keywords: erlang, languages, processes
+;; Package-Requires: ((emacs "28.1"))
+
+;; This file is not part of GNU Emacs.
+
+;; This program is free software: you can redistribute it and/or modify
+;; it under the terms of the GNU General Public License as published by
+;; the Free Software Foundation, either version 3 of the License, or
+;; (at your option) any later version.
+
+;; This program is distributed in the hope that it will be useful,
+;; but WITHOUT ANY WARRANTY; without even the implied warranty of
+;; MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+;; GNU General Public License for more details.
+
+;; You should have received a copy of the GNU General Public License
+;; along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+;;; Commentary:
+
+;; The default group leader of Emacs's processes (see the function
+;; `erl-group-leader') is an I/O server: Erlang code called from Emacs
+;; prints through it, and the text lands in the buffer *erl-output*.
+;;
+;; It answers {io_request, From, ReplyAs, Request} with
+;; {io_reply, ReplyAs, Reply} for:
+;;
+;;   put_chars, with or without an encoding, as characters or as
+;;     {M, F, A} (what io:format sends): Emacs cannot run io_lib, so
+;;     the node of the requesting process formats the text
+;;     (unicode:characters_to_binary(apply(M, F, A))) through rex, and
+;;     the reply goes out once the text is in the buffer;
+;;   get_line, get_chars, get_until, get_password: eof, there is no
+;;     input;
+;;   getopts, setopts, and requests (a list of requests, in order).
+;;
+;; Distel's own form, {put_chars, Chars} without a reply, is printed too.
+
+;;; Code:
+
+(require 'erl)
+
+(declare-function derl-call-async "derl-rpc")
+(declare-function derl-rpc--composed "derl-rpc")
+
+(defconst derl-io--format-timeout 30
+  "Seconds to wait for a node to format text for an io_request.")
+
+;;;; Text
+
+(defun derl-io--bytes-text (bytes encoding)
+  "The text of BYTES, a unibyte string, in ENCODING `unicode' or `latin1'.
+The decoder gives an Erlang string (code points below 256) and a
+binary (UTF-8 when ENCODING is `unicode') the same unibyte form:
+read it as UTF-8 when it is valid UTF-8, else as Latin-1."
+  (if (eq encoding 'latin1)
+      (decode-coding-string bytes 'latin-1)
+    (let ((text (decode-coding-string bytes 'utf-8-unix t)))
+      (if (string-match-p "[\x3fff80-\x3fffff]" text)
+          (decode-coding-string bytes 'latin-1)
+        text))))
+
+(defun derl-io--text (data encoding)
+  "The text of DATA, Erlang chardata in ENCODING, as a string.
+Signal an error when DATA is not chardata."
+  (cond ((stringp data)
+         (if (multibyte-string-p data)
+             data
+           (derl-io--bytes-text data encoding)))
+        ((characterp data) (string data))
+        ((erl-binaryp data)
+         (let ((s (erl-binary-string data)))
+           (if (multibyte-string-p s) s (derl-io--bytes-text s encoding))))
+        ((listp data)
+         (let ((parts nil))
+           (while (consp data)
+             (push (derl-io--text (car data) encoding) parts)
+             (setq data (cdr data)))
+           (when data
+             (push (derl-io--text data encoding) parts))
+           (apply #'concat (nreverse parts))))
+        (t (error "Not chardata: %S" data))))
+
+(defun derl-io-insert (text)
+  "Append TEXT to *erl-output*; show it when `erl-popup-on-output'."
+  (unless (string= text "")
+    (with-current-buffer (get-buffer-create "*erl-output*")
+      (save-excursion
+        (goto-char (point-max))
+        (insert text))
+      (when erl-popup-on-output
+        (let ((window (display-buffer (current-buffer))))
+          (when window
+            (set-window-point window (point-max))))))))
+
+;;;; Requests
+
+(defun derl-io--utf8-binaries (term)
+  "TERM with its unibyte strings of non-ASCII UTF-8 made binaries again.
+With Distel's mapping a binary decodes like a string; a UTF-8
+binary going back to the node must stay one for ~ts to print it."
+  (cond ((and (stringp term) (not (multibyte-string-p term))
+              (string-match-p "[\x80-\xff]" term)
+              (not (string-match-p "[\x3fff80-\x3fffff]"
+                                   (decode-coding-string term 'utf-8-unix t))))
+         (erl-binary term))
+        ((consp term)
+         (let ((out nil))
+           (while (consp term)
+             (push (derl-io--utf8-binaries (car term)) out)
+             (setq term (cdr term)))
+           (nconc (nreverse out) (derl-io--utf8-binaries term))))
+        ((and (vectorp term)
+              (not (and (> (length term) 0) (eq (aref term 0) erl-tag))))
+         (vconcat (mapcar #'derl-io--utf8-binaries term)))
+        (t term)))
+
+(defun derl-io--format (from module function args reply)
+  "Have FROM's node format MODULE:FUNCTION(ARGS); insert it, then call REPLY.
+REPLY gets the io_reply's value: `ok', or [error REASON]."
+  (if (not (erl-remote-pid-p from))
+      (funcall reply [error request])
+    (require 'derl-rpc)
+    (apply #'derl-call-async (erl-pid-node from)
+           (append (derl-rpc--composed 'unicode 'characters_to_binary
+                                       module function
+                                       (derl-io--utf8-binaries args))
+                   (list (lambda (bytes)
+                           (if (stringp bytes)
+                               (progn
+                                 (derl-io-insert
+                                  (decode-coding-string bytes 'utf-8-unix t))
+                                 (funcall reply 'ok))
+                             (funcall reply (vector 'error function))))
+                         :on-error (lambda (_) (funcall reply
+                                                        (vector 'error function)))
+                         :timeout derl-io--format-timeout)))))
+
+(defun derl-io--put-chars (encoding chars reply)
+  "Insert CHARS, chardata in ENCODING, then call REPLY with `ok'."
+  (derl-io-insert (derl-io--text chars encoding))
+  (funcall reply 'ok))
+
+(defun derl-io--input-request-p (request)
+  "Return non-nil if REQUEST asks for input, which Emacs has none of."
+  (and (vectorp request) (> (length request) 0)
+       (memq (aref request 0) '(get_line get_chars get_until get_password))))
+
+(defun derl-io--serve (from request reply)
+  "Serve REQUEST of the process FROM; call REPLY with the io_reply's value.
+REPLY may be called later, when the text had to be formatted remotely."
+  (pcase request
+    (`[put_chars ,(and (or 'unicode 'latin1) enc) ,chars]
+     (derl-io--put-chars enc chars reply))
+    (`[put_chars ,(and (or 'unicode 'latin1) _) ,m ,f ,a]
+     (derl-io--format from m f a reply))
+    (`[put_chars ,chars] (derl-io--put-chars 'latin1 chars reply))
+    (`[put_chars ,m ,f ,a] (derl-io--format from m f a reply))
+    ((pred derl-io--input-request-p) (funcall reply 'eof))
+    ((or `[getopts] 'getopts)
+     (funcall reply (list [binary false] [encoding unicode] [echo false])))
+    (`[setopts ,_] (funcall reply 'ok))
+    (`[requests ,requests] (derl-io--serve-all from requests reply))
+    (_ (funcall reply [error request]))))
+
+(defun derl-io--serve-all (from requests reply)
+  "Serve REQUESTS of FROM in order; REPLY gets the last reply or the error."
+  (if (null requests)
+      (funcall reply 'ok)
+    (derl-io--serve from (car requests)
+                    (lambda (result)
+                      (if (or (null (cdr requests))
+                              (and (vectorp result) (> (length result) 0)
+                                   (eq (aref result 0) 'error)))
+                          (funcall reply result)
+                        (derl-io--serve-all from (cdr requests) reply))))))
+
+(defun derl-io--request (from reply-as request)
+  "Answer FROM's io_request REQUEST, tagged REPLY-AS."
+  (let ((reply (lambda (value)
+                 (erl-send from (vector 'io_reply reply-as value)))))
+    (condition-case-unless-debug err
+        (derl-io--serve from request reply)
+      (error
+       (message "erl-output: bad io_request from %s: %s"
+                (erl-pid-to-string from) (error-message-string err))
+       (funcall reply [error request])))))
+
+(defun derl-io--redirect-stale-output (_conn pid message)
+  "Print MESSAGE, sent to PID of an earlier Emacs, if it is Distel's output.
+Distel's backend keeps one output proxy per printed group-leader
+pid, and a printed pid has no creation: after Emacs restarts under
+the same node name, the proxy still sends {put_chars, Chars} to the
+old Emacs's group leader.  Such a message goes to the default group
+leader; return non-nil then.  Nothing else sent to a pid of an
+earlier Emacs is delivered, and links and monitors to one fail with
+`noproc', as in Erlang."
+  (when (and (erl-pid-p pid)
+             (eq (erl-pid-node pid) erl-node-name)
+             (not (eql (erl-pid-creation pid) erl-node-creation))
+             (vectorp message) (= (length message) 2)
+             (eq (aref message 0) 'put_chars))
+    (erl-send (erl--default-group-leader) message)
+    t))
+
+(add-hook 'derl-undeliverable-functions #'derl-io--redirect-stale-output)
+
+(defun derl-io-server ()
+  "Run the I/O server loop of a group leader in the current process."
+  (erl-receive ()
+      ((['put_chars chars]
+        (condition-case-unless-debug err
+            (derl-io-insert (derl-io--text chars 'unicode))
+          (error (message "erl-output: bad put_chars: %s"
+                          (error-message-string err)))))
+       (['io_request from reply-as request]
+        (when (erl-pid-p from)
+          (derl-io--request from reply-as request)))
+       (_ nil))
+    (derl-io-server)))
+
+(provide 'derl-io)
+
+;;; derl-io.el ends here

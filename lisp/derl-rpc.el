@@ -1,0 +1,289 @@
+;;; derl-rpc.el --- Remote procedure calls to Erlang nodes  -*- lexical-binding: t; -*-
+
+;; Copyright (C) 2026 The derl authors
+;; SPDX-License-Identifier: GPL-3.0-or-later
+
+;; Keywords: erlang, languages, processes
+;; Package-Requires: ((emacs "28.1"))
+
+;; This file is not part of GNU Emacs.
+
+;; This program is free software: you can redistribute it and/or modify
+;; it under the terms of the GNU General Public License as published by
+;; the Free Software Foundation, either version 3 of the License, or
+;; (at your option) any later version.
+
+;; This program is distributed in the hope that it will be useful,
+;; but WITHOUT ANY WARRANTY; without even the implied warranty of
+;; MERCHANTABILITY or FITNESS FOR A PARTICULAR PURPOSE.  See the
+;; GNU General Public License for more details.
+
+;; You should have received a copy of the GNU General Public License
+;; along with this program.  If not, see <https://www.gnu.org/licenses/>.
+
+;;; Commentary:
+
+;; Calls to functions on Erlang and Elixir nodes, through the `rex'
+;; server every node runs: the request {Self, {call, M, F, A, GL}}
+;; gets the reply {rex, Result}, Result being {badrpc, Reason} when the
+;; call raised.
+;;
+;; Distel's API, with Distel's signatures and wire form, for code that
+;; runs inside an Erlang-style process:
+;;
+;;   (erl-rpc K KARGS NODE M F A)    call, then (apply K RESULT KARGS)
+;;   (erl-send-rpc NODE M F A)       send the request from `erl-self'
+;;   (erl-rpc-receive K KARGS)       receive its reply
+;;
+;; And for any elisp code, in the manner of `jsonrpc-request':
+;;
+;;   (derl-call NODE M F ARGS &optional TIMEOUT LOSSLESS)
+;;       wait for the result; signal `derl-rpc-error' or `derl-timeout'
+;;   (derl-call-async NODE M F ARGS CALLBACK &key ...)
+;;       return at once; CALLBACK gets the result later
+;;
+;; Each call gets its own short-lived process to receive the reply, and
+;; that process is gone once the call is over (answered, failed, timed
+;; out or quit): a late reply finds no one and can never be taken for
+;; the reply to a later call.
+
+;;; Code:
+
+(require 'cl-lib)
+(require 'erlext)
+(require 'erl)
+(require 'derl)
+
+(define-error 'derl-rpc-error "Remote call failed" 'derl-error)
+
+(defcustom derl-call-timeout 30
+  "Seconds `derl-call' waits for a reply by default."
+  :type 'number
+  :group 'derl)
+
+;;;; Distel's API
+
+(defun erl-rpc (k kargs node m f a)
+  "Call {M,F,A} on NODE and deliver the result to the function K.
+The first argument to K is the result from the RPC, followed by the
+elements of KARGS.  K runs inside a process of its own."
+  (erl-spawn
+   (erl-send-rpc node m f a)
+   (erl-rpc-receive k kargs)))
+
+(defun erl-send-rpc (node mod fun args)
+  "Send an RPC request on NODE to apply(MOD, FUN, ARGS).
+The reply will be sent back as an asynchronous message of the form:
+    [rex Result]
+On an error, Result will be [badrpc Reason]."
+  (erl-send (vector 'rex node)
+            (vector erl-self (vector 'call mod fun args (erl-group-leader)))))
+
+(defun erl-rpc-receive (k kargs)
+  "Receive the reply to an `erl-rpc' and call K with it and KARGS."
+  (erl-receive (k kargs)
+	       ((['rex reply] (apply k reply kargs)))))
+
+;;;; Calls for elisp code
+
+(cl-defstruct (derl-rpc--call (:constructor derl-rpc--make-call)
+                              (:copier nil))
+  "A call waiting for its reply."
+  node mfa pid callback on-error timer lossless)
+
+(defvar derl-rpc--pending (make-hash-table :test 'eq)
+  "Calls waiting for their reply, by themselves.")
+
+(defun derl-rpc--request (module function args lossless)
+  "Return the (MODULE FUNCTION ARGS) rex is to apply for a call.
+With LOSSLESS, the node applies MODULE:FUNCTION(ARGS) inside
+`erlang:term_to_binary', through erl_eval, so that the reply is one
+binary that Emacs decodes in lossless mode, without changing how any
+other message is decoded."
+  (if lossless
+      (derl-rpc--composed 'erlang 'term_to_binary module function args)
+    (list module function args)))
+
+(defun derl-rpc--composed (outer-module outer-function module function args)
+  "A rex request for OUTER-MODULE:OUTER-FUNCTION(apply(MODULE, FUNCTION, ARGS)).
+It goes through erl_eval:expr/5, which every node has, with the
+call's parts as variable bindings so that they need no abstract form."
+  (let ((apply `[call 1 [remote 1 [atom 1 erlang] [atom 1 apply]]
+                      ([var 1 M] [var 1 F] [var 1 A])]))
+    (list 'erl_eval 'expr
+          (list (vector 'call 1
+                        (vector 'remote 1 (vector 'atom 1 outer-module)
+                                (vector 'atom 1 outer-function))
+                        (list apply))
+                ;; An orddict: sorted by variable name.
+                (list (vector 'A args) (vector 'F function)
+                      (vector 'M module))
+                'none 'none 'value))))
+
+(defun derl-rpc--mfa-string (mfa)
+  "Return MFA, a list (MODULE FUNCTION ARGS), in Erlang's form m:f/arity."
+  (format "%s:%s/%d" (nth 0 mfa) (nth 1 mfa) (length (nth 2 mfa))))
+
+(defun derl-rpc--error (call reason)
+  "The `derl-rpc-error' condition for CALL's badrpc REASON.
+Its data is (TEXT REASON STACK): TEXT readable, REASON the remote
+reason (the Erlang error, or the exit reason), STACK the remote
+stack trace when there is one."
+  (let* ((parts (pcase reason
+                  (`[EXIT [,why ,(and (pred listp) stack)]] (list why stack))
+                  (`[EXIT ,why] (list why nil))
+                  (_ (list reason nil))))
+         (why (car parts))
+         (stack (cadr parts)))
+    (list 'derl-rpc-error
+          (format "%s on %s: %s%s"
+                  (derl-rpc--mfa-string (derl-rpc--call-mfa call))
+                  (derl-rpc--call-node call)
+                  (derl--term why)
+                  (if stack (format " at %s" (derl--term (car stack))) ""))
+          why stack)))
+
+(defun derl-rpc--finish (call)
+  "Forget CALL: no reply will be taken for it any more.
+Return non-nil if it was still pending."
+  (when (gethash call derl-rpc--pending)
+    (remhash call derl-rpc--pending)
+    (when (derl-rpc--call-timer call)
+      (cancel-timer (derl-rpc--call-timer call)))
+    (let ((pid (derl-rpc--call-pid call)))
+      (when (and pid (erl-local-pid-alive-p pid) (not (equal pid erl-self)))
+        (erl-send-exit erl-null-pid pid 'kill 'exit2)))
+    t))
+
+(defun derl-rpc--fail (call condition)
+  "End CALL with CONDITION, a list (ERROR-SYMBOL . DATA)."
+  (when (derl-rpc--finish call)
+    (funcall (derl-rpc--call-on-error call) condition)))
+
+(defun derl-rpc--reply (call reply)
+  "End CALL with REPLY, the Result of its {rex, Result}."
+  (when (derl-rpc--finish call)
+    (pcase reply
+      (`[badrpc ,reason]
+       (funcall (derl-rpc--call-on-error call) (derl-rpc--error call reason)))
+      (_
+       (let ((value (if (derl-rpc--call-lossless call)
+                        (let ((erlext-decode-binaries-as 'erl-binary))
+                          (erlext-binary-to-term
+                           (if (erl-binaryp reply)
+                               (erl-binary-string reply)
+                             reply)))
+                      reply)))
+         (funcall (derl-rpc--call-callback call) value))))))
+
+(defun derl-rpc--nodedown (node &rest _)
+  "Fail every call waiting for NODE, which went down."
+  (let ((node (derl--node-symbol node))
+        (dead nil))
+    (maphash (lambda (call _)
+               (when (eq (derl-rpc--call-node call) node)
+                 (push call dead)))
+             derl-rpc--pending)
+    (dolist (call dead)
+      (derl-rpc--fail call (list 'derl-connect-error
+                                 (format "%s went down during %s" node
+                                         (derl-rpc--mfa-string
+                                          (derl-rpc--call-mfa call))))))))
+
+(add-hook 'erl-nodedown-hook #'derl-rpc--nodedown)
+
+(defun derl-rpc--default-on-error (condition)
+  "Report CONDITION of a `derl-call-async' that has no error handler."
+  (message "derl-call-async: %s" (error-message-string condition)))
+
+(cl-defun derl-call-async (node module function args callback
+                                &key on-error timeout lossless)
+  "Call MODULE:FUNCTION(ARGS...) on NODE; call CALLBACK with the result.
+Return at once, with a handle for `derl-call-cancel'.  NODE is
+connected to when needed.  ARGS is the list of arguments.
+
+CALLBACK is called with the result, decoded with Distel's mapping,
+or, when LOSSLESS is non-nil, in lossless mode (see
+`erlext-decode-binaries-as').  ON-ERROR is called instead with a
+condition (ERROR-SYMBOL . DATA) when the call raised (`derl-rpc-error',
+see `derl-call'), the node went down or could not be reached
+\(`derl-connect-error' and friends), or TIMEOUT seconds passed
+\(`derl-timeout'); by default the error is shown as a message.
+Either function runs once, from a timer or process filter."
+  (let* ((node (derl--node-symbol node))
+         (call (derl-rpc--make-call
+                :node node :mfa (list module function args)
+                :callback callback
+                :on-error (or on-error #'derl-rpc--default-on-error)
+                :lossless lossless))
+         (request (derl-rpc--request module function args lossless)))
+    (puthash call t derl-rpc--pending)
+    (when timeout
+      (setf (derl-rpc--call-timer call)
+            (run-at-time timeout nil #'derl-rpc--fail call
+                         (list 'derl-timeout
+                               (format "No reply from %s for %s in %s s"
+                                       node (derl-rpc--mfa-string
+                                             (list module function args))
+                                       timeout)))))
+    (condition-case err
+        (setf (derl-rpc--call-pid call)
+              (progn
+		;; Connect here, so that a bad node name fails the call
+		;; rather than the process below.
+		(derl--connection node)
+		(erl-spawn
+                 (erl-set-name "Call %s" (derl-rpc--mfa-string
+                                          (derl-rpc--call-mfa call)))
+                 (erl-send (vector 'rex node)
+                           (vector erl-self
+                                   (apply #'vector 'call
+                                          (append request
+                                                  (list (erl-group-leader))))))
+                 (erl-receive (call)
+			      ((['rex reply] (derl-rpc--reply call reply)))))))
+      (error (derl-rpc--fail call err)))
+    call))
+
+(defun derl-call-cancel (call)
+  "Give up CALL, a handle from `derl-call-async': its reply will be dropped."
+  (derl-rpc--finish call))
+
+(defun derl-call (node module function args &optional timeout lossless)
+  "Call MODULE:FUNCTION(ARGS...) on NODE and return the result.
+ARGS is the list of arguments.  NODE is connected to when needed.
+The result is decoded with Distel's mapping, or with LOSSLESS
+non-nil in lossless mode (see `erlext-decode-binaries-as').
+
+Wait at most TIMEOUT seconds (default `derl-call-timeout'), then
+signal `derl-timeout'.  When the call raises on the node, signal
+`derl-rpc-error' with data (TEXT REASON STACK): a readable TEXT,
+the remote REASON and the remote STACK trace (nil for exits).
+Connection failures signal the errors of `derl-connect'.
+
+While waiting, timers and process output run as usual, and
+\\[keyboard-quit] gives up the call; a reply that comes after the
+call is over is dropped."
+  (let* ((outcome nil)
+         (call (derl-call-async node module function args
+                                (lambda (value) (setq outcome (list 'ok value)))
+                                :on-error (lambda (condition)
+                                            (setq outcome (list 'error condition)))
+                                :lossless lossless)))
+    (unwind-protect
+        ;; Inside a process the scheduler is on the stack: let the
+        ;; event filter run the process that takes the reply.
+        (let ((erl-in-scheduler-loop nil))
+          (unless outcome
+            (derl--wait (lambda () outcome) (or timeout derl-call-timeout)
+                        (format "waiting for %s on %s"
+                                (derl-rpc--mfa-string (list module function args))
+                                node))))
+      (derl-rpc--finish call))
+    (pcase outcome
+      (`(ok ,value) value)
+      (`(error ,condition) (signal (car condition) (cdr condition))))))
+
+(provide 'derl-rpc)
+
+;;; derl-rpc.el ends here
