@@ -227,18 +227,49 @@ Connections Emacs made itself stay up."
        (derl-node--start-net-kernel)))
     (`(accepted ,id ,name ,creation ,flags)
      (derl-node--accepted id (intern name) creation flags))
-    (`(refused ,_id ,kind ,peer ,reason)
-     (derl-node--refused kind peer reason))))
+    (`(refused ,id ,kind ,peer ,reason)
+     (let ((conn (gethash id derl--by-id)))
+       (if conn
+           ;; An attempt of ours waited for this one: it failed too.
+           (derl--nodedown conn kind reason)
+         (derl-node--refused kind peer reason))))
+    (`(merged ,id ,into)
+     (derl-node--merged id into))))
 
 (defun derl-node--accepted (id node creation flags)
-  "Connection ID from NODE (CREATION, FLAGS) came in and is up."
-  (let ((conn (derl--make-connection :node node :id id :state 'up
-                                     :flags flags :creation creation)))
+  "Connection ID from NODE (CREATION, FLAGS) came in and is up.
+It may be the one an attempt of ours merged into: that connection
+object then comes up."
+  (let ((conn (or (gethash id derl--by-id)
+                  (derl--make-connection :node node :id id))))
+    (setf (derl-connection-state conn) 'up
+          (derl-connection-flags conn) flags
+          (derl-connection-creation conn) creation)
     (push id derl-node--incoming)
+    (remhash node derl--backoff)
     (puthash node conn derl--connections)
     (puthash id conn derl--by-id)
     (derl--trace conn 'input "** nodeup (the node connected to us)")
     (run-hook-with-args 'erl-nodeup-hook node conn)))
+
+(defun derl-node--merged (id into)
+  "Our attempt ID met the connection INTO that its node made to us.
+The connection object of ID goes on as INTO: up now if INTO is, else
+when INTO comes up."
+  (let ((conn (gethash id derl--by-id))
+        (other (gethash into derl--by-id)))
+    (remhash id derl--by-id)
+    (when conn
+      (derl--trace conn 'input "** the node connected to us at the same time: going on over its connection")
+      (setf (derl-connection-id conn) into)
+      (if (null other)
+          (puthash into conn derl--by-id)
+        ;; Up already: holders of CONN now reach the same connection.
+        (setf (derl-connection-state conn) (derl-connection-state other)
+              (derl-connection-flags conn) (derl-connection-flags other)
+              (derl-connection-creation conn)
+              (derl-connection-creation other))
+        (puthash (derl-connection-node conn) other derl--connections)))))
 
 (defun derl-node--refused (kind peer reason)
   "An incoming connection from PEER was dropped for REASON of KIND.

@@ -630,7 +630,7 @@ Processes that get messages run once for the whole batch."
        (when handler
          (funcall (cdr handler) kind reason))))
     ;; Emacs as a listening node: derl-node.el.
-    (`(,(or 'listening 'accepted 'refused) . ,_)
+    (`(,(or 'listening 'accepted 'refused 'merged) . ,_)
      (derl-node--handle-event event))))
 
 (defun derl--nodedown (conn kind reason)

@@ -30,7 +30,7 @@ static bool initialized;
 /* Symbols of the events, interned once at load.  */
 
 static emacs_value Qframe, Qbad_frame, Qup, Qdown, Qepmd_error, Qepmd_port,
-    Qepmd_names, Qderl_busy, Qlistening, Qaccepted, Qrefused;
+    Qepmd_names, Qderl_busy, Qlistening, Qaccepted, Qrefused, Qmerged;
 
 static bool
 intern_event_symbols (emacs_env *env)
@@ -41,7 +41,7 @@ intern_event_symbols (emacs_env *env)
     { &Qepmd_error, "epmd-error" }, { &Qepmd_port, "epmd-port" },
     { &Qepmd_names, "epmd-names" }, { &Qderl_busy, "derl-busy" },
     { &Qlistening, "listening" },   { &Qaccepted, "accepted" },
-    { &Qrefused, "refused" },
+    { &Qrefused, "refused" },       { &Qmerged, "merged" },
   };
   return elisp_intern_symbols (env, events, sizeof events / sizeof *events);
 }
@@ -639,7 +639,8 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
   switch (ev->kind)
     {
     case NODE_EV_UP:
-      items[0] = Qup;
+    case NODE_EV_ACCEPTED:
+      items[0] = ev->kind == NODE_EV_UP ? Qup : Qaccepted;
       items[1] = id;
       items[2] = env->make_string (env, ev->peer_name,
                                    (ptrdiff_t) strlen (ev->peer_name));
@@ -669,14 +670,6 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
       items[2] = elisp_integer (env, ev->port);
       items[3] = elisp_integer (env, ev->peer_creation);
       return elisp_list (env, 4, items);
-    case NODE_EV_ACCEPTED:
-      items[0] = Qaccepted;
-      items[1] = id;
-      items[2] = env->make_string (env, ev->peer_name,
-                                   (ptrdiff_t) strlen (ev->peer_name));
-      items[3] = elisp_integer (env, ev->peer_creation);
-      items[4] = elisp_integer (env, (intmax_t) ev->peer_flags);
-      return elisp_list (env, 5, items);
     case NODE_EV_REFUSED:
       items[0] = Qrefused;
       items[1] = id;
@@ -684,6 +677,11 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
       items[3] = elisp_string (env, ev->peer_name);
       items[4] = elisp_string (env, ev->reason);
       return elisp_list (env, 5, items);
+    case NODE_EV_MERGED:
+      items[0] = Qmerged;
+      items[1] = id;
+      items[2] = elisp_integer (env, ev->into);
+      return elisp_list (env, 3, items);
     }
   return Qnil;
 }

@@ -227,7 +227,7 @@ recv_status (hs_state *hs, const uint8_t *m, size_t len)
       return queued (hs);
     }
   if (status_is (s, slen, "nok"))
-    return fail (hs, HS_ERR_REFUSED,
+    return fail (hs, HS_ERR_SIMULTANEOUS,
                  "the node is already connecting to us (status nok)");
   if (status_is (s, slen, "not_allowed"))
     return fail (hs, HS_ERR_REFUSED,
@@ -410,13 +410,13 @@ recv_name (hs_state *hs, const uint8_t *m, size_t len)
   else
     return protocol_error (hs, "expected a name message from the node");
 
-  if (!take_peer_name (hs, name, name_len) || !node_name_ok (name, name_len))
-    return protocol_error (hs, "the node's name is not of the form "
-                               "name@host");
   if (hs->peer_flags & DFLAG_NAME_ME)
     return not_allowed (hs, HS_ERR_FLAGS,
                         "the node asks for a dynamic name, which we do not "
                         "give");
+  if (!take_peer_name (hs, name, name_len) || !node_name_ok (name, name_len))
+    return protocol_error (hs, "the node's name is not of the form "
+                               "name@host");
   /* An 'n' name must come from a node that speaks version 6 as well: it
      alone can send the complement.  */
   if (hs->peer_sent_old_name && !(hs->peer_flags & DFLAG_HANDSHAKE_23))

@@ -98,6 +98,8 @@ typedef enum
   HS_ERR_NAME_IN_USE,  /* the node is connected to another node of our
                           name (status alive, answered false) */
   HS_ERR_WRONG_PEER, /* the peer's name is not the one dialled */
+  HS_ERR_SIMULTANEOUS, /* status nok: the node is connecting to us, and
+                          that connection is to be the one */
 } hs_error_kind;
 
 typedef enum

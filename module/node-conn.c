@@ -329,9 +329,14 @@ timers_locked (conn *c, int64_t now)
       if (c->deadline && now >= c->deadline)
         {
           kill_conn_locked (c, NODE_ERR_TIMEOUT,
-                            c->state == C_HANDSHAKE ? "handshake timed out"
-                          : c->state == C_TLS   ? "TLS handshake timed out"
-                                                : "connection timed out");
+                            c->state == C_HANDSHAKE
+                              ? "handshake timed out"
+                            : c->state == C_TLS
+                              ? "TLS handshake timed out"
+                            : c->state == C_PARKED
+                              ? "the node said it was connecting to us "
+                                "(status nok), but did not"
+                              : "connection timed out");
           return -1;
         }
       return c->deadline ? c->deadline - now : -1;
@@ -375,12 +380,24 @@ handshake_failed_locked (conn *c)
 {
   char reason[3 * HS_NAME_ROOM + 300];
   node_error e;
+  /* Both dialled at once, and the node's connection to us is the one to
+     keep (nok), or is up already (alive, which we answered false).  */
+  if ((c->hs.kind == HS_ERR_SIMULTANEOUS
+       || c->hs.kind == HS_ERR_NAME_IN_USE)
+      && merge_into_incoming_locked (c))
+    return;
+  if (c->hs.kind == HS_ERR_SIMULTANEOUS)
+    {
+      park_locked (c);
+      return;
+    }
   switch (c->hs.kind)
     {
     case HS_ERR_AUTH:
       e = NODE_ERR_AUTH;
       break;
     case HS_ERR_REFUSED:
+    case HS_ERR_SIMULTANEOUS:
       e = NODE_ERR_REFUSED;
       break;
     case HS_ERR_NAME_IN_USE:
@@ -417,25 +434,41 @@ handshake_failed_locked (conn *c)
   kill_conn_locked (c, e, c->hs.error);
 }
 
+/* Feed C's handshake what has come in, answering the acceptor's
+   question on the way, and queue what it has to say.  False when C
+   was killed (its peer speaks TLS where we don't).  */
+static bool
+feed_handshake_locked (conn *c, hs_status *status)
+{
+  hs_status st;
+  for (;;)
+    {
+      if (!transport_feed_locked (c, &st))
+        return false;
+      if (st != HS_DECIDE)
+        break;
+      /* Deciding may give C the id of our own attempt it takes over.  */
+      st = hs_accept_status (&c->hs, incoming_decision_locked (c));
+      if (st != HS_CONTINUE)
+        break;
+    }
+  if (c->hs.out.len)
+    put_handshake_out (c);
+  *status = st;
+  return true;
+}
+
 void
 handshake_input_locked (conn *c)
 {
-  if (c->incoming)
-    {
-      incoming_handshake_locked (c);
-      return;
-    }
   hs_status st;
   if (!feed_handshake_locked (c, &st))
     return;
-  if (c->hs.out.len)
-    put_handshake_out (c);
-  if (st == HS_FAILED)
-    {
-      handshake_failed_locked (c);
-      return;
-    }
-  if (st == HS_DONE)
+  if (c->incoming)
+    incoming_handshake_result_locked (c, st);
+  else if (st == HS_FAILED)
+    handshake_failed_locked (c);
+  else if (st == HS_DONE)
     conn_up_locked (c, NODE_EV_UP);
 }
 

@@ -27,6 +27,9 @@ typedef enum
   C_TLS,            /* TLS handshake with the node (node-transport.c) */
   C_HANDSHAKE,
   C_UP,
+  C_PARKED,         /* told the node is connecting to us (status nok):
+                       waits, without a socket, to go on as that
+                       connection (node-listen.c) */
   C_DEAD,
 } conn_state;
 
@@ -136,11 +139,20 @@ void conn_up_locked (conn *c, node_event_kind kind);
 
 /* node-listen.c */
 void accept_locked (conn *listener);
-void incoming_handshake_locked (conn *c);
+/* The peer's name is known: the answer net_kernel would give.  */
+hs_accept_decision incoming_decision_locked (conn *c);
+/* What became of the handshake of C, an incoming connection.  */
+void incoming_handshake_result_locked (conn *c, hs_status st);
 void alive_input_locked (conn *c, bool eof);
 /* The event for an incoming connection dropped before it came up.  */
 node_event *refusal_event (const conn *c, node_error error,
                            const char *reason);
+/* C, our attempt to reach a node, was told the node is connecting to
+   us: when that connection came in, C goes on as it (and is freed).  */
+bool merge_into_incoming_locked (conn *c);
+/* ... or, when that connection has not come in yet, park C until it
+   does (or C's deadline passes).  */
+void park_locked (conn *c);
 /* A listener goes: its registration and pending handshakes follow.  */
 void listener_closing_locked (conn *listener);
 
@@ -181,7 +193,10 @@ void tls_step_locked (conn *c);
 void put_handshake_out (conn *c);
 /* Feed received bytes to the handshake, as the transport frames them;
    false when C was killed (a TLS answer on a plain connection).  */
-bool feed_handshake_locked (conn *c, hs_status *st);
+bool transport_feed_locked (conn *c, hs_status *st);
+/* End C's TLS session (before its socket closes); free_transport ends
+   its context too.  */
+void end_tls_session (conn *c);
 void free_transport (conn *c);
 
 #endif /* DERL_NODE_INTERNAL_H */

@@ -252,9 +252,59 @@ take_over_locked (conn *c, conn *o)
   c->listener = 0;
 }
 
-/* The peer's name is known: answer as net_kernel would.  */
-static hs_accept_decision
-decide_locked (conn *c)
+/* An incoming connection, past its name, from the node C dials.  */
+static conn *
+incoming_from (const conn *c)
+{
+  for (conn *o = node_conns; o; o = o->next)
+    if (o != c && o->incoming && o->kind == Q_NODE && o->alive && o->host
+        && (o->state == C_UP || o->hs.state != HS_AWAIT_NAME)
+        && !strcmp (o->alive, c->alive) && !strcmp (o->host, c->host)
+        && !strcmp (o->our_name, c->our_name))
+      return o;
+  return NULL;
+}
+
+bool
+merge_into_incoming_locked (conn *c)
+{
+  conn *in = incoming_from (c);
+  if (!in)
+    return false;
+  flush_locked (c);  /* our answer to status alive */
+  if (in->state == C_UP)
+    {
+      /* Frame what waited for C as IN frames, and queue it there.  */
+      c->use_header = in->use_header;
+      frame_pending_locked (c);
+      etf_put_bytes (&in->out, c->out.data, c->out.len);
+      node_wake_io_thread ();
+    }
+  else
+    etf_put_bytes (&in->pending, c->pending.data, c->pending.len);
+  node_event *ev = event_new (NODE_EV_MERGED, c->id, 0);
+  if (ev)
+    {
+      ev->into = in->id;
+      emit_locked (ev);
+    }
+  kill_conn_locked (c, NODE_ERR_NONE, "merged");
+  return true;
+}
+
+void
+park_locked (conn *c)
+{
+  end_tls_session (c);
+  close (c->fd);
+  c->fd = -1;
+  c->in.len = c->in_start = 0;
+  c->early.len = 0;
+  c->state = C_PARKED;
+}
+
+hs_accept_decision
+incoming_decision_locked (conn *c)
 {
   const char *name = (const char *) c->hs.peer_name;
   const char *at = strchr (name, '@');
@@ -265,6 +315,11 @@ decide_locked (conn *c)
   if (!c->alive || !c->host)
     return HS_ACCEPT_NOT_ALLOWED;
   if (!strcmp (name, c->our_name))
+    return HS_ACCEPT_NOT_ALLOWED;
+  /* Long names (host.domain) and short ones never meet, as in Erlang. */
+  const char *our_host = strchr (c->our_name, '@');
+  if (our_host
+      && (strchr (c->host, '.') == NULL) != (strchr (our_host, '.') == NULL))
     return HS_ACCEPT_NOT_ALLOWED;
   conn *o = other_conn_to (c, name);
   if (!o)
@@ -279,8 +334,9 @@ decide_locked (conn *c)
   if (o->incoming)
     return HS_ACCEPT_NOK;  /* one handshake from a node at a time */
   /* Both dial at once: the node with the greater name keeps its own
-     attempt.  */
-  if (compare_names (c->our_name, name) > 0)
+     attempt.  An attempt of ours that the node already answered with
+     nok waits for this very connection.  */
+  if (o->state != C_PARKED && compare_names (c->our_name, name) > 0)
     return HS_ACCEPT_NOK;
   take_over_locked (c, o);
   return HS_ACCEPT_SIMULTANEOUS;
@@ -308,23 +364,9 @@ incoming_failed_locked (conn *c)
 }
 
 void
-incoming_handshake_locked (conn *c)
+incoming_handshake_result_locked (conn *c, hs_status st)
 {
-  hs_status st;
-  for (;;)
-    {
-      if (!feed_handshake_locked (c, &st))
-        return;
-      if (st != HS_DECIDE)
-        break;
-      /* Deciding may give C the id of our own attempt it takes over.  */
-      st = hs_accept_status (&c->hs, decide_locked (c));
-      if (st != HS_CONTINUE)
-        break;
-    }
   long id = c->id;
-  if (c->hs.out.len)
-    put_handshake_out (c);
   if (st == HS_FAILED)
     {
       incoming_failed_locked (c);

@@ -201,7 +201,7 @@ feed_tls_framed (conn *c)
 }
 
 bool
-feed_handshake_locked (conn *c, hs_status *st)
+transport_feed_locked (conn *c, hs_status *st)
 {
   if (c->tls)
     {
@@ -232,10 +232,16 @@ feed_handshake_locked (conn *c, hs_status *st)
 }
 
 void
-free_transport (conn *c)
+end_tls_session (conn *c)
 {
   tls_session_free (c->tls);
   c->tls = NULL;
+}
+
+void
+free_transport (conn *c)
+{
+  end_tls_session (c);
   tls_context_free (c->tls_ctx);
   c->tls_ctx = NULL;
 }

@@ -55,6 +55,9 @@ typedef enum
                           came up: ERROR, REASON, and in PEER_NAME the
                           node's name or, before it told it, its
                           address */
+  NODE_EV_MERGED,      /* our attempt ID met the connection INTO that the
+                          node made to us at the same time: it goes on
+                          as INTO, what was queued on it too */
 } node_event_kind;
 
 typedef enum
@@ -98,6 +101,7 @@ typedef struct node_event
   uint64_t peer_flags;        /* UP, ACCEPTED */
   uint32_t peer_creation;     /* UP, ACCEPTED, LISTENING */
   uint16_t port, version;     /* EPMD_PORT; LISTENING: PORT */
+  long into;                  /* MERGED */
   const uint8_t *data;        /* FRAME: the frame body; EPMD_NAMES */
   size_t len;
   dist_frame frame;           /* FRAME */

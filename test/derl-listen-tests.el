@@ -48,7 +48,9 @@ in EXPR stands for Emacs's node name, quoted."
          (expr (string-replace "EMACS" (format "'%s'" erl-node-name) expr))
          (proc (apply #'start-process "derl-listen-erl" buffer "erl"
                       "-noshell" "-pa" derl-test-ebin
-                      (append (if (member "-sname" args) nil
+                      (append (if (or (member "-sname" args)
+                                      (member "-name" args))
+                                  nil
                                 (list "-sname" (derl-test-node-name "erl")))
                               (if (member "-setcookie" args) nil
                                 (list "-setcookie" derl-test-cookie))
@@ -109,40 +111,184 @@ in EXPR stands for Emacs's node name, quoted."
   (let ((buffer (get-buffer (format "*trace %s*" node))))
     (if buffer (with-current-buffer buffer (buffer-string)) "")))
 
+;;;; A dialer written message by message (test/erl/derl_dialer.erl)
+
+(defun derl-listen-dialer (name mode &rest args)
+  "Start derl_dialer as NAME (a string) in MODE with ARGS; return it."
+  (let* ((buffer (generate-new-buffer " *derl-listen-dialer*"))
+         (process-environment (derl-test-erl-environment))
+         (proc (apply #'start-process "derl-listen-dialer" buffer "erl"
+                      "-noshell" "-pa" derl-test-ebin "-run" "derl_dialer"
+                      "start" name derl-test-cookie (derl-listen-alive-name)
+                      mode args)))
+    (set-process-query-on-exit-flag proc nil)
+    (push proc derl-listen--procs)
+    proc))
+
+(defun derl-listen-inbox ()
+  "Register an Emacs process derl_listen_inbox that answers [FROM MSG].
+It replies [reply_from_emacs MSG SELF] to FROM; return the list of what it
+got, as a cons whose car grows."
+  (let ((inbox (list nil)))
+    (erl-spawn
+      (erl-register 'derl_listen_inbox)
+      (derl-listen--answer inbox))
+    inbox))
+
+(defun derl-listen--answer (inbox)
+  "Answer one message into INBOX, then the next."
+  (erl-receive (inbox)
+      (([from msg]
+        (push msg (car inbox))
+        (erl-send from (vector 'reply_from_emacs msg erl-self))))
+    (derl-listen--answer inbox)))
+
 ;;;; Tests
 
 (ert-deftest derl-listen-ping-and-reg-send ()
   "Erlang pings Emacs (pong), sends to a registered Emacs process and
-gets the reply over the connection it made; local pids carry EPMD's
-creation; nodeup runs for the incoming connection."
+gets the reply over the connection it made; nodeup runs for the
+incoming connection.  The process was made before Emacs became a node:
+its pid now carries the creation EPMD gave."
+  (derl-test-configure)
+  (derl-stop-node)
+  (let* ((inbox (derl-listen-inbox))
+         (responder (erl-whereis 'derl_listen_inbox))
+         (before (erl-pid-creation responder)))
+    (unwind-protect
+        (derl-listen-with-node
+          (let* ((ups nil)
+                 (erl-nodeup-hook (list (lambda (n _c) (push n ups)))))
+            (should (derl-node-port))
+            (should (member (derl-listen-alive-name)
+                            (derl-listen-epmd-names)))
+            (should (eql (erl-pid-creation responder) erl-node-creation))
+            (should (or (/= before erl-node-creation)
+                        (erl-local-pid-alive-p responder)))
+            (let ((proc (derl-listen-erl
+                         "R = net_adm:ping(EMACS),
+                          {derl_listen_inbox, EMACS} ! {self(), hello},
+                          receive {reply_from_emacs, hello, P} ->
+                            P ! {self(), again},
+                            receive {reply_from_emacs, again, _} ->
+                              io:format(\"ping ~p answered twice~n\", [R])
+                            after 10000 ->
+                              io:format(\"ping ~p answered once~n\", [R])
+                            end
+                          after 20000 ->
+                            io:format(\"ping ~p got nothing~n\", [R])
+                          end,
+                          halt().")))
+              ;; The second answer went to the pid Emacs gave, with the
+              ;; creation of the handshake.
+              (should (equal (derl-listen-output proc "ping \\(.*\\)")
+                             "pong answered twice"))
+              (should (equal (car inbox) '(again hello)))
+              (should (= 1 (length ups)))
+              (should (string-prefix-p "erl" (symbol-name (car ups)))))))
+      (erl-unregister 'derl_listen_inbox)
+      (derl-listen-stop-all))))
+
+(ert-deftest derl-listen-hidden-or-published ()
+  "Emacs is a hidden node by default, a published one with
+`derl-published'; a node whose name kind differs is not allowed in."
+  (unwind-protect
+      (let ((expr "pong = net_adm:ping(EMACS),
+                   io:format(\"visible ~p hidden ~p~n\",
+                             [lists:member(EMACS, nodes()),
+                              lists:member(EMACS, nodes(hidden))]),
+                   halt()."))
+        (derl-listen-with-node
+          (should (equal (derl-listen-output (derl-listen-erl expr)
+                                             "visible .*")
+                         "visible false hidden true"))
+          ;; A long name may not connect to a short-named Emacs.
+          (should (equal (derl-listen-ping "-name" "erllong@127.0.0.1")
+                         "pang")))
+        (let ((derl-published t))
+          (derl-listen-with-node
+            (should (equal (derl-listen-output (derl-listen-erl expr)
+                                               "visible .*")
+                           "visible true hidden false")))))
+    (derl-listen-stop-all)))
+
+(ert-deftest derl-listen-version-5-initiator ()
+  "A node that sends the old name form and then the complement gets
+in, and Emacs's processes talk with it.  The handshake gives the
+creation EPMD gave, which the pids of Emacs's processes now carry,
+also those made before Emacs became a node."
+  (derl-test-configure)
+  (derl-stop-node)
+  (let* ((inbox (derl-listen-inbox))
+         (responder (erl-whereis 'derl_listen_inbox)))
+    (unwind-protect
+        (derl-listen-with-node
+          (let* ((name (derl-test-node-name "dialer"))
+                 (dialer (derl-listen-dialer name "v5")))
+            (should (equal (derl-listen-output dialer
+                                               "dialer status \\(.*\\)")
+                           "ok"))
+            (should (equal (string-to-number
+                            (derl-listen-output
+                             dialer "dialer up, Emacs's creation \\([0-9]+\\)"))
+                           erl-node-creation))
+            (should (eql (erl-pid-creation responder) erl-node-creation))
+            (should (string-prefix-p
+                     "{reply_from_emacs,hello,"
+                     (derl-listen-output dialer "dialer got \\(.*\\)")))
+            (should (equal (car inbox) '(hello)))
+            (should (memq (intern name) (derl-nodes)))))
+      (erl-unregister 'derl_listen_inbox)
+      (derl-listen-stop-all))))
+
+(ert-deftest derl-listen-alive ()
+  "A node connecting again under a name already connected is asked
+whether the old connection is dead: false leaves the old one alone,
+true replaces it (nodedown for the old, nodeup for the new)."
   (derl-listen-with-node
     (unwind-protect
-        (let* ((ups nil)
-               (erl-nodeup-hook (list (lambda (n _c) (push n ups))))
-               (inbox (list nil))
-               (responder
-                (erl-spawn
-                  (erl-register 'derl_listen_inbox)
-                  (erl-receive (inbox)
-                      (([from msg]
-                        (push msg (car inbox))
-                        (erl-send from (vector 'reply_from_emacs msg))))))))
-          (should (derl-node-port))
-          (should (member (derl-listen-alive-name) (derl-listen-epmd-names)))
-          ;; Local pids carry the creation EPMD gave.
-          (should (eql (erl-pid-creation responder) erl-node-creation))
-          (let ((proc (derl-listen-erl
-                       "R = net_adm:ping(EMACS),
-                        {derl_listen_inbox, EMACS} ! {self(), hello},
-                        receive M -> io:format(\"ping ~p got ~p~n\", [R, M])
-                        after 20000 -> io:format(\"ping ~p got nothing~n\",
-                                                 [R]) end,
-                        halt().")))
-            (should (equal (derl-listen-output proc "ping \\(.*\\)")
-                           "pong got {reply_from_emacs,hello}"))
-            (should (equal (car inbox) '(hello)))
-            (should (= 1 (length ups)))
-            (should (string-prefix-p "erl" (symbol-name (car ups))))))
+        (let* ((inbox (derl-listen-inbox))
+               (name (derl-test-node-name "dialer"))
+               (node (intern name))
+               (first (derl-listen-dialer name "v6"))
+               ups downs)
+          (derl-listen-output first "dialer got")
+          (let ((erl-nodeup-hook (list (lambda (n _c) (push n ups))))
+                (erl-nodedown-hook (list (lambda (n) (push n downs)))))
+            (let ((second (derl-listen-dialer name "alive_false")))
+              (should (equal (derl-listen-output second
+                                                 "dialer status \\(.*\\)")
+                             "alive"))
+              (derl-listen-output second "dialer closed")
+              (should-not (or ups downs))
+              (should (process-live-p first)))
+            (let ((third (derl-listen-dialer name "alive_true")))
+              (derl-listen-output third "dialer up")
+              (derl-listen-output first "dialer closed")
+              (derl-listen-output third "dialer got")
+              (should (equal downs (list node)))
+              (should (equal ups (list node)))
+              (should (equal (car inbox) '(hello hello))))))
+      (erl-unregister 'derl_listen_inbox)
+      (derl-listen-stop-all))))
+
+(ert-deftest derl-listen-no-relay ()
+  "A node that connected in cannot make Emacs pass signals on to a
+third node, nor dial it."
+  (derl-listen-with-node
+    (unwind-protect
+        (let* ((inbox (derl-listen-inbox))
+               (name (derl-test-node-name "dialer"))
+               (third (derl-test-node-name "third"))
+               (dialer (derl-listen-dialer name "relay" third)))
+          (derl-listen-output dialer "dialer got")
+          (should (equal (car inbox) '(hello)))
+          (should-not (memq (intern third) (derl-nodes)))
+          (should (string-match-p "dropped SEND"
+                                  (derl-listen-trace name)))
+          (should (string-match-p "dropped EXIT"
+                                  (derl-listen-trace name))))
+      (erl-unregister 'derl_listen_inbox)
       (derl-listen-stop-all))))
 
 (ert-deftest derl-listen-stop-unregisters ()
@@ -200,6 +346,117 @@ mismatch" (derl-listen-trace name)))
           (should-not (string-match-p (regexp-quote derl-test-cookie)
                                       (derl-listen-trace name)))
           (should (equal (derl-listen-ping) "pong")))
+      (derl-listen-stop-all))))
+
+(defun derl-listen-simultaneous (prefix)
+  "Let a node named PREFIX... and Emacs dial each other at once.
+Both must end up on exactly one working connection."
+  (let* ((name (derl-test-node-name prefix))
+         (node (intern name))
+         (go (derl-test-scratch-file (concat "go-" name)))
+         (ups nil) (downs nil)
+         (erl-nodeup-hook (list (lambda (n _c) (push n ups))))
+         (erl-nodedown-hook (list (lambda (n) (push n downs))))
+         (proc (derl-listen-erl
+                (format "register(sim, self()),
+                  io:format(\"waiting~n\"),
+                  Wait = fun W() -> case filelib:is_file(\"%s\") of
+                                      true -> ok;
+                                      false -> timer:sleep(1), W()
+                                    end end,
+                  Wait(),
+                  io:format(\"ping ~p~n\", [net_adm:ping(EMACS)]),
+                  receive {From, M} -> From ! {echoed, M}
+                  after 20000 -> ok end,
+                  io:format(\"connections ~p~n\",
+                            [length([N || N <- nodes(hidden) ++ nodes(),
+                                          N =:= EMACS])]),
+                  receive stop -> ok after 20000 -> ok end,
+                  halt()." go)
+                "-sname" name))
+         (inbox (derl-test-inbox)))
+    (derl-listen-output proc "waiting")
+    (write-region "" nil go nil 'quiet)
+    (erl-connect node)
+    (should (equal (derl-listen-output proc "ping \\([a-z]+\\)") "pong"))
+    (derl-test-wait (lambda ()
+                      (let ((conn (gethash node derl--connections)))
+                        (and conn (eq (derl-connection-state conn) 'up)))))
+    (erl-send (vector 'sim node) (vector (car inbox) 'token))
+    (should (derl-test-await-message
+             inbox (lambda (m) (equal m [echoed token]))))
+    (should (equal (derl-listen-output proc "connections \\([0-9]+\\)") "1"))
+    (should (equal (cl-remove node ups :test-not #'eq) (list node)))
+    (should-not (memq node downs))
+    (erl-send (vector 'sim node) 'stop)))
+
+(ert-deftest derl-listen-simultaneous-connect ()
+  "Emacs and a node dial each other at once: exactly one connection
+remains, whichever name is the greater (the rule of the name
+comparison decides whose attempt survives)."
+  (derl-listen-with-node
+    (unwind-protect
+        (progn
+          (derl-listen-simultaneous "aaa")   ; less than emacs...
+          (derl-listen-simultaneous "zzz"))  ; greater
+      (derl-listen-stop-all))))
+
+(defun derl-listen-raw (port &optional bytes)
+  "Open a plain TCP connection to PORT and send BYTES; return the process."
+  (let ((proc (make-network-process :name "derl-listen-raw" :buffer nil
+                                    :host "127.0.0.1" :service port
+                                    :coding 'binary :noquery t
+                                    :sentinel #'ignore)))
+    (when bytes
+      (process-send-string proc bytes))
+    proc))
+
+(ert-deftest derl-listen-stall-and-garbage ()
+  "A connection that stalls in the handshake meets the handshake
+timeout, one that sends garbage is dropped at once; both with a trace
+line; meanwhile good nodes get in."
+  (let ((derl-connect-timeout 3))
+    (derl-listen-with-node
+      (unwind-protect
+          (let* ((port (derl-node-port))
+                 (stalled (derl-listen-raw port))
+                 (half (derl-listen-raw port (unibyte-string 0 40 ?N 0)))
+                 (garbage (derl-listen-raw port "\0\5hello")))
+            (derl-test-wait (lambda () (not (process-live-p garbage))) 10)
+            (should-not (process-live-p garbage))
+            (should (string-match-p "refused a connection from 127.0.0.1.*\
+expected a name message" (derl-listen-trace erl-node-name)))
+            ;; The stalled ones do not block a good node.
+            (should (equal (derl-listen-ping) "pong"))
+            (should (process-live-p stalled))
+            (derl-test-wait (lambda () (not (or (process-live-p stalled)
+                                                (process-live-p half))))
+                            20)
+            (should-not (process-live-p stalled))
+            (should-not (process-live-p half))
+            (should (string-match-p "handshake timed out"
+                                    (derl-listen-trace erl-node-name))))
+        (derl-listen-stop-all)))))
+
+(ert-deftest derl-listen-flood ()
+  "1,000 connections that never say a word do not keep a good node out."
+  (derl-listen-with-node
+    (unwind-protect
+        (let* ((buffer (generate-new-buffer " *derl-listen-flood*"))
+               (flood (start-process
+                       "derl-listen-flood" buffer "erl" "-noshell" "-eval"
+                       (format "Ss = [begin {ok, S} = gen_tcp:connect(
+                                  {127,0,0,1}, %d, [binary, {active, false}]),
+                                  S end || _ <- lists:seq(1, 1000)],
+                                io:format(\"flooded ~p~n\", [length(Ss)]),
+                                timer:sleep(60000)." (derl-node-port)))))
+          (set-process-query-on-exit-flag flood nil)
+          (push flood derl-listen--procs)
+          (should (equal (derl-listen-output flood "flooded \\([0-9]+\\)")
+                         "1000"))
+          (should (equal (derl-listen-ping) "pong"))
+          (should (string-match-p "too many handshakes"
+                                  (derl-listen-trace erl-node-name))))
       (derl-listen-stop-all))))
 
 (provide 'derl-listen-tests)

@@ -1,4 +1,5 @@
-/* test_proto.c --- unit tests for digest.c, epmd.c and handshake.c.
+/* test_proto.c --- unit tests for digest.c, epmd.c and handshake.c (both
+   roles).
 
    Built with ASan and UBSan by `make build/test_proto'.  Digests marked
    "Erlang:" were computed by erlang:md5/1 on Erlang/OTP and are pasted
@@ -813,7 +814,8 @@ test_hs_status (void)
     {
       CHECK (after_status (&hs, refused[i]) == HS_FAILED);
       CHECK (hs.state == HS_STATE_FAILED);
-      CHECK (hs.kind == HS_ERR_REFUSED && error_clean (&hs));
+      CHECK (hs.kind == (i == 0 ? HS_ERR_SIMULTANEOUS : HS_ERR_REFUSED)
+             && error_clean (&hs));
       CHECK (took_out (&hs, &none));
       hs_free (&hs);
     }
@@ -989,7 +991,7 @@ test_hs_peer_closed (void)
   hs_free (&hs);
 
   CHECK (after_status (&hs, "nok") == HS_FAILED);
-  CHECK (hs_peer_closed (&hs) == HS_FAILED && hs.kind == HS_ERR_REFUSED);
+  CHECK (hs_peer_closed (&hs) == HS_FAILED && hs.kind == HS_ERR_SIMULTANEOUS);
   hs_free (&hs);
 }
 
@@ -1299,6 +1301,487 @@ test_hs_handshake_23_always (void)
 }
 
 /* ---------------------------------------------------------------- */
+/* Handshake, the acceptor's side: a scripted initiator */
+
+static void
+acc_init (hs_state *hs)
+{
+  bool ok = hs_init_acceptor (hs, (const uint8_t *) OUR_NAME,
+                              strlen (OUR_NAME), (const uint8_t *) COOKIE,
+                              strlen (COOKIE), OUR_FLAGS, OUR_CREATION);
+  CHECK (ok);
+  CHECK (hs->state == HS_AWAIT_NAME && hs->out.len == 0);
+}
+
+static void
+peer_name_v6 (bytes *b, uint64_t flags, const char *name)
+{
+  b_begin (b);
+  b_u8 (b, 'N');
+  b_u64 (b, flags);
+  b_u32 (b, PEER_CREATION);
+  b_u16 (b, (uint16_t) strlen (name));
+  b_str (b, name);
+  b_end (b);
+}
+
+static void
+peer_name_v5 (bytes *b, uint32_t flags, const char *name)
+{
+  b_begin (b);
+  b_u8 (b, 'n');
+  b_u16 (b, 5);
+  b_u32 (b, flags);
+  b_str (b, name);
+  b_end (b);
+}
+
+static void
+peer_complement (bytes *b, uint32_t high, uint32_t creation)
+{
+  b_begin (b);
+  b_u8 (b, 'c');
+  b_u32 (b, high);
+  b_u32 (b, creation);
+  b_end (b);
+}
+
+/* 'r', the peer's challenge, its digest of ours (spoilt unless GOOD).  */
+static void
+peer_reply (bytes *b, const hs_state *hs, bool good)
+{
+  uint8_t d[DIGEST_LEN];
+  digest_compute ((const uint8_t *) COOKIE, strlen (COOKIE),
+                  hs->our_challenge, d);
+  if (!good)
+    d[0] ^= 1;
+  b_begin (b);
+  b_u8 (b, 'r');
+  b_u32 (b, PEER_CHALLENGE);
+  b_mem (b, d, DIGEST_LEN);
+  b_end (b);
+}
+
+static void
+our_status (bytes *b, const char *text)
+{
+  b_u16 (b, (uint16_t) (1 + strlen (text)));
+  b_u8 (b, 's');
+  b_str (b, text);
+}
+
+/* 'N', our flags, our challenge, creation, name: exactly.  */
+static void
+our_challenge (bytes *b, const hs_state *hs)
+{
+  b_u16 (b, (uint16_t) (1 + 8 + 4 + 4 + 2 + strlen (OUR_NAME)));
+  b_u8 (b, 'N');
+  b_u64 (b, OUR_FLAGS | DFLAG_HANDSHAKE_23);
+  b_u32 (b, hs->our_challenge);
+  b_u32 (b, OUR_CREATION);
+  b_u16 (b, (uint16_t) strlen (OUR_NAME));
+  b_str (b, OUR_NAME);
+}
+
+/* 'a' and our digest of PEER_CHALLENGE.  */
+static void
+our_ack (bytes *b)
+{
+  /* Erlang: erlang:md5(["SECRETCOOKIE", integer_to_list(4294967295)]) */
+  static const uint8_t digest[DIGEST_LEN]
+    = { 69, 226, 115, 125, 123, 24, 27, 224,
+        77, 235, 73, 55, 16, 179, 24, 180 };
+  b_u16 (b, 17);
+  b_u8 (b, 'a');
+  b_mem (b, digest, DIGEST_LEN);
+}
+
+/* An acceptor that took a version-6 name and must decide.  */
+static void
+acc_named (hs_state *hs)
+{
+  acc_init (hs);
+  bytes in = { .n = 0 };
+  peer_name_v6 (&in, PEER_FLAGS, PEER_NAME);
+  CHECK (feed_all (hs, &in) == HS_DECIDE);
+  CHECK (hs->state == HS_AWAIT_DECISION && hs->out.len == 0);
+}
+
+static void
+test_acc_v6_success (void)
+{
+  hs_state hs;
+  acc_named (&hs);
+  CHECK (hs.peer_flags == PEER_FLAGS);
+  CHECK (hs.peer_creation == PEER_CREATION);
+  CHECK (strcmp ((const char *) hs.peer_name, PEER_NAME) == 0);
+  /* Asked again, it still waits for the decision.  */
+  size_t consumed = 1;
+  CHECK (hs_feed (&hs, NULL, 0, &consumed) == HS_DECIDE && consumed == 0);
+
+  bytes want = { .n = 0 }, in = { .n = 0 };
+  CHECK (hs_accept_status (&hs, HS_ACCEPT_OK) == HS_CONTINUE);
+  our_status (&want, "ok");
+  our_challenge (&want, &hs);
+  CHECK (took_out (&hs, &want));
+  CHECK (hs.state == HS_AWAIT_REPLY);
+
+  peer_reply (&in, &hs, true);
+  CHECK (feed_all (&hs, &in) == HS_DONE);
+  want.n = 0;
+  our_ack (&want);
+  CHECK (took_out (&hs, &want));
+  CHECK (hs.state == HS_STATE_DONE && hs.kind == HS_ERR_NONE);
+  CHECK (!hs.replaces_old);
+  hs_free (&hs);
+}
+
+static void
+test_acc_v5_complement (void)
+{
+  hs_state hs;
+  acc_init (&hs);
+  bytes in = { .n = 0 }, want = { .n = 0 };
+  peer_name_v5 (&in, (uint32_t) PEER_FLAGS, PEER_NAME);
+  CHECK (feed_all (&hs, &in) == HS_DECIDE);
+  CHECK (hs.peer_sent_old_name && hs.peer_creation == 0);
+  CHECK (hs_accept_status (&hs, HS_ACCEPT_OK) == HS_CONTINUE);
+  our_status (&want, "ok");
+  our_challenge (&want, &hs);
+  CHECK (took_out (&hs, &want));
+  CHECK (hs.state == HS_AWAIT_COMPLEMENT);
+
+  /* The reply before the complement is out of turn.  */
+  hs_state early;
+  acc_init (&early);
+  in.n = 0;
+  peer_name_v5 (&in, (uint32_t) PEER_FLAGS, PEER_NAME);
+  CHECK (feed_all (&early, &in) == HS_DECIDE);
+  CHECK (hs_accept_status (&early, HS_ACCEPT_OK) == HS_CONTINUE);
+  in.n = 0;
+  peer_reply (&in, &early, true);
+  CHECK (feed_all (&early, &in) == HS_FAILED);
+  CHECK (early.kind == HS_ERR_PROTOCOL && error_clean (&early));
+  hs_free (&early);
+
+  in.n = 0;
+  peer_complement (&in, (uint32_t) (PEER_FLAGS >> 32), PEER_CREATION);
+  peer_reply (&in, &hs, true);
+  CHECK (feed_all (&hs, &in) == HS_DONE);
+  CHECK (hs.peer_flags == PEER_FLAGS && hs.peer_creation == PEER_CREATION);
+  want.n = 0;
+  our_ack (&want);
+  CHECK (took_out (&hs, &want));
+  hs_free (&hs);
+
+  /* A node of version 5 only (no HANDSHAKE_23) cannot send the
+     complement: not_allowed.  */
+  acc_init (&hs);
+  in.n = 0;
+  peer_name_v5 (&in, (uint32_t) (PEER_FLAGS & ~DFLAG_HANDSHAKE_23),
+                PEER_NAME);
+  CHECK (feed_all (&hs, &in) == HS_FAILED && hs.kind == HS_ERR_FLAGS);
+  want.n = 0;
+  our_status (&want, "not_allowed");
+  CHECK (took_out (&hs, &want));
+  hs_free (&hs);
+
+  /* A complement of the wrong size, or lacking what we need.  */
+  static const uint32_t highs[] = { 0, 0 };
+  for (int k = 0; k < 2; k++)
+    {
+      acc_init (&hs);
+      in.n = 0;
+      peer_name_v5 (&in, (uint32_t) (PEER_FLAGS & ~DFLAG_MAP_TAG),
+                    PEER_NAME);
+      CHECK (feed_all (&hs, &in) == HS_DECIDE);
+      CHECK (hs_accept_status (&hs, HS_ACCEPT_OK) == HS_CONTINUE);
+      in.n = 0;
+      if (k == 0)
+        peer_complement (&in, highs[k], PEER_CREATION);
+      else
+        {
+          b_begin (&in);
+          b_u8 (&in, 'c');
+          b_u32 (&in, 0);
+          b_end (&in);
+        }
+      CHECK (feed_all (&hs, &in) == HS_FAILED);
+      CHECK (hs.kind == (k == 0 ? HS_ERR_FLAGS : HS_ERR_PROTOCOL));
+      hs_free (&hs);
+    }
+}
+
+static void
+test_acc_decisions (void)
+{
+  hs_state hs;
+  bytes want = { .n = 0 }, in = { .n = 0 };
+
+  acc_named (&hs);
+  CHECK (hs_accept_status (&hs, HS_ACCEPT_SIMULTANEOUS) == HS_CONTINUE);
+  our_status (&want, "ok_simultaneous");
+  our_challenge (&want, &hs);
+  CHECK (took_out (&hs, &want));
+  hs_free (&hs);
+
+  static const struct
+  {
+    hs_accept_decision d;
+    const char *status;
+  } refusals[] = { { HS_ACCEPT_NOK, "nok" },
+                   { HS_ACCEPT_NOT_ALLOWED, "not_allowed" } };
+  for (int k = 0; k < 2; k++)
+    {
+      acc_named (&hs);
+      CHECK (hs_accept_status (&hs, refusals[k].d) == HS_FAILED);
+      CHECK (hs.kind == HS_ERR_REFUSED && error_clean (&hs));
+      want.n = 0;
+      our_status (&want, refusals[k].status);
+      CHECK (took_out (&hs, &want));
+      /* Nothing more is taken.  */
+      size_t consumed = 1;
+      CHECK (hs_feed (&hs, BYTES (0, 1, 's'), &consumed) == HS_FAILED);
+      CHECK (consumed == 0);
+      hs_free (&hs);
+    }
+
+  /* Alive: the node says whether our old connection to it is dead.  */
+  acc_named (&hs);
+  CHECK (hs_accept_status (&hs, HS_ACCEPT_ALIVE) == HS_CONTINUE);
+  want.n = 0;
+  our_status (&want, "alive");
+  CHECK (took_out (&hs, &want));
+  CHECK (hs.state == HS_AWAIT_ALIVE_ANSWER);
+  in.n = 0;
+  peer_status (&in, "true");
+  CHECK (feed_all (&hs, &in) == HS_CONTINUE && hs.replaces_old);
+  want.n = 0;
+  our_challenge (&want, &hs);
+  CHECK (took_out (&hs, &want));
+  in.n = 0;
+  peer_reply (&in, &hs, true);
+  CHECK (feed_all (&hs, &in) == HS_DONE);
+  hs_free (&hs);
+
+  static const struct
+  {
+    const char *answer;
+    hs_error_kind kind;
+  } answers[] = { { "false", HS_ERR_NAME_IN_USE },
+                  { "maybe", HS_ERR_PROTOCOL },
+                  { "", HS_ERR_PROTOCOL } };
+  for (int k = 0; k < 3; k++)
+    {
+      acc_named (&hs);
+      CHECK (hs_accept_status (&hs, HS_ACCEPT_ALIVE) == HS_CONTINUE);
+      hs.out.len = 0;
+      in.n = 0;
+      peer_status (&in, answers[k].answer);
+      CHECK (feed_all (&hs, &in) == HS_FAILED);
+      CHECK (hs.kind == answers[k].kind && error_clean (&hs));
+      CHECK (hs.out.len == 0 && !hs.replaces_old);
+      hs_free (&hs);
+    }
+
+  /* A decision out of turn.  */
+  acc_init (&hs);
+  CHECK (hs_accept_status (&hs, HS_ACCEPT_OK) == HS_FAILED);
+  CHECK (hs.kind == HS_ERR_PROTOCOL && hs.out.len == 0);
+  hs_free (&hs);
+}
+
+static void
+test_acc_wrong_cookie (void)
+{
+  hs_state hs;
+  bytes in = { .n = 0 };
+  acc_named (&hs);
+  CHECK (hs_accept_status (&hs, HS_ACCEPT_OK) == HS_CONTINUE);
+  hs.out.len = 0;
+  peer_reply (&in, &hs, false);
+  CHECK (feed_all (&hs, &in) == HS_FAILED);
+  CHECK (hs.kind == HS_ERR_AUTH && error_clean (&hs));
+  CHECK (strstr (hs.error, "cookie mismatch") != NULL);
+  /* No acknowledgement: the node learns nothing it could use.  */
+  CHECK (hs.out.len == 0);
+  hs_free (&hs);
+
+  /* A reply of the wrong size, or another message.  */
+  static const uint8_t bad[][4] = { { 0, 2, 'r', 0 }, { 0, 2, 'a', 0 } };
+  for (int k = 0; k < 2; k++)
+    {
+      acc_named (&hs);
+      CHECK (hs_accept_status (&hs, HS_ACCEPT_OK) == HS_CONTINUE);
+      hs.out.len = 0;
+      size_t consumed;
+      CHECK (hs_feed (&hs, bad[k], 4, &consumed) == HS_FAILED);
+      CHECK (hs.kind == HS_ERR_PROTOCOL && hs.out.len == 0);
+      hs_free (&hs);
+    }
+}
+
+/* A name message the acceptor must refuse: with a protocol error and
+   nothing sent, or (NOT_ALLOWED) with status not_allowed.  */
+static void
+acc_refuses (const bytes *in, hs_error_kind kind, bool not_allowed)
+{
+  hs_state hs;
+  acc_init (&hs);
+  size_t consumed;
+  CHECK (hs_feed (&hs, in->d, in->n, &consumed) == HS_FAILED);
+  CHECK (hs.kind == kind && error_clean (&hs));
+  bytes want = { .n = 0 };
+  if (not_allowed)
+    our_status (&want, "not_allowed");
+  CHECK (took_out (&hs, &want));
+  hs_free (&hs);
+}
+
+static void
+test_acc_bad_names (void)
+{
+  static const char *const names[]
+    = { "nohost", "@host", "alive@", "a@b@c", "@", "" };
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+    {
+      bytes in = { .n = 0 };
+      peer_name_v6 (&in, PEER_FLAGS, names[k]);
+      acc_refuses (&in, HS_ERR_PROTOCOL, false);
+      in.n = 0;
+      peer_name_v5 (&in, (uint32_t) PEER_FLAGS, names[k]);
+      acc_refuses (&in, HS_ERR_PROTOCOL, false);
+    }
+
+  /* A NUL inside; a name longer than its message; too short; another
+     message; version 4; empty.  */
+  acc_refuses (&(bytes) { .d = { 0, 18, 'N', 0, 0, 0, 0, 0x01, 0x07, 0xdf,
+                                 0x94, 0, 0, 0, 1, 0, 3, 'a', 0, 'b' },
+                          .n = 20 },
+               HS_ERR_PROTOCOL, false);
+  acc_refuses (&(bytes) { .d = { 0, 18, 'N', 0, 0, 0, 0, 0x01, 0x07, 0xdf,
+                                 0x94, 0, 0, 0, 1, 0, 9, 'a', '@', 'b' },
+                          .n = 20 },
+               HS_ERR_PROTOCOL, false);
+  acc_refuses (&(bytes) { .d = { 0, 3, 'N', 0, 0 }, .n = 5 },
+               HS_ERR_PROTOCOL, false);
+  acc_refuses (&(bytes) { .d = { 0, 3, 's', 'o', 'k' }, .n = 5 },
+               HS_ERR_PROTOCOL, false);
+  acc_refuses (&(bytes) { .d = { 0, 10, 'n', 0, 4, 0, 0, 0, 0, 'a', '@',
+                                 'b' },
+                          .n = 12 },
+               HS_ERR_PROTOCOL, false);
+  acc_refuses (&(bytes) { .d = { 0, 0 }, .n = 2 }, HS_ERR_PROTOCOL, false);
+
+  /* It lacks what we need, or asks for a name of us: not_allowed.  */
+  bytes in = { .n = 0 };
+  peer_name_v6 (&in, PEER_FLAGS & ~DFLAG_BIG_CREATION, PEER_NAME);
+  acc_refuses (&in, HS_ERR_FLAGS, true);
+  in.n = 0;
+  peer_name_v6 (&in, PEER_FLAGS | DFLAG_NAME_ME, "host");
+  acc_refuses (&in, HS_ERR_FLAGS, true);
+  in.n = 0;
+  peer_name_v6 (&in, PEER_FLAGS | DFLAG_NAME_ME, PEER_NAME);
+  acc_refuses (&in, HS_ERR_FLAGS, true);
+
+  /* The longest name we take, and one byte more.  */
+  static bytes big;
+  char name[HS_NAME_ROOM + 1];
+  memset (name, 'a', sizeof name);
+  name[1] = '@';
+  name[HS_NAME_ROOM] = '\0';
+  big.n = 0;
+  peer_name_v6 (&big, PEER_FLAGS, name);
+  acc_refuses (&big, HS_ERR_PROTOCOL, false);
+  name[HS_NAME_ROOM - 1] = '\0';
+  big.n = 0;
+  peer_name_v6 (&big, PEER_FLAGS, name);
+  hs_state hs;
+  acc_init (&hs);
+  CHECK (feed_all (&hs, &big) == HS_DECIDE);
+  CHECK (hs.peer_name_len == HS_NAME_ROOM - 1);
+  hs_free (&hs);
+}
+
+/* Since OTP 25, DFLAG_MANDATORY_25_DIGEST stands for all we require.  */
+static void
+test_acc_mandatory_25 (void)
+{
+  hs_state hs;
+  acc_init (&hs);
+  bytes in = { .n = 0 };
+  peer_name_v6 (&in, DFLAG_MANDATORY_25_DIGEST, PEER_NAME);
+  CHECK (feed_all (&hs, &in) == HS_DECIDE);
+  CHECK ((hs.peer_flags & HS_PEER_REQUIRED) == HS_PEER_REQUIRED);
+  hs_free (&hs);
+}
+
+/* The initiator's whole conversation, fed at every split: the same
+   bytes come out, and bytes after the last message are left alone.  */
+static void
+test_acc_split_everywhere (void)
+{
+  for (int version = 5; version <= 6; version++)
+    for (size_t cut = 0; cut < 200; cut++)
+      {
+        hs_state hs;
+        acc_init (&hs);
+        bytes in = { .n = 0 }, want = { .n = 0 };
+        if (version == 6)
+          peer_name_v6 (&in, PEER_FLAGS, PEER_NAME);
+        else
+          {
+            peer_name_v5 (&in, (uint32_t) PEER_FLAGS, PEER_NAME);
+            peer_complement (&in, (uint32_t) (PEER_FLAGS >> 32),
+                             PEER_CREATION);
+          }
+        peer_reply (&in, &hs, true);
+        size_t hs_len = in.n;
+        b_mem (&in, "\0\0\0\0", 4);
+        our_status (&want, "ok");
+        our_challenge (&want, &hs);
+        our_ack (&want);
+        if (cut > in.n)
+          {
+            hs_free (&hs);
+            break;
+          }
+        bytes sent = { .n = 0 };
+        size_t from = 0, pending = 0, taken = 0;
+        uint8_t buf[512];
+        hs_status st = HS_CONTINUE;
+        const size_t cuts[2] = { cut, in.n };
+        for (int c = 0; c < 2; c++)
+          {
+            memcpy (buf + pending, in.d + from, cuts[c] - from);
+            pending += cuts[c] - from;
+            from = cuts[c];
+            for (;;)
+              {
+                size_t used = 0;
+                st = hs_feed (&hs, buf, pending, &used);
+                memmove (buf, buf + used, pending - used);
+                pending -= used;
+                taken += used;
+                if (st != HS_DECIDE)
+                  break;
+                st = hs_accept_status (&hs, HS_ACCEPT_OK);
+                if (st != HS_CONTINUE)
+                  break;
+              }
+            if (hs.out.len)
+              b_mem (&sent, hs.out.data, hs.out.len);
+            hs.out.len = 0;
+          }
+        CHECK (st == HS_DONE && taken == hs_len && pending == 4);
+        CHECK (same (sent.d, sent.n, want.d, want.n));
+        CHECK (!contains (sent.d, sent.n, COOKIE, strlen (COOKIE)));
+        hs_free (&hs);
+        CHECK (hs.cookie == NULL);
+      }
+}
+
+/* ---------------------------------------------------------------- */
 /* Frames (dist.c) */
 
 /* A pass-through frame body: 112, {6, Pid, '', echo}, hello.  */
@@ -1519,6 +2002,13 @@ static const struct
   T (test_hs_cookie_never_shown),
   T (test_hs_init_limits),
   T (test_hs_handshake_23_always),
+  T (test_acc_v6_success),
+  T (test_acc_v5_complement),
+  T (test_acc_decisions),
+  T (test_acc_wrong_cookie),
+  T (test_acc_bad_names),
+  T (test_acc_mandatory_25),
+  T (test_acc_split_everywhere),
 #undef T
 };
 

@@ -11,6 +11,11 @@
      4  a handshake fed a correct peer conversation built from the input,
         so that the success path and the splitting are explored too
      5  dist_parse_frame over a series of frames sharing an atom cache
+     6  the acceptor's handshake fed the rest of the input as the
+        initiator's bytes, after correct messages up to a stage the
+        input picks, answering with a status the input picks
+     7  the acceptor fed a correct initiator conversation built from the
+        input: it must succeed, and end exactly after the reply
 
    In the handshake modes the next byte picks the peer's version and
    seeds the chunk sizes: bytes reach hs_feed in pieces, as from a
@@ -135,7 +140,11 @@ check_state (const hs_state *hs, hs_status st)
     case HS_CONTINUE:
       ASSERT (hs->state == HS_AWAIT_STATUS
               || hs->state == HS_AWAIT_CHALLENGE
-              || hs->state == HS_AWAIT_ACK);
+              || hs->state == HS_AWAIT_ACK
+              || hs->state == HS_AWAIT_NAME
+              || hs->state == HS_AWAIT_ALIVE_ANSWER
+              || hs->state == HS_AWAIT_COMPLEMENT
+              || hs->state == HS_AWAIT_REPLY);
       ASSERT (hs->kind == HS_ERR_NONE && hs->error == NULL);
       break;
     case HS_DONE:
@@ -143,6 +152,12 @@ check_state (const hs_state *hs, hs_status st)
       ASSERT (hs->kind == HS_ERR_NONE && hs->error == NULL);
       ASSERT (hs->peer_name_len >= 1);
       ASSERT ((hs->peer_flags & HS_PEER_REQUIRED) == HS_PEER_REQUIRED);
+      break;
+    case HS_DECIDE:
+      ASSERT (hs->state == HS_AWAIT_DECISION);
+      ASSERT (hs->kind == HS_ERR_NONE && hs->error == NULL);
+      ASSERT (hs->peer_name_len >= 3 && hs->out.len == 0);
+      ASSERT (memchr (hs->peer_name, '@', hs->peer_name_len));
       break;
     case HS_FAILED:
       ASSERT (hs->state == HS_STATE_FAILED);
@@ -164,19 +179,19 @@ next_chunk (uint32_t *seed)
   return (*seed >> 16) % 40;  /* zero-length reads happen too */
 }
 
-/* Feed STREAM to HS in chunks; the status at the end and, in
-   *CONSUMED, what hs_feed took in all.  OUT is drained into SENT
-   (checked for the cookie as it goes).  */
+/* Feed STREAM to HS in chunks, answering an acceptor's HS_DECIDE with
+   DECISION; the status at the end and, in *CONSUMED, what hs_feed took
+   in all.  OUT is drained (checked for the cookie as it goes).  */
 static hs_status
 feed_stream (hs_state *hs, const uint8_t *stream, size_t len, uint32_t seed,
-             size_t *consumed_total)
+             hs_accept_decision decision, size_t *consumed_total)
 {
   uint8_t *pending = malloc (len + 1);
   size_t npending = 0, from = 0;
   hs_status st = HS_CONTINUE;
   *consumed_total = 0;
   ASSERT (pending);
-  while (from < len && st == HS_CONTINUE)
+  while (st == HS_CONTINUE && (from < len || npending > 0))
     {
       size_t n = next_chunk (&seed);
       if (n > len - from)
@@ -188,12 +203,20 @@ feed_stream (hs_state *hs, const uint8_t *stream, size_t len, uint32_t seed,
       st = hs_feed (hs, pending, npending, &consumed);
       ASSERT (consumed <= npending);
       check_state (hs, st);
-      ASSERT (!memmem (hs->out.data, hs->out.len, COOKIE,
-                       strlen (COOKIE)));
+      if (st == HS_DECIDE)
+        {
+          st = hs_accept_status (hs, decision);
+          check_state (hs, st);
+        }
+      ASSERT (hs->out.len == 0
+              || !memmem (hs->out.data, hs->out.len, COOKIE,
+                          strlen (COOKIE)));
       hs->out.len = 0;
       memmove (pending, pending + consumed, npending - consumed);
       npending -= consumed;
       *consumed_total += consumed;
+      if (from == len && consumed == 0 && st == HS_CONTINUE)
+        break;  /* all delivered; the rest is not a whole message */
     }
   /* Once finished, it takes nothing more.  */
   if (st != HS_CONTINUE && npending > 0)
@@ -326,7 +349,8 @@ fuzz_handshake (const uint8_t *data, size_t len)
   hs_state hs;
   start (&hs, version);
   size_t consumed;
-  hs_status st = feed_stream (&hs, stream, n, seed, &consumed);
+  hs_status st = feed_stream (&hs, stream, n, seed, HS_ACCEPT_OK,
+                              &consumed);
   ASSERT (consumed <= n);
   finish (&hs, st);
   free (stream);
@@ -364,7 +388,7 @@ fuzz_good_handshake (const uint8_t *data, size_t len)
   ASSERT (hs_expect_peer (&hs, name, name_len));
   size_t consumed;
   hs_status st = feed_stream (&hs, stream, hs_len + tail_len, seed,
-                              &consumed);
+                              HS_ACCEPT_OK, &consumed);
   ASSERT (st == HS_DONE);
   ASSERT (consumed == hs_len);
   ASSERT (hs.peer_name_len == name_len);
@@ -436,6 +460,156 @@ fuzz_frames (const uint8_t *data, size_t len)
   dist_atom_cache_free (cache);
 }
 
+/* ---------------------------------------------------------------- */
+/* The acceptor */
+
+static void
+acc_start (hs_state *hs)
+{
+  bool ok = hs_init_acceptor (hs, (const uint8_t *) OUR_NAME,
+                              strlen (OUR_NAME), (const uint8_t *) COOKIE,
+                              strlen (COOKIE), OUR_FLAGS, 42);
+  ASSERT (ok);
+  check_state (hs, HS_CONTINUE);
+  hs->our_challenge = OUR_CHALLENGE;
+}
+
+/* A correct initiator up to UPTO messages (0 none, 1 the name, 2 the
+   answer to alive or the complement, 3 the reply): at B from AT, the
+   new end.  */
+static size_t
+good_initiator (uint8_t *b, size_t at, int upto, bool old, bool alive,
+                const uint8_t *name, size_t name_len)
+{
+  uint8_t m[400];
+  uint64_t flags = HS_PEER_REQUIRED | DFLAG_DIST_MONITOR | DFLAG_ALIAS;
+  if (upto >= 1)
+    {
+      size_t n;
+      if (old)
+        {
+          m[0] = 'n';
+          m[1] = 0;
+          m[2] = 5;
+          put32 (m + 3, (uint32_t) flags);
+          memcpy (m + 7, name, name_len);
+          n = 7 + name_len;
+        }
+      else
+        {
+          m[0] = 'N';
+          put32 (m + 1, (uint32_t) (flags >> 32));
+          put32 (m + 5, (uint32_t) flags);
+          put32 (m + 9, 7);
+          m[13] = (uint8_t) (name_len >> 8);
+          m[14] = (uint8_t) name_len;
+          memcpy (m + 15, name, name_len);
+          n = 15 + name_len;
+        }
+      at = put_msg (b, at, m, n);
+    }
+  if (upto >= 2 && alive)
+    at = put_msg (b, at, (const uint8_t *) "strue", 5);
+  if (upto >= 2 && old)
+    {
+      m[0] = 'c';
+      put32 (m + 1, (uint32_t) (flags >> 32));
+      put32 (m + 5, 7);
+      at = put_msg (b, at, m, 9);
+    }
+  if (upto >= 3)
+    {
+      m[0] = 'r';
+      put32 (m + 1, 99);
+      digest_compute ((const uint8_t *) COOKIE, strlen (COOKIE),
+                      OUR_CHALLENGE, m + 5);
+      at = put_msg (b, at, m, 1 + 4 + DIGEST_LEN);
+    }
+  return at;
+}
+
+static const hs_accept_decision decisions[] = {
+  HS_ACCEPT_OK, HS_ACCEPT_SIMULTANEOUS, HS_ACCEPT_ALIVE, HS_ACCEPT_NOK,
+  HS_ACCEPT_NOT_ALLOWED,
+};
+
+/* Control byte: bit 0 the old name form, bits 1-2 the stage, bits 3-5
+   the decision, bits 6-7 the chunk seed.  */
+static void
+fuzz_acceptor (const uint8_t *data, size_t len)
+{
+  if (len < 1)
+    return;
+  bool old = data[0] & 1;
+  int stage = (data[0] >> 1) & 3;
+  hs_accept_decision decision = decisions[((data[0] >> 3) & 7) % 5];
+  uint32_t seed = data[0] >> 6;
+  data++;
+  len--;
+  uint8_t *stream = malloc (200 + len);
+  ASSERT (stream);
+  size_t n = good_initiator (stream, 0, stage, old,
+                             decision == HS_ACCEPT_ALIVE,
+                             (const uint8_t *) "p@h", 3);
+  memcpy (stream + n, data, len);
+  n += len;
+  hs_state hs;
+  acc_start (&hs);
+  size_t consumed;
+  hs_status st = feed_stream (&hs, stream, n, seed, decision,
+                                  &consumed);
+  ASSERT (consumed <= n);
+  hs_status closed = hs_peer_closed (&hs);
+  ASSERT (st == HS_CONTINUE || closed == st);
+  hs_free (&hs);
+  free (stream);
+}
+
+/* A correct initiator, with a name and a tail from the input.  */
+static void
+fuzz_good_acceptor (const uint8_t *data, size_t len)
+{
+  if (len < 2)
+    return;
+  bool old = data[0] & 1;
+  hs_accept_decision decision = decisions[((data[0] >> 1) & 3) % 3];
+  uint32_t seed = data[0] >> 3;
+  size_t name_len = 1 + data[1] % 100;
+  data += 2;
+  len -= 2;
+  if (len < name_len)
+    return;
+  /* Make it a name: alive@host, no other '@', no NUL.  */
+  uint8_t name[128];
+  memcpy (name, data, name_len);
+  for (size_t k = 0; k < name_len; k++)
+    if (name[k] == '@' || name[k] == 0)
+      name[k] = 'x';
+  name[0] = 'a';
+  name[name_len] = '@';
+  name[name_len + 1] = 'h';
+  data += name_len;
+  len -= name_len;
+  uint8_t *stream = malloc (600 + len);
+  ASSERT (stream);
+  size_t n = good_initiator (stream, 0, 3, old, decision == HS_ACCEPT_ALIVE,
+                             name, name_len + 2);
+  size_t hs_len = n;
+  memcpy (stream + n, data, len);
+  n += len;
+  hs_state hs;
+  acc_start (&hs);
+  size_t consumed;
+  hs_status st = feed_stream (&hs, stream, n, seed, decision,
+                                  &consumed);
+  ASSERT (st == HS_DONE && consumed == hs_len);
+  ASSERT (hs.peer_name_len == name_len + 2);
+  ASSERT (hs.replaces_old == (decision == HS_ACCEPT_ALIVE));
+  hs_free (&hs);
+  free (stream);
+}
+
+/* ---------------------------------------------------------------- */
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -443,7 +617,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     return 0;
   const uint8_t *rest = data + 1;
   size_t len = size - 1;
-  switch (data[0] % 6)
+  switch (data[0] % 8)
     {
     case 0:
       fuzz_port2 (rest, len);
@@ -460,8 +634,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     case 4:
       fuzz_good_handshake (rest, len);
       break;
-    default:
+    case 5:
       fuzz_frames (rest, len);
+      break;
+    case 6:
+      fuzz_acceptor (rest, len);
+      break;
+    default:
+      fuzz_good_acceptor (rest, len);
       break;
     }
   return 0;
