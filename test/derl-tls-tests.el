@@ -291,6 +291,20 @@ With it on, the same node is refused."
             (should (equal (derl-tls-test-ping "node") "pong")))
         (mapc #'delete-process socks)))))
 
+(ert-deftest derl-tls-simultaneous-connect ()
+  "Over TLS, Emacs and a node dial each other at once: one connection
+remains, whichever name is the greater."
+  (derl-tls-test-with-emacs-node
+    (let ((tls-args (list "-proto_dist" "inet_tls" "-ssl_dist_optfile"
+                          (derl-tls-test-optfile "node")))
+          (erl (symbol-function 'derl-listen-erl)))
+      ;; The nodes of `derl-listen-simultaneous', started for TLS.
+      (cl-letf (((symbol-function 'derl-listen-erl)
+                 (lambda (expr &rest args)
+                   (apply erl expr (append args tls-args)))))
+        (derl-listen-simultaneous "aaa")
+        (derl-listen-simultaneous "zzz")))))
+
 (ert-deftest derl-tls-start-node-needs-certificate ()
   "A TLS node without a certificate of its own: `derl-tls-error' at once."
   (derl-test-configure)
