@@ -98,11 +98,11 @@ Check that the message shows nothing of a private key."
 (ert-deftest derl-tls-ticks-while-busy ()
   "The I/O thread keeps a TLS connection ticking while Emacs is busy."
   (derl-tls-test-with-node (node (derl-tls-test-optfile "node")
-                                 "-kernel" "net_ticktime" "2")
-    (let ((derl-net-ticktime 2))
+                                 "-kernel" "net_ticktime" "3")
+    (let ((derl-net-ticktime 3))
       (derl-connect node)
       ;; Busy without reading any process output, past the tick time.
-      (let ((end (+ (float-time) 4)))
+      (let ((end (+ (float-time) 4.5)))
         (while (< (float-time) end)))
       (should (eq (derl-connection-state (derl-connect node)) 'up))
       (derl-tls-test-echo-works node))))
