@@ -99,13 +99,17 @@ Check that the message shows nothing of a private key."
   "The I/O thread keeps a TLS connection ticking while Emacs is busy."
   (derl-tls-test-with-node (node (derl-tls-test-optfile "node")
                                  "-kernel" "net_ticktime" "3")
-    (let ((derl-net-ticktime 3))
-      (derl-connect node)
+    (let* ((derl-net-ticktime 3)
+           (downs nil)
+           (erl-nodedown-hook (list (lambda (n) (push n downs))))
+           (conn (derl-connect node)))
       ;; Busy without reading any process output, past the tick time.
       (let ((end (+ (float-time) 4.5)))
         (while (< (float-time) end)))
-      (should (eq (derl-connection-state (derl-connect node)) 'up))
-      (derl-tls-test-echo-works node))))
+      (derl-tls-test-echo-works node)
+      (should-not downs)
+      (should (eq (gethash node derl--connections) conn))
+      (should (eq (derl-connection-state conn) 'up)))))
 
 ;;;; Refusals
 
