@@ -46,9 +46,10 @@ is made."
 (defcustom derl-tls-certfile nil
   "PEM file with the certificate Emacs shows nodes, or nil for none.
 Nodes that verify their peers (`{verify, verify_peer}' with
-`{fail_if_no_peer_cert, true}' in their server options) need one.  The
-file may hold the chain after the certificate, and the private key
-when `derl-tls-keyfile' is nil."
+`{fail_if_no_peer_cert, true}' in their server options) need one, and
+so does Emacs as a TLS node (`derl-start-node').  The file may hold
+the chain after the certificate, and the private key when
+`derl-tls-keyfile' is nil."
   :type '(choice (const :tag "None" nil) file)
   :group 'derl)
 
@@ -68,9 +69,11 @@ Nil means the system's CA store."
 (defcustom derl-tls-verify-peer t
   "Non-nil means check the node's certificate and its host name.
 The certificate must chain to a CA of `derl-tls-cacertfile' and name
-the host part of the node name dialled (node@HOST).  Turn this off
-only for tests and self-signed set-ups: without it anyone on the path
-can pose as the node."
+the host part of the node name dialled (node@HOST).  When Emacs is a
+node (`derl-start-node'), nodes that connect to it must likewise show
+a certificate from such a CA.  Turn this off only for tests and
+self-signed set-ups: without it anyone on the path can pose as the
+node."
   :type 'boolean
   :group 'derl)
 
