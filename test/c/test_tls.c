@@ -482,6 +482,33 @@ test_tls_not_tls (void)
   close_pair (&p);
 }
 
+/* Data that came with the end of the handshake waits in the session,
+   where poll cannot see it: tls_has_pending says so.  */
+static void
+test_tls_pending_after_handshake (void)
+{
+  pair p;
+  CHECK (open_pair (&p, opts ("client", "ca", true),
+                    opts ("server", "ca", true), "localhost"));
+  tls_status c = TLS_WANT_READ, sv = TLS_WANT_READ;
+  /* Until the client is done; the server has yet to read its end.  */
+  for (int round = 0; round < 50 && c != TLS_OK; round++)
+    {
+      c = tls_handshake (p.client);
+      if (c != TLS_OK)
+        sv = tls_handshake (p.server);
+    }
+  CHECK (c == TLS_OK && sv == TLS_WANT_READ);
+  CHECK (tls_send (p.client, "early", 5) == 5);
+  CHECK (tls_handshake (p.server) == TLS_OK);
+  CHECK (tls_has_pending (p.server));
+  char buf[16];
+  CHECK (tls_recv (p.server, buf, sizeof buf) == 5);
+  CHECK (!memcmp (buf, "early", 5));
+  CHECK (!tls_has_pending (p.server));
+  close_pair (&p);
+}
+
 static void
 test_tls_bad_files (void)
 {
@@ -526,6 +553,7 @@ static const struct
   T (test_tls_verify_off),
   T (test_tls_client_certificate_required),
   T (test_tls_not_tls),
+  T (test_tls_pending_after_handshake),
   T (test_tls_bad_files),
 #undef T
 };
