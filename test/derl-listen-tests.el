@@ -311,6 +311,35 @@ third node, nor dial it."
       (derl-stop-node)
       (derl-listen-stop-all))))
 
+(ert-deftest derl-listen-port-and-address ()
+  "A chosen port is the one listened on; a port in use or an address
+that is not numeric gives a clear error, and leaves no registration."
+  (derl-test-configure)
+  (derl-stop-node)
+  (let ((port (derl-test-free-port)))
+    (let ((derl-listen-port port))
+      (derl-listen-with-node
+        (should (eql (derl-node-port) port))
+        (should (equal (derl-listen-ping) "pong"))))
+    (let* ((server (make-network-process :name "derl-listen-busy" :server t
+                                         :host "127.0.0.1" :service port
+                                         :family 'ipv4 :noquery t))
+           (derl-listen-port port))
+      (unwind-protect
+          (let ((err (should-error (derl-start-node) :type 'derl-error)))
+            (should (string-match-p "cannot listen at 127.0.0.1 port [0-9]+: \
+Address already in use" (cadr err)))
+            (should-not (member (derl-listen-alive-name)
+                                (derl-listen-epmd-names))))
+        (delete-process server)
+        (derl-stop-node)))
+    (let ((derl-listen-address "localhost"))
+      (should (string-match-p "not a numeric IP address"
+                              (cadr (should-error (derl-start-node)
+                                                  :type 'derl-error))))
+      (should (null (derl-node-port))))
+    (derl-listen-stop-all)))
+
 (ert-deftest derl-listen-name-taken ()
   "A name that EPMD already holds gives a clear error, and no node."
   (derl-test-configure)
