@@ -323,7 +323,8 @@ int64_t
 timers_locked (conn *c, int64_t now)
 {
   if (c->kind == Q_LISTEN)
-    return -1;  /* its tick time is for the connections it takes */
+    return listener_timer_locked (c, now);  /* its tick time is for the
+                                               connections it takes */
   if (c->state != C_UP)
     {
       if (c->deadline && now >= c->deadline)

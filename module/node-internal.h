@@ -85,12 +85,15 @@ typedef struct conn
   long listener;       /* incoming: the listener it came through (0 once
                           it took over a connection of ours); Q_ALIVE:
                           the listener it registers */
-  long alive_id;       /* Q_LISTEN: its registration with EPMD */
+  long alive_id;       /* Q_LISTEN: its registration with EPMD; its
+                          DEADLINE, when set, is the end of a pause in
+                          accepting (out of file descriptors) */
   bool accepting;      /* Q_LISTEN: registered, taking connections */
   unsigned max_pending;
   unsigned handshake_timeout_ms;
   long replaces;       /* incoming: the connection to the same node that
                           status alive asked about */
+  const char *why_not; /* incoming: why we answered not_allowed */
   struct tls_context *tls_ctx;  /* TLS wanted: its context; NULL: plain */
   struct tls_session *tls;      /* the TLS session, once started */
 } conn;
@@ -139,6 +142,8 @@ void conn_up_locked (conn *c, node_event_kind kind);
 
 /* node-listen.c */
 void accept_locked (conn *listener);
+/* The listener's timer: the end of a pause.  */
+int64_t listener_timer_locked (conn *listener, int64_t now);
 /* The peer's name is known: the answer net_kernel would give.  */
 hs_accept_decision incoming_decision_locked (conn *c);
 /* What became of the handshake of C, an incoming connection.  */

@@ -31,6 +31,8 @@
 
 /* Connections taken per wake-up: others get their turn in between.  */
 #define ACCEPT_BATCH 256
+/* How long the listener rests when no descriptor is left for it.  */
+#define ACCEPT_PAUSE_MS 200
 
 /* ---------------------------------------------------------------- */
 /* Refusals */
@@ -192,6 +194,9 @@ accept_locked (conn *l)
                                 "new connections");
               continue;
             }
+          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS
+              || errno == ENOMEM)
+            l->deadline = node_now_ms () + ACCEPT_PAUSE_MS;
           return;
         }
       if (pending >= l->max_pending && oldest)
@@ -200,6 +205,14 @@ accept_locked (conn *l)
                           "(derl-listen-max-pending)");
       take_connection_locked (l, fd, &addr);
     }
+}
+
+int64_t
+listener_timer_locked (conn *l, int64_t now)
+{
+  if (l->deadline && now >= l->deadline)
+    l->deadline = 0;
+  return l->deadline ? l->deadline - now : -1;
 }
 
 /* ---------------------------------------------------------------- */
@@ -303,6 +316,14 @@ park_locked (conn *c)
   c->state = C_PARKED;
 }
 
+/* Refuse C with status not_allowed, for reason WHY.  */
+static hs_accept_decision
+not_allowed (conn *c, const char *why)
+{
+  c->why_not = why;
+  return HS_ACCEPT_NOT_ALLOWED;
+}
+
 hs_accept_decision
 incoming_decision_locked (conn *c)
 {
@@ -313,14 +334,16 @@ incoming_decision_locked (conn *c)
   c->alive = strndup (name, (size_t) (at - name));
   c->host = strdup (at + 1);
   if (!c->alive || !c->host)
-    return HS_ACCEPT_NOT_ALLOWED;
+    return not_allowed (c, "out of memory");
   if (!strcmp (name, c->our_name))
-    return HS_ACCEPT_NOT_ALLOWED;
+    return not_allowed (c, "the node calls itself by Emacs's own name "
+                           "(status not_allowed)");
   /* Long names (host.domain) and short ones never meet, as in Erlang. */
   const char *our_host = strchr (c->our_name, '@');
   if (our_host
       && (strchr (c->host, '.') == NULL) != (strchr (our_host, '.') == NULL))
-    return HS_ACCEPT_NOT_ALLOWED;
+    return not_allowed (c, "the node's name is long and Emacs's short, or "
+                           "the other way round (status not_allowed)");
   conn *o = other_conn_to (c, name);
   if (!o)
     return HS_ACCEPT_OK;
@@ -360,7 +383,9 @@ incoming_failed_locked (conn *c)
       e = NODE_ERR_PROTOCOL;
       break;
     }
-  refuse_locked (c, e, c->hs.error ? c->hs.error : "handshake failed");
+  refuse_locked (c, e, c->why_not ? c->why_not
+                      : c->hs.error ? c->hs.error
+                                    : "handshake failed");
 }
 
 void

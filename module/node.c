@@ -142,7 +142,7 @@ poll_events (conn *c, int64_t now)
   if (c->state == C_TLS)
     return transport_poll_events (c);
   if (c->kind == Q_LISTEN)
-    return c->accepting ? POLLIN : 0;
+    return c->accepting && !c->deadline ? POLLIN : 0;
   bool paused = c->state == C_UP && events_over_high_water_locked ();
   if (paused)
     /* Not reading is our doing, not the node's silence.  */

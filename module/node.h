@@ -11,7 +11,8 @@
    node-conn.c (connection state machine: EPMD, connect, handshake,
    timers, death), node-frames.c (bytes in and out of a connection),
    node-events.c (the event queue to Lisp), node-resolve.c (name
-   look-ups), node-transport.c (plain TCP or TLS, over tls.c);
+   look-ups), node-listen.c (the listener, our EPMD registration, the
+   acceptor's side), node-transport.c (plain TCP or TLS, over tls.c);
    node-internal.h is what they share.
 
    Locking: one mutex, `node_lock' (node-internal.h), guards everything

@@ -272,6 +272,27 @@ true replaces it (nodedown for the old, nodeup for the new)."
       (erl-unregister 'derl_listen_inbox)
       (derl-listen-stop-all))))
 
+(ert-deftest derl-listen-not-allowed ()
+  "A node calling itself by Emacs's name, or with a long name when
+Emacs's is short, gets status not_allowed, and the trace says why."
+  (derl-listen-with-node
+    (unwind-protect
+        (progn
+          (let ((own (derl-listen-dialer (symbol-name erl-node-name) "v6")))
+            (should (equal (derl-listen-output own "dialer status \\(.*\\)")
+                           "not_allowed"))
+            (derl-listen-output own "dialer closed"))
+          (should (string-match-p "Emacs's own name"
+                                  (derl-listen-trace erl-node-name)))
+          (let* ((name (concat (derl-test-random-string 6) "@host.example"))
+                 (long (derl-listen-dialer name "v6")))
+            (should (equal (derl-listen-output long "dialer status \\(.*\\)")
+                           "not_allowed"))
+            (derl-test-wait (lambda ()
+                              (string-match-p "name is long"
+                                              (derl-listen-trace name))))))
+      (derl-listen-stop-all))))
+
 (ert-deftest derl-listen-no-relay ()
   "A node that connected in cannot make Emacs pass signals on to a
 third node, nor dial it."
@@ -322,9 +343,9 @@ that is not numeric gives a clear error, and leaves no registration."
         (should (eql (derl-node-port) port))
         (should (equal (derl-listen-ping) "pong"))))
     (let* ((server (make-network-process :name "derl-listen-busy" :server t
-                                         :host "127.0.0.1" :service port
+                                         :host "127.0.0.1" :service t
                                          :family 'ipv4 :noquery t))
-           (derl-listen-port port))
+           (derl-listen-port (process-contact server :service)))
       (unwind-protect
           (let ((err (should-error (derl-start-node) :type 'derl-error)))
             (should (string-match-p "cannot listen at 127.0.0.1 port [0-9]+: \
