@@ -332,8 +332,11 @@ timers_locked (conn *c, int64_t now)
           kill_conn_locked (c, NODE_ERR_TIMEOUT,
                             c->state == C_HANDSHAKE
                               ? "handshake timed out"
-                            : c->state == C_TLS
+                            : c->state == C_TLS && c->incoming
                               ? "TLS handshake timed out"
+                            : c->state == C_TLS
+                              ? "TLS handshake timed out (a plain TCP node "
+                                "waits without a word: is it a TLS node?)"
                             : c->state == C_PARKED
                               ? "the node said it was connecting to us "
                                 "(status nok), but did not"

@@ -173,6 +173,20 @@ With it on, the same node is refused."
         (should (string-match-p "TLS" (derl-tls-test-refused node)))
       (derl-test-stop-node node))))
 
+(ert-deftest derl-tls-plain-node-timeout ()
+  "When our connect timeout comes before the plain node gives up, the
+timeout says what may be wrong."
+  (derl-test-configure)
+  (let ((node (derl-test-start-node))
+        (derl-proto-dist 'tls)
+        (derl-tls-verify-peer nil)
+        (derl-connect-timeout 2))
+    (unwind-protect
+        (should (string-match-p "TLS handshake timed out.*TLS node"
+                                (cadr (should-error (derl-connect node)
+                                                    :type 'derl-timeout))))
+      (derl-test-stop-node node))))
+
 (ert-deftest derl-tls-tls-node-refused-over-tcp ()
   "A plain TCP Emacs cannot reach a TLS node, and says why."
   (derl-tls-test-with-node (node (derl-tls-test-optfile "node"))
