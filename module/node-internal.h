@@ -74,6 +74,7 @@ typedef struct conn
   size_t out_sent;
   size_t max_send_queue;
   int64_t deadline;    /* connect deadline, ms; 0 once up */
+  int64_t redial_at;   /* C_PARKED while Emacs is no node: dial again */
   int64_t last_recv, last_send;
   uint64_t messages_in, bytes_in, messages_out, bytes_out;  /* frames */
   unsigned ticktime_ms;
