@@ -3,6 +3,7 @@
 #   make          build the module (module/derl-module.so)
 #   make test     C unit tests (ASan+UBSan), fuzz smoke run, ERT suites
 #   make demo     show derl at work against a local Erlang node
+#   make demo-interactive   the same, left open in a terminal Emacs
 #   make bench    speed, as ratios against references in the same run
 #   make fuzz     the long fuzz run (FUZZ_SECONDS, default 600)
 #
@@ -38,8 +39,8 @@ ERL_BEAM := $(patsubst test/erl/%.erl,$(BUILD)/ebin/%.beam,$(ERL_SRC))
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
 
-.PHONY: all module lisp test test-c test-fuzz test-ert demo bench fuzz deps \
-        clean
+.PHONY: all module lisp test test-c test-fuzz test-ert demo demo-interactive \
+        bench fuzz deps clean
 
 all: module lisp
 
@@ -138,8 +139,12 @@ lisp/%.elc: lisp/%.el
 # ---- demo and bench
 
 demo: deps module lisp $(ERL_BEAM)
-	$(EMACS) -Q --batch -L lisp -L test --eval '(setq load-prefer-newer t)' \
-	  -l test/derl-demo.el
+	@$(EMACS) -Q --batch -L lisp -L test --eval '(setq load-prefer-newer t)' \
+	  -l test/derl-demo.el -f derl-demo-batch
+
+demo-interactive: deps module lisp $(ERL_BEAM)
+	$(EMACS) -Q -nw -L lisp -L test --eval '(setq load-prefer-newer t)' \
+	  -l test/derl-demo.el -f derl-demo-interactive
 
 bench: deps module lisp $(ERL_BEAM)
 	EMACS=$(EMACS) ERL=$(ERL) ERLC=$(ERLC) sh bench/run.sh

@@ -4,7 +4,6 @@
 ;; SPDX-License-Identifier: GPL-3.0-or-later
 
 ;; Keywords: erlang, languages, processes
-;; Package-Requires: ((emacs "28.1"))
 
 ;; This file is not part of GNU Emacs.
 
@@ -96,6 +95,14 @@ The text is at most LIMIT characters (default
     (derl-trace-insert-term term limit)
     (buffer-string)))
 
+(defun derl-term-to-string (term &optional limit)
+  "Return TERM printed the way Erlang prints it, as ~tp would.
+A pid prints as <NODE.ID.SERIAL>, a binary as <<\"...\">>, a map as
+#{K => V}.  The text is at most LIMIT characters (default
+`derl-trace-term-length'), then \"...\"; terms nested deeper than
+40 levels print as \"...\".  This never fails, whatever TERM is."
+  (derl-trace-term term limit))
+
 (defun derl-trace--walk (term depth)
   "Insert TERM, DEPTH levels down, unless the text is long enough."
   (cond
@@ -163,13 +170,29 @@ The text is at most LIMIT characters (default
       (concat (substring text 0 limit) "...")
     text))
 
+(defun derl-trace--unprintable-p (char)
+  "Whether Erlang prints a list holding CHAR as integers, not as a string."
+  (or (< char 8) (and (> char 13) (< char 32) (/= char 27))
+      (and (>= char 127) (< char 160))))
+
 (defun derl-trace--string (string)
-  "Insert STRING quoted, at most as long as the text may still grow."
-  (let ((print-escape-newlines t)
-        (print-escape-control-characters t)
-        (room (max 0 (- derl-trace--stop (point)))))
-    (prin1 (if (> (length string) room) (substring string 0 room) string)
-           (current-buffer))))
+  "Insert STRING, at most as long as the text may still grow.
+As Erlang does, it is quoted if its characters are printable, and
+a list of integers otherwise, such as [1,2,3]."
+  (let* ((print-escape-newlines t)
+         (print-escape-control-characters t)
+         (room (max 0 (- derl-trace--stop (point))))
+         (shown (if (> (length string) room) (substring string 0 room)
+                  string)))
+    (if (not (cl-some #'derl-trace--unprintable-p shown))
+        (prin1 shown (current-buffer))
+      (insert "[")
+      (let ((i 0) (n (length shown)))
+        (while (and (< i n) (< (point) derl-trace--stop))
+          (when (> i 0) (insert ","))
+          (princ (aref shown i) (current-buffer))
+          (setq i (1+ i))))
+      (insert "]"))))
 
 (defun derl-trace--tagged (term)
   "Insert TERM, a vector tagged with `erl-tag', as Erlang prints it."

@@ -1,8 +1,10 @@
-;;; derl.el --- Distributed Erlang connections for Emacs  -*- lexical-binding: t; -*-
+;;; derl.el --- Distributed Erlang: talk to Erlang and Elixir nodes  -*- lexical-binding: t; -*-
 
 ;; Copyright (C) 2026 The derl authors
 ;; SPDX-License-Identifier: GPL-3.0-or-later
 
+;; Version: 0.1.0
+;; URL: https://github.com/derl-el/derl
 ;; Keywords: erlang, languages, processes
 ;; Package-Requires: ((emacs "28.1"))
 
@@ -58,6 +60,15 @@
 When nil, the cookie is read from ~/.erlang.cookie.  The cookie is
 never shown in messages or traces."
   :type '(choice (const :tag "Read ~/.erlang.cookie" nil) string))
+
+(defcustom derl-node-cookies nil
+  "Cookies for particular nodes, an alist of (NODE . COOKIE).
+NODE is a symbol name@host, COOKIE a string.  Nodes not listed use
+`derl-cookie'.  \\[erl-connect] with a prefix argument asks for
+the cookie of one node and keeps it here for this session.  The
+cookies are never shown in messages or traces."
+  :type '(alist :key-type (symbol :tag "Node")
+                :value-type (string :tag "Cookie")))
 
 (defcustom derl-net-ticktime 60
   "Seconds of silence after which a connection counts as down.
@@ -169,6 +180,7 @@ FORMAT and ARGS make the text; they are not even evaluated while
             :documentation "Remote monitors of local processes, as
 (LOCAL-PID REMOTE-PID REF).")
   (failure nil :documentation "(KIND . REASON) when it went down.")
+  (up-since nil :documentation "When it came up, as a `float-time'.")
   (unlink-id 0 :documentation "Last UNLINK_ID sent."))
 
 (defvar derl--connections (make-hash-table :test 'eq)
@@ -214,13 +226,15 @@ connect to each other."
 `erl-node-name' to a %s name" node (if long "long" "short") erl-node-name
                             (if long "long" "short")))))))
 
-(defun derl--cookie ()
-  "Return the cookie as bytes, from `derl-cookie' or ~/.erlang.cookie.
+(defun derl--cookie (&optional node)
+  "Return the cookie for NODE as bytes.
+It comes from `derl-node-cookies', `derl-cookie' or ~/.erlang.cookie.
 Those are the bytes Erlang digests: a cookie's characters as
 Latin-1, the cookie file's bytes as they are."
-  (if derl-cookie
-      (derl--latin-1-cookie derl-cookie)
-    (derl--cookie-file (expand-file-name "~/.erlang.cookie"))))
+  (let ((own (cdr (assq node derl-node-cookies))))
+    (cond (own (derl--latin-1-cookie own))
+          (derl-cookie (derl--latin-1-cookie derl-cookie))
+          (t (derl--cookie-file (expand-file-name "~/.erlang.cookie"))))))
 
 (defun derl--latin-1-cookie (cookie)
   "Return COOKIE, a string, as the Latin-1 bytes of Erlang's digest."
@@ -323,7 +337,7 @@ NODE -> (RETRY-TIME DELAY . CONNECTION), CONNECTION the last failed.")
          (ours (cdr (derl--split-node erl-node-name)))
          (tls (derl-tls--module-options))
          (cookie (progn (derl--check-name-kinds node (cdr parts) ours)
-                        (derl--cookie))))
+                        (derl--cookie node))))
     (derl--ensure-started)
     (let* ((id (derl--module-connect
                 (car parts) (cdr parts) derl-epmd-port cookie
@@ -389,20 +403,32 @@ and BODY as in `defun'."
 
 ;;;; The public API
 
+(declare-function derl-read-connect-arguments "derl-commands" (ask-cookie))
+(declare-function derl-connect-interactively "derl-commands" (node))
+
+;;;###autoload
 (defun erl-connect (node)
   "Connect to NODE asynchronously.
 When the connection is up `erl-nodeup-hook' runs; when it fails, or
-goes down later, `erl-nodedown-hook' runs.  Return the connection."
-  (interactive (list (intern (read-string "Node: "))))
-  (derl--connection node))
+goes down later, `erl-nodedown-hook' runs.  Return the connection.
 
+Interactively, read NODE with completion of the names EPMD knows on
+this host and on `derl-epmd-hosts', wait for the connection and say
+in the echo area how it went.  With a prefix argument, also read a
+cookie for NODE alone (see `derl-node-cookies')."
+  (interactive (derl-read-connect-arguments current-prefix-arg))
+  (if (called-interactively-p 'interactive)
+      (derl-connect-interactively node)
+    (derl--connection node)))
+
+;;;###autoload
 (defun derl-connect (node &optional timeout)
   "Connect to NODE and wait until it is up; return the connection.
 Wait at most TIMEOUT seconds (default `derl-connect-timeout' plus a
 second).  Signal `derl-epmd-error', `derl-connect-error',
 `derl-auth-error', `derl-protocol-error' or `derl-timeout' when it
-cannot be done."
-  (interactive (list (intern (read-string "Node: "))))
+cannot be done.  Interactively, read NODE as `erl-connect' does."
+  (interactive (derl-read-connect-arguments current-prefix-arg))
   (setq node (derl--node-symbol node))
   (remhash node derl--backoff)
   (let ((conn (derl--connection node))
@@ -424,6 +450,7 @@ cannot be done."
                conn)
       (derl--signal-failure conn))))
 
+;;;###autoload
 (defun derl-disconnect (node)
   "Close the connection to NODE, if there is one."
   (interactive
@@ -604,7 +631,8 @@ Processes that get messages run once for the whole batch."
        (when conn
          (setf (derl-connection-state conn) 'up
                (derl-connection-flags conn) flags
-               (derl-connection-creation conn) creation)
+               (derl-connection-creation conn) creation
+               (derl-connection-up-since conn) (float-time))
          (remhash (derl-connection-node conn) derl--backoff)
          (derl--trace conn 'input "** nodeup")
          (run-hook-with-args 'erl-nodeup-hook (derl-connection-node conn)
@@ -917,5 +945,9 @@ it, trace it with TO in full (its creation too) and log it in
 (require 'derl-spawn)
 (require 'derl-rpc)
 (require 'derl-io)
+;; The commands, so that loading derl is all a user needs.
+(require 'derl-commands)
+(require 'derl-list)
+(require 'derl-eval)
 
 ;;; derl.el ends here

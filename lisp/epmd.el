@@ -4,7 +4,6 @@
 ;; SPDX-License-Identifier: GPL-3.0-or-later
 
 ;; Keywords: erlang, languages, processes
-;; Package-Requires: ((emacs "28.1"))
 
 ;; This file is not part of GNU Emacs.
 
@@ -75,6 +74,7 @@ cannot be reached."
         (cadr result)
       (signal 'derl-epmd-error (list (cadr result))))))
 
+;;;###autoload
 (defun epmd-show-names (&optional host)
   "Show the nodes registered with EPMD on HOST (default localhost)."
   (interactive (list (read-string "Host (default localhost): " nil nil

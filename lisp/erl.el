@@ -4,7 +4,6 @@
 ;; SPDX-License-Identifier: GPL-3.0-or-later
 
 ;; Keywords: erlang, languages, processes
-;; Package-Requires: ((emacs "28.1"))
 
 ;; This file is not part of GNU Emacs.
 
@@ -102,11 +101,6 @@
 (declare-function erl-dist-exit "derl" (from to reason))
 (declare-function erl-dist-exit2 "derl" (from to reason))
 
-(defgroup erl nil
-  "Erlang-style processes in Emacs Lisp."
-  :group 'languages
-  :prefix "erl-")
-
 ;;;; Node identity
 
 (defun erl-determine-hostname ()
@@ -160,7 +154,7 @@ running processes and `erl-null-pid' follow the new name; a plain
 `setq' must give a full NAME@HOST symbol."
   :type 'symbol
   :set #'erl--set-node-name
-  :group 'erl)
+  :group 'derl)
 
 (defvar erl-node-creation (1+ (random #xfffffffe))
   "The creation of this Emacs node, a random non-zero 32-bit integer.
@@ -187,19 +181,19 @@ They reach the debugger (with `debug-on-error') instead of ending
 the process.  This interrupts scheduling: use the command
 `erl-schedule' to resume it."
   :type 'boolean
-  :group 'erl)
+  :group 'derl)
 
 (defcustom erl-report-exits t
   "When non-nil, log abnormal process exits in the *Messages* buffer.
 Exits with the reasons `normal' and `shutdown', or [shutdown ANY],
 are never logged."
   :type 'boolean
-  :group 'erl)
+  :group 'derl)
 
 (defcustom erl-popup-on-output t
   "When non-nil, show *erl-output* when the group leader writes to it."
   :type 'boolean
-  :group 'erl)
+  :group 'derl)
 
 (defvar erl-process-exit-functions nil
   "Functions called with (PID REASON) whenever a local process exits.
@@ -915,7 +909,8 @@ KEEP-BUFFER is non-nil."
           (setq erl-exit-reason reason)
           (setq erl-continuation nil)
           (when (and erl-report-exits (erl--exit-message-p reason))
-            (message "EXIT: %s %S%s" (erl-pid-to-string pid) reason
+            (message "EXIT: %s %s%s" (erl-pid-to-string pid)
+                     (derl-term-to-string reason)
                      (if erl-process-name
                          (concat "\n  Process name: " erl-process-name)
                        "")))
@@ -924,8 +919,9 @@ KEEP-BUFFER is non-nil."
                 (erl--queue-signal pid link reason 'link)
               (condition-case err
                   (erl--distribute #'erl-dist-exit pid link reason)
-                (error (message "erl: exit signal to %S failed: %S"
-                                link err)))))
+                (error (message "erl: exit signal to %s failed: %s"
+                                (derl-term-to-string link)
+                                (error-message-string err))))))
           (run-hook-wrapped
            'erl-process-exit-functions
            (lambda (function)

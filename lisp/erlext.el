@@ -4,7 +4,6 @@
 ;; SPDX-License-Identifier: GPL-3.0-or-later
 
 ;; Keywords: erlang, languages, processes
-;; Package-Requires: ((emacs "28.1"))
 
 ;; This file is not part of GNU Emacs.
 
@@ -40,11 +39,6 @@
 
 (require 'cl-lib)
 
-(defgroup erlext nil
-  "Erlang external term format."
-  :group 'languages
-  :prefix "erlext-")
-
 (defcustom erlext-decode-binaries-as 'string
   "How `erlext-binary-to-term' decodes Erlang binaries.
 `string' (Distel's behaviour) gives a unibyte string, which cannot
@@ -52,17 +46,20 @@ be told apart from an Erlang string afterwards.  `erl-binary'
 gives [erl-tag erl-binary STRING], so that every term but the atom
 nil encodes back to exactly what it was (lossless mode)."
   :type '(choice (const :tag "Unibyte string" string)
-                 (const :tag "Tagged [erl-tag erl-binary STRING]" erl-binary)))
+                 (const :tag "Tagged [erl-tag erl-binary STRING]" erl-binary))
+  :group 'derl)
 
 (defcustom erlext-max-depth 100000
   "Deepest nesting of lists, tuples and maps decoded or encoded.
 Deeper terms signal an error instead of risking Emacs's own
 recursive functions (garbage collection, `equal', printing)."
-  :type 'natnum)
+  :type 'natnum
+  :group 'derl)
 
 (defcustom erlext-max-term-size (* 128 1024 1024)
   "Largest size in bytes a compressed term may inflate to."
-  :type 'natnum)
+  :type 'natnum
+  :group 'derl)
 
 (define-error 'derl-error "Distributed Erlang error")
 (define-error 'erlext-decode-error "Malformed external term" 'derl-error)

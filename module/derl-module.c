@@ -517,6 +517,29 @@ fepmd_names (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   return result;
 }
 
+/* (derl--module-stats CONN): (STATE MESSAGES-IN BYTES-IN MESSAGES-OUT
+   BYTES-OUT DIRECTION TRANSPORT), all texts but the counts: DIRECTION
+   "in" or "out", TRANSPORT "tcp" or "tls"; or nil when CONN is gone.  */
+static emacs_value
+fstats (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
+{
+  (void) nargs, (void) data;
+  long id = (long) arg_int (env, args[0]);
+  node_conn_stats st;
+  if (!elisp_ok (env) || !node_stats (id, &st))
+    return Qnil;
+  emacs_value items[] = {
+    elisp_string (env, st.state),
+    elisp_integer (env, (intmax_t) st.messages_in),
+    elisp_integer (env, (intmax_t) st.bytes_in),
+    elisp_integer (env, (intmax_t) st.messages_out),
+    elisp_integer (env, (intmax_t) st.bytes_out),
+    elisp_string (env, st.incoming ? "in" : "out"),
+    elisp_string (env, st.tls ? "tls" : "tcp"),
+  };
+  return elisp_list (env, 7, items);
+}
+
 static const char *
 error_name (node_error e)
 {
@@ -771,6 +794,9 @@ emacs_module_init (struct emacs_runtime *runtime)
          "(derl--module-send CONN CONTROL [MESSAGE])");
   elisp_defun (env, "derl--module-close", 1, 1, fclose,
          "Close connection CONN.\n\n(derl--module-close CONN)");
+  elisp_defun (env, "derl--module-stats", 1, 1, fstats,
+         "Return (STATE MESSAGES-IN BYTES-IN MESSAGES-OUT BYTES-OUT "
+         "DIRECTION\nTRANSPORT) of CONN, or nil when it is gone.\n\n(derl--module-stats CONN)");
   elisp_defun (env, "derl--module-epmd-port-please", 4, 4, fepmd_port_please,
          "Ask EPMD on HOST:PORT for ALIVE's port; return the query id.\n\n"
          "(derl--module-epmd-port-please HOST PORT ALIVE TIMEOUT-MS)");

@@ -317,6 +317,27 @@ start_handshake_locked (conn *c)
   c->state = C_HANDSHAKE;
 }
 
+/* A parked attempt dials the node's port again.  */
+static void
+redial_locked (conn *c)
+{
+  c->redial_at = 0;
+  if (c->hs_started)
+    {
+      hs_free (&c->hs);    /* the next handshake starts afresh */
+      c->hs_started = false;
+    }
+  if (!open_socket (c, c->node_port))
+    {
+      char reason[300];
+      snprintf (reason, sizeof reason, "cannot connect to %s port %u: %s",
+                c->host, c->node_port, strerror (errno));
+      kill_conn_locked (c, NODE_ERR_CONNECT, reason);
+      return;
+    }
+  c->state = C_CONNECT;
+}
+
 /* Timers: connect deadline, ticks.  node_lock held.  Returns the ms until
    the next one.  */
 int64_t
@@ -325,6 +346,11 @@ timers_locked (conn *c, int64_t now)
   if (c->kind == Q_LISTEN)
     return listener_timer_locked (c, now);  /* its tick time is for the
                                                connections it takes */
+  if (c->state == C_PARKED && c->redial_at && now >= c->redial_at)
+    {
+      redial_locked (c);
+      return 1;
+    }
   if (c->state != C_UP)
     {
       if (c->deadline && now >= c->deadline)
@@ -343,7 +369,11 @@ timers_locked (conn *c, int64_t now)
                               : "connection timed out");
           return -1;
         }
-      return c->deadline ? c->deadline - now : -1;
+      int64_t next = c->deadline ? c->deadline - now : -1;
+      if (c->state == C_PARKED && c->redial_at
+          && (next < 0 || c->redial_at - now < next))
+        next = c->redial_at - now;
+      return next;
     }
   if (c->ticktime_ms == 0)
     return -1;

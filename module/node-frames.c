@@ -19,6 +19,8 @@
 #define KEEP_BUFFER ((size_t) 1 << 20)
 /* What one read asks for at least.  */
 #define READ_CHUNK 65536
+#define READ_BUDGET_HANDSHAKE (2 * READ_CHUNK)
+#define READ_BUDGET_UP (64 * READ_CHUNK)
 
 /* Drop the frames of OUT that were sent completely (SENT bytes of it
    were): under a steady stream OUT never empties, and must not grow.
@@ -216,6 +218,8 @@ queue_message_locked (conn *c, const uint8_t *control, size_t control_len,
   if (c->max_send_queue && queued > 0
       && (adding > c->max_send_queue || queued > c->max_send_queue - adding))
     return NODE_SEND_BUSY;
+  c->messages_out++;
+  c->bytes_out += adding;
   if (c->state != C_UP)
     {
       queue_pending (c, control, control_len, message, message_len);
@@ -368,6 +372,8 @@ process_frames_locked (conn *c)
           return;
         }
       emit_locked (ev);
+      c->messages_in++;
+      c->bytes_in += n;
       in_consume (c, 4 + n);
     }
 }
@@ -386,15 +392,24 @@ receive_bytes (conn *c, bool *eof)
       c->in_start = 0;
     }
   shrink_input (c);
-  for (;;)
+  /* A peer that sends without pause must not make one call read
+     without end: before the handshake is done (nothing is trusted yet,
+     and no message is longer than 64 KiB) very little, after it a few
+     MiB; poll calls again for the rest.  */
+  size_t budget = c->state == C_UP ? READ_BUDGET_UP : READ_BUDGET_HANDSHAKE;
+  size_t got = 0;
+  while (got < budget)
     {
       if (!etf_buf_reserve (&c->in, READ_CHUNK))
         return false;
       size_t room = c->in.cap - c->in.len;
+      if (room > budget - got)
+        room = budget - got;
       ssize_t n = conn_recv (c, c->in.data + c->in.len, room);
       if (n > 0)
         {
           c->in.len += (size_t) n;
+          got += (size_t) n;
           c->last_recv = node_now_ms ();
           if ((size_t) n < room)
             return true;
@@ -405,6 +420,8 @@ receive_bytes (conn *c, bool *eof)
       *eof = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
       return true;
     }
+  /* The budget is spent; what TLS already holds must come too.  */
+  return transport_drain_held_locked (c);
 }
 
 /* Read what the socket has, then act on it.  node_lock held; C may be
@@ -427,6 +444,14 @@ read_input_locked (conn *c)
         kill_conn_locked (c, NODE_ERR_NONE, "done");
       return;
     case C_HANDSHAKE:
+      if (in_len (c) > 2 * READ_BUDGET_HANDSHAKE)
+        {
+          /* No handshake message is this long: a peer flooding before
+             it is known is dropped, not buffered.  */
+          kill_conn_locked (c, NODE_ERR_PROTOCOL,
+                            "too much data during the handshake");
+          return;
+        }
       handshake_input_locked (c);
       if (!(c = find_conn (id)))
         return;

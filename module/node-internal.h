@@ -75,7 +75,9 @@ typedef struct conn
   size_t out_sent;
   size_t max_send_queue;
   int64_t deadline;    /* connect deadline, ms; 0 once up */
+  int64_t redial_at;   /* C_PARKED while Emacs is no node: dial again */
   int64_t last_recv, last_send;
+  uint64_t messages_in, bytes_in, messages_out, bytes_out;  /* frames */
   unsigned ticktime_ms;
   size_t max_message;
   size_t max_depth;
@@ -181,6 +183,11 @@ void in_consume (conn *c, size_t n);
 /* As send and recv (non-blocking), over TLS when C has it.  */
 ssize_t conn_send (conn *c, const void *buf, size_t len);
 ssize_t conn_recv (conn *c, void *buf, size_t len);
+/* Move what C's TLS session took from the socket but has not handed
+   out into IN: poll cannot see it, so a read that stops at its budget
+   must take it.  At most what the session holds (its read-ahead
+   buffer).  False when out of memory.  */
+bool transport_drain_held_locked (conn *c);
 /* What else to poll C's socket for, for TLS's sake.  */
 short transport_poll_events (const conn *c);
 /* Why C's transport failed, or OTHERWISE when it says nothing.  */

@@ -305,6 +305,20 @@ merge_into_incoming_locked (conn *c)
   return true;
 }
 
+/* How long a parked attempt waits before dialling again when Emacs
+   listens nowhere: the node's own attempt to reach us then fails at
+   once (we are in no EPMD), and its half-open entry for us soon goes.  */
+#define REDIAL_MS 200
+
+static bool
+listening_locked (void)
+{
+  for (const conn *o = node_conns; o; o = o->next)
+    if (o->kind == Q_LISTEN && o->accepting)
+      return true;
+  return false;
+}
+
 void
 park_locked (conn *c)
 {
@@ -314,6 +328,7 @@ park_locked (conn *c)
   c->in.len = c->in_start = 0;
   c->early.len = 0;
   c->state = C_PARKED;
+  c->redial_at = listening_locked () ? 0 : node_now_ms () + REDIAL_MS;
 }
 
 /* Refuse C with status not_allowed, for reason WHY.  */

@@ -24,6 +24,9 @@
 #include "digest.h"
 #include "tls.h"
 
+/* Room made for each read of held TLS records.  */
+#define READ_CHUNK_HELD 16384
+
 /* ---------------------------------------------------------------- */
 /* Bytes */
 
@@ -41,6 +44,23 @@ conn_recv (conn *c, void *buf, size_t len)
   if (c->tls)
     return tls_recv (c->tls, buf, len);
   return recv (c->fd, buf, len, MSG_DONTWAIT);
+}
+
+bool
+transport_drain_held_locked (conn *c)
+{
+  if (!c->tls)
+    return true;
+  for (;;)
+    {
+      if (!etf_buf_reserve (&c->in, READ_CHUNK_HELD))
+        return false;
+      ssize_t n = tls_recv_held (c->tls, c->in.data + c->in.len,
+                                 c->in.cap - c->in.len);
+      if (n <= 0)
+        return true;  /* a failure shows on the next read */
+      c->in.len += (size_t) n;
+    }
 }
 
 short

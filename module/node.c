@@ -454,3 +454,40 @@ node_close (long id)
     }
   pthread_mutex_unlock (&node_lock);
 }
+
+/* A connection's state as the node list shows it.  */
+static const char *
+state_name (conn_state state)
+{
+  switch (state)
+    {
+    case C_RESOLVING: return "resolving";
+    case C_EPMD_CONNECT:
+    case C_EPMD_WAIT: return "epmd";
+    case C_TLS:
+    case C_HANDSHAKE: return "handshaking";
+    case C_UP: return "up";
+    case C_DEAD: return "down";
+    default: return "connecting";
+    }
+}
+
+bool
+node_stats (long id, node_conn_stats *stats)
+{
+  pthread_mutex_lock (&node_lock);
+  conn *c = find_conn (id);
+  bool found = c && c->kind == Q_NODE;
+  if (found)
+    {
+      stats->state = state_name (c->state);
+      stats->messages_in = c->messages_in;
+      stats->bytes_in = c->bytes_in;
+      stats->messages_out = c->messages_out;
+      stats->bytes_out = c->bytes_out;
+      stats->incoming = false;  /* every connection is dialled, for now */
+      stats->tls = c->tls || c->tls_ctx;
+    }
+  pthread_mutex_unlock (&node_lock);
+  return found;
+}

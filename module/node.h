@@ -202,4 +202,17 @@ long node_epmd_names (const char *host, int epmd_port, unsigned timeout_ms);
 node_event *node_take_events (void);
 void node_free_events (node_event *events);
 
+/* What a connection has done so far, for the node list.  */
+typedef struct
+{
+  const char *state;  /* resolving, epmd, connecting, handshaking, up */
+  uint64_t messages_in, bytes_in, messages_out, bytes_out;
+  bool incoming;      /* it came in through a listener */
+  bool tls;           /* it runs over TLS */
+} node_conn_stats;
+
+/* Fill *STATS for connection ID; false when there is no such one.
+   Messages count frames (ticks not), bytes their bodies.  */
+bool node_stats (long id, node_conn_stats *stats);
+
 #endif /* DERL_NODE_H */

@@ -32,6 +32,7 @@ struct tls_session
   int sys_errno;       /* the socket's last error */
   bool eof;            /* the peer closed its side */
   bool drained;        /* the last read took all the socket had */
+  bool held_only;      /* reads serve what the session holds, no more */
   bool want_read;      /* what the last EAGAIN waits for */
   bool send_needs_read, recv_needs_write;
   bool failed;
@@ -71,6 +72,11 @@ bio_read (BIO *b, char *data, int len)
 {
   tls_session *s = BIO_get_data (b);
   BIO_clear_retry_flags (b);
+  if (s->held_only)
+    {
+      BIO_set_retry_read (b);
+      return -1;
+    }
   ssize_t n;
   do
     n = recv (s->fd, data, (size_t) len, MSG_DONTWAIT);
@@ -537,6 +543,15 @@ tls_recv (tls_session *s, void *buf, size_t len)
       return -1;
     }
   return (ssize_t) got;
+}
+
+ssize_t
+tls_recv_held (tls_session *s, void *buf, size_t len)
+{
+  s->held_only = true;
+  ssize_t n = tls_recv (s, buf, len);
+  s->held_only = false;
+  return n;
 }
 
 bool

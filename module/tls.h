@@ -64,6 +64,10 @@ tls_status tls_handshake (tls_session *s);
 ssize_t tls_send (tls_session *s, const void *buf, size_t len);
 ssize_t tls_recv (tls_session *s, void *buf, size_t len);
 
+/* As tls_recv, but only what the session already took from the socket
+   (whole records), never reading the socket itself.  */
+ssize_t tls_recv_held (tls_session *s, void *buf, size_t len);
+
 /* After EAGAIN: must the socket become readable (else writable)?  */
 bool tls_wants_read (const tls_session *s);
 /* Did the last EAGAIN of a send (of a recv) need the other direction?

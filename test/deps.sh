@@ -40,6 +40,9 @@ if [ "$mode" = all ]; then
         || missing="$missing erlang-debugger"
     [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] \
         || missing="$missing libclang-rt-14-dev"
+    [ -n "$(ls -d /usr/share/emacs/site-lisp/elpa/package-lint-* 2>/dev/null)" ] \
+        || missing="$missing elpa-package-lint"
+    need_cmd tmux tmux
 fi
 
 [ -z "$missing" ] && exit 0

@@ -5,9 +5,16 @@
 
 ;;; Commentary:
 
-;; Starts a private epmd and an Erlang node (random name and cookie),
-;; connects Emacs to it, exchanges messages with a process there, links,
-;; streams, and shows the trace buffer; then stops everything.
+;; `make demo' (`derl-demo-batch'): starts a private epmd and an Erlang
+;; node with a fresh random name and cookie, connects Emacs to it,
+;; calls a function there, evaluates an expression, exchanges messages
+;; with a process there, links, streams, shows the node list and the
+;; trace buffer, then stops everything.  Terms print as Erlang prints
+;; them.
+;;
+;; `make demo-interactive' (`derl-demo-interactive'): the same start in
+;; a terminal Emacs left open with the node list shown; the node and
+;; epmd stop when that Emacs exits.
 
 ;;; Code:
 
@@ -15,10 +22,16 @@
 (require 'derl-ert)
 (require 'derl)
 (require 'erl)
+(require 'derl-list)
+(require 'derl-eval)
 
 (defun derl-demo--say (format &rest args)
   "Print FORMAT with ARGS as a line of the demo."
   (princ (concat (apply #'format format args) "\n")))
+
+(defun derl-demo--term (term)
+  "TERM as Erlang prints it, for a line of the demo."
+  (derl-term-to-string term 200))
 
 (defun derl-demo--collect (box)
   "A process body: push every message onto the car of BOX."
@@ -31,19 +44,89 @@
   (derl--wait (lambda () (cl-find-if predicate (car box))) 30 "for a reply")
   (cl-find-if predicate (car box)))
 
-(defun derl-demo ()
-  "Run the demo."
+(defun derl-demo--start ()
+  "Start epmd and a demo node; point Emacs at them; return the node."
+  (setq derl-cookie derl-test-cookie
+        derl-epmd-port (derl-test-epmd-port))
+  (customize-set-variable 'erl-node-name
+                          (intern (format "emacs%s@localhost"
+                                          (derl-test-random-string 4))))
+  (derl-test-start-node))
+
+(defun derl-demo--node-list ()
+  "Print the node list as `derl-list-nodes' shows it."
+  (derl-demo--say "  %-24s %-6s %-3s %-4s %7s %8s %8s %9s"
+                  "Node" "State" "Dir" "Link" "Msgs in" "Bytes in"
+                  "Msgs out" "Bytes out")
+  (dolist (entry (derl-list-entries))
+    (let ((row (cadr entry)))
+      (derl-demo--say "  %-24s %-6s %-3s %-4s %7s %8s %8s %9s"
+                      (aref row 0) (aref row 1) (aref row 2) (aref row 3)
+                      (aref row 4) (aref row 5) (aref row 6) (aref row 7)))))
+
+(defun derl-demo--exchange (node me box)
+  "Send a term to `echo' on NODE from ME, whose messages land in BOX."
+  (let ((echo (vector 'echo node))
+        (term (list 'hello "from Emacs" 42 3.5 (expt 2 100)
+                    (vector 'a 'tuple)
+                    (let ((h (make-hash-table :test 'equal)))
+                      (puthash 'key (erl-binary "value") h)
+                      h))))
+    (derl-demo--say "\nA process in Emacs, %s, sends to `echo' on %s:"
+                    (derl-demo--term me) node)
+    (derl-demo--say "  sent     %s" (derl-demo--term term))
+    (with-erl-process me
+      (erl-send echo (vector erl-self term)))
+    (derl-demo--say "  received %s"
+                    (derl-demo--term (derl-demo--await box #'consp)))))
+
+(defun derl-demo--link (node)
+  "Have NODE spawn a process linked to one of ours, and let it die."
+  (derl-demo--say "\nThe node spawns a process linked to ours and lets it die:")
+  (let* ((trapper-box (list nil))
+         (trapper (erl-spawn (setq erl-trap-exit t)
+                             (derl-demo--collect trapper-box))))
+    (erl-send (vector 'echo node) (vector 'spawn_linked trapper))
+    (let ((spawned (derl-demo--await trapper-box #'vectorp)))
+      (erl-send (aref spawned 1) 'die)
+      (derl-demo--say
+       "  exit signal: %s"
+       (derl-demo--term
+        (derl-demo--await trapper-box
+                          (lambda (m) (and (vectorp m)
+                                           (eq (aref m 0) 'EXIT)))))))))
+
+(defun derl-demo--stream (node me box)
+  "Stream 10,000 messages from NODE into ME, whose messages land in BOX."
+  (derl-demo--say "\n10,000 messages streamed from Erlang into the Emacs \
+process:")
+  (setcar box nil)
+  (let ((derl-use-trace-buffer nil)
+        (start (float-time)))
+    (erl-send (vector 'echo node) (vector 'stream me 10000))
+    (derl-demo--await box (lambda (m) (eq m 'done)))
+    (derl-demo--say "  %d arrived, in order: %s, %.0f messages/s"
+                    (1- (length (car box)))
+                    (equal (mapcar (lambda (m) (aref m 1)) (cdr (car box)))
+                           (number-sequence 10000 1 -1))
+                    (/ 10000 (- (float-time) start)))))
+
+(defun derl-demo--trace (node)
+  "Print the start of NODE's trace buffer."
+  (derl-demo--say "\nThe trace buffer, *trace %s* (M-x derl-show-trace):"
+                  node)
+  (with-current-buffer (format "*trace %s*" node)
+    (dolist (line (seq-take (split-string (buffer-string) "\n" t) 12))
+      (derl-demo--say "  %s" (truncate-string-to-width line 150 nil nil
+                                                      "...")))))
+
+(defun derl-demo-batch ()
+  "Run the demo in batch, printing what happens; stop everything after."
   (let ((print-escape-newlines t)
         (derl-use-trace-buffer t))
-    (setq derl-cookie derl-test-cookie
-          derl-epmd-port (derl-test-epmd-port))
-    (customize-set-variable 'erl-node-name
-                            (intern (format "emacs%s@localhost"
-                                            (derl-test-random-string 4))))
-    (derl-demo--say "Starting an Erlang node (private epmd on port %d)..."
-                    derl-epmd-port)
-    (let* ((node (derl-test-start-node))
-           (echo (vector 'echo node))
+    (derl-demo--say "Starting epmd (port %d) and an Erlang node with a \
+fresh cookie..." (derl-test-epmd-port))
+    (let* ((node (derl-demo--start))
            (box (list nil))
            (me (erl-spawn (derl-demo--collect box))))
       (unwind-protect
@@ -55,52 +138,33 @@
               (derl-demo--say "Connected in %.1f ms (EPMD + handshake)."
                               (* 1000 (- (float-time) start))))
 
-            (derl-demo--say "\nA process in Emacs, %s, sends to `echo' on %s:"
-                            (erl-pid-to-string me) node)
-            (let ((term (list 'hello "from Emacs" 42 3.5 (expt 2 100)
-                              (vector 'a 'tuple)
-                              (let ((h (make-hash-table :test 'equal)))
-                                (puthash 'key (erl-binary "value") h)
-                                h))))
-              (derl-demo--say "  sent     %S" term)
-              (with-erl-process me
-                (erl-send echo (vector erl-self term)))
-              (let ((reply (derl-demo--await box #'consp)))
-                (derl-demo--say "  received %S" reply)))
+            (derl-demo--say "\nA remote call, (derl-call '%s 'erlang \
+'system_info '(otp_release)):" node)
+            (derl-demo--say "  %s" (derl-demo--term
+                                    (derl-call node 'erlang 'system_info
+                                               '(otp_release))))
+            (derl-demo--say "  and lists:seq(1, 5) there: %s"
+                            (derl-demo--term
+                             (derl-call node 'lists 'seq '(1 5))))
 
-            (derl-demo--say "\nThe node spawns a process linked to ours and \
-lets it die:")
-            (let* ((trapper-box (list nil))
-                   (trapper (erl-spawn (setq erl-trap-exit t)
-                                       (derl-demo--collect trapper-box))))
-              (erl-send echo (vector 'spawn_linked trapper))
-              (let ((spawned (derl-demo--await trapper-box #'vectorp)))
-                (erl-send (aref spawned 1) 'die)
-                (derl-demo--say
-                 "  exit signal: %S"
-                 (derl-demo--await trapper-box
-                                   (lambda (m) (and (vectorp m)
-                                                    (eq (aref m 0) 'EXIT)))))))
+            (let ((expression "[{N, N * N} || N <- lists:seq(1, 4)]"))
+              (derl-demo--say "\nAn expression evaluated on the node \
+(M-x derl-eval-expression):\n  %s\n  => %s"
+                              expression (derl-eval node expression)))
+            (condition-case err
+                (derl-eval node "1 / 0")
+              (derl-eval-error
+               (derl-demo--say "  1 / 0\n  => %s"
+                               (replace-regexp-in-string
+                                "\n" "\n     " (cadr err)))))
 
-            (derl-demo--say "\n10,000 messages streamed from Erlang into the \
-Emacs process:")
-            (setcar box nil)
-            (let ((derl-use-trace-buffer nil)
-                  (start (float-time)))
-              (erl-send echo (vector 'stream me 10000))
-              (derl-demo--await box (lambda (m) (eq m 'done)))
-              (derl-demo--say "  %d arrived, in order: %s, %.0f messages/s"
-                              (1- (length (car box)))
-                              (equal (mapcar (lambda (m) (aref m 1))
-                                             (cdr (car box)))
-                                     (number-sequence 10000 1 -1))
-                              (/ 10000 (- (float-time) start))))
+            (derl-demo--exchange node me box)
+            (derl-demo--link node)
+            (derl-demo--stream node me box)
 
-            (derl-demo--say "\nThe trace buffer, *trace %s*:" node)
-            (with-current-buffer (format "*trace %s*" node)
-              (dolist (line (seq-take (split-string (buffer-string) "\n" t)
-                                      14))
-                (derl-demo--say "  %s" line)))
+            (derl-demo--say "\nThe node list (M-x derl-list-nodes):")
+            (derl-demo--node-list)
+            (derl-demo--trace node)
 
             (derl-demo--say "\nDisconnecting.")
             (let (down)
@@ -108,8 +172,22 @@ Emacs process:")
                 (derl-disconnect node)
                 (derl--wait (lambda () down) 10 "for nodedown"))
               (derl-demo--say "erl-nodedown-hook ran for %s." down)))
-        (derl-test-stop-node node)))))
+        (derl-test-stop-node node)
+        (derl-demo--say "Stopped the node and epmd.")))))
 
-(derl-demo)
+(defun derl-demo-interactive ()
+  "Start a node, connect, and leave the node list shown.
+The node and epmd stop when Emacs exits."
+  (let* ((node (derl-demo--start)))
+    (derl-connect node)
+    (derl-call node 'erlang 'system_info '(otp_release))
+    (setq derl-last-node node)
+    (delete-other-windows)
+    (derl-list-nodes)
+    (delete-other-windows)
+    (message "Connected to %s.  e: evaluate an expression, RET: trace, \
+c: connect, C-x C-c: quit (stops the node)" node)))
+
+(provide 'derl-demo)
 
 ;;; derl-demo.el ends here

@@ -6,13 +6,16 @@
 ;;; Commentary:
 
 ;; Every file in lisp/ byte-compiles (and native-compiles, where this
-;; Emacs can) without a warning, and passes `checkdoc'.  Each check runs
+;; Emacs can) without a warning, and passes `checkdoc' and
+;; `package-lint' (Debian's elpa-package-lint); every option is in the
+;; group `derl', documented and typed.  Each check runs
 ;; in a fresh Emacs so that nothing loaded by the tests hides a missing
 ;; `require'.
 
 ;;; Code:
 
 (require 'ert)
+(require 'cl-lib)
 (require 'derl-ert)
 
 (defun derl-lint--lisp-files ()
@@ -64,6 +67,83 @@
   (dolist (file (derl-lint--lisp-files))
     (should (equal (list file (derl-lint--emacs `(checkdoc-file ,file)))
                    (list file '(0 . ""))))))
+
+(defconst derl-lint--package-lint-exempt
+  '(;; Distel's API keeps Distel's names.
+    "\"\\(erl\\|epmd\\|mcase\\|with-erl\\|tuple\\)[^\"]*\" doesn't start with package's prefix"
+    "`erl-exit/2' contains a non-standard separator"
+    "\\`erl\\.el:.*Aliases should start with"    ; erl-term-to-binary...
+    ;; package-lint 0.16 knows no Emacs newer than 27.
+    "uninstallable in all released Emacs versions")
+  "Regexps of package-lint lines, FILE:LINE:COLUMN: KIND: TEXT, to ignore.")
+
+(defun derl-lint--package-lint-directories ()
+  "Where package-lint and what it needs are installed, as Debian puts them."
+  (let ((dirs (append (file-expand-wildcards
+                       "/usr/share/emacs/site-lisp/elpa/package-lint-*")
+                      (file-expand-wildcards
+                       "/usr/share/emacs/site-lisp/elpa/let-alist-*"))))
+    (and (cl-some (lambda (d) (string-match-p "package-lint" d)) dirs)
+         dirs)))
+
+;; .ci/run and test/deps.sh install it: never skipped where it can run.
+(add-to-list 'derl-ert-must-run '(derl-lint-package-lint . always))
+
+(ert-deftest derl-lint-package-lint ()
+  "package-lint finds nothing wrong with the package."
+  (let ((dirs (derl-lint--package-lint-directories)))
+    (skip-unless dirs)
+    (let ((result
+           (derl-lint--emacs
+            `(progn
+               (setq load-path (append ',dirs load-path))
+               (require 'package-lint)
+               (setq package-lint-main-file
+                     ,(expand-file-name "lisp/derl.el" derl-test-root))
+               (dolist (file ',(derl-lint--lisp-files))
+                 (with-current-buffer (find-file-noselect file)
+                   (pcase-dolist (`(,line ,column ,kind ,text)
+                                  (package-lint-buffer))
+                     (let ((report (format "%s:%d:%d: %s: %s"
+                                           (file-name-nondirectory file)
+                                           line column kind text)))
+                       (unless (cl-some (lambda (re) (string-match-p re report))
+                                        ',derl-lint--package-lint-exempt)
+                         (princ (concat report "\n")))))))))))
+      (should (equal result '(0 . ""))))))
+
+(ert-deftest derl-lint-options ()
+  "Every option is in the group `derl', with a docstring and a type."
+  (let ((result
+         (derl-lint--emacs
+          `(progn
+             (dolist (file ',(derl-lint--lisp-files))
+               (load file nil t))
+             (let ((groups '(derl)) (members nil) (checked 0))
+               ;; The group derl and its subgroups, with their members.
+               (while groups
+                 (dolist (member (get (pop groups) 'custom-group))
+                   (if (eq (cadr member) 'custom-group)
+                       (push (car member) groups)
+                     (push (car member) members))))
+               (mapatoms
+                (lambda (symbol)
+                  (let ((file (and (get symbol 'standard-value)
+                                   (symbol-file symbol 'defvar))))
+                    (when (and file (string-prefix-p
+                                     ,(expand-file-name "lisp/" derl-test-root)
+                                     file))
+                      (setq checked (1+ checked))
+                      (unless (memq symbol members)
+                        (princ (format "%s: not in the group derl\n" symbol)))
+                      (unless (get symbol 'custom-type)
+                        (princ (format "%s: no :type\n" symbol)))
+                      (unless (documentation-property
+                               symbol 'variable-documentation)
+                        (princ (format "%s: no docstring\n" symbol)))))))
+               (when (< checked 20)
+                 (princ (format "only %d options found\n" checked))))))))
+    (should (equal result '(0 . "")))))
 
 ;; Which files count as source, for the licence check.
 (defconst derl-lint--source-globs

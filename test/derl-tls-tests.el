@@ -21,6 +21,8 @@
 (require 'derl-tls-ert)
 (require 'erl)
 
+(declare-function derl--module-stats "derl-module" (conn))
+
 (defmacro derl-tls-test-with-node (spec &rest body)
   "Start a TLS node as in SPEC, (VAR OPTFILE ERL-ARGS...), run BODY.
 BODY runs with Emacs set up for TLS with its own certificate, signed
@@ -69,6 +71,10 @@ Check that the message shows nothing of a private key."
     (derl-tls-test-echo-works node)
     (should (string-match-p "connecting to .* over TLS"
                             (derl-listen-trace node)))
+    ;; The node list shows it as TLS.
+    (should (equal (nth 6 (derl--module-stats
+                           (derl-connection-id (derl-connect node))))
+                   "tls"))
     (let ((inbox (derl-test-inbox)))
       ;; Many TLS records in one read.
       (erl-send (derl-test-echo node) (vector 'stream (car inbox) 2000))

@@ -509,6 +509,31 @@ test_tls_pending_after_handshake (void)
   close_pair (&p);
 }
 
+/* Held records come out without a read of the socket.  */
+static void
+test_tls_recv_held (void)
+{
+  pair p;
+  CHECK (open_pair (&p, opts ("client", "ca", true),
+                    opts ("server", "ca", true), "localhost"));
+  handshake (&p);
+  CHECK (p.client_st == TLS_OK && p.server_st == TLS_OK);
+  for (int k = 0; k < 10; k++)
+    CHECK (tls_send (p.client, "0123456789", 10) == 10);
+  /* One small read takes every record into the session.  */
+  char buf[128];
+  CHECK (tls_recv (p.server, buf, 10) == 10);
+  CHECK (tls_has_pending (p.server));
+  /* More on the socket, which a held read must leave there.  */
+  CHECK (tls_send (p.client, "ABCDEFGHIJ", 10) == 10);
+  CHECK (tls_recv_held (p.server, buf, sizeof buf) == 90);
+  CHECK (!tls_has_pending (p.server));
+  CHECK (tls_recv_held (p.server, buf, sizeof buf) < 0 && errno == EAGAIN);
+  CHECK (tls_recv (p.server, buf, sizeof buf) == 10);
+  CHECK (!memcmp (buf, "ABCDEFGHIJ", 10));
+  close_pair (&p);
+}
+
 static void
 test_tls_bad_files (void)
 {
@@ -554,6 +579,7 @@ static const struct
   T (test_tls_client_certificate_required),
   T (test_tls_not_tls),
   T (test_tls_pending_after_handshake),
+  T (test_tls_recv_held),
   T (test_tls_bad_files),
 #undef T
 };
