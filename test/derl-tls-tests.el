@@ -82,8 +82,9 @@ Check that the message shows nothing of a private key."
       (should (equal (mapcar (lambda (m) (aref m 1))
                              (cl-remove-if-not #'vectorp (reverse (cadr inbox))))
                      (number-sequence 1 2000)))
-      ;; A message far bigger than a TLS record, both ways.
-      (let ((big (make-string (* 3 1024 1024) ?z)))
+      ;; A message far bigger than a TLS record and than one read's
+      ;; budget, both ways.
+      (let ((big (make-string (* 10 1024 1024) ?z)))
         (aset big 100000 ?q)
         (erl-send (derl-test-echo node)
                   (vector (car inbox) (vector 'big (erl-binary big))))
