@@ -485,7 +485,7 @@ node_stats (long id, node_conn_stats *stats)
       stats->bytes_in = c->bytes_in;
       stats->messages_out = c->messages_out;
       stats->bytes_out = c->bytes_out;
-      stats->incoming = false;  /* every connection is dialled, for now */
+      stats->incoming = c->incoming;
       stats->tls = c->tls || c->tls_ctx;
     }
   pthread_mutex_unlock (&node_lock);
