@@ -18,7 +18,7 @@ CLANG    ?= clang
 
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror
-LIBS     := -lcrypto -lz -pthread
+LIBS     := -lssl -lcrypto -lz -pthread
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
 
@@ -27,7 +27,7 @@ CORE_SRC := module/etf.c
 NET_SRC  := module/digest.c module/epmd.c module/handshake.c module/dist.c \
             module/node.c module/node-conn.c module/node-frames.c \
             module/node-events.c module/node-resolve.c \
-            module/node-listen.c \
+            module/node-listen.c module/node-transport.c module/tls.c \
             module/stamps.c
 MOD_SRC  := $(CORE_SRC) $(NET_SRC) module/elisp.c module/lispterm_decode.c \
             module/lispterm_encode.c module/derl-module.c
@@ -80,6 +80,11 @@ $(BUILD)/test_proto: test/c/test_proto.c module/etf.c module/digest.c module/epm
 	  test/c/test_proto.c module/etf.c module/digest.c module/epmd.c \
 	  module/handshake.c module/dist.c -lcrypto -lz
 
+$(BUILD)/test_tls: test/c/test_tls.c module/tls.c module/tls.h
+	@mkdir -p $(BUILD)
+	$(CC) -O1 -g $(WARN) -std=gnu11 $(SAN) -Imodule -o $@ \
+	  test/c/test_tls.c module/tls.c -lssl -lcrypto -pthread
+
 $(BUILD)/fuzz_proto: test/fuzz/fuzz_proto.c module/etf.c module/digest.c module/epmd.c module/handshake.c module/dist.c $(HEADERS)
 	@mkdir -p $(BUILD)
 	$(CLANG) -O1 -g -std=gnu11 -fsanitize=fuzzer,address,undefined \
@@ -103,13 +108,14 @@ $(ASAN_MODULE): $(MOD_SRC) $(HEADERS)
 	  -o $@ $(MOD_SRC) $(LIBS)
 
 test: deps module lisp $(BUILD)/test_etf $(BUILD)/fuzz_etf $(BUILD)/test_proto \
-      $(BUILD)/fuzz_proto $(ASAN_MODULE) $(ERL_BEAM)
+      $(BUILD)/test_tls $(BUILD)/fuzz_proto $(ASAN_MODULE) $(ERL_BEAM)
 	@FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) EMACS=$(EMACS) CC=$(CC) \
 	  ASAN_MODULE=$(ASAN_MODULE) sh test/run-tests.sh
 
-test-c: $(BUILD)/test_etf $(BUILD)/test_proto
+test-c: $(BUILD)/test_etf $(BUILD)/test_proto $(BUILD)/test_tls
 	$(BUILD)/test_etf
 	$(BUILD)/test_proto
+	$(BUILD)/test_tls
 
 test-fuzz: $(BUILD)/fuzz_etf
 	sh test/fuzz/run.sh --smoke $(BUILD)/fuzz_etf $(FUZZ_SMOKE_SECONDS)

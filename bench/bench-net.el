@@ -202,8 +202,9 @@ EMACS and ERLANG are the seconds of each alternating measurement."
                                 (if (= target 1.5) " (aim 1.2)" ""))
                         (derl-bench-verdict (<= ratio target)))))
 
-(defun derl-bench--round-trips (peer client)
-  "Alternate Emacs and Erlang round trips to PEER; Erlang's from CLIENT."
+(defun derl-bench--round-trips (peer client &optional label)
+  "Alternate Emacs and Erlang round trips to PEER; Erlang's from CLIENT.
+LABEL names them in the report (default \"batch Emacs\")."
   (derl-bench--emacs-round-trip peer 500)
   (derl-bench--erlang-round-trip client peer 500)
   (let ((n (derl-bench-size :round-trips))
@@ -211,7 +212,7 @@ EMACS and ERLANG are the seconds of each alternating measurement."
     (dotimes (_ (derl-bench-size :pairs))
       (push (derl-bench--emacs-round-trip peer n) emacs)
       (push (derl-bench--erlang-round-trip client peer n) erlang))
-    (derl-bench--round-trip-report "batch Emacs" (nreverse emacs)
+    (derl-bench--round-trip-report (or label "batch Emacs") (nreverse emacs)
                                    (nreverse erlang)
                                    (derl-bench--round-trip-target))))
 

@@ -71,7 +71,7 @@ fi
     --eval '(setq load-prefer-newer t)' \
     -f batch-byte-compile test/derl-ert.el bench/bench-lib.el \
     bench/bench-rt.el bench/bench.el bench/bench-net.el bench/bench-tty.el \
-    bench/bench-big.el
+    bench/bench-big.el bench/bench-tls.el
 
 : > "$DERL_BENCH_SUMMARY"
 failed=0
@@ -108,6 +108,12 @@ for trace in on off; do
             section "big binary $direction (trace $trace)" \
             -l bench-big -f derl-bench-big
     done
+done
+
+# ---- TLS distribution: round trips against two Erlang TLS nodes
+for trace in off on; do
+    DERL_BENCH_TRACE=$trace section "TLS round trip (trace $trace)" \
+        -l bench-tls -f derl-bench-tls
 done
 
 # ---- Summary

@@ -4,7 +4,6 @@
 ;; SPDX-License-Identifier: GPL-3.0-or-later
 
 ;; Keywords: erlang, languages, processes
-;; Package-Requires: ((emacs "28.1"))
 
 ;; This file is not part of GNU Emacs.
 
@@ -72,7 +71,7 @@ that connects but does not finish its handshake within
 (declare-function derl--module-listen "derl-module"
                   (address port alive our-name cookie epmd-port published
                            ticktime-ms timeout-ms max-message-size
-                           max-send-queue max-pending))
+                           max-send-queue max-pending &optional tls))
 (declare-function erl--set-node-creation "erl" (creation))
 
 (defvar derl-node--listener nil
@@ -144,7 +143,7 @@ first" erl-node-name))))
                derl-published (round (* 1000 derl-net-ticktime))
                (round (* 1000 derl-connect-timeout))
                derl-max-message-size derl-max-send-queue
-               (max 1 derl-listen-max-pending))
+               (max 1 derl-listen-max-pending) (derl-tls--module-options))
             (clear-string cookie))
           derl-node--state 'registering)
     (pcase-let ((`(,listener ,registration ,_) derl-node--listener))

@@ -48,6 +48,7 @@
 (require 'subr-x)
 (require 'erl)
 (require 'derl-trace)
+(require 'derl-tls)
 
 (defgroup derl nil
   "Distributed Erlang for Emacs."
@@ -129,12 +130,14 @@ The reason is in *Messages* and in the node's trace buffer.")
 (define-error 'derl-protocol-error "Distribution protocol error" 'derl-error)
 (define-error 'derl-timeout "Timed out" 'derl-error)
 (define-error 'derl-busy "Too much queued for the node" 'derl-error)
+(define-error 'derl-tls-error "TLS distribution failed" 'derl-connect-error)
 
 (declare-function derl--module-start "derl-module" (process))
 (declare-function derl--module-stop "derl-module" ())
 (declare-function derl--module-connect "derl-module"
                   (alive host epmd-port cookie our-name creation ticktime-ms
-                         timeout-ms max-message-size &optional max-send-queue))
+                         timeout-ms max-message-size &optional max-send-queue
+                         tls))
 (declare-function derl--module-send "derl-module" (conn control &optional message))
 (declare-function derl--module-close "derl-module" (conn))
 (declare-function derl--module-events "derl-module" (&optional lossless max-depth))
@@ -335,6 +338,7 @@ NODE -> (RETRY-TIME DELAY . CONNECTION), CONNECTION the last failed.")
   (derl--check-epmd-port)
   (let* ((parts (derl--split-node node))
          (ours (cdr (derl--split-node erl-node-name)))
+         (tls (derl-tls--module-options))
          (cookie (progn (derl--check-name-kinds node (cdr parts) ours)
                         (derl--cookie node))))
     (derl--ensure-started)
@@ -343,12 +347,13 @@ NODE -> (RETRY-TIME DELAY . CONNECTION), CONNECTION the last failed.")
                 (symbol-name erl-node-name) erl-node-creation
                 (round (* 1000 derl-net-ticktime))
                 (round (* 1000 derl-connect-timeout))
-                derl-max-message-size derl-max-send-queue))
+                derl-max-message-size derl-max-send-queue tls))
            (conn (derl--make-connection :node node :id id)))
       (clear-string cookie)
       (puthash node conn derl--connections)
       (puthash id conn derl--by-id)
-      (derl--trace conn 'output "** connecting to %s" node)
+      (derl--trace conn 'output "** connecting to %s%s" node
+                   (if tls " over TLS" ""))
       conn)))
 
 ;;;; Distribution operations
@@ -481,6 +486,7 @@ cannot be done.  Interactively, read NODE as `erl-connect' does."
               ((or 'protocol 'too-large) 'derl-protocol-error)
               ('timeout 'derl-timeout)
               ('name-in-use 'derl-connect-error)
+              ('tls 'derl-tls-error)
               (_ 'derl-connect-error))
             (list reason))))
 

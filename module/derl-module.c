@@ -19,6 +19,7 @@
 #include "lispterm.h"
 #include "node.h"
 #include "stamps.h"
+#include "tls.h"
 
 #define EXPORT __attribute__ ((visibility ("default")))
 
@@ -237,12 +238,60 @@ connect_result (emacs_env *env, long id)
   return env->make_integer (env, id);
 }
 
+/* Element K of vector V as a C string, or NULL for nil (or on error,
+   then pending).  */
+static char *
+vector_cstring (emacs_env *env, emacs_value v, ptrdiff_t k)
+{
+  emacs_value item = env->vec_get (env, v, k);
+  if (!elisp_ok (env) || elisp_nilp (env, item))
+    return NULL;
+  return arg_cstring (env, item);
+}
+
+/* A TLS context from [CERTFILE KEYFILE CACERTFILE VERIFY-PEER] (SERVER
+   says which side), or NULL: for nil (plain TCP), and on failure, with
+   `derl-tls-error' signalled.  */
+static tls_context *
+tls_from_options (emacs_env *env, emacs_value v, bool server)
+{
+  if (elisp_nilp (env, v))
+    return NULL;
+  char *cert = vector_cstring (env, v, 0);
+  char *key = elisp_ok (env) ? vector_cstring (env, v, 1) : NULL;
+  char *ca = elisp_ok (env) ? vector_cstring (env, v, 2) : NULL;
+  emacs_value verify = elisp_ok (env) ? env->vec_get (env, v, 3) : NULL;
+  tls_context *ctx = NULL;
+  if (elisp_ok (env))
+    {
+      tls_options o = { .certfile = cert, .keyfile = key, .cacertfile = ca,
+                        .verify_peer = !elisp_nilp (env, verify) };
+      char error[600];
+      ctx = tls_context_new (server, &o, error, sizeof error);
+      static emacs_value Qderl_tls_error;
+      if (!ctx && !Qderl_tls_error)
+        Qderl_tls_error = elisp_global_symbol (env, "derl-tls-error");
+      if (!ctx)
+        elisp_signal (env, Qderl_tls_error, error, NULL);
+    }
+  free (cert);
+  free (key);
+  free (ca);
+  return ctx;
+}
+
 /* (derl--module-connect ALIVE HOST EPMD-PORT COOKIE OUR-NAME CREATION
-   TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE [MAX-SEND-QUEUE])  */
+   TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE [MAX-SEND-QUEUE TLS])
+   TLS is nil for plain TCP, else [CERTFILE KEYFILE CACERTFILE
+   VERIFY-PEER].  */
 static emacs_value
 fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
   (void) data;
+  tls_context *tls = nargs > 10 ? tls_from_options (env, args[10], false)
+                                : NULL;
+  if (!elisp_ok (env))
+    return NULL;
   char *alive = arg_cstring (env, args[0]);
   char *host = alive ? arg_cstring (env, args[1]) : NULL;
   size_t cookie_len = 0;
@@ -266,10 +315,15 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         .max_message = (size_t) arg_int (env, args[8]),
         .max_send_queue = nargs > 9 ? (size_t) arg_int (env, args[9]) : 0,
         .max_depth = arg_limit (env, 0, args, 0, Qerlext_max_depth),
+        .tls = tls,
       };
+      tls = NULL;  /* node_connect takes it */
       if (elisp_ok (env))
         result = connect_result (env, node_connect (&a));
+      else
+        tls_context_free (a.tls);
     }
+  tls_context_free (tls);
   free (alive);
   free (host);
   if (cookie)
@@ -413,11 +467,16 @@ fclose (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 
 /* (derl--module-listen ADDRESS PORT ALIVE OUR-NAME COOKIE EPMD-PORT
    PUBLISHED TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE MAX-SEND-QUEUE
-   MAX-PENDING): (LISTENER-ID REGISTRATION-ID PORT).  */
+   MAX-PENDING [TLS]): (LISTENER-ID REGISTRATION-ID PORT).  TLS as for
+   derl--module-connect.  */
 static emacs_value
 flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
-  (void) nargs, (void) data;
+  (void) data;
+  tls_context *tls = nargs > 12 ? tls_from_options (env, args[12], true)
+                                : NULL;
+  if (!elisp_ok (env))
+    return NULL;
   char *address = arg_cstring (env, args[0]);
   char *alive = address ? arg_cstring (env, args[2]) : NULL;
   char *our = alive ? arg_cstring (env, args[3]) : NULL;
@@ -443,13 +502,17 @@ flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         .max_send_queue = (size_t) arg_int (env, args[10]),
         .max_pending = (unsigned) arg_int (env, args[11]),
         .max_depth = arg_limit (env, 0, args, 0, Qerlext_max_depth),
+        .tls = tls,
       };
+      tls = NULL;  /* node_listen takes it */
       char error[400];
       int port = 0;
       long alive_id = 0;
-      long id = elisp_ok (env) ? node_listen (&a, &port, &alive_id, error,
-                                              sizeof error)
-                               : 0;
+      long id = 0;
+      if (elisp_ok (env))
+        id = node_listen (&a, &port, &alive_id, error, sizeof error);
+      else
+        tls_context_free (a.tls);
       if (id < 0)
         elisp_signal (env, Qderl_error, error, NULL);
       else if (elisp_ok (env))
@@ -464,6 +527,7 @@ flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
       digest_wipe (cookie, cookie_len);
       free (cookie);
     }
+  tls_context_free (tls);
   free (address);
   free (alive);
   free (our);
@@ -549,6 +613,7 @@ error_name (node_error e)
     case NODE_ERR_TOO_LARGE: return "too-large";
     case NODE_ERR_LOCAL: return "local";
     case NODE_ERR_NAME_IN_USE: return "name-in-use";
+    case NODE_ERR_TLS: return "tls";
     default: return "unknown";
     }
 }
@@ -849,11 +914,12 @@ emacs_module_init (struct emacs_runtime *runtime)
          "(derl--module-start PIPE-PROCESS)");
   elisp_defun (env, "derl--module-stop", 0, 0, fstop,
          "Stop the I/O thread and close every connection.");
-  elisp_defun (env, "derl--module-connect", 9, 10, fconnect,
+  elisp_defun (env, "derl--module-connect", 9, 11, fconnect,
          "Start connecting to a node; return the connection id.\n\n"
          "(derl--module-connect ALIVE HOST EPMD-PORT COOKIE OUR-NAME "
          "CREATION TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE "
-         "[MAX-SEND-QUEUE])");
+         "[MAX-SEND-QUEUE TLS])\n\nTLS is nil for plain TCP, else "
+         "[CERTFILE KEYFILE CACERTFILE VERIFY-PEER].");
   elisp_defun (env, "derl--module-send", 2, 3, fsend,
          "Queue a control message and optional message on CONN.\n\n"
          "(derl--module-send CONN CONTROL [MESSAGE])");
@@ -868,11 +934,13 @@ emacs_module_init (struct emacs_runtime *runtime)
   elisp_defun (env, "derl--module-epmd-names", 3, 3, fepmd_names,
          "Ask EPMD on HOST:PORT for its names; return the query id.\n\n"
          "(derl--module-epmd-names HOST PORT TIMEOUT-MS)");
-  elisp_defun (env, "derl--module-listen", 12, 12, flisten,
+  elisp_defun (env, "derl--module-listen", 12, 13, flisten,
          "Listen for nodes and register with EPMD.\n\n"
          "(derl--module-listen ADDRESS PORT ALIVE OUR-NAME COOKIE EPMD-PORT "
          "PUBLISHED TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE MAX-SEND-QUEUE "
-         "MAX-PENDING)\nReturn (LISTENER-ID REGISTRATION-ID PORT).");
+         "MAX-PENDING [TLS])\nReturn (LISTENER-ID REGISTRATION-ID PORT).  "
+         "TLS is nil for plain TCP, else [CERTFILE KEYFILE CACERTFILE "
+         "VERIFY-PEER].");
   elisp_defun (env, "derl--module-events", 0, 2, fevents,
          "Return every pending event, oldest first.\n\n"
          "(derl--module-events LOSSLESS MAX-DEPTH)");

@@ -34,6 +34,7 @@ find_conn (long id)
 void
 free_conn (conn *c)
 {
+  free_transport (c);
   if (c->fd >= 0)
     close (c->fd);
   free (c->alive);
@@ -236,8 +237,6 @@ open_socket (conn *c, uint16_t port)
 /* ---------------------------------------------------------------- */
 /* Steps */
 
-static void start_handshake_locked (conn *c);
-
 /* A non-blocking connect finished (or failed).  node_lock held.  */
 void
 connected_locked (conn *c)
@@ -282,11 +281,15 @@ connected_locked (conn *c)
       c->state = C_EPMD_WAIT;
       return;
     }
-  start_handshake_locked (c);
+  if (c->tls_ctx)
+    start_tls_locked (c, c->tls_ctx);
+  else
+    start_handshake_locked (c);
 }
 
-/* The node's port is connected: start the handshake.  */
-static void
+/* The node's port is connected (and TLS up, if used): start the
+   handshake.  */
+void
 start_handshake_locked (conn *c)
 {
   char *dialled = NULL;
@@ -310,9 +313,29 @@ start_handshake_locked (conn *c)
                         c->hs.error ? c->hs.error : "node name too long");
       return;
     }
-  etf_put_bytes (&c->early, c->hs.out.data, c->hs.out.len);
-  c->hs.out.len = 0;
+  put_handshake_out (c);
   c->state = C_HANDSHAKE;
+}
+
+/* A parked attempt dials the node's port again.  */
+static void
+redial_locked (conn *c)
+{
+  c->redial_at = 0;
+  if (c->hs_started)
+    {
+      hs_free (&c->hs);    /* the next handshake starts afresh */
+      c->hs_started = false;
+    }
+  if (!open_socket (c, c->node_port))
+    {
+      char reason[300];
+      snprintf (reason, sizeof reason, "cannot connect to %s port %u: %s",
+                c->host, c->node_port, strerror (errno));
+      kill_conn_locked (c, NODE_ERR_CONNECT, reason);
+      return;
+    }
+  c->state = C_CONNECT;
 }
 
 /* Timers: connect deadline, ticks.  node_lock held.  Returns the ms until
@@ -323,6 +346,11 @@ timers_locked (conn *c, int64_t now)
   if (c->kind == Q_LISTEN)
     return listener_timer_locked (c, now);  /* its tick time is for the
                                                connections it takes */
+  if (c->state == C_PARKED && c->redial_at && now >= c->redial_at)
+    {
+      redial_locked (c);
+      return 1;
+    }
   if (c->state != C_UP)
     {
       if (c->deadline && now >= c->deadline)
@@ -330,13 +358,22 @@ timers_locked (conn *c, int64_t now)
           kill_conn_locked (c, NODE_ERR_TIMEOUT,
                             c->state == C_HANDSHAKE
                               ? "handshake timed out"
+                            : c->state == C_TLS && c->incoming
+                              ? "TLS handshake timed out"
+                            : c->state == C_TLS
+                              ? "TLS handshake timed out (a plain TCP node "
+                                "waits without a word: is it a TLS node?)"
                             : c->state == C_PARKED
                               ? "the node said it was connecting to us "
                                 "(status nok), but did not"
                               : "connection timed out");
           return -1;
         }
-      return c->deadline ? c->deadline - now : -1;
+      int64_t next = c->deadline ? c->deadline - now : -1;
+      if (c->state == C_PARKED && c->redial_at
+          && (next < 0 || c->redial_at - now < next))
+        next = c->redial_at - now;
+      return next;
     }
   if (c->ticktime_ms == 0)
     return -1;
@@ -432,16 +469,16 @@ handshake_failed_locked (conn *c)
 }
 
 /* Feed C's handshake what has come in, answering the acceptor's
-   question on the way, and queue what it has to say.  */
-static hs_status
-feed_handshake_locked (conn *c)
+   question on the way, and queue what it has to say.  False when C
+   was killed (its peer speaks TLS where we don't).  */
+static bool
+feed_handshake_locked (conn *c, hs_status *status)
 {
   hs_status st;
   for (;;)
     {
-      size_t used = 0;
-      st = hs_feed (&c->hs, in_data (c), in_len (c), &used);
-      in_consume (c, used);
+      if (!transport_feed_locked (c, &st))
+        return false;
       if (st != HS_DECIDE)
         break;
       /* Deciding may give C the id of our own attempt it takes over.  */
@@ -450,17 +487,17 @@ feed_handshake_locked (conn *c)
         break;
     }
   if (c->hs.out.len)
-    {
-      etf_put_bytes (&c->early, c->hs.out.data, c->hs.out.len);
-      c->hs.out.len = 0;
-    }
-  return st;
+    put_handshake_out (c);
+  *status = st;
+  return true;
 }
 
 void
 handshake_input_locked (conn *c)
 {
-  hs_status st = feed_handshake_locked (c);
+  hs_status st;
+  if (!feed_handshake_locked (c, &st))
+    return;
   if (c->incoming)
     incoming_handshake_result_locked (c, st);
   else if (st == HS_FAILED)

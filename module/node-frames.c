@@ -63,8 +63,7 @@ flush_locked (conn *c)
       size_t done = sent ? *sent : 0;
       while (done < b->len)
         {
-          ssize_t n = send (c->fd, b->data + done, b->len - done,
-                            MSG_NOSIGNAL | MSG_DONTWAIT);
+          ssize_t n = conn_send (c, b->data + done, b->len - done);
           if (n < 0)
             {
               if (errno == EINTR)
@@ -461,7 +460,7 @@ receive_bytes (conn *c, bool *eof)
       size_t room = c->in.cap - c->in.len;
       if (room > budget - got)
         room = budget - got;
-      ssize_t n = recv (c->fd, c->in.data + c->in.len, room, MSG_DONTWAIT);
+      ssize_t n = conn_recv (c, c->in.data + c->in.len, room);
       if (n > 0)
         {
           c->in.len += (size_t) n;
@@ -478,7 +477,8 @@ receive_bytes (conn *c, bool *eof)
       *eof = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
       return true;
     }
-  return true;
+  /* The budget is spent; what TLS already holds must come too.  */
+  return transport_drain_held_locked (c);
 }
 
 /* Read what the socket has, then act on it.  node_lock held; C may be
@@ -514,6 +514,8 @@ read_input_locked (conn *c)
         return;
       if (eof && c->state == C_HANDSHAKE)
         {
+          if (transport_failed_locked (c))
+            return;
           hs_peer_closed (&c->hs);
           kill_conn_locked (c, c->hs.kind == HS_ERR_AUTH ? NODE_ERR_AUTH
                                                           : NODE_ERR_PROTOCOL,
@@ -530,5 +532,6 @@ read_input_locked (conn *c)
       break;
     }
   if (eof)
-    kill_conn_locked (c, NODE_ERR_CLOSED, "connection closed by the peer");
+    kill_conn_locked (c, NODE_ERR_CLOSED,
+                      transport_failure (c, "connection closed by the peer"));
 }

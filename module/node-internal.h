@@ -24,6 +24,7 @@ typedef enum
   C_EPMD_CONNECT,   /* connecting to EPMD */
   C_EPMD_WAIT,      /* request sent, reading the answer */
   C_CONNECT,        /* connecting to the node */
+  C_TLS,            /* TLS handshake with the node (node-transport.c) */
   C_HANDSHAKE,
   C_UP,
   C_PARKED,         /* told the node is connecting to us (status nok):
@@ -74,6 +75,7 @@ typedef struct conn
   size_t out_sent;
   size_t max_send_queue;
   int64_t deadline;    /* connect deadline, ms; 0 once up */
+  int64_t redial_at;   /* C_PARKED while Emacs is no node: dial again */
   int64_t last_recv, last_send;
   uint64_t messages_in, bytes_in, messages_out, bytes_out;  /* frames */
   unsigned ticktime_ms;
@@ -94,6 +96,8 @@ typedef struct conn
   long replaces;       /* incoming: the connection to the same node that
                           status alive asked about */
   const char *why_not; /* incoming: why we answered not_allowed */
+  struct tls_context *tls_ctx;  /* TLS wanted: its context; NULL: plain */
+  struct tls_session *tls;      /* the TLS session, once started */
 } conn;
 
 /* ---- shared state, all under node_lock (see node.h) */
@@ -134,6 +138,7 @@ void free_conn (conn *c);
 void kill_conn_locked (conn *c, node_error error, const char *reason);
 bool open_socket (conn *c, uint16_t port);
 void connected_locked (conn *c);
+void start_handshake_locked (conn *c);
 void handshake_input_locked (conn *c);
 void epmd_input_locked (conn *c, bool eof);
 int64_t timers_locked (conn *c, int64_t now);
@@ -178,5 +183,37 @@ void unsent_messages (const conn *c, size_t *count, size_t *bytes);
 const uint8_t *in_data (conn *c);
 size_t in_len (conn *c);
 void in_consume (conn *c, size_t n);
+
+/* node-transport.c */
+/* As send and recv (non-blocking), over TLS when C has it.  */
+ssize_t conn_send (conn *c, const void *buf, size_t len);
+ssize_t conn_recv (conn *c, void *buf, size_t len);
+/* Move what C's TLS session took from the socket but has not handed
+   out into IN: poll cannot see it, so a read that stops at its budget
+   must take it.  At most what the session holds (its read-ahead
+   buffer).  False when out of memory.  */
+bool transport_drain_held_locked (conn *c);
+/* What else to poll C's socket for, for TLS's sake.  */
+short transport_poll_events (const conn *c);
+/* Why C's transport failed, or OTHERWISE when it says nothing.  */
+const char *transport_failure (const conn *c, const char *otherwise);
+/* If C's TLS session failed (a peer's alert after our part of the TLS
+   handshake was done, as in TLS 1.3), end C with that reason: true.  */
+bool transport_failed_locked (conn *c);
+/* C's socket is connected (dialled, or accepted): start TLS with CTX
+   (C_TLS).  C may be freed on return.  */
+void start_tls_locked (conn *c, struct tls_context *ctx);
+/* C_TLS: a step of the TLS handshake; the distribution handshake starts
+   when it is done.  C may be freed on return.  */
+void tls_step_locked (conn *c);
+/* Move the handshake's output to EARLY, framed for the transport.  */
+void put_handshake_out (conn *c);
+/* Feed received bytes to the handshake, as the transport frames them;
+   false when C was killed (a TLS answer on a plain connection).  */
+bool transport_feed_locked (conn *c, hs_status *st);
+/* End C's TLS session (before its socket closes); free_transport ends
+   its context too.  */
+void end_tls_session (conn *c);
+void free_transport (conn *c);
 
 #endif /* DERL_NODE_INTERNAL_H */

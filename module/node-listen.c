@@ -27,6 +27,7 @@
 
 #include "digest.h"
 #include "epmd.h"
+#include "tls.h"
 
 /* Connections taken per wake-up: others get their turn in between.  */
 #define ACCEPT_BATCH 256
@@ -90,7 +91,8 @@ pending_handshakes (const conn *l, conn **oldest)
   size_t n = 0;
   *oldest = NULL;
   for (conn *c = node_conns; c; c = c->next)
-    if (c->incoming && c->listener == l->id && c->state == C_HANDSHAKE)
+    if (c->incoming && c->listener == l->id
+        && (c->state == C_HANDSHAKE || c->state == C_TLS))
       {
         n++;
         if (!*oldest || c->id < (*oldest)->id)
@@ -164,6 +166,8 @@ take_connection_locked (conn *l, int fd, const struct sockaddr_storage *addr)
   c->hs_started = true;
   if (!ok)
     kill_conn_locked (c, NODE_ERR_PROTOCOL, c->hs.error);
+  else if (l->tls_ctx)
+    start_tls_locked (c, l->tls_ctx);
 }
 
 void
@@ -301,14 +305,30 @@ merge_into_incoming_locked (conn *c)
   return true;
 }
 
+/* How long a parked attempt waits before dialling again when Emacs
+   listens nowhere: the node's own attempt to reach us then fails at
+   once (we are in no EPMD), and its half-open entry for us soon goes.  */
+#define REDIAL_MS 200
+
+static bool
+listening_locked (void)
+{
+  for (const conn *o = node_conns; o; o = o->next)
+    if (o->kind == Q_LISTEN && o->accepting)
+      return true;
+  return false;
+}
+
 void
 park_locked (conn *c)
 {
+  end_tls_session (c);
   close (c->fd);
   c->fd = -1;
   c->in.len = c->in_start = 0;
   c->early.len = 0;
   c->state = C_PARKED;
+  c->redial_at = listening_locked () ? 0 : node_now_ms () + REDIAL_MS;
 }
 
 /* Refuse C with status not_allowed, for reason WHY.  */
@@ -477,7 +497,8 @@ listener_closing_locked (conn *l)
       alive->deadline = 1;
     }
   for (conn *c = node_conns; c; c = c->next)
-    if (c->incoming && c->listener == l->id && c->state == C_HANDSHAKE)
+    if (c->incoming && c->listener == l->id
+        && (c->state == C_HANDSHAKE || c->state == C_TLS))
       {
         c->close_requested = true;
         c->deadline = 1;
@@ -540,6 +561,7 @@ node_listen (const node_listen_args *a, int *port, long *alive_id,
       || a->port > 65535)
     {
       snprintf (error, error_len, "port numbers go from 1 to 65535");
+      tls_context_free (a->tls);
       return -1;
     }
   if (!a->alive[0] || strlen (a->alive) > EPMD_MAX_NAME)
@@ -547,12 +569,20 @@ node_listen (const node_listen_args *a, int *port, long *alive_id,
       snprintf (error, error_len,
                 "the node name before the @ must have 1 to %d bytes",
                 EPMD_MAX_NAME);
+      tls_context_free (a->tls);
       return -1;
     }
   int fd = listen_socket (a->address, a->port, port, error, error_len);
   if (fd < 0)
-    return -1;
+    {
+      tls_context_free (a->tls);
+      return -1;
+    }
   conn *l = new_conn (Q_LISTEN, a->address, a->epmd_port, 0);
+  if (l)
+    l->tls_ctx = a->tls;
+  else
+    tls_context_free (a->tls);
   conn *r = new_conn (Q_ALIVE, "localhost", a->epmd_port,
                       a->handshake_timeout_ms);
   if (l)

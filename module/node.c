@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tls.h"
+
 /* Shared, under node_lock (see node.h).  */
 pthread_mutex_t node_lock = PTHREAD_MUTEX_INITIALIZER;
 conn *node_conns;
@@ -124,7 +126,8 @@ prepare_conn_locked (conn *c, poll_set *ps, int64_t now)
     {
       kill_conn_locked (c, c->state == C_UP ? NODE_ERR_CLOSED
                                             : NODE_ERR_CONNECT,
-                        "connection lost while writing");
+                        transport_failure (c,
+                                           "connection lost while writing"));
       return false;
     }
   return true;
@@ -136,13 +139,16 @@ poll_events (conn *c, int64_t now)
 {
   if (c->state == C_EPMD_CONNECT || c->state == C_CONNECT)
     return POLLOUT;
+  if (c->state == C_TLS)
+    return transport_poll_events (c);
   if (c->kind == Q_LISTEN)
     return c->accepting && !c->deadline ? POLLIN : 0;
   bool paused = c->state == C_UP && events_over_high_water_locked ();
   if (paused)
     /* Not reading is our doing, not the node's silence.  */
     c->last_recv = now;
-  return (short) ((paused ? 0 : POLLIN) | (wants_write (c) ? POLLOUT : 0));
+  return (short) ((paused ? 0 : POLLIN) | (wants_write (c) ? POLLOUT : 0)
+                  | transport_poll_events (c));
 }
 
 /* Fill PS for one round.  node_lock held.  */
@@ -187,12 +193,20 @@ serve_conn_locked (conn *c, short revents)
       connected_locked (c);
       return;
     }
-  if ((revents & POLLOUT) && !flush_locked (c))
+  if (c->state == C_TLS)
     {
-      kill_conn_locked (c, NODE_ERR_CLOSED, "connection lost while writing");
+      tls_step_locked (c);
       return;
     }
-  if (revents & (POLLIN | POLLHUP | POLLERR))
+  if ((revents & POLLOUT) && !flush_locked (c))
+    {
+      kill_conn_locked (c, NODE_ERR_CLOSED,
+                        transport_failure (c, "connection lost while writing"));
+      return;
+    }
+  /* TLS may need the socket writable to read on.  */
+  if (revents & (POLLIN | POLLHUP | POLLERR)
+      || (c->tls && (revents & POLLOUT)))
     read_input_locked (c);
 }
 
@@ -366,7 +380,11 @@ node_connect (const node_connect_args *a)
 {
   conn *c = new_conn (Q_NODE, a->host, a->epmd_port, a->connect_timeout_ms);
   if (!c)
-    return -1;
+    {
+      tls_context_free (a->tls);
+      return -1;
+    }
+  c->tls_ctx = a->tls;
   c->alive = strdup (a->alive);
   c->our_name = strdup (a->our_name);
   c->cookie = malloc (a->cookie_len ? a->cookie_len : 1);
@@ -470,6 +488,7 @@ state_name (conn_state state)
     case C_RESOLVING: return "resolving";
     case C_EPMD_CONNECT:
     case C_EPMD_WAIT: return "epmd";
+    case C_TLS:
     case C_HANDSHAKE: return "handshaking";
     case C_UP: return "up";
     case C_DEAD: return "down";
@@ -490,8 +509,8 @@ node_stats (long id, node_conn_stats *stats)
       stats->bytes_in = c->bytes_in;
       stats->messages_out = c->messages_out;
       stats->bytes_out = c->bytes_out;
-      stats->incoming = false;  /* every connection is dialled, for now */
-      stats->tls = false;
+      stats->incoming = c->incoming;
+      stats->tls = c->tls || c->tls_ctx;
     }
   pthread_mutex_unlock (&node_lock);
   return found;

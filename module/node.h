@@ -12,14 +12,17 @@
    timers, death), node-frames.c (bytes in and out of a connection),
    node-events.c (the event queue to Lisp), node-resolve.c (name
    look-ups), node-listen.c (the listener, our EPMD registration, the
-   acceptor's side); node-internal.h is what they share.
+   acceptor's side), node-transport.c (plain TCP or TLS, over tls.c);
+   node-internal.h is what they share.
 
    Locking: one mutex, `node_lock' (node-internal.h), guards everything
    the threads share: the connection list and every field of every
    connection, the table of connections lately gone (node-conn.c), the
    event queue, its byte count and the owed wake-up, the event fd, the
    `running' and `stopping' flags, the next connection id and the
-   wake-up pipe's fds.  Every function named *_locked expects it held.
+   wake-up pipe's fds, and so each connection's TLS session, which the
+   main thread also writes through.  Every function named *_locked
+   expects it held.
    The I/O thread drops it only around poll () (and a pause when out of
    memory); resolver threads take it to hand back their result; the
    main thread takes it in each function below.  No lock is ever held
@@ -75,6 +78,7 @@ typedef enum
   NODE_ERR_LOCAL,           /* we closed it */
   NODE_ERR_NAME_IN_USE,     /* the node is connected to another node
                                with our name */
+  NODE_ERR_TLS,             /* TLS failed, or only one side uses it */
 } node_error;
 
 typedef enum
@@ -124,6 +128,8 @@ typedef struct
   size_t max_depth;         /* nesting of a received term, at most */
   size_t max_send_queue;    /* bytes waiting to go out, at most; 0 for
                                no limit */
+  struct tls_context *tls;  /* TLS distribution: a client context (the
+                               connection takes it over); NULL: plain */
 } node_connect_args;
 
 typedef struct
@@ -142,6 +148,8 @@ typedef struct
   size_t max_depth;
   size_t max_send_queue;
   unsigned max_pending;     /* handshakes under way at once, at most */
+  struct tls_context *tls;  /* TLS distribution: a server context (the
+                               listener takes it over); NULL: plain */
 } node_listen_args;
 
 /* Listen, and register with EPMD (the registration lasts as long as the

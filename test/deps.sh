@@ -28,6 +28,7 @@ if [ "$mode" = all ]; then
     need_cmd erl erlang-nox
     need_cmd erlc erlang-nox
     need_cmd epmd erlang-nox
+    need_cmd openssl openssl
     need_file /usr/lib/erlang/usr/include/ei.h erlang-dev
     need_cmd clang clang
     need_cmd elixir elixir

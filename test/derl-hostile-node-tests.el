@@ -21,6 +21,7 @@
 (require 'derl)
 (require 'epmd)
 (require 'erl)
+(require 'derl-rpc)
 
 ;;;; Helpers
 
@@ -214,6 +215,48 @@ SPEC is (NODE NAME FIRST): the node, the second Emacs's node name
       (derl-test-wait (lambda () (not (memq node (derl-nodes))))))
     (derl-connect node)
     (derl-hostile-still-talks node)))
+
+;; While the node itself is still trying to reach Emacs (an attempt
+;; that cannot succeed while Emacs is no node), it answers our dial with
+;; status nok.  Emacs must dial again, not wait for a connection that
+;; never comes.
+(defun derl-hostile--silent-registration (name)
+  "Register NAME with the test EPMD at a port that accepts and says nothing.
+Return the processes to delete afterwards."
+  (let* ((silent (make-network-process :name "derl-silent" :server t
+                                       :host 'local :service t
+                                       :family 'ipv4 :noquery t))
+         (port (process-contact silent :service))
+         (alive (make-network-process :name "derl-fake-alive"
+                                      :host "127.0.0.1" :noquery t
+                                      :service (derl-test-epmd-port)
+                                      :coding 'binary))
+         (body (concat (unibyte-string 120 (ash port -8) (logand port 255)
+                                       72 0 0 6 0 5 0 (length name))
+                       name (unibyte-string 0 0))))
+    (process-send-string alive (concat (unibyte-string 0 (length body)) body))
+    (accept-process-output alive 1)
+    (list silent alive)))
+
+(ert-deftest derl-hostile-node-nok-while-not-a-node ()
+  "A node still dialling Emacs answers nok; Emacs dials again and gets in."
+  (derl-test-with-node (node "-kernel" "net_setuptime" "2")
+    (derl-connect node)
+    (let ((fakes (derl-hostile--silent-registration
+                  (car (split-string (symbol-name erl-node-name) "@")))))
+      (unwind-protect
+          (progn
+            ;; The node starts its own attempt to reach Emacs once we are
+            ;; gone; it hangs on the silent port for net_setuptime.
+            (derl-call node 'timer 'apply_after
+                       (list 300 'net_kernel 'connect_node
+                             (list erl-node-name)))
+            (derl-disconnect node)
+            (derl-test-wait (lambda () (not (memq node (derl-nodes)))))
+            (sleep-for 0.6)
+            (derl-connect node 15)
+            (derl-hostile-still-talks node))
+        (mapc #'delete-process fakes)))))
 
 ;;;; The peer must be the node dialled
 

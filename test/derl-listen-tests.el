@@ -158,7 +158,14 @@ its pid now carries the creation EPMD gave."
     (unwind-protect
         (derl-listen-with-node
           (let* ((ups nil)
-                 (erl-nodeup-hook (list (lambda (n _c) (push n ups)))))
+                 (directions nil)
+                 (erl-nodeup-hook
+                  (list (lambda (n c)
+                          (push n ups)
+                          ;; The node list shows where it came from.
+                          (push (nth 5 (derl--module-stats
+                                        (derl-connection-id c)))
+                                directions)))))
             (should (derl-node-port))
             (should (member (derl-listen-alive-name)
                             (derl-listen-epmd-names)))
@@ -185,6 +192,7 @@ its pid now carries the creation EPMD gave."
                              "pong answered twice"))
               (should (equal (car inbox) '(again hello)))
               (should (= 1 (length ups)))
+              (should (equal directions '("in")))
               (should (string-prefix-p "erl" (symbol-name (car ups)))))))
       (erl-unregister 'derl_listen_inbox)
       (derl-listen-stop-all))))

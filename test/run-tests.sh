@@ -95,6 +95,7 @@ sanitizer_runtimes () {
 smoke=${FUZZ_SMOKE_SECONDS:-30}
 stage c-etf build/test_etf
 stage c-proto build/test_proto
+stage c-tls build/test_tls
 stage fuzz-etf sh test/fuzz/run.sh --smoke build/fuzz_etf "$smoke"
 stage fuzz-proto sh test/fuzz/run.sh --smoke --seeds none build/fuzz_proto \
       "${FUZZ_PROTO_SECONDS:-15}" -max_len=4096
@@ -107,7 +108,7 @@ stage ert "$EMACS" -Q --batch -L lisp -L test \
 # above); DERL_ASAN_TESTS chooses others.
 runtimes=$(sanitizer_runtimes)
 echo "(ert-asan preloads $runtimes)"
-asan_tests='derl-\(c\|e\|f\|hostile\|link\|listen\|lots\|mon\|node\|rec\|round\|send\|trace\|two\)\|erlext-'
+asan_tests='derl-\(c\|e\|f\|hostile\|link\|listen\|lots\|mon\|node\|rec\|round\|send\|tls\|trace\|two\)\|erlext-'
 stage ert-asan env \
       ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:verify_asan_link_order=0 \
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

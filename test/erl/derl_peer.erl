@@ -75,11 +75,13 @@ echo_loop(Tester) ->
             Pid ! {plain, P},
             echo_loop(Tester);
         {spawn_trapper, Pid} ->
-            P = spawn(fun() ->
-                              process_flag(trap_exit, true),
-                              trapper_loop(Pid)
-                      end),
-            Pid ! {trapper, P},
+            %% The trapper announces itself once it traps exits: an
+            %% exit signal sent on its announcement must find it ready.
+            spawn(fun() ->
+                          process_flag(trap_exit, true),
+                          Pid ! {trapper, self()},
+                          trapper_loop(Pid)
+                  end),
             echo_loop(Tester);
         {after_death, P, Pid} ->
             spawn(fun() ->
