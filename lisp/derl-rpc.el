@@ -273,9 +273,11 @@ call is over is dropped."
         (let ((erl-in-scheduler-loop nil))
           (unless outcome
             (derl--wait (lambda () outcome) (or timeout derl-call-timeout)
-                        (format "waiting for %s on %s"
-                                (derl-rpc--mfa-string (list module function args))
-                                node))))
+                        (lambda ()
+                          (format "waiting for %s on %s"
+                                  (derl-rpc--mfa-string
+                                   (list module function args))
+                                  node)))))
       (derl-rpc--finish call))
     (pcase outcome
       (`(ok ,value) value)

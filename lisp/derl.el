@@ -506,7 +506,8 @@ For comparing the two.")
 
 (defun derl--wait (done-p timeout what)
   "Wait until calling DONE-P gives non-nil; signal `derl-timeout' after TIMEOUT.
-WHAT says what is being waited for.  The wait blocks in the module
+WHAT says what is being waited for: a string, or a function that
+returns one (made only when the wait times out).  The wait blocks in the module
 until an event comes, taking events at once as they come (no trip
 through the event pipe), and in slices of `derl--wait-slice-us'
 runs timers and process output in `accept-process-output', as
@@ -531,7 +532,9 @@ ends."
                         (accept-process-output nil 0.1)))
                     'done)
                   'timeout)
-          (signal 'derl-timeout (list (format "Timed out %s" what))))
+          (signal 'derl-timeout
+                  (list (format "Timed out %s"
+                                (if (functionp what) (funcall what) what)))))
       (when (fboundp 'derl--module-wait-events)
         ;; Done waiting: events left behind wake the pipe.
         (derl--module-wait-events nil))
