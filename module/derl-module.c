@@ -335,12 +335,14 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   return result;
 }
 
-/* Encode CONTROL and MESSAGE (NULL for none) into OUT, without version
-   bytes: node.c frames them as the connection agreed.  False with an
-   error pending on failure.  */
+/* Encode CONTROL and MESSAGE (NULL for none) into OUT.  With FORM
+   below 0, as bare terms without version bytes, for node_send to
+   frame (*LEN: the control's length); else as one whole frame of FORM
+   (see node_frame_form; *LEN: the bytes of both terms).  False with
+   an error pending on failure.  */
 static bool
 encode_request (emacs_env *env, emacs_value control, emacs_value message,
-                etf_buf *out, size_t *control_len)
+                int form, etf_buf *out, size_t *len)
 {
   lispterm_options opt = {
     .binaries_tagged = false,
@@ -348,53 +350,26 @@ encode_request (emacs_env *env, emacs_value control, emacs_value message,
   };
   if (!elisp_ok (env))
     return false;
-  emacs_value gc = elisp_gc_hold (env);
-  bool good = elisp_ok (env) && lispterm_encode (env, control, out, &opt);
-  *control_len = out->len;
-  if (good && message)
-    good = lispterm_encode (env, message, out, &opt);
-  elisp_gc_restore (env, gc);
-  if (!good || !elisp_ok (env))
-    return false;
-  if (out->status != ETF_OK)
-    {
-      lispterm_signal_encode_error (env, out->error ? out->error
-                                                    : "message too large",
-                                    message ? message : control);
-      return false;
-    }
-  return true;
-}
-
-/* Encode CONTROL and MESSAGE (NULL for none) as one whole frame of
-   form HEADER (see node_frame_form) into OUT.  False with an error
-   pending on failure.  */
-static bool
-encode_frame (emacs_env *env, emacs_value control, emacs_value message,
-              bool header, etf_buf *out, size_t *terms_len)
-{
-  lispterm_options opt = {
-    .binaries_tagged = false,
-    .max_depth = arg_limit (env, 0, NULL, 0, Qerlext_max_depth),
-  };
-  if (!elisp_ok (env))
-    return false;
-  size_t start = dist_frame_begin (out, header);
+  bool framed = form >= 0;
+  size_t start = framed ? dist_frame_begin (out, form == 1) : 0;
   size_t begin = out->len;
   emacs_value gc = elisp_gc_hold (env);
   bool good = elisp_ok (env) && lispterm_encode (env, control, out, &opt);
-  *terms_len = out->len - begin;
+  *len = out->len - begin;
   if (good && message)
     {
-      dist_frame_message (out, header);
+      if (framed)
+        dist_frame_message (out, form == 1);
       begin = out->len;
       good = lispterm_encode (env, message, out, &opt);
-      *terms_len += out->len - begin;
+      if (framed)
+        *len += out->len - begin;
     }
   elisp_gc_restore (env, gc);
   if (!good || !elisp_ok (env))
     return false;
-  dist_frame_end (out, start);
+  if (framed)
+    dist_frame_end (out, start);
   if (out->status != ETF_OK)
     {
       lispterm_signal_encode_error (env, out->error ? out->error
@@ -427,22 +402,18 @@ fsend (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   emacs_value message = nargs > 2 ? args[2] : NULL;
   etf_buf out;
   etf_buf_init (&out);
-  size_t control_len = 0;  /* framed: the bytes of both terms */
+  size_t len = 0;
   int form = node_frame_form (id);
-  bool encoded = form >= 0
-                   ? encode_frame (env, args[1], message, form == 1, &out,
-                                   &control_len)
-                   : encode_request (env, args[1], message, &out,
-                                     &control_len);
+  bool encoded = encode_request (env, args[1], message, form, &out, &len);
   emacs_value result = NULL;
   if (encoded && env->process_input (env) == emacs_process_input_continue)
     {
       stamp (STAMP_ENCODED);
       node_send_result r
-        = form >= 0 ? node_send_frame (id, &out, control_len)
-                    : node_send (id, out.data, control_len,
-                                 message ? out.data + control_len : NULL,
-                                 out.len - control_len);
+        = form >= 0 ? node_send_frame (id, &out, len)
+                    : node_send (id, out.data, len,
+                                 message ? out.data + len : NULL,
+                                 out.len - len);
       if (r == NODE_SEND_BUSY)
         elisp_signal (env, Qderl_busy,
                       "the output queue to the node is full "
