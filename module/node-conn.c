@@ -317,6 +317,21 @@ start_handshake_locked (conn *c)
   c->state = C_HANDSHAKE;
 }
 
+/* Start connecting to the node's port, C->node_port.  */
+static void
+dial_port_locked (conn *c)
+{
+  if (!open_socket (c, c->node_port))
+    {
+      char reason[300];
+      snprintf (reason, sizeof reason, "cannot connect to %s port %u: %s",
+                c->host, c->node_port, strerror (errno));
+      kill_conn_locked (c, NODE_ERR_CONNECT, reason);
+      return;
+    }
+  c->state = C_CONNECT;
+}
+
 /* A parked attempt dials the node's port again.  */
 static void
 redial_locked (conn *c)
@@ -327,15 +342,7 @@ redial_locked (conn *c)
       hs_free (&c->hs);    /* the next handshake starts afresh */
       c->hs_started = false;
     }
-  if (!open_socket (c, c->node_port))
-    {
-      char reason[300];
-      snprintf (reason, sizeof reason, "cannot connect to %s port %u: %s",
-                c->host, c->node_port, strerror (errno));
-      kill_conn_locked (c, NODE_ERR_CONNECT, reason);
-      return;
-    }
-  c->state = C_CONNECT;
+  dial_port_locked (c);
 }
 
 /* Timers: connect deadline, ticks.  node_lock held.  Returns the ms until
@@ -570,15 +577,7 @@ dial_node_locked (conn *c, const epmd_node_info *info)
                         "the node speaks no distribution version we know");
       return;
     }
-  if (!open_socket (c, info->port))
-    {
-      char reason[300];
-      snprintf (reason, sizeof reason, "cannot connect to %s port %u: %s",
-                c->host, info->port, strerror (errno));
-      kill_conn_locked (c, NODE_ERR_CONNECT, reason);
-      return;
-    }
-  c->state = C_CONNECT;
+  dial_port_locked (c);
 }
 
 void
