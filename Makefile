@@ -63,7 +63,7 @@ $(BUILD)/ebin/%.beam: test/erl/%.erl
 
 # ---- tests
 
-$(BUILD)/test_etf: test/c/test_etf.c $(CORE_SRC) $(HEADERS)
+$(BUILD)/test_etf: test/c/test_etf.c test/c/check.h $(CORE_SRC) $(HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) -O1 -g $(WARN) -std=gnu11 $(SAN) -Imodule -o $@ \
 	  test/c/test_etf.c $(CORE_SRC) -lz
@@ -74,13 +74,13 @@ $(BUILD)/fuzz_etf: test/fuzz/fuzz_etf.c $(CORE_SRC) $(HEADERS)
 	  -fno-sanitize-recover=all -Imodule -o $@ \
 	  test/fuzz/fuzz_etf.c $(CORE_SRC) -lz
 
-$(BUILD)/test_proto: test/c/test_proto.c module/etf.c module/digest.c module/epmd.c module/handshake.c module/dist.c $(HEADERS)
+$(BUILD)/test_proto: test/c/test_proto.c test/c/check.h module/etf.c module/digest.c module/epmd.c module/handshake.c module/dist.c $(HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) -O1 -g $(WARN) -std=gnu11 $(SAN) -Imodule -o $@ \
 	  test/c/test_proto.c module/etf.c module/digest.c module/epmd.c \
 	  module/handshake.c module/dist.c -lcrypto -lz
 
-$(BUILD)/test_tls: test/c/test_tls.c module/tls.c module/tls.h
+$(BUILD)/test_tls: test/c/test_tls.c test/c/check.h module/tls.c module/tls.h
 	@mkdir -p $(BUILD)
 	$(CC) -O1 -g $(WARN) -std=gnu11 $(SAN) -Imodule -o $@ \
 	  test/c/test_tls.c module/tls.c -lssl -lcrypto -pthread

@@ -9,6 +9,7 @@
    SPDX-License-Identifier: GPL-3.0-or-later */
 
 #include "etf.h"
+#include "check.h"
 
 #include <float.h>
 #include <math.h>
@@ -16,28 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-
-/* ---------------------------------------------------------------- */
-/* Harness */
-
-static int test_failed;  /* the running test has failed a CHECK */
-
-static void
-check_failed (const char *file, int line, const char *what)
-{
-  fprintf (stderr, "%s:%d: CHECK failed: %s\n", file, line, what);
-  test_failed = 1;
-}
-
-/* An expression, not a block: the byte vector literals made by BYTES in
-   COND must live on after it, as items read from them point into them.  */
-#define CHECK(cond) \
-  ((cond) ? (void) 0 : check_failed (__FILE__, __LINE__, #cond))
-
-/* A byte vector literal and its length, as two arguments.  */
-#define BYTES(...)                             \
-  ((const uint8_t[]) { __VA_ARGS__ }),          \
-    sizeof ((const uint8_t[]) { __VA_ARGS__ })
 
 #define MAX_SIZE ((size_t) 1 << 20)
 
@@ -1848,67 +1827,46 @@ test_compress_round_trip (void)
 
 /* ---------------------------------------------------------------- */
 
-static const struct
-{
-  const char *name;
-  void (*fn) (void);
-} tests[] = {
-#define T(name) {#name, name}
-  T (test_small_integer),
-  T (test_integer),
-  T (test_small_big),
-  T (test_large_big),
-  T (test_old_float),
-  T (test_new_float),
-  T (test_atom_latin1),
-  T (test_atom_utf8),
-  T (test_nil_and_string),
-  T (test_list),
-  T (test_tuple),
-  T (test_map),
-  T (test_binary),
-  T (test_bitstring),
-  T (test_pid),
-  T (test_port),
-  T (test_reference),
-  T (test_fun),
-  T (test_export),
-  T (test_compressed),
-  T (test_atom_cache_ref),
-  T (test_truncation),
-  T (test_truncation_names_the_element),
-  T (test_huge_counts),
-  T (test_deep_nesting),
-  T (test_deep_funs),
-  T (test_framing),
-  T (test_writer_matches_erlang),
-  T (test_writer_round_trip),
-  T (test_put_int),
-  T (test_put_big),
-  T (test_put_atom),
-  T (test_put_float),
-  T (test_put_limits),
-  T (test_compress_round_trip),
-#undef T
+static const test_case tests[] = {
+  TEST (test_small_integer),
+  TEST (test_integer),
+  TEST (test_small_big),
+  TEST (test_large_big),
+  TEST (test_old_float),
+  TEST (test_new_float),
+  TEST (test_atom_latin1),
+  TEST (test_atom_utf8),
+  TEST (test_nil_and_string),
+  TEST (test_list),
+  TEST (test_tuple),
+  TEST (test_map),
+  TEST (test_binary),
+  TEST (test_bitstring),
+  TEST (test_pid),
+  TEST (test_port),
+  TEST (test_reference),
+  TEST (test_fun),
+  TEST (test_export),
+  TEST (test_compressed),
+  TEST (test_atom_cache_ref),
+  TEST (test_truncation),
+  TEST (test_truncation_names_the_element),
+  TEST (test_huge_counts),
+  TEST (test_deep_nesting),
+  TEST (test_deep_funs),
+  TEST (test_framing),
+  TEST (test_writer_matches_erlang),
+  TEST (test_writer_round_trip),
+  TEST (test_put_int),
+  TEST (test_put_big),
+  TEST (test_put_atom),
+  TEST (test_put_float),
+  TEST (test_put_limits),
+  TEST (test_compress_round_trip),
 };
 
 int
 main (void)
 {
-  size_t n = sizeof tests / sizeof tests[0];
-  int passed = 0, failed = 0;
-  for (size_t k = 0; k < n; k++)
-    {
-      test_failed = 0;
-      tests[k].fn ();
-      if (test_failed)
-        {
-          fprintf (stderr, "FAIL %s\n", tests[k].name);
-          failed++;
-        }
-      else
-        passed++;
-    }
-  printf ("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return run_tests (tests, sizeof tests / sizeof tests[0]);
 }

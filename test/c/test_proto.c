@@ -16,31 +16,11 @@
 #include "dist.h"
 #include "epmd.h"
 #include "handshake.h"
+#include "check.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---------------------------------------------------------------- */
-/* Harness */
-
-static int test_failed;  /* the running test has failed a CHECK */
-
-#define CHECK(cond)                                                   \
-  do                                                                  \
-    {                                                                 \
-      if (!(cond))                                                    \
-        {                                                             \
-          fprintf (stderr, "%s:%d: CHECK failed: %s\n", __FILE__,     \
-                   __LINE__, #cond);                                  \
-          test_failed = 1;                                            \
-        }                                                             \
-    }                                                                 \
-  while (0)
-
-/* A byte vector literal and its length, as two arguments.  */
-#define BYTES(...)                                                    \
-  ((const uint8_t[]) { __VA_ARGS__ }), sizeof ((const uint8_t[]) { __VA_ARGS__ })
 
 static bool
 same (const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -1961,73 +1941,53 @@ test_frame_put (void)
 
 /* ---------------------------------------------------------------- */
 
-static const struct
-{
-  const char *name;
-  void (*fn) (void);
-} tests[] = {
-#define T(f) { #f, f }
-  T (test_digest_known),
-  T (test_frame_reg_send),
-  T (test_frame_depth),
-  T (test_frame_bad_controls),
-  T (test_frame_put),
-  T (test_frame_atom_cache),
-  T (test_digest_equal_and_wipe),
-  T (test_digest_random),
-  T (test_epmd_port_please_request),
-  T (test_epmd_names_request),
-  T (test_epmd_alive2_request),
-  T (test_port2_ok),
-  T (test_port2_extra),
-  T (test_port2_not_registered),
-  T (test_port2_split),
-  T (test_port2_bad),
-  T (test_alive2),
-  T (test_names),
-  T (test_names_malformed),
-  T (test_hs_v6_success),
-  T (test_hs_v5_complement),
-  T (test_hs_v5_old_challenge),
-  T (test_hs_old_challenge_refused),
-  T (test_hs_status),
-  T (test_hs_status_alive),
-  T (test_hs_wrong_peer),
-  T (test_hs_wrong_ack),
-  T (test_hs_peer_closed),
-  T (test_hs_missing_flags),
-  T (test_hs_bad_challenge),
-  T (test_hs_split_everywhere),
-  T (test_hs_bytes_after_ack),
-  T (test_hs_cookie_never_shown),
-  T (test_hs_init_limits),
-  T (test_hs_handshake_23_always),
-  T (test_acc_v6_success),
-  T (test_acc_v5_complement),
-  T (test_acc_decisions),
-  T (test_acc_wrong_cookie),
-  T (test_acc_bad_names),
-  T (test_acc_mandatory_25),
-  T (test_acc_split_everywhere),
-#undef T
+static const test_case tests[] = {
+  TEST (test_digest_known),
+  TEST (test_frame_reg_send),
+  TEST (test_frame_depth),
+  TEST (test_frame_bad_controls),
+  TEST (test_frame_put),
+  TEST (test_frame_atom_cache),
+  TEST (test_digest_equal_and_wipe),
+  TEST (test_digest_random),
+  TEST (test_epmd_port_please_request),
+  TEST (test_epmd_names_request),
+  TEST (test_epmd_alive2_request),
+  TEST (test_port2_ok),
+  TEST (test_port2_extra),
+  TEST (test_port2_not_registered),
+  TEST (test_port2_split),
+  TEST (test_port2_bad),
+  TEST (test_alive2),
+  TEST (test_names),
+  TEST (test_names_malformed),
+  TEST (test_hs_v6_success),
+  TEST (test_hs_v5_complement),
+  TEST (test_hs_v5_old_challenge),
+  TEST (test_hs_old_challenge_refused),
+  TEST (test_hs_status),
+  TEST (test_hs_status_alive),
+  TEST (test_hs_wrong_peer),
+  TEST (test_hs_wrong_ack),
+  TEST (test_hs_peer_closed),
+  TEST (test_hs_missing_flags),
+  TEST (test_hs_bad_challenge),
+  TEST (test_hs_split_everywhere),
+  TEST (test_hs_bytes_after_ack),
+  TEST (test_hs_cookie_never_shown),
+  TEST (test_hs_init_limits),
+  TEST (test_hs_handshake_23_always),
+  TEST (test_acc_v6_success),
+  TEST (test_acc_v5_complement),
+  TEST (test_acc_decisions),
+  TEST (test_acc_wrong_cookie),
+  TEST (test_acc_bad_names),
+  TEST (test_acc_mandatory_25),
+  TEST (test_acc_split_everywhere),
 };
 
 int
 main (void)
 {
-  int passed = 0, failed = 0;
-  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-    {
-      test_failed = 0;
-      tests[i].fn ();
-      if (test_failed)
-        {
-          failed++;
-          fprintf (stderr, "FAIL %s\n", tests[i].name);
-        }
-      else
-        passed++;
-    }
-  printf ("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return run_tests (tests, sizeof tests / sizeof tests[0]);
 }

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 
 #include "tls.h"
+#include "check.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -25,23 +26,6 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-
-/* ---------------------------------------------------------------- */
-/* Harness */
-
-static int test_failed;
-
-#define CHECK(cond)                                                   \
-  do                                                                  \
-    {                                                                 \
-      if (!(cond))                                                    \
-        {                                                             \
-          fprintf (stderr, "%s:%d: CHECK failed: %s\n", __FILE__,     \
-                   __LINE__, #cond);                                  \
-          test_failed = 1;                                            \
-        }                                                             \
-    }                                                                 \
-  while (0)
 
 static char dir[] = "/tmp/derl-test-tls-XXXXXX";
 
@@ -565,23 +549,17 @@ test_tls_bad_files (void)
 
 /* ---------------------------------------------------------------- */
 
-static const struct
-{
-  const char *name;
-  void (*fn) (void);
-} tests[] = {
-#define T(f) { #f, f }
-  T (test_tls_transfer),
-  T (test_tls_unknown_ca),
-  T (test_tls_server_refuses_client),
-  T (test_tls_hostname_mismatch),
-  T (test_tls_verify_off),
-  T (test_tls_client_certificate_required),
-  T (test_tls_not_tls),
-  T (test_tls_pending_after_handshake),
-  T (test_tls_recv_held),
-  T (test_tls_bad_files),
-#undef T
+static const test_case tests[] = {
+  TEST (test_tls_transfer),
+  TEST (test_tls_unknown_ca),
+  TEST (test_tls_server_refuses_client),
+  TEST (test_tls_hostname_mismatch),
+  TEST (test_tls_verify_off),
+  TEST (test_tls_client_certificate_required),
+  TEST (test_tls_not_tls),
+  TEST (test_tls_pending_after_handshake),
+  TEST (test_tls_recv_held),
+  TEST (test_tls_bad_files),
 };
 
 int
@@ -592,20 +570,7 @@ main (void)
       fprintf (stderr, "cannot make the test certificates\n");
       return 1;
     }
-  int passed = 0, failed = 0;
-  for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-    {
-      test_failed = 0;
-      tests[i].fn ();
-      if (test_failed)
-        {
-          failed++;
-          fprintf (stderr, "FAIL %s\n", tests[i].name);
-        }
-      else
-        passed++;
-    }
+  int status = run_tests (tests, sizeof tests / sizeof tests[0]);
   nftw (dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
-  printf ("%d passed, %d failed\n", passed, failed);
-  return failed != 0;
+  return status;
 }
