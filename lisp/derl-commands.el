@@ -55,6 +55,16 @@ after the @ of its nodes' names."
 (defvar derl-last-node nil
   "The node last connected to or evaluated on, a symbol, or nil.")
 
+(defun derl-default-node ()
+  "Return the node derl's commands propose when asked for one, or nil.
+That is `derl-last-node', or else a node connected now, however the
+connection was made (by Lisp code or by Distel, say)."
+  (or derl-last-node
+      (cl-find-if (lambda (node)
+                    (eq (derl-connection-state (gethash node derl--connections))
+                        'up))
+                  (derl-nodes))))
+
 ;;;; Progress
 
 (defun derl-call-with-progress (text function)
@@ -118,7 +128,7 @@ what an empty answer gives."
   "Read the arguments of \\[erl-connect]: a list (NODE).
 With ASK-COOKIE non-nil, also read a cookie for NODE alone and keep
 it in `derl-node-cookies'."
-  (let ((node (derl-read-node "Connect to node" derl-last-node)))
+  (let ((node (derl-read-node "Connect to node" (derl-default-node))))
     (when ask-cookie
       (let ((cookie (read-passwd (format "Cookie for %s: " node))))
         (setf (alist-get node derl-node-cookies) cookie)))
@@ -173,11 +183,10 @@ Interactively, read NODE, offering those with a trace buffer."
                        (append (derl--trace-buffer-nodes)
                                (mapcar #'symbol-name (derl-nodes))))))
            (intern (completing-read
-                    (format-prompt "Trace of node"
-                                   (and derl-last-node
-                                        (symbol-name derl-last-node)))
+                    (format-prompt "Trace of node" (derl-default-node))
                     nodes nil nil nil 'derl-node-history
-                    (and derl-last-node (symbol-name derl-last-node)))))))
+                    (let ((default (derl-default-node)))
+                      (and default (symbol-name default))))))))
   (let ((name (format "*trace %s*" node)))
     (pop-to-buffer (or (get-buffer name)
                        (with-current-buffer (derl-trace-buffer name)

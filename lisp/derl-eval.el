@@ -185,7 +185,8 @@ evaluation goes to *erl-output*.  Interactively, read EXPRESSION,
 with its own history, then NODE, by default the last one used."
   (interactive
    (let ((expression (derl-eval-read-expression nil)))
-     (list expression (derl-read-node "Evaluate on node" derl-last-node))))
+     (list expression
+           (derl-read-node "Evaluate on node" (derl-default-node)))))
   (setq derl-last-node (derl--node-symbol node))
   (condition-case err
       (derl-eval-show

@@ -228,6 +228,26 @@ e evaluate.*g refresh" header-line-format))
       (should (string-match-p "Syntax error"
                               (derl-ui--messages-since start))))))
 
+(ert-deftest derl-ui-default-node ()
+  "With no node used through derl's commands yet, a command offers a
+connected node, however the connection was made (by Distel, say)."
+  (derl-test-with-node (node)
+    (let ((derl-last-node nil)
+          (offered nil))
+      (derl-connect node)
+      (cl-letf (((symbol-function 'derl-eval-read-expression)
+                 (lambda (_node) "1 + 1."))
+                ((symbol-function 'derl-epmd-node-names) #'ignore)
+                ;; An empty answer: the default.
+                ((symbol-function 'completing-read)
+                 (lambda (_prompt _collection &optional _predicate _require
+                                  _initial _history default &rest _)
+                   (setq offered default))))
+        (save-window-excursion
+          (call-interactively #'derl-eval-expression)))
+      (should (equal offered (symbol-name node)))
+      (should (eq derl-last-node node)))))
+
 (ert-deftest derl-ui-eval-output ()
   "What the evaluation prints goes to *erl-output*."
   (derl-test-with-node (node)
