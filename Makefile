@@ -26,7 +26,7 @@ MODULE   := module/derl-module.so
 CORE_SRC := module/etf.c
 NET_SRC  := module/digest.c module/epmd.c module/handshake.c module/dist.c \
             module/node.c module/node-conn.c module/node-frames.c \
-            module/node-events.c module/node-resolve.c \
+            module/node-events.c module/node-wait.c module/node-resolve.c \
             module/node-listen.c module/node-transport.c module/tls.c \
             module/stamps.c
 MOD_SRC  := $(CORE_SRC) $(NET_SRC) module/elisp.c module/lispterm_decode.c \

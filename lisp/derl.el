@@ -116,6 +116,17 @@ comes up.  `derl-connect' always tries at once."
 See `derl-reconnect-min-delay'."
   :type 'number)
 
+(defcustom derl-wait-spin 100
+  "Microseconds a wait for a reply polls before it sleeps.
+When Emacs waits for an answer from a node (`derl-call', `erl-rpc'
+and the event filter taking a reply to what it just sent), the
+module first polls the connections without sleeping for this long,
+once after each send: a reply that comes meanwhile costs no thread
+wake-up, which on many machines is a round trip's largest cost.  A
+wait that goes on longer sleeps, so an idle Emacs never spins.
+0 never spins, for the least CPU time; at most 5000."
+  :type '(natnum :match (lambda (_ v) (and (natnump v) (<= v 5000)))))
+
 (defvar erl-nodeup-hook nil
   "Run when a node connection comes up, with two args: NODE and CONNECTION.
 NODE is a symbol like mynode@host; CONNECTION a `derl-connection'.")
@@ -525,7 +536,7 @@ ends."
                     (if (and derl--wait-in-module
                              (process-live-p derl--events-process))
                         (while (not (funcall done-p))
-                          (if (derl--module-wait-events derl--wait-slice-us)
+                          (if (derl--wait-in-module-for derl--wait-slice-us)
                               (derl--take-events-until done-p)
                             (accept-process-output nil 0)))
                       (while (not (funcall done-p))
@@ -541,6 +552,12 @@ ends."
       (when timer
         (cancel-timer timer))
       (setq derl--waiters (delq waiter derl--waiters)))))
+
+(defun derl--wait-in-module-for (micros)
+  "Wait in the module at most MICROS microseconds for an event.
+Return non-nil when one is pending.  See `derl-wait-spin'."
+  (derl--module-wait-events micros (and (natnump derl-wait-spin)
+                                        (min derl-wait-spin 5000))))
 
 (defun derl--wake-waiter ()
   "End the innermost wait, if what it waits for has happened."
@@ -654,7 +671,7 @@ trace lines of it all are written once, at the end."
             (while (and (not (eq sends derl--sends))
                         (< (- (float-time) start) derl--linger-max)
                         (progn (setq sends derl--sends)
-                               (derl--module-wait-events derl--linger-us)))
+                               (derl--wait-in-module-for derl--linger-us)))
               (derl--take-events)
               (derl--wake-waiter))
           (derl--module-wait-events nil))))))
@@ -669,7 +686,7 @@ ends the waiting in the module."
       (derl--take-events)
       (while (and (not (funcall done-p))
                   (< (- (float-time) start) derl--linger-max)
-                  (derl--module-wait-events derl--linger-us))
+                  (derl--wait-in-module-for derl--linger-us))
         (derl--take-events)))))
 
 (defun derl--take-events ()

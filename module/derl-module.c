@@ -789,22 +789,26 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 /* Longest single block: C-g is looked at (process_input) this often.  */
 #define WAIT_SLICE_US 5000
 
-/* (derl--module-wait-events TIMEOUT-US): block until an event is
-   pending, at most TIMEOUT-US microseconds; t when one is.  With
-   TIMEOUT-US nil, end the waiting instead: events left pending wake
-   the event pipe again.  */
+/* (derl--module-wait-events TIMEOUT-US &optional SPIN-US): block until
+   an event is pending, at most TIMEOUT-US microseconds; t when one is.
+   The first wait after a send polls without sleeping for SPIN-US
+   first.  With TIMEOUT-US nil, end the waiting instead: events left
+   pending wake the event pipe again.  */
 static emacs_value
 fwait_events (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
-  (void) nargs, (void) data;
+  (void) data;
   if (elisp_nilp (env, args[0]))
     {
       node_wait_done ();
       return Qnil;
     }
   intmax_t left = arg_int (env, args[0]);
+  intmax_t spin = nargs > 1 && !elisp_nilp (env, args[1])
+                    ? arg_int (env, args[1]) : 0;
   if (!elisp_ok (env))
     return NULL;
+  spin = spin < 0 ? 0 : spin > WAIT_SLICE_US ? WAIT_SLICE_US : spin;
   for (;;)
     {
       if (env->process_input (env) != emacs_process_input_continue)
@@ -812,7 +816,7 @@ fwait_events (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
       unsigned slice = left > WAIT_SLICE_US ? WAIT_SLICE_US
                        : left > 0           ? (unsigned) left
                                             : 0;
-      if (node_wait_events (slice))
+      if (node_wait_events (slice, (unsigned) spin))
         return Qt;
       left -= slice;
       if (left <= 0)
@@ -833,7 +837,8 @@ fset_stamping (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 
 /* [RECV QUEUED WOKE DECODE-START DECODE-END SEND ENCODED SENT WOKE-BY
    SENT-BY]: times as `float-time' gives them, nil where none;
-   WOKE-BY pipe, waiter or nil, SENT-BY main, io or nil.  */
+   WOKE-BY pipe, waiter, self (the waiting main thread read it) or
+   nil, SENT-BY main, io or nil.  */
 static emacs_value
 fstamps (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
@@ -841,8 +846,8 @@ fstamps (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   double t[STAMP_COUNT];
   stamp_by woke, sent;
   stamps_get (t, &woke, &sent);
-  static const char *const by_names[] = { NULL, "pipe", "waiter", "main",
-                                          "io" };
+  static const char *const by_names[] = { NULL,   "pipe", "waiter",
+                                          "self", "main", "io" };
   emacs_value items[STAMP_COUNT + 2];
   for (int k = 0; k < STAMP_COUNT; k++)
     items[k] = t[k] > 0 ? env->make_float (env, t[k] / 1e6) : Qnil;
@@ -915,11 +920,13 @@ emacs_module_init (struct emacs_runtime *runtime)
   elisp_defun (env, "derl--module-events", 0, 2, fevents,
          "Return every pending event, oldest first.\n\n"
          "(derl--module-events LOSSLESS MAX-DEPTH)");
-  elisp_defun (env, "derl--module-wait-events", 1, 1, fwait_events,
+  elisp_defun (env, "derl--module-wait-events", 1, 2, fwait_events,
          "Wait at most TIMEOUT-US microseconds for an event; t if one is "
-         "pending.\n\nQuits on \\[keyboard-quit].  Once done waiting "
-         "\(however that ends), call it with nil: events left pending then "
-         "wake the event pipe.\n\n(derl--module-wait-events TIMEOUT-US)");
+         "pending.\n\nThe first wait after a send polls for SPIN-US "
+         "microseconds before it sleeps.  Quits on \\[keyboard-quit].  "
+         "Once done waiting (however that ends), call it with nil: events "
+         "left pending then wake the event pipe.\n\n"
+         "(derl--module-wait-events TIMEOUT-US &optional SPIN-US)");
   elisp_defun (env, "derl--module-set-stamping", 1, 1, fset_stamping,
          "Take stage time stamps of messages when ON, clearing old ones.\n\n"
          "(derl--module-set-stamping ON)");

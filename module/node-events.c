@@ -29,17 +29,6 @@ static int event_fd = -1;
 /* An event was queued by a thread that must not write to Emacs's pipe;
    the I/O thread writes the wake-up byte for it.  */
 static bool lisp_signal_owed;
-/* The main thread waits in node_wait_events for the queue to fill.  */
-static pthread_cond_t events_filled = PTHREAD_COND_INITIALIZER;
-static bool main_waiting;
-/* Events were queued while the main thread waited, and no wake-up
-   byte went to the pipe for them: the waiter takes them itself, and
-   node_wait_done writes the byte if it leaves some behind.  */
-static bool wake_held;
-/* The I/O thread owes the waiting main thread a signal: given just
-   before it lets go of node_lock, so that the main thread does not
-   wake only to wait for the lock.  */
-static bool waiter_owed;
 
 node_event *
 event_new (node_event_kind kind, long id, size_t extra)
@@ -90,7 +79,7 @@ signal_lisp_locked (void)
 /* Only threads that block every signal write to Emacs's pipe: a write
    after its reader is gone raises SIGPIPE.  Others let the I/O thread
    do it.  */
-static void
+void
 wake_lisp_locked (void)
 {
   if (node_is_running && pthread_equal (pthread_self (), node_io_thread))
@@ -128,24 +117,14 @@ emit_locked (node_event *ev)
       stamp_at (STAMP_WOKE, 0);
       stamp_by_set (true, STAMP_BY_NONE);
     }
-  if (was_empty)
-    {
-      if (main_waiting)
-        {
-          wake_held = true;
-          if (pthread_equal (pthread_self (), node_io_thread))
-            waiter_owed = true;
-          else
-            pthread_cond_signal (&events_filled);
-          if (ev->kind == NODE_EV_FRAME && stamps_on ())
-            {
-              stamp (STAMP_WOKE);
-              stamp_by_set (true, STAMP_BY_WAITER);
-            }
-        }
-      else
-        wake_lisp_locked ();
-    }
+  if (was_empty && !waiter_takes_event_locked (ev->kind == NODE_EV_FRAME))
+    wake_lisp_locked ();
+}
+
+bool
+events_pending_locked (void)
+{
+  return events_head != NULL;
 }
 
 bool
@@ -200,8 +179,7 @@ node_take_events (void)
         events_tail = NULL;
     }
   queued_bytes -= bytes;
-  if (!events_head)
-    wake_held = false;
+  events_taken_locked (!events_head);
   if (events_head)
     wake_lisp_locked ();  /* the rest follows on the next wake-up; this
                              also wakes the I/O thread */
@@ -209,54 +187,6 @@ node_take_events (void)
     node_wake_io_thread ();  /* it may have stopped reading */
   pthread_mutex_unlock (&node_lock);
   return last ? batch : NULL;
-}
-
-void
-signal_waiter_locked (void)
-{
-  if (waiter_owed)
-    {
-      waiter_owed = false;
-      pthread_cond_signal (&events_filled);
-      stamp (STAMP_WOKE);
-    }
-}
-
-bool
-node_wait_events (unsigned timeout_us)
-{
-  pthread_mutex_lock (&node_lock);
-  if (!events_head && timeout_us > 0)
-    {
-      struct timespec until;
-      clock_gettime (CLOCK_REALTIME, &until);
-      until.tv_sec += timeout_us / 1000000;
-      until.tv_nsec += (long) (timeout_us % 1000000) * 1000;
-      if (until.tv_nsec >= 1000000000)
-        {
-          until.tv_sec++;
-          until.tv_nsec -= 1000000000;
-        }
-      main_waiting = true;
-      while (!events_head
-             && pthread_cond_timedwait (&events_filled, &node_lock, &until)
-                  != ETIMEDOUT)
-        ;
-      main_waiting = false;
-    }
-  bool ready = events_head != NULL;
-  pthread_mutex_unlock (&node_lock);
-  return ready;
-}
-
-void
-node_wait_done (void)
-{
-  pthread_mutex_lock (&node_lock);
-  if (wake_held && events_head)
-    wake_lisp_locked ();
-  wake_held = false;
-  pthread_mutex_unlock (&node_lock);
 }
 
 void

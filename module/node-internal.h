@@ -119,13 +119,34 @@ node_event *event_failure (node_event_kind kind, long id, node_error error,
                            const char *reason);
 /* Tell Lisp about events queued from the main thread.  */
 void signal_owed_locked (void);
-/* Wake the main thread waiting for events queued by the I/O thread;
-   called just before the I/O thread lets go of node_lock.  */
-void signal_waiter_locked (void);
+bool events_pending_locked (void);
+/* Wake Lisp through Emacs's pipe (by way of the I/O thread when called
+   from another thread).  */
+void wake_lisp_locked (void);
 /* Past the high-water mark the I/O thread stops reading.  */
 bool events_over_high_water_locked (void);
 void events_set_fd_locked (int fd);
 void events_clear_locked (void);
+
+/* node-wait.c */
+/* A first event was queued: when the main thread waits in the module,
+   see that it wakes (FRAME: stamp it) and return true; false when
+   Lisp must be woken through the pipe.  */
+bool waiter_takes_event_locked (bool frame);
+/* Wake the main thread waiting for events queued by the I/O thread;
+   called just before the I/O thread lets go of node_lock.  */
+void signal_waiter_locked (void);
+/* The main thread sent: its next wait spins first.  */
+void waiter_arm_spin_locked (void);
+/* Lisp took events; ALL: the queue is empty.  */
+void events_taken_locked (bool all);
+/* The waiting main thread reads C's input, not the I/O thread.  */
+bool main_reads_locked (const conn *c);
+/* For the I/O thread, each round: in how many ms it must look again
+   whether the main thread still reads (-1: no need); it takes the
+   reading back once the main thread has been away from its wait too
+   long.  */
+int64_t main_reads_handback_locked (int64_t now);
 
 /* node-resolve.c */
 bool start_resolver (conn *c);

@@ -147,7 +147,8 @@ poll_events (conn *c, int64_t now)
   if (paused)
     /* Not reading is our doing, not the node's silence.  */
     c->last_recv = now;
-  return (short) ((paused ? 0 : POLLIN) | (wants_write (c) ? POLLOUT : 0)
+  bool read = !paused && !main_reads_locked (c);
+  return (short) ((read ? POLLIN : 0) | (wants_write (c) ? POLLOUT : 0)
                   | transport_poll_events (c));
 }
 
@@ -172,9 +173,11 @@ build_poll_set_locked (poll_set *ps)
           earliest (ps, timers_locked (c, now));
           continue;
         }
-      if (prepare_conn_locked (c, ps, now))
-        poll_set_add (ps, c->fd, poll_events (c, now), c->id);
+      short events;
+      if (prepare_conn_locked (c, ps, now) && (events = poll_events (c, now)))
+        poll_set_add (ps, c->fd, events, c->id);
     }
+  earliest (ps, main_reads_handback_locked (now));
   poll_set_add (ps, wake_pipe[0], POLLIN, 0);
   return true;
 }
@@ -438,6 +441,7 @@ node_send (long id, const uint8_t *control, size_t control_len,
     = c && c->kind == Q_NODE
         ? queue_message_locked (c, control, control_len, message, message_len)
         : NODE_SEND_NO_CONNECTION;
+  waiter_arm_spin_locked ();
   pthread_mutex_unlock (&node_lock);
   return r;
 }
@@ -461,6 +465,7 @@ node_send_frame (long id, etf_buf *frame, size_t terms_len)
     = c && c->kind == Q_NODE && c->state == C_UP
         ? queue_frame_locked (c, frame, terms_len)
         : NODE_SEND_NO_CONNECTION;
+  waiter_arm_spin_locked ();
   pthread_mutex_unlock (&node_lock);
   return r;
 }

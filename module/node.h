@@ -215,10 +215,13 @@ node_event *node_take_events (void);
 
 /* Wait up to TIMEOUT_US microseconds for an event, on the main thread,
    without the event pipe: events queued meanwhile write no wake-up
-   byte.  True when events are pending.  Once done waiting (however
-   that ends), call node_wait_done: it wakes Lisp through the pipe for
-   events left behind.  */
-bool node_wait_events (unsigned timeout_us);
+   byte, and the main thread reads plain TCP connections itself.  The
+   first wait after a send polls without sleeping for SPIN_US first.
+   True when events are pending.  Once done waiting (however that
+   ends), call node_wait_done: it wakes Lisp through the pipe for
+   events left behind, and gives the connections back to the I/O
+   thread.  */
+bool node_wait_events (unsigned timeout_us, unsigned spin_us);
 void node_wait_done (void);
 void node_free_events (node_event *events);
 

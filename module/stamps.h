@@ -16,7 +16,8 @@ typedef enum
   STAMP_RECV,          /* the I/O thread's recv () that completed a frame */
   STAMP_QUEUED,        /* that frame appended to the event queue */
   STAMP_WOKE,          /* Lisp woken for it: the wake byte written, or
-                          a waiting main thread signalled */
+                          a waiting main thread signalled, or the
+                          frame read by the waiting main thread */
   STAMP_DECODE_START,  /* the main thread started decoding it */
   STAMP_DECODE_END,    /* ... and finished */
   STAMP_SEND,          /* a send entered the module */
@@ -31,6 +32,7 @@ typedef enum
   STAMP_BY_NONE,       /* nobody needed to (the queue was not empty) */
   STAMP_BY_PIPE,       /* the event pipe */
   STAMP_BY_WAITER,     /* a main thread waiting in the module */
+  STAMP_BY_SELF,       /* none: the waiting main thread read it itself */
   STAMP_BY_MAIN,       /* sent by the main thread */
   STAMP_BY_IO,         /* sent by the I/O thread */
 } stamp_by;
