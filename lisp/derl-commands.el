@@ -187,11 +187,13 @@ Interactively, read NODE, offering those with a trace buffer."
                     nodes nil nil nil 'derl-node-history
                     (let ((default (derl-default-node)))
                       (and default (symbol-name default))))))))
+  (derl-trace-flush)
   (let ((name (format "*trace %s*" node)))
     (pop-to-buffer (or (get-buffer name)
-                       (with-current-buffer (derl-trace-buffer name)
-                         (insert (format "No signals to or from %s yet.\n"
-                                         node))
+                       (with-current-buffer (derl-trace-node-buffer node)
+                         (let ((inhibit-read-only t))
+                           (insert (format "No signals to or from %s yet.\n"
+                                           node)))
                          (current-buffer))))))
 
 ;;;###autoload

@@ -91,9 +91,10 @@ The text is at most LIMIT characters (default
 The text is at most LIMIT characters (default
 `derl-trace-term-length'), then \"...\"."
   (with-current-buffer (get-buffer-create " *derl-trace-print*")
-    (erase-buffer)
-    (derl-trace-insert-term term limit)
-    (buffer-string)))
+    (let ((inhibit-modification-hooks t))
+      (erase-buffer)
+      (derl-trace-insert-term term limit)
+      (buffer-string))))
 
 (defun derl-term-to-string (term &optional limit)
   "Return TERM printed the way Erlang prints it, as ~tp would.
@@ -258,109 +259,100 @@ makes no garbage."
 
 ;;;; The buffers
 
-(defvar derl-trace--batch nil
-  "Non-nil while trace lines are gathered: a cons whose car holds them.
-Each line is a vector [NODE DIRECTION TEXT TERMS], newest first.")
+;; A trace line is printed at once, into a hidden pending buffer of its
+;; node: printing is bounded and makes next to no garbage, and what the
+;; line's terms hold is not kept alive.  The pending text goes to
+;; *trace NODE* in one insertion, `derl-trace-delay' seconds later (or
+;; at once with `derl-trace-flush'): a burst of signals costs one
+;; insertion.  The faces come from font-lock, so a buffer nobody looks
+;; at gets no text properties at all.
+
+(defcustom derl-trace-delay 0.1
+  "Seconds a trace line may wait before it appears in its buffer.
+Lines are gathered and written together; \[derl-trace-flush], or
+`derl-trace-flush' from Lisp, writes them at once."
+  :type 'number
+  :group 'derl)
+
+(defvar derl-trace--pending (make-hash-table :test 'eq)
+  "Node -> its buffer of trace lines not yet in *trace NODE*.")
+
+(defvar derl-trace--timer nil
+  "The timer that writes the pending trace lines, while some wait.")
+
+(defun derl-trace--pending-buffer (node)
+  "The buffer of NODE's pending trace lines, made when needed."
+  (let ((buffer (gethash node derl-trace--pending)))
+    (if (buffer-live-p buffer)
+        buffer
+      (puthash node
+               (derl-trace-buffer (format " *derl-trace-pending %s*" node))
+               derl-trace--pending))))
 
 (defun derl-trace-line (node direction text &rest terms)
   "Append a line to NODE's trace buffer, marked for DIRECTION.
 DIRECTION is `input' or `output'.  The line is TEXT followed by
-TERMS, each printed by `derl-trace-insert-term' after a space.
-Inside `derl-trace-batch' the line waits for the end of the batch,
-and its terms are printed only then."
-  (let ((line (vector node direction text terms)))
-    (if derl-trace--batch
-        (push line (car derl-trace--batch))
-      (derl-trace--insert node (list line)))))
+TERMS, each printed by `derl-trace-insert-term' after a space.  It
+appears in the buffer within `derl-trace-delay' seconds."
+  (with-current-buffer (derl-trace--pending-buffer node)
+    ;; Nothing watches this buffer; the hooks would cost more than
+    ;; the printing.
+    (let ((inhibit-modification-hooks t))
+      (goto-char (point-max))
+      (insert (if (eq direction 'input) "<< " ">> ") text)
+      (dolist (term terms)
+        (insert " ")
+        (derl-trace-insert-term term))
+      (insert "\n")
+      (derl-trace-trim derl-trace-max-size)))
+  (unless derl-trace--timer
+    (setq derl-trace--timer
+          (run-at-time derl-trace-delay nil #'derl-trace-flush))))
 
-(defmacro derl-trace-batch (&rest body)
-  "Run BODY; write the trace lines of BODY once, at its end.
-A burst of events then costs one insertion per trace buffer."
-  (declare (indent 0) (debug (body)))
-  `(derl-trace--call-batched (lambda () ,@body)))
+(defun derl-trace-flush ()
+  "Write the pending trace lines into their *trace NODE* buffers now."
+  (interactive)
+  (when derl-trace--timer
+    (cancel-timer derl-trace--timer)
+    (setq derl-trace--timer nil))
+  (maphash (lambda (node pending)
+             (when (and (buffer-live-p pending)
+                        (> (buffer-size pending) 0))
+               (with-current-buffer (derl-trace-node-buffer node)
+                 (let ((inhibit-read-only t)
+                       (inhibit-modification-hooks t))
+                   (save-excursion
+                     (goto-char (point-max))
+                     (insert-buffer-substring pending))
+                   (derl-trace-trim derl-trace-max-size)))
+               (with-current-buffer pending
+                 (erase-buffer))))
+           derl-trace--pending))
 
-(defun derl-trace--call-batched (function)
-  "Call FUNCTION, gathering its trace lines and writing them at the end."
-  (if derl-trace--batch
-      (funcall function)
-    (let ((derl-trace--batch (list nil)))
-      (unwind-protect (funcall function)
-        (derl-trace--flush derl-trace--batch)))))
+(defconst derl-trace-font-lock-keywords
+  '(("^<< .*" . 'derl-trace-input-face)
+    ("^>> .*" . 'derl-trace-output-face))
+  "What `derl-trace-mode' highlights: incoming and outgoing lines.")
 
-(defun derl-trace--flush (batch)
-  "Write the lines gathered in BATCH, each node's into its buffer."
-  (let ((by-node nil))
-    (dolist (line (car batch))
-      (let ((slot (assq (aref line 0) by-node)))
-        (if slot
-            (push line (cdr slot))
-          (push (list (aref line 0) line) by-node))))
-    (setcar batch nil)
-    (dolist (slot by-node)
-      (derl-trace--insert (car slot) (cdr slot)))))
+(define-derived-mode derl-trace-mode special-mode "derl-trace"
+  "Major mode of the *trace NODE* buffers.
+Each line is a signal to (`>> ') or from (`<< ') the node, its terms
+printed as Erlang prints them.  \[revert-buffer] writes the lines
+still pending (see `derl-trace-delay').
 
-(defun derl-trace--surviving (lines limit)
-  "The newest of LINES, oldest first, that trimming at LIMIT could keep.
-Once the newer lines surely take LIMIT characters, the older ones
-would be trimmed: they are not worth printing."
-  (let ((total 0) (n 0) (newest (reverse lines)))
-    (while (and newest (< total limit))
-      (let ((line (car newest)))
-        (setq total (+ total 4 (length (aref line 2))))
-        (dolist (term (aref line 3))
-          (setq total (+ total 1 (derl-trace--least-length term)))))
-      (setq n (1+ n)
-            newest (cdr newest)))
-    (if newest (last lines n) lines)))
+\{derl-trace-mode-map}"
+  (setq-local font-lock-defaults '(derl-trace-font-lock-keywords t))
+  (setq-local revert-buffer-function
+              (lambda (&rest _) (derl-trace-flush)))
+  (buffer-disable-undo))
 
-(defun derl-trace--least-length (term)
-  "A quick lower bound of the length of TERM printed, at least 1."
-  (min (max 1 derl-trace-term-length)
-       (cond ((and (vectorp term) (= (length term) 6)
-                   (eq (aref term 1) 'erl-pid) (symbolp (aref term 2)))
-              (+ 5 (length (symbol-name (aref term 2)))))
-             ((and term (symbolp term)) (max 1 (length (symbol-name term))))
-             ((stringp term) (+ 2 (length term)))
-             ((vectorp term) (1+ (length term)))
-             (t 1))))
-
-(defun derl-trace--insert (node lines)
-  "Append LINES, oldest first, to NODE's trace buffer.
-Lines that trimming would delete at once are not even printed.
-They are printed into a scratch buffer first, where text has no
-properties and insertions make no garbage, and copied over at once."
-  (let ((lines (derl-trace--surviving lines derl-trace-max-size))
-        (inhibit-modification-hooks t)
-        (runs nil))
-    (with-current-buffer (derl-trace-buffer " *derl-trace-lines*")
-      (erase-buffer)
-      (while lines
-        (let ((direction (aref (car lines) 1)))
-          (push (cons (point) direction) runs)
-          (while (and lines (eq (aref (car lines) 1) direction))
-            (let ((line (car lines)))
-              (insert (if (eq direction 'input) "<< " ">> ") (aref line 2))
-              (dolist (term (aref line 3))
-                (insert " ")
-                (derl-trace-insert-term term))
-              (insert "\n"))
-            (setq lines (cdr lines))))))
-    (let ((scratch (get-buffer " *derl-trace-lines*")))
-      (with-current-buffer (derl-trace-buffer (format "*trace %s*" node))
-        (let ((inhibit-read-only t)
-              (end (point-max)))
-          (save-excursion
-            (goto-char end)
-            (insert-buffer-substring scratch)
-            ;; A face for each run of lines in one direction.
-            (let ((run-end (point)))
-              (dolist (run runs)
-                (put-text-property (+ end (car run) -1) run-end 'face
-                                   (if (eq (cdr run) 'input)
-                                       'derl-trace-input-face
-                                     'derl-trace-output-face))
-                (setq run-end (+ end (car run) -1)))))
-          (derl-trace-trim derl-trace-max-size))))))
+(defun derl-trace-node-buffer (node)
+  "Return the trace buffer of NODE, *trace NODE*, made when needed."
+  (let ((name (format "*trace %s*" node)))
+    (or (get-buffer name)
+        (with-current-buffer (get-buffer-create name)
+          (derl-trace-mode)
+          (current-buffer)))))
 
 (defun derl-trace-buffer (name)
   "Return the log buffer called NAME, made without undo if it is new.

@@ -161,9 +161,8 @@ The reason is in *Messages* and in the node's trace buffer.")
 
 (defmacro derl--trace-terms (conn direction label &rest terms)
   "Log a line to CONN's trace buffer: DIRECTION `input' or `output'.
-The line is LABEL, then TERMS printed as Erlang does; they are
-printed only when the trace is written, after a whole batch of
-events, and not even evaluated while `derl-use-trace-buffer' is nil."
+The line is LABEL, then TERMS printed as Erlang does, shortened;
+they are not even evaluated while `derl-use-trace-buffer' is nil."
   `(when derl-use-trace-buffer
      (derl-trace-line (derl-connection-node ,conn) ,direction ,label
                       ,@terms)))
@@ -502,9 +501,9 @@ cannot be done.  Interactively, read NODE as `erl-connect' does."
             (list reason))))
 
 (defvar derl--waiters nil
-  "The waits in progress, innermost first: (DONE-P . TAG) pairs.
+  "The waits in progress, innermost first: each a list (DONE-P).
 After each batch of events, the innermost wait whose DONE-P is
-satisfied is ended by a throw to its TAG.")
+satisfied is ended by a throw to that list, its catch tag.")
 
 (defconst derl--wait-slice-us 10000
   "Microseconds a wait blocks in the module before looking at the rest.
@@ -522,35 +521,33 @@ returns one (made only when the wait times out).  The wait blocks in the module
 until an event comes, taking events at once as they come (no trip
 through the event pipe), and in slices of `derl--wait-slice-us'
 runs timers and process output in `accept-process-output', as
-`jsonrpc-request' does; a timer ends it after TIMEOUT seconds, and
-\\[keyboard-quit] ends it cleanly: the wait is forgotten however it
-ends."
-  (let* ((tag (make-symbol "derl--wait"))
-         (waiter (cons done-p tag))
-         (timer nil))
+`jsonrpc-request' does; \\[keyboard-quit] ends it cleanly: the wait
+is forgotten however it ends."
+  ;; The waiter is also the tag `derl--wake-waiter' throws to.
+  (let ((waiter (list done-p))
+        (deadline (+ (float-time) timeout))
+        (in-module (and derl--wait-in-module
+                        (process-live-p derl--events-process))))
     (unwind-protect
-        (when (eq (catch tag
-                    (push waiter derl--waiters)
-                    (setq timer (run-at-time timeout nil
-                                             (lambda () (throw tag 'timeout))))
-                    (if (and derl--wait-in-module
-                             (process-live-p derl--events-process))
-                        (while (not (funcall done-p))
-                          (if (derl--wait-in-module-for derl--wait-slice-us)
-                              (derl--take-events-until done-p)
-                            (accept-process-output nil 0)))
-                      (while (not (funcall done-p))
-                        (accept-process-output nil 0.1)))
-                    'done)
-                  'timeout)
-          (signal 'derl-timeout
-                  (list (format "Timed out %s"
-                                (if (functionp what) (funcall what) what)))))
-      (when (fboundp 'derl--module-wait-events)
+        (progn
+          (push waiter derl--waiters)
+          (catch waiter
+            (while (not (funcall done-p))
+              (let ((left (- deadline (float-time))))
+                (when (<= left 0)
+                  (signal 'derl-timeout
+                          (list (format "Timed out %s"
+                                        (if (functionp what) (funcall what)
+                                          what)))))
+                (if (not in-module)
+                    (accept-process-output nil (min left 0.1))
+                  (if (derl--wait-in-module-for
+                       (min derl--wait-slice-us (ceiling (* left 1e6))))
+                      (derl--take-events-until done-p)
+                    (accept-process-output nil 0)))))))
+      (when in-module
         ;; Done waiting: events left behind wake the pipe.
         (derl--module-wait-events nil))
-      (when timer
-        (cancel-timer timer))
       (setq derl--waiters (delq waiter derl--waiters)))))
 
 (defun derl--wait-in-module-for (micros)
@@ -563,7 +560,7 @@ Return non-nil when one is pending.  See `derl-wait-spin'."
   "End the innermost wait, if what it waits for has happened."
   (let ((waiter (car derl--waiters)))
     (when (and waiter (funcall (car waiter)))
-      (throw (cdr waiter) 'done))))
+      (throw waiter 'done))))
 
 (defun derl--self ()
   "The current process, or the null pid outside one."
@@ -659,48 +656,43 @@ the events sent requests (a process answered, or asked a node
 something), the reply is often a few microseconds away: wait for it
 in the module, briefly (`derl--linger-us'), and take it here rather
 than after a redisplay and another trip through the event pipe; go
-on so while each batch sends, for `derl--linger-max' at most.  The
-trace lines of it all are written once, at the end."
-  (derl-trace-batch
-    (let ((sends derl--sends)
-          (start (float-time)))
-      (derl--take-events)
-      (derl--wake-waiter)
-      (unless (eq sends derl--sends)
-        (unwind-protect
-            (while (and (not (eq sends derl--sends))
-                        (< (- (float-time) start) derl--linger-max)
-                        (progn (setq sends derl--sends)
-                               (derl--wait-in-module-for derl--linger-us)))
-              (derl--take-events)
-              (derl--wake-waiter))
-          (derl--module-wait-events nil))))))
+on so while each batch sends, for `derl--linger-max' at most."
+  (let ((sends derl--sends)
+        (start (float-time)))
+    (derl--take-events)
+    (derl--wake-waiter)
+    (unless (eq sends derl--sends)
+      (unwind-protect
+          (while (and (not (eq sends derl--sends))
+                      (< (- (float-time) start) derl--linger-max)
+                      (progn (setq sends derl--sends)
+                             (derl--wait-in-module-for derl--linger-us)))
+            (derl--take-events)
+            (derl--wake-waiter))
+        (derl--module-wait-events nil)))))
 
 (defun derl--take-events-until (done-p)
   "Take events, and those that follow within `derl--linger-us'.
-Stop once DONE-P holds, or after `derl--linger-max' seconds; write
-the trace lines of it all once, at the end.  For `derl--wait', which
-ends the waiting in the module."
-  (derl-trace-batch
-    (let ((start (float-time)))
-      (derl--take-events)
-      (while (and (not (funcall done-p))
-                  (< (- (float-time) start) derl--linger-max)
-                  (derl--wait-in-module-for derl--linger-us))
-        (derl--take-events)))))
+Stop once DONE-P holds, or after `derl--linger-max' seconds.  For
+`derl--wait', which ends the waiting in the module."
+  (let ((start (float-time)))
+    (derl--take-events)
+    (while (and (not (funcall done-p))
+                (< (- (float-time) start) derl--linger-max)
+                (derl--wait-in-module-for derl--linger-us))
+      (derl--take-events))))
 
 (defun derl--take-events ()
   "Take a batch of pending events from the module and handle them.
 Processes that get messages run once for the whole batch."
-  (derl-trace-batch
-    (erl-with-deferred-scheduling
-      (dolist (event (derl--module-events
-                      (eq erlext-decode-binaries-as 'erl-binary)
-                      erlext-max-depth))
-        (condition-case-unless-debug err
-            (derl--handle-event event)
-          (error (message "derl: error handling %S: %s" (car event)
-                          (error-message-string err))))))))
+  (erl-with-deferred-scheduling
+    (dolist (event (derl--module-events
+                    (eq erlext-decode-binaries-as 'erl-binary)
+                    erlext-max-depth))
+      (condition-case-unless-debug err
+          (derl--handle-event event)
+        (error (message "derl: error handling %S: %s" (car event)
+                        (error-message-string err)))))))
 
 (defun derl--handle-event (event)
   "Act on one EVENT from the module."

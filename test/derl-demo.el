@@ -115,6 +115,7 @@ process:")
   "Print the start of NODE's trace buffer."
   (derl-demo--say "\nThe trace buffer, *trace %s* (M-x derl-show-trace):"
                   node)
+  (derl-trace-flush)
   (with-current-buffer (format "*trace %s*" node)
     (dolist (line (seq-take (split-string (buffer-string) "\n" t) 12))
       (derl-demo--say "  %s" (truncate-string-to-width line 150 nil nil

@@ -40,6 +40,7 @@
 
 (defun derl-hostile-lisp--trace (node)
   "The text of NODE's trace buffer, or nil if it has none."
+  (derl-trace-flush)
   (let ((buffer (get-buffer (format "*trace %s*" node))))
     (and buffer (with-current-buffer buffer
                   (buffer-substring-no-properties (point-min) (point-max))))))

@@ -34,6 +34,7 @@
 
 (defun derl-hostile-trace (node)
   "The text of NODE's trace buffer, or the empty string."
+  (derl-trace-flush)
   (let ((buffer (get-buffer (format "*trace %s*" node))))
     (if buffer (with-current-buffer buffer (buffer-string)) "")))
 

@@ -108,6 +108,7 @@ in EXPR stands for Emacs's node name, quoted."
 
 (defun derl-listen-trace (node)
   "The text of NODE's trace buffer, or the empty string."
+  (derl-trace-flush)
   (let ((buffer (get-buffer (format "*trace %s*" node))))
     (if buffer (with-current-buffer buffer (buffer-string)) "")))
 

@@ -424,6 +424,7 @@ Emacs runs no Erlang code: the node sees an error reply, not a hang."
       (let ((inbox (derl-test-inbox)))
         (erl-send (derl-test-echo node) (vector (car inbox) 'traced))
         (derl-test-await-message inbox (lambda (m) (eq m 'traced)))
+        (derl-trace-flush)
         (with-current-buffer (format "*trace %s*" node)
           (let ((text (buffer-string)))
             (should (string-match-p "^>> REG_SEND: .* echo {.*traced}$" text))
@@ -442,10 +443,40 @@ Emacs runs no Erlang code: the node sees an error reply, not a hang."
           (erl-send (derl-test-echo node)
                     (vector (car inbox) (list i (make-list 5000 'x)))))
         (derl-test-wait (lambda () (= (length (cadr inbox)) 200)))
+        (derl-trace-flush)
         (with-current-buffer (format "*trace %s*" node)
           (should (< (buffer-size) 25000))
           (should (cl-every (lambda (line) (< (length line) 700))
                             (split-string (buffer-string) "\n"))))))))
+
+(ert-deftest derl-trace-lines-appear-by-themselves ()
+  "Trace lines reach the buffer within `derl-trace-delay' unasked.
+Before that they wait, bounded, printed already; the buffer is in
+`derl-trace-mode', which highlights them."
+  (derl-test-with-node (node)
+    (let ((derl-use-trace-buffer t)
+          (derl-trace-max-size 20000)
+          (derl-trace-delay 0.05))
+      (derl-connect node)
+      (derl-trace-flush)
+      (let ((inbox (derl-test-inbox)))
+        (dotimes (i 300)
+          (erl-send (derl-test-echo node)
+                    (vector (car inbox) (list i (make-list 100 'x)))))
+        (derl-test-wait (lambda () (= (length (cadr inbox)) 300)))
+        ;; 600 lines of 200-odd characters went by: what waits is
+        ;; trimmed as the buffer itself would be.
+        (should (<= (buffer-size (gethash node derl-trace--pending)) 20000))
+        (let ((deadline (+ (float-time) 10)))
+          (while (and (> (buffer-size (gethash node derl-trace--pending)) 0)
+                      (< (float-time) deadline))
+            (accept-process-output nil 0.02)))
+        (with-current-buffer (format "*trace %s*" node)
+          (should (eq major-mode 'derl-trace-mode))
+          (should buffer-read-only)
+          (should (string-match-p "^<< SEND_SENDER: .* \\[299,\\[x,x,"
+                                  (buffer-string)))
+          (should (< (buffer-size) 25000)))))))
 
 ;;;; Staying up while Emacs is busy
 
@@ -581,6 +612,7 @@ Another connection, up all along, still exchanges messages."
             (erl-send (derl-test-echo a) (vector 'big (car inbox) 200000))
             (derl-test-wait (lambda () downs))
             (should (equal downs (list a)))
+            (derl-trace-flush)
             (with-current-buffer (format "*trace %s*" a)
               (should (string-match-p "exceeds derl-max-message-size"
                                       (buffer-string))))
@@ -611,7 +643,8 @@ Another connection, up all along, still exchanges messages."
             (erl-connect node)
             (derl-test-wait (lambda () downs))
             (should (equal downs (list node)))
-            (with-current-buffer (format "*trace %s*" node)
+            (derl-trace-flush)
+        (with-current-buffer (format "*trace %s*" node)
               (should (string-match-p "malformed message" (buffer-string))))
             (let ((inbox (derl-test-inbox)))
               (erl-send (derl-test-echo good) (vector (car inbox) 'ok))

@@ -89,8 +89,9 @@
                                   (derl-ui--messages-since start)))
       (should-not (string-match-p
                    (regexp-quote derl-test-cookie)
-                   (with-current-buffer (format "*trace %s*" node)
-                     (buffer-string)))))))
+                   (progn (derl-trace-flush)
+                          (with-current-buffer (format "*trace %s*" node)
+                            (buffer-string))))))))
 
 (ert-deftest derl-ui-connect-reads-cookie ()
   "With a prefix argument, `erl-connect' reads a cookie for that node only."

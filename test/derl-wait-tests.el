@@ -90,6 +90,44 @@
         (accept-process-output nil 0.1))
       (should (memq 'left-behind (cadr inbox))))))
 
+(ert-deftest derl-wait-busy-between-waits-keeps-the-link ()
+  "Lisp busy inside a wait, between two blocks in the module, stays up.
+While the main thread waits in the module it reads the connections
+itself; once it has been away long, the I/O thread must read them
+again, or the node's ticks go unread and the link dies."
+  :tags '(:slow)
+  (derl-test-with-node (node "-kernel" "net_ticktime" "2")
+    (let ((derl-net-ticktime 2)
+          (inbox (derl-test-inbox))
+          downs done)
+      (let ((erl-nodedown-hook (list (lambda (n) (push n downs)))))
+        (derl-connect node)
+        (erl-spawn
+          (erl-send (derl-test-echo node) (vector erl-self 'busy))
+          (erl-receive ()
+              (('busy
+                ;; Runs from the wait's own taking of events: 5 s with
+                ;; no read, more than twice the tick time.
+                (let ((end (+ (float-time) 5)))
+                  (while (< (float-time) end)
+                    (dotimes (_ 10000) (sqrt 2.0))))
+                (setq done t)))))
+        (derl--wait (lambda () done) 30 "the busy process")
+        (erl-send (derl-test-echo node) (vector (car inbox) 'still-here))
+        (should (derl-test-await-message inbox
+                                         (lambda (m) (eq m 'still-here))))
+        (should-not downs)))))
+
+(ert-deftest derl-wait-spin-settings-answer-alike ()
+  "Round trips are answered alike whatever `derl-wait-spin' says."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (dolist (spin '(0 1 100 5000))
+      (let ((derl-wait-spin spin))
+        (dotimes (k 50)
+          (should (equal (derl-call node 'erlang 'abs (list (- k)))
+                         k)))))))
+
 (ert-deftest derl-send-big-messages-back-to-back ()
   "Big messages sent back to back, each framed in place, arrive whole."
   (derl-test-with-node (node)
