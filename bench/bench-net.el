@@ -374,9 +374,9 @@ round-trip bound; none is set for calls): %s"
    "`derl--module-events' entered"
    "`derl--module-events' returned (reply decoded)"
    "process resumed (reply matched)"
-   "C: I/O thread's recv() completed the reply's frame"
+   "C: recv() completed the reply's frame (I/O or waiting main thread)"
    "C: reply queued as an event"
-   "C: Lisp woken (pipe byte written, or waiting thread signalled)"
+   "C: Lisp woken (pipe byte, waiting thread signalled, or it read it)"
    "C: decoding the reply started"
    "C: decoding the reply ended"
    "C: send entered the module"
@@ -390,7 +390,9 @@ the module (`derl--module-set-stamping', read back with
 `derl--module-stamps'), Erlang's from os:system_time/1: one clock.
 A stamp missing from the list was taken in fewer than half of the
 round trips (the event filter is not entered when a wait in the
-module takes the reply itself)."
+module takes the reply itself).  Reply woken by: pipe, the I/O thread
+wrote Emacs's event pipe; waiter, it signalled the main thread waiting
+in the module; self, the waiting main thread read the reply itself."
   "How to read the stage breakdown.")
 
 (defvar derl-bench--cycle nil
@@ -402,7 +404,8 @@ got the ping, 4 filter entered, 5 events call entered, 6 it returned,
 
 (defvar derl-bench--woken-by nil
   "How the module woke Lisp for each round trip's reply, as counted.
-An alist (HOW . COUNT), HOW being pipe, waiter or nil.")
+An alist (HOW . COUNT), HOW being pipe, waiter, self (the waiting
+main thread read the reply itself) or nil.")
 
 (defun derl-bench--stamp (slot)
   "Note the time in SLOT of `derl-bench--cycle' unless already noted."
@@ -492,7 +495,7 @@ left out."
   "Print Emacs's own share of a round trip from OFFSETS, and the rest.
 OFFSETS is what `derl-bench--offsets' returns.  Emacs's share: from
 the start to the ping's last byte handed to send(), and from the
-reply's frame read by the I/O thread to the process resumed; the rest
+reply's frame read to the process resumed; the rest
 is the wire and Erlang, the floor no change in Emacs can go under."
   (let ((at (lambda (slot) (car (rassq slot offsets)))))
     (when (and (funcall at 15) (funcall at 8) (funcall at 7))
