@@ -543,7 +543,8 @@ is forgotten however it ends."
                     (accept-process-output nil (min left 0.1))
                   (if (derl--wait-in-module-for
                        (min derl--wait-slice-us (ceiling (* left 1e6))))
-                      (derl--take-events-until done-p)
+                      (derl--take-events-lingering
+                       (lambda () (not (funcall done-p))))
                     (accept-process-output nil 0)))))))
       (when in-module
         ;; Done waiting: events left behind wake the pipe.
@@ -653,31 +654,27 @@ This is the signal a linked process sends when it exits."
   "Take every pending event from the module and handle it.
 Then end the innermost wait whose condition now holds.  When handling
 the events sent requests (a process answered, or asked a node
-something), the reply is often a few microseconds away: wait for it
-in the module, briefly (`derl--linger-us'), and take it here rather
-than after a redisplay and another trip through the event pipe; go
-on so while each batch sends, for `derl--linger-max' at most."
-  (let ((sends derl--sends)
-        (start (float-time)))
-    (derl--take-events)
-    (derl--wake-waiter)
-    (unless (eq sends derl--sends)
-      (unwind-protect
-          (while (and (not (eq sends derl--sends))
-                      (< (- (float-time) start) derl--linger-max)
-                      (progn (setq sends derl--sends)
-                             (derl--wait-in-module-for derl--linger-us)))
-            (derl--take-events)
-            (derl--wake-waiter))
-        (derl--module-wait-events nil)))))
+something), the reply is often a few microseconds away: take it here,
+as `derl--take-events-lingering' does, rather than after a redisplay
+and another trip through the event pipe, while each batch sends."
+  (let ((sends derl--sends))
+    (unwind-protect
+        (derl--take-events-lingering
+         (lambda ()
+           (derl--wake-waiter)
+           (prog1 (not (eq sends derl--sends))
+             (setq sends derl--sends))))
+      (derl--module-wait-events nil))))
 
-(defun derl--take-events-until (done-p)
-  "Take events, and those that follow within `derl--linger-us'.
-Stop once DONE-P holds, or after `derl--linger-max' seconds.  For
-`derl--wait', which ends the waiting in the module."
+(defun derl--take-events-lingering (more-p)
+  "Take events, and the ones that follow while calling MORE-P gives non-nil.
+After each batch, call MORE-P; while it gives non-nil, wait in
+the module for more events, `derl--linger-us' at most, and take them
+too, for `derl--linger-max' seconds in all.  The caller ends the
+waiting in the module."
   (let ((start (float-time)))
     (derl--take-events)
-    (while (and (not (funcall done-p))
+    (while (and (funcall more-p)
                 (< (- (float-time) start) derl--linger-max)
                 (derl--wait-in-module-for derl--linger-us))
       (derl--take-events))))
