@@ -707,8 +707,8 @@ Processes that get messages run once for the whole batch."
                (derl-connection-up-since conn) (float-time))
          (remhash (derl-connection-node conn) derl--backoff)
          (derl--trace conn 'input "** nodeup")
-         (run-hook-with-args 'erl-nodeup-hook (derl-connection-node conn)
-                             conn))))
+         (derl--run-hook-quittably 'erl-nodeup-hook
+                                   (derl-connection-node conn) conn))))
     (`(down ,id ,kind ,reason)
      (let ((conn (gethash id derl--by-id)))
        (when conn
@@ -733,6 +733,16 @@ Processes that get messages run once for the whole batch."
     (`(,(or 'listening 'accepted 'refused 'merged) . ,_)
      (derl-node--handle-event event))))
 
+(defun derl--run-hook-quittably (hook &rest args)
+  "Run HOOK with ARGS; \\[keyboard-quit] stops a function that runs away.
+Hooks run from the event filter too, where Emacs ignores quits: a
+function that looped there would freeze Emacs.  A quit ends the
+hook, says so, and the events are handled on."
+  (condition-case nil
+      (let ((inhibit-quit nil))
+        (apply #'run-hook-with-args hook args))
+    (quit (message "derl: quit stopped %s" hook))))
+
 (defun derl--nodedown (conn kind reason)
   "CONN went down for REASON of KIND: tell everyone concerned."
   (let ((node (derl-connection-node conn))
@@ -751,7 +761,7 @@ Processes that get messages run once for the whole batch."
     ;; Local processes linked to the node get `noconnection'.
     (dolist (link (derl-connection-links conn))
       (erl-send-exit (cdr link) (car link) 'noconnection 'link))
-    (run-hook-with-args 'erl-nodedown-hook node)))
+    (derl--run-hook-quittably 'erl-nodedown-hook node)))
 
 (defun derl--dispatch (conn control message)
   "Handle CONTROL, with MESSAGE (nil when none), from CONN.

@@ -355,6 +355,29 @@ link fires, and derl carries on."
         (should (derl-test-await-message inbox
                                          (lambda (m) (eq m 'still-here))))))))
 
+(ert-deftest derl-hostile-lisp-quit-stops-runaway-nodeup-hook ()
+  "A function of `erl-nodeup-hook' that would loop on is stopped by a quit.
+The hook runs from the event filter here (the wait goes through the
+event pipe), where Emacs inhibits quitting; the hook sets `quit-flag'
+itself, as C-g would, and then loops.  The quit stops the hook only:
+the connection is up and answers."
+  (derl-test-with-node (node)
+    (let* ((spins nil)
+           (erl-nodeup-hook
+            (list (lambda (&rest _)
+                    (push 'started spins)
+                    (let ((n 0))
+                      (while (< n 3000000)
+                        (setq n (1+ n))
+                        (when (= n 1000)
+                          (setq quit-flag t))))
+                    (push 'finished spins))))
+           (derl--wait-in-module nil))
+      (derl-connect node)
+      (should (equal spins '(started)))
+      (should-not quit-flag)
+      (should (eq (derl-call node 'erlang 'node nil) node)))))
+
 ;;;; Careless settings get clear errors
 
 (ert-deftest derl-hostile-lisp-ports-validated ()
