@@ -547,8 +547,10 @@ is forgotten however it ends."
                        (lambda () (not (funcall done-p))))
                     (accept-process-output nil 0)))))))
       (when in-module
-        ;; Done waiting: events left behind wake the pipe.
-        (derl--module-wait-events nil))
+        ;; Done waiting: events left behind wake the pipe.  A caller
+        ;; may well wait again at once (a loop of calls): the I/O
+        ;; thread takes the connections back a few ms later.
+        (derl--module-wait-events nil 'soon))
       (setq derl--waiters (delq waiter derl--waiters)))))
 
 (defun derl--wait-in-module-for (micros)
@@ -734,7 +736,7 @@ Processes that get messages run once for the whole batch."
      (derl-node--handle-event event))))
 
 (defun derl--run-hook-quittably (hook &rest args)
-  "Run HOOK with ARGS; \\[keyboard-quit] stops a function that runs away.
+  "Run HOOK with ARGS, letting \\[keyboard-quit] stop a runaway function.
 Hooks run from the event filter too, where Emacs ignores quits: a
 function that looped there would freeze Emacs.  A quit ends the
 hook, says so, and the events are handled on."

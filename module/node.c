@@ -164,6 +164,8 @@ build_poll_set_locked (poll_set *ps)
   ps->n = 0;
   ps->timeout = -1;
   int64_t now = node_now_ms ();
+  /* First: taking the reading back changes what is polled below.  */
+  earliest (ps, main_reads_handback_locked (now));
   for (conn *c = node_conns, *next; c; c = next)
     {
       next = c->next;
@@ -177,7 +179,6 @@ build_poll_set_locked (poll_set *ps)
       if (prepare_conn_locked (c, ps, now) && (events = poll_events (c, now)))
         poll_set_add (ps, c->fd, events, c->id);
     }
-  earliest (ps, main_reads_handback_locked (now));
   poll_set_add (ps, wake_pipe[0], POLLIN, 0);
   return true;
 }

@@ -118,6 +118,35 @@ again, or the node's ticks go unread and the link dies."
                                          (lambda (m) (eq m 'still-here))))
         (should-not downs)))))
 
+(ert-deftest derl-wait-handed-back-socket-is-read ()
+  "After the I/O thread took a connection back from a busy wait, it reads it.
+A process busy inside a wait keeps the main thread away from its
+poll long enough for the I/O thread to take the reading back.  Once
+the wait is over, a message from the node must come through the
+event filter at once, not when the next tick wakes the I/O thread
+(up to 15 s with the default tick time)."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((inbox (derl-test-inbox))
+          done)
+      (erl-spawn
+        (erl-send (derl-test-echo node) (vector erl-self 'busy))
+        (erl-receive ()
+            (('busy
+              (let ((end (+ (float-time) 0.2)))
+                (while (< (float-time) end)))
+              (setq done t)))))
+      (derl--wait (lambda () done) 30 "the busy process")
+      ;; Let the I/O thread notice the main thread has gone.
+      (sleep-for 0.05)
+      (let ((start (float-time)))
+        (erl-send (derl-test-echo node) (vector (car inbox) 'prompt))
+        (while (and (not (memq 'prompt (cadr inbox)))
+                    (< (- (float-time) start) 10))
+          (accept-process-output nil 0.01))
+        (should (memq 'prompt (cadr inbox)))
+        (should (< (- (float-time) start) 2))))))
+
 (ert-deftest derl-wait-spin-settings-answer-alike ()
   "Round trips are answered alike whatever `derl-wait-spin' says."
   (derl-test-with-node (node)
