@@ -547,10 +547,8 @@ is forgotten however it ends."
                        (lambda () (not (funcall done-p))))
                     (accept-process-output nil 0)))))))
       (when in-module
-        ;; Done waiting: events left behind wake the pipe.  A caller
-        ;; may well wait again at once (a loop of calls): the I/O
-        ;; thread takes the connections back a few ms later.
-        (derl--module-wait-events nil 'soon))
+        ;; Done waiting: events left behind wake the pipe.
+        (derl--module-wait-events nil))
       (setq derl--waiters (delq waiter derl--waiters)))))
 
 (defun derl--wait-in-module-for (micros)

@@ -793,15 +793,14 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
    an event is pending, at most TIMEOUT-US microseconds; t when one is.
    The first wait after a send polls without sleeping for SPIN-US
    first.  With TIMEOUT-US nil, end the waiting instead: events left
-   pending wake the event pipe again; SPIN-US non-nil then says that
-   another wait will likely follow soon (see node_wait_done).  */
+   pending wake the event pipe again.  */
 static emacs_value
 fwait_events (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
   (void) data;
   if (elisp_nilp (env, args[0]))
     {
-      node_wait_done (nargs > 1 && !elisp_nilp (env, args[1]));
+      node_wait_done ();
       return Qnil;
     }
   intmax_t left = arg_int (env, args[0]);
@@ -926,8 +925,7 @@ emacs_module_init (struct emacs_runtime *runtime)
          "pending.\n\nThe first wait after a send polls for SPIN-US "
          "microseconds before it sleeps.  Quits on \\[keyboard-quit].  "
          "Once done waiting (however that ends), call it with nil: events "
-         "left pending then wake the event pipe; a second argument "
-         "non-nil then says another wait will likely follow soon.\n\n"
+         "left pending then wake the event pipe.\n\n"
          "(derl--module-wait-events TIMEOUT-US &optional SPIN-US)");
   elisp_defun (env, "derl--module-set-stamping", 1, 1, fset_stamping,
          "Take stage time stamps of messages when ON, clearing old ones.\n\n"

@@ -33,7 +33,7 @@ static pthread_t waiting_thread;
    connection unread).  */
 static bool main_reads;
 static int64_t main_left_at;
-#define HANDBACK_MS 5
+#define HANDBACK_MS 20
 /* The main thread sent something since it last spun.  */
 static bool spin_armed;
 /* Events were queued while the main thread waited, and no wake-up
@@ -278,17 +278,13 @@ node_wait_events (unsigned timeout_us, unsigned spin_us)
 }
 
 void
-node_wait_done (bool soon_again)
+node_wait_done (void)
 {
   pthread_mutex_lock (&node_lock);
   if (wake_held && events_pending_locked ())
     wake_lisp_locked ();
   wake_held = false;
-  /* Handing the sockets back wakes the I/O thread, and taking them
-     again at the next wait wakes it once more: a loop of calls would
-     pay both each time.  So when another wait is likely soon, the I/O
-     thread takes them back by itself, HANDBACK_MS later.  */
-  if (main_reads && !soon_again)
+  if (main_reads)
     {
       main_reads = false;
       node_wake_io_thread ();  /* the sockets are its again */

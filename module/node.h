@@ -222,10 +222,7 @@ node_event *node_take_events (void);
    events left behind, and gives the connections back to the I/O
    thread.  */
 bool node_wait_events (unsigned timeout_us, unsigned spin_us);
-/* SOON_AGAIN: another wait is likely to follow at once (a loop of
-   calls): the I/O thread takes the connections back a few
-   milliseconds later, unless that wait comes first.  */
-void node_wait_done (bool soon_again);
+void node_wait_done (void);
 void node_free_events (node_event *events);
 
 /* What a connection has done so far, for the node list.  */
