@@ -554,8 +554,9 @@ is forgotten however it ends."
 (defun derl--wait-in-module-for (micros)
   "Wait in the module at most MICROS microseconds for an event.
 Return non-nil when one is pending.  See `derl-wait-spin'."
+  ;; The module holds the spin to 5000 itself.
   (derl--module-wait-events micros (and (natnump derl-wait-spin)
-                                        (min derl-wait-spin 5000))))
+                                        derl-wait-spin)))
 
 (defun derl--wake-waiter ()
   "End the innermost wait, if what it waits for has happened."

@@ -8,6 +8,7 @@
 #ifndef DERL_NODE_INTERNAL_H
 #define DERL_NODE_INTERNAL_H
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -108,6 +109,22 @@ extern bool node_is_running, node_stopping;
 
 /* node.c */
 int64_t node_now_ms (void);
+int64_t node_now_us (void);  /* the same clock, in microseconds */
+
+/* What one poll waits for: slots of descriptors, and IDS saying whose
+   connection each slot is (0 for none).  The I/O thread's poll loop
+   and the main thread's wait (node-wait.c) each keep one.  */
+typedef struct
+{
+  struct pollfd *fds;
+  long *ids;
+  size_t n, cap;
+  int64_t timeout;  /* ms; -1 for none (the I/O thread's only) */
+} poll_set;
+/* Room for COUNT slots; false when out of memory.  */
+bool poll_set_reserve (poll_set *ps, size_t count);
+/* Append a slot; there must be room.  */
+void poll_set_add (poll_set *ps, int fd, short events, long id);
 long node_new_id_locked (void);
 void node_wake_io_thread (void);
 

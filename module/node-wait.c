@@ -126,82 +126,61 @@ main_reads_handback_locked (int64_t now)
 /* ---------------------------------------------------------------- */
 /* The main thread's poll */
 
-static struct pollfd *wait_fds;
-static long *wait_ids;
-static size_t wait_cap;
+static poll_set wait_set;
 
 /* Fill the poll set: the waiter's eventfd, then each connection the
-   main thread reads (as many as there is room for, when out of
-   memory).  Returns its size.  */
-static size_t
+   main thread reads.  False when out of memory.  */
+static bool
 build_wait_set_locked (void)
 {
   size_t count = 1;
   for (conn *c = node_conns; c; c = c->next)
     count++;
-  if (count > wait_cap)
-    {
-      struct pollfd *fds = realloc (wait_fds, count * sizeof *fds);
-      if (fds)
-        wait_fds = fds;
-      long *ids = realloc (wait_ids, count * sizeof *ids);
-      if (ids)
-        wait_ids = ids;
-      if (fds && ids)
-        wait_cap = count;
-    }
-  size_t n = 0;
-  wait_fds[n++] = (struct pollfd) { .fd = waiter_fd, .events = POLLIN };
-  for (conn *c = node_conns; c && n < wait_cap; c = c->next)
+  if (!poll_set_reserve (&wait_set, count))
+    return false;
+  wait_set.n = 0;
+  poll_set_add (&wait_set, waiter_fd, POLLIN, 0);
+  for (conn *c = node_conns; c; c = c->next)
     if (main_reads_locked (c))
-      {
-        wait_ids[n] = c->id;
-        wait_fds[n++] = (struct pollfd) { .fd = c->fd, .events = POLLIN };
-      }
-  return n;
+      poll_set_add (&wait_set, c->fd, POLLIN, c->id);
+  return true;
 }
 
-/* Read what poll found on the first N slots of the set.  */
+/* Read what poll found in the set.  */
 static void
-read_ready_locked (size_t n)
+read_ready_locked (void)
 {
-  if (wait_fds[0].revents)
+  struct pollfd *fds = wait_set.fds;
+  if (fds[0].revents)
     {
       uint64_t count;
       ssize_t r = read (waiter_fd, &count, sizeof count);
       (void) r;
     }
-  for (size_t k = 1; k < n; k++)
+  for (size_t k = 1; k < wait_set.n; k++)
     {
-      if (!wait_fds[k].revents)
+      if (!fds[k].revents)
         continue;
-      conn *c = find_conn (wait_ids[k]);
+      long id = wait_set.ids[k];
+      conn *c = find_conn (id);
       /* It may have gone, or been handed back, since.  */
-      if (!c || c->fd != wait_fds[k].fd || !main_reads_locked (c))
+      if (!c || c->fd != fds[k].fd || !main_reads_locked (c))
         continue;
       read_input_locked (c);
-      if (!find_conn (wait_ids[k]))
+      if (!find_conn (id))
         node_wake_io_thread ();  /* it may still poll the closed socket */
     }
-}
-
-static int64_t
-now_us (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Poll without sleeping until SPIN_UNTIL: a reply that comes within
    then costs no wake-up at all.  Returns what poll returned last.  */
 static int
-spin_poll (size_t n, int64_t spin_until)
+spin_poll (int64_t spin_until)
 {
   int rc;
   do
-    rc = poll (wait_fds, n, 0);
-  while (rc == 0 && now_us () < spin_until);
+    rc = poll (wait_set.fds, wait_set.n, 0);
+  while (rc == 0 && node_now_us () < spin_until);
   return rc;
 }
 
@@ -210,14 +189,7 @@ open_waiter_locked (void)
 {
   if (waiter_fd < 0)
     waiter_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (!wait_cap)
-    {
-      wait_fds = malloc (sizeof *wait_fds);
-      wait_ids = malloc (sizeof *wait_ids);
-      if (wait_fds && wait_ids)
-        wait_cap = 1;
-    }
-  return waiter_fd >= 0 && wait_cap;
+  return waiter_fd >= 0;
 }
 
 void
@@ -238,10 +210,10 @@ node_wait_events (unsigned timeout_us, unsigned spin_us)
         usleep (timeout_us);  /* no eventfd: the pipe will wake Lisp */
       return ready;
     }
-  int64_t until = now_us () + timeout_us;
+  int64_t until = node_now_us () + timeout_us;
   /* Spin once after each send: a reply may be a few microseconds
      away.  A wait that goes on sleeps.  */
-  int64_t spin_until = spin_armed ? now_us () + spin_us : 0;
+  int64_t spin_until = spin_armed ? node_now_us () + spin_us : 0;
   spin_armed = false;
   main_waiting = true;
   waiting_thread = pthread_self ();
@@ -252,21 +224,30 @@ node_wait_events (unsigned timeout_us, unsigned spin_us)
     }
   while (!events_pending_locked ())
     {
-      int64_t left = until - now_us ();
+      int64_t left = until - node_now_us ();
       if (left <= 0)
         break;
-      size_t n = build_wait_set_locked ();
+      if (!build_wait_set_locked ())
+        {
+          /* Out of memory: the I/O thread reads, the pipe wakes Lisp.  */
+          main_reads = false;
+          node_wake_io_thread ();
+          pthread_mutex_unlock (&node_lock);
+          usleep ((useconds_t) left);
+          pthread_mutex_lock (&node_lock);
+          break;
+        }
       pthread_mutex_unlock (&node_lock);
-      int rc = spin_poll (n, spin_until);
+      int rc = spin_poll (spin_until);
       if (rc == 0)
         {
           struct timespec ts = { .tv_sec = left / 1000000,
                                  .tv_nsec = (long) (left % 1000000) * 1000 };
-          rc = ppoll (wait_fds, n, &ts, NULL);
+          rc = ppoll (wait_set.fds, wait_set.n, &ts, NULL);
         }
       pthread_mutex_lock (&node_lock);
       if (rc > 0)
-        read_ready_locked (n);
+        read_ready_locked ();
       else if (rc < 0 && errno != EINTR)
         break;
     }

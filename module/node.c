@@ -31,11 +31,17 @@ static int wake_pipe[2] = { -1, -1 };
 #define MAX_POLL_MS 60000
 
 int64_t
-node_now_ms (void)
+node_now_us (void)
 {
   struct timespec ts;
   clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+node_now_ms (void)
+{
+  return node_now_us () / 1000;
 }
 
 long
@@ -57,18 +63,8 @@ node_wake_io_thread (void)
 /* ---------------------------------------------------------------- */
 /* The I/O thread */
 
-/* What one round of the loop polls: a slot per connection, then the
-   wake-up pipe.  IDS says whose each slot is.  */
-typedef struct
-{
-  struct pollfd *fds;
-  long *ids;
-  size_t n, cap;
-  int64_t timeout;  /* ms; -1 for none */
-} poll_set;
-
 /* Room for COUNT slots.  */
-static bool
+bool
 poll_set_reserve (poll_set *ps, size_t count)
 {
   if (count <= ps->cap)
@@ -85,7 +81,7 @@ poll_set_reserve (poll_set *ps, size_t count)
   return true;
 }
 
-static void
+void
 poll_set_add (poll_set *ps, int fd, short events, long id)
 {
   ps->fds[ps->n] = (struct pollfd) { .fd = fd, .events = events };
