@@ -85,28 +85,31 @@ On an error, Result will be [badrpc Reason]."
 
 ;;;; Calls for elisp code
 
-(cl-defstruct (derl-rpc--call (:constructor derl-rpc--make-call)
+;; A call is one record, sent from a receiver pid of its own.
+;; `derl-call' waits for the record's outcome; `derl-call-async' hands
+;; the outcome to callbacks.  Little else is made per call: a loop of
+;; calls makes little garbage for Emacs to collect.
+
+(cl-defstruct (derl-rpc--call (:constructor derl-rpc--make-call
+                                            (node module function args
+                                                  lossless))
                               (:copier nil))
   "A call waiting for its reply."
-  node mfa pid callback on-error timer lossless)
+  node module function args lossless pid
+  (callback nil :documentation "Called with the result; nil in `derl-call'.")
+  (on-error nil :documentation "Called with the error condition.")
+  timer
+  (outcome nil :documentation "Without CALLBACK: (ok . RESULT) or
+\(error . CONDITION) once the call is over."))
 
 (defvar derl-rpc--pending (make-hash-table :test 'eq)
   "Calls waiting for their reply, by themselves.")
 
-(defun derl-rpc--request (module function args lossless)
-  "Return the (MODULE FUNCTION ARGS) rex is to apply for a call.
-With LOSSLESS, the node applies MODULE:FUNCTION(ARGS) inside
-`erlang:term_to_binary', through erl_eval, so that the reply is one
-binary that Emacs decodes in lossless mode, without changing how any
-other message is decoded."
-  (if lossless
-      (derl-rpc--composed 'erlang 'term_to_binary module function args)
-    (list module function args)))
-
 (defun derl-rpc--composed (outer-module outer-function module function args)
   "A rex request for OUTER-MODULE:OUTER-FUNCTION(apply(MODULE, FUNCTION, ARGS)).
 It goes through erl_eval:expr/5, which every node has, with the
-call's parts as variable bindings so that they need no abstract form."
+call's parts as variable bindings so that they need no abstract form.
+The value is the list (MODULE FUNCTION ARGS) rex is to apply."
   (let ((apply `[call 1 [remote 1 [atom 1 erlang] [atom 1 apply]]
                       ([var 1 M] [var 1 F] [var 1 A])]))
     (list 'erl_eval 'expr
@@ -119,9 +122,27 @@ call's parts as variable bindings so that they need no abstract form."
                       (vector 'M module))
                 'none 'none 'value))))
 
-(defun derl-rpc--mfa-string (mfa)
-  "Return MFA, a list (MODULE FUNCTION ARGS), in Erlang's form m:f/arity."
-  (format "%s:%s/%d" (nth 0 mfa) (nth 1 mfa) (length (nth 2 mfa))))
+(defun derl-rpc--request (call)
+  "The {call, M, F, A, GroupLeader} rex is to run for CALL.
+A LOSSLESS call has the node apply M:F(A) inside
+`erlang:term_to_binary', through erl_eval, so that the reply is one
+binary that Emacs decodes in lossless mode, without changing how any
+other message is decoded."
+  (let ((module (derl-rpc--call-module call))
+        (function (derl-rpc--call-function call))
+        (args (derl-rpc--call-args call)))
+    (if (derl-rpc--call-lossless call)
+        (apply #'vector 'call
+               (append (derl-rpc--composed 'erlang 'term_to_binary
+                                           module function args)
+                       (list (erl-group-leader))))
+      (vector 'call module function args (erl-group-leader)))))
+
+(defun derl-rpc--call-text (call)
+  "Return CALL's function in Erlang's form module:function/arity."
+  (format "%s:%s/%d" (derl-rpc--call-module call)
+          (derl-rpc--call-function call)
+          (length (derl-rpc--call-args call))))
 
 (defun derl-rpc--error (call reason)
   "The `derl-rpc-error' condition for CALL's badrpc REASON.
@@ -136,11 +157,27 @@ stack trace when there is one."
          (stack (cadr parts)))
     (list 'derl-rpc-error
           (format "%s on %s: %s%s"
-                  (derl-rpc--mfa-string (derl-rpc--call-mfa call))
+                  (derl-rpc--call-text call)
                   (derl-rpc--call-node call)
                   (derl--term why)
                   (if stack (format " at %s" (derl--term (car stack))) ""))
           why stack)))
+
+(defun derl-rpc--start (call)
+  "Send CALL's request from a new receiver pid; connect first if needed.
+Connecting first makes a bad node name fail the call at once."
+  (let ((node (derl-rpc--call-node call)))
+    (puthash call t derl-rpc--pending)
+    (derl--connection node)
+    (let* ((pid (derl--make-receiver #'derl-rpc--receive call))
+           (erl-self pid))
+      (setf (derl-rpc--call-pid call) pid)
+      (erl-send (vector 'rex node) (vector pid (derl-rpc--request call))))))
+
+(defun derl-rpc--receive (call message)
+  "Take MESSAGE, sent to CALL's pid: the reply when it is {rex, Result}."
+  (pcase message
+    (`[rex ,reply] (derl-rpc--reply call reply))))
 
 (defun derl-rpc--finish (call)
   "Forget CALL: no reply will be taken for it any more.
@@ -153,26 +190,34 @@ Return non-nil if it was still pending."
       (derl--forget-receiver (derl-rpc--call-pid call)))
     t))
 
+(defun derl-rpc--settle (call kind value)
+  "End CALL, if it is still pending, with KIND and VALUE.
+KIND is `ok' with VALUE the result, or `error' with VALUE a
+condition (ERROR-SYMBOL . DATA)."
+  (when (derl-rpc--finish call)
+    (let ((handler (if (eq kind 'ok) (derl-rpc--call-callback call)
+                     (derl-rpc--call-on-error call))))
+      (if handler
+          (funcall handler value)
+        (setf (derl-rpc--call-outcome call) (cons kind value))))))
+
 (defun derl-rpc--fail (call condition)
   "End CALL with CONDITION, a list (ERROR-SYMBOL . DATA)."
-  (when (derl-rpc--finish call)
-    (funcall (derl-rpc--call-on-error call) condition)))
+  (derl-rpc--settle call 'error condition))
 
 (defun derl-rpc--reply (call reply)
   "End CALL with REPLY, the Result of its {rex, Result}."
-  (when (derl-rpc--finish call)
-    (pcase reply
-      (`[badrpc ,reason]
-       (funcall (derl-rpc--call-on-error call) (derl-rpc--error call reason)))
-      (_
-       (let ((value (if (derl-rpc--call-lossless call)
-                        (let ((erlext-decode-binaries-as 'erl-binary))
-                          (erlext-binary-to-term
-                           (if (erl-binaryp reply)
-                               (erl-binary-string reply)
-                             reply)))
-                      reply)))
-         (funcall (derl-rpc--call-callback call) value))))))
+  (pcase reply
+    (`[badrpc ,reason]
+     (derl-rpc--settle call 'error (derl-rpc--error call reason)))
+    (_
+     (derl-rpc--settle
+      call 'ok
+      (if (derl-rpc--call-lossless call)
+          (let ((erlext-decode-binaries-as 'erl-binary))
+            (erlext-binary-to-term
+             (if (erl-binaryp reply) (erl-binary-string reply) reply)))
+        reply)))))
 
 (defun derl-rpc--nodedown (node &rest _)
   "Fail every call waiting for NODE, which went down."
@@ -185,8 +230,7 @@ Return non-nil if it was still pending."
     (dolist (call dead)
       (derl-rpc--fail call (list 'derl-connect-error
                                  (format "%s went down during %s" node
-                                         (derl-rpc--mfa-string
-                                          (derl-rpc--call-mfa call))))))))
+                                         (derl-rpc--call-text call)))))))
 
 (add-hook 'erl-nodedown-hook #'derl-rpc--nodedown)
 
@@ -208,43 +252,42 @@ see `derl-call'), the node went down or could not be reached
 \(`derl-connect-error' and friends), or TIMEOUT seconds passed
 \(`derl-timeout'); by default the error is shown as a message.
 Either function runs once, from a timer or process filter."
-  (let* ((node (derl--node-symbol node))
-         (call (derl-rpc--make-call
-                :node node :mfa (list module function args)
-                :callback callback
-                :on-error (or on-error #'derl-rpc--default-on-error)
-                :lossless lossless))
-         (request (derl-rpc--request module function args lossless)))
-    (puthash call t derl-rpc--pending)
+  (let ((call (derl-rpc--make-call (derl--node-symbol node)
+                                   module function args lossless)))
+    (setf (derl-rpc--call-callback call) callback
+          (derl-rpc--call-on-error call) (or on-error
+                                             #'derl-rpc--default-on-error))
     (when timeout
       (setf (derl-rpc--call-timer call)
             (run-at-time timeout nil #'derl-rpc--fail call
                          (list 'derl-timeout
                                (format "No reply from %s for %s in %s s"
-                                       node (derl-rpc--mfa-string
-                                             (list module function args))
+                                       (derl-rpc--call-node call)
+                                       (derl-rpc--call-text call)
                                        timeout)))))
     (condition-case err
-        (progn
-          ;; Connect here, so that a bad node name fails the call at
-          ;; once.
-          (derl--connection node)
-          (let* ((pid (derl--make-receiver
-                       (lambda (msg)
-                         (pcase msg
-                           (`[rex ,reply] (derl-rpc--reply call reply))))))
-                 (erl-self pid))
-            (setf (derl-rpc--call-pid call) pid)
-            (erl-send (vector 'rex node)
-                      (vector pid (apply #'vector 'call
-                                         (append request
-                                                 (list (erl-group-leader))))))))
+        (derl-rpc--start call)
       (error (derl-rpc--fail call err)))
     call))
 
 (defun derl-call-cancel (call)
   "Give up CALL, a handle from `derl-call-async': its reply will be dropped."
   (derl-rpc--finish call))
+
+(defvar derl-rpc--waiting nil
+  "The call the innermost `derl-call' waits for.
+Its wait is then the innermost too, so `derl-rpc--waiting-done-p'
+and `derl-rpc--waiting-text' serve every `derl-call' without a
+closure made per call.")
+
+(defun derl-rpc--waiting-done-p ()
+  "Non-nil when the call `derl-call' waits for is over."
+  (derl-rpc--call-outcome derl-rpc--waiting))
+
+(defun derl-rpc--waiting-text ()
+  "What `derl-call' waits for, for its timeout error."
+  (format "waiting for %s on %s" (derl-rpc--call-text derl-rpc--waiting)
+          (derl-rpc--call-node derl-rpc--waiting)))
 
 (defun derl-call (node module function args &optional timeout lossless)
   "Call MODULE:FUNCTION(ARGS...) on NODE and return the result.
@@ -261,27 +304,24 @@ Connection failures signal the errors of `derl-connect'.
 While waiting, timers and process output run as usual, and
 \\[keyboard-quit] gives up the call; a reply that comes after the
 call is over is dropped."
-  (let* ((outcome nil)
-         (call (derl-call-async node module function args
-                                (lambda (value) (setq outcome (list 'ok value)))
-                                :on-error (lambda (condition)
-                                            (setq outcome (list 'error condition)))
-                                :lossless lossless)))
+  (let* ((call (derl-rpc--make-call (derl--node-symbol node)
+                                    module function args lossless))
+         (derl-rpc--waiting call))
     (unwind-protect
-        ;; Inside a process the scheduler is on the stack: let the
-        ;; event filter run the process that takes the reply.
-        (let ((erl-in-scheduler-loop nil))
-          (unless outcome
-            (derl--wait (lambda () outcome) (or timeout derl-call-timeout)
-                        (lambda ()
-                          (format "waiting for %s on %s"
-                                  (derl-rpc--mfa-string
-                                   (list module function args))
-                                  node)))))
+        (progn
+          (derl-rpc--start call)
+          ;; Inside a process the scheduler is on the stack: let the
+          ;; event filter run the process that takes the reply.
+          (let ((erl-in-scheduler-loop nil))
+            (unless (derl-rpc--call-outcome call)
+              (derl--wait #'derl-rpc--waiting-done-p
+                          (or timeout derl-call-timeout)
+                          #'derl-rpc--waiting-text))))
       (derl-rpc--finish call))
-    (pcase outcome
-      (`(ok ,value) value)
-      (`(error ,condition) (signal (car condition) (cdr condition))))))
+    (let ((outcome (derl-rpc--call-outcome call)))
+      (if (eq (car outcome) 'ok)
+          (cdr outcome)
+        (signal (cadr outcome) (cddr outcome))))))
 
 (provide 'derl-rpc)
 

@@ -824,18 +824,19 @@ Return non-nil if it was delivered; if TO is not alive, pass MSG to
                nil))))
 
 (defvar derl--receivers (make-hash-table :test 'eql)
-  "Receivers without a process: functions by the id of their local pid.")
+  "Receivers without a process, by the id of their local pid.
+Each is (FUNCTION . ARGUMENT): see `derl--make-receiver'.")
 
-(defun derl--make-receiver (function)
+(defun derl--make-receiver (function argument)
   "Return a new local pid whose messages from other nodes go to FUNCTION.
-FUNCTION is called with each message as it is handled, with no
-process and no mailbox: cheaper than a process when one reply is
-awaited.  The pid is not a live process for anything else; forget it
-with `derl--forget-receiver', after which its messages are lost as
+FUNCTION is called with ARGUMENT and each message as it is handled,
+with no process and no mailbox: cheaper than a process when one reply
+is awaited.  The pid is not a live process for anything else; forget
+it with `derl--forget-receiver', after which its messages are lost as
 those to any dead process."
   (let ((pid (erl--make-local-pid (setq erl--pid-counter
                                         (1+ erl--pid-counter)))))
-    (puthash (aref pid 3) function derl--receivers)
+    (puthash (aref pid 3) (cons function argument) derl--receivers)
     pid))
 
 (defun derl--forget-receiver (pid)
@@ -844,11 +845,11 @@ those to any dead process."
 
 (defun derl--to-receiver (pid msg)
   "Pass MSG to the receiver PID; nil if PID is not one."
-  (let ((function (and (eql (aref pid 5) erl-node-creation)
+  (let ((receiver (and (eql (aref pid 5) erl-node-creation)
                        (eql (aref pid 4) 0)
                        (gethash (aref pid 3) derl--receivers))))
-    (when function
-      (funcall function msg)
+    (when receiver
+      (funcall (car receiver) (cdr receiver) msg)
       t)))
 
 (defun derl--undeliverable (conn what to msg)

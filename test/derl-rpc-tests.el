@@ -75,6 +75,45 @@
     (should (= (hash-table-count derl-rpc--pending) 0))
     (should (eq (derl-call node 'erlang 'node nil) node))))
 
+(ert-deftest derl-rpc-call-nested ()
+  "A `derl-call' made while another waits (from a timer) ends by itself.
+Each gets its own result, or its own timeout naming its own function."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let* ((inner nil)
+           (timer (run-at-time
+                   0.1 nil
+                   (lambda ()
+                     (setq inner
+                           (list (derl-call node 'lists 'sum '((1 2 3)))
+                                 (condition-case err
+                                     (derl-call node 'timer 'sleep '(1000) 0.2)
+                                   (derl-timeout (cadr err)))))))))
+      (unwind-protect
+          (should (eq (derl-call node 'timer 'sleep '(800)) 'ok))
+        (cancel-timer timer))
+      (should (equal (car inner) 6))
+      (should (string-match-p "timer:sleep/1 on " (cadr inner)))
+      (should (= (hash-table-count derl-rpc--pending) 0)))))
+
+(ert-deftest derl-rpc-call-node-goes-down ()
+  "A `derl-call' whose node stops fails with a connection error at once."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((timer (run-at-time 0.3 nil (lambda ()
+                                        (derl-call-async node 'erlang 'halt
+                                                         nil #'ignore
+                                                         :on-error #'ignore))))
+          (start (float-time)))
+      (unwind-protect
+          (let ((err (should-error (derl-call node 'timer 'sleep '(20000))
+                                   :type 'derl-connect-error)))
+            (should (string-match-p "went down during timer:sleep/1"
+                                    (cadr err)))
+            (should (< (- (float-time) start) 10)))
+        (cancel-timer timer))
+      (should (= (hash-table-count derl-rpc--pending) 0)))))
+
 (ert-deftest derl-rpc-call-inside-process ()
   "`derl-call' works inside a process too, where the scheduler is running."
   (derl-test-with-node (node)
