@@ -57,6 +57,22 @@
     (should (eq (aref pid 0) erl-tag))
     (should-not (tuplep pid))))
 
+(ert-deftest erlext-decode-pids-again-and-again ()
+  "Pids decode right however often they come, and whatever else came.
+The decoder shares the vector of a pid it sees again and again;
+pids that differ in any part, the node alone included, stay apart."
+  (let ((pids nil))
+    (dolist (node '(a@host b@host c@other))
+      (dolist (id '(0 1 64 65 4096))
+        (dolist (serial '(0 2))
+          (dolist (creation '(0 1 4294967295))
+            (push (vector erl-tag 'erl-pid node id serial creation) pids)))))
+    (dotimes (_ 3)
+      (dolist (pid pids)
+        (dotimes (_ 3)
+          (should (equal (erlext-binary-to-term (erlext-term-to-binary pid))
+                         pid)))))))
+
 (ert-deftest erlext-decode-map-bitstring-export ()
   "Maps are `equal' hash tables; bitstrings and exports are tagged."
   (let ((map (erlext-binary-to-term
