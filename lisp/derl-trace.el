@@ -104,6 +104,12 @@ A pid prints as <NODE.ID.SERIAL>, a binary as <<\"...\">>, a map as
 40 levels print as \"...\".  This never fails, whatever TERM is."
   (derl-trace-term term limit))
 
+(defsubst derl-trace--pid-p (term)
+  "Whether TERM, a vector tagged with `erl-tag', is a well-formed pid."
+  (and (= (length term) 6) (eq (aref term 1) 'erl-pid)
+       (symbolp (aref term 2)) (fixnump (aref term 3))
+       (fixnump (aref term 4))))
+
 (defun derl-trace--walk (term depth)
   "Insert TERM, DEPTH levels down, unless the text is long enough."
   (cond
@@ -115,7 +121,14 @@ A pid prints as <NODE.ID.SERIAL>, a binary as <<\"...\">>, a map as
    ((stringp term) (derl-trace--string term))
    ((vectorp term)
     (if (and (> (length term) 1) (eq (aref term 0) erl-tag))
-        (derl-trace--tagged term)
+        (if (derl-trace--pid-p term)
+            ;; The most common tagged term, printed without garbage.
+            (progn (insert "<" (derl-trace--atom-name (aref term 2)) ".")
+                   (princ (aref term 3) (current-buffer))
+                   (insert ".")
+                   (princ (aref term 4) (current-buffer))
+                   (insert ">"))
+          (derl-trace--tagged term))
       (insert "{")
       (let ((i 0) (n (length term)))
         (while (and (< i n) (< (point) derl-trace--stop))
@@ -198,9 +211,6 @@ a list of integers otherwise, such as [1,2,3]."
 (defun derl-trace--tagged (term)
   "Insert TERM, a vector tagged with `erl-tag', as Erlang prints it."
   (pcase term
-    ((and `[,_ erl-pid ,node ,id ,serial ,_]
-          (guard (and (symbolp node) (fixnump id) (fixnump serial))))
-     (insert (derl-trace--pid-text node id serial)))
     ((and `[,_ erl-port ,node ,id ,_] (guard (symbolp node)))
      (insert "#Port<" (derl-trace--atom-name node) ".")
      (derl-trace-insert-term id 30)
@@ -220,30 +230,6 @@ a list of integers otherwise, such as [1,2,3]."
                  ('erl-fun "#Fun")
                  ('erl-bitstring "#Bits")
                  (_ "#<tagged>"))))))
-
-(defvar derl-trace--pids (make-hash-table :test 'eq)
-  "Pids already printed: node -> id -> text, for pids of serial 0.")
-
-(defun derl-trace--pid-text (node id serial)
-  "The text of the pid of NODE numbered ID and SERIAL, as <NODE.ID.SERIAL>.
-Texts of pids of serial 0 are kept, so that printing them again
-makes no garbage."
-  (let ((ids (and (eq serial 0) (gethash node derl-trace--pids))))
-    (or (and ids (gethash id ids))
-        (let ((text (concat "<" (derl-trace--atom-name node) "."
-                            (number-to-string id) "."
-                            (number-to-string serial) ">")))
-          (when (eq serial 0)
-            ;; Peers can make any number of pids: keep the cache small.
-            (when (> (hash-table-count derl-trace--pids) 100)
-              (clrhash derl-trace--pids))
-            (unless ids
-              (setq ids (make-hash-table :test 'eql))
-              (puthash node ids derl-trace--pids))
-            (when (> (hash-table-count ids) 10000)
-              (clrhash ids))
-            (puthash id text ids))
-          text))))
 
 (defun derl-trace--atom-name (symbol)
   "The name of SYMBOL, shortened for a trace line."
