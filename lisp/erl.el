@@ -641,12 +641,15 @@ The process continues with the function given to `erl-continue'."
 
 ;;;; Sending
 
-(defun erl--distribute (function &rest args)
+(defmacro erl--distribute (function &rest args)
   "Call the distribution layer's FUNCTION with ARGS.
-Load derl.el first if it is not loaded yet."
-  (unless (fboundp function)
-    (require 'derl))
-  (apply function args))
+Load derl.el first if it is not loaded yet.  A macro, so that a
+message sent makes no list of arguments."
+  (let ((f (make-symbol "function")))
+    `(let ((,f ,function))
+       (unless (fboundp ,f)
+         (require 'derl))
+       (funcall ,f ,@args))))
 
 (defun erl--deliver (proc message)
   "Put MESSAGE in the mailbox of the live process record PROC.
