@@ -243,7 +243,7 @@ PEER has the echo, CLIENT is the Erlang client compared with."
                                "-L" (expand-file-name "lisp" derl-bench-root)
                                "-L" (expand-file-name "bench" derl-bench-root)
                                "--eval" "(setq load-prefer-newer t)"
-                               "-l" "bench-tty")
+                               "-l" "bench-native" "-l" "bench-tty")
                          " ")))
         (with-file-modes #o600
           (with-temp-file config

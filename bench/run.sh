@@ -13,7 +13,9 @@
 # (alternating round-trip pairs, 7), DERL_BENCH_ROUND_TRIPS (10000),
 # DERL_BENCH_STREAM (200000), DERL_BENCH_LONG_STREAM (1000000),
 # DERL_BENCH_CALLS (5000), DERL_BENCH_STAGES (2000) and
-# DERL_BENCH_BIG_BYTES (1073741824), each smaller in quick mode.
+# DERL_BENCH_BIG_BYTES (1073741824), each smaller in quick mode;
+# DERL_BENCH_BYTE_CODE=1 runs derl's byte code instead of the native
+# code an interactive Emacs compiles it to (see bench/bench-native.el).
 #
 # Copyright (C) 2026 The derl authors
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -73,6 +75,11 @@ fi
     bench/bench-rt.el bench/bench.el bench/bench-net.el bench/bench-tty.el \
     bench/bench-big.el bench/bench-tls.el
 
+# The Lisp natively compiled when this Emacs can, before anything is
+# measured: see bench/bench-native.el.
+"$EMACS" -Q --batch -L lisp -L test -L bench -l bench-native \
+    -f derl-bench-native-compile
+
 : > "$DERL_BENCH_SUMMARY"
 failed=0
 
@@ -82,7 +89,7 @@ section () {
     name=$1
     shift
     if ! "$EMACS" -Q --batch -L lisp -L test -L bench \
-         --eval '(setq load-prefer-newer t)' "$@"; then
+         --eval '(setq load-prefer-newer t)' -l bench-native "$@"; then
         printf '%s\t%s\t-\t-\tFAILED to run\n' "$name" "$name" \
                >> "$DERL_BENCH_SUMMARY"
         failed=1
