@@ -395,6 +395,9 @@ Return the screen."
           (init (derl-test-scratch-file "terminal-init.el")))
       (with-temp-file init
         (prin1 `(progn
+                  ;; No native compiler left running, nor files left
+                  ;; in ~/.emacs.d/eln-cache, by a test.
+                  (setq native-comp-deferred-compilation nil)
                   (setq derl-cookie ,derl-test-cookie
                         derl-epmd-port ,derl-epmd-port
                         erl-node-name ',(intern (format "emacsnw%s@localhost"
