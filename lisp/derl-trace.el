@@ -275,25 +275,49 @@ Lines are gathered and written together; \[derl-trace-flush], or
                (derl-trace-buffer (format " *derl-trace-pending %s*" node))
                derl-trace--pending))))
 
+(defmacro derl-trace--appending (node direction text &rest body)
+  "Append a line to NODE's pending trace: the mark for DIRECTION, TEXT, BODY.
+BODY inserts the rest of the line at point."
+  (declare (indent 3) (debug t))
+  `(progn
+     (with-current-buffer (derl-trace--pending-buffer ,node)
+       ;; Nothing watches this buffer; the hooks would cost more than
+       ;; the printing.
+       (let ((inhibit-modification-hooks t))
+         (goto-char (point-max))
+         (insert (if (eq ,direction 'input) "<< " ">> ") ,text)
+         ,@body
+         (insert "\n")
+         (derl-trace-trim derl-trace-max-size)))
+     (unless derl-trace--timer
+       (setq derl-trace--timer
+             (run-at-time derl-trace-delay nil #'derl-trace-flush)))))
+
 (defun derl-trace-line (node direction text &rest terms)
   "Append a line to NODE's trace buffer, marked for DIRECTION.
 DIRECTION is `input' or `output'.  The line is TEXT followed by
 TERMS, each printed by `derl-trace-insert-term' after a space.  It
 appears in the buffer within `derl-trace-delay' seconds."
-  (with-current-buffer (derl-trace--pending-buffer node)
-    ;; Nothing watches this buffer; the hooks would cost more than
-    ;; the printing.
-    (let ((inhibit-modification-hooks t))
-      (goto-char (point-max))
-      (insert (if (eq direction 'input) "<< " ">> ") text)
-      (dolist (term terms)
-        (insert " ")
-        (derl-trace-insert-term term))
-      (insert "\n")
-      (derl-trace-trim derl-trace-max-size)))
-  (unless derl-trace--timer
-    (setq derl-trace--timer
-          (run-at-time derl-trace-delay nil #'derl-trace-flush))))
+  (derl-trace--appending node direction text
+    (dolist (term terms)
+      (insert " ")
+      (derl-trace-insert-term term))))
+
+(defun derl-trace--line (node direction text count &optional term1 term2 term3)
+  "Append a line as `derl-trace-line' does, its COUNT terms given apart.
+NODE, DIRECTION and TEXT are as there; COUNT, from 0 to 3, says how
+many of TERM1, TERM2 and TERM3 there are.  It makes no list of the
+terms for each line, which the garbage collector would have to take."
+  (derl-trace--appending node direction text
+    (when (> count 0)
+      (insert " ")
+      (derl-trace-insert-term term1))
+    (when (> count 1)
+      (insert " ")
+      (derl-trace-insert-term term2))
+    (when (> count 2)
+      (insert " ")
+      (derl-trace-insert-term term3))))
 
 (defun derl-trace-flush ()
   "Write the pending trace lines into their *trace NODE* buffers now."

@@ -163,9 +163,13 @@ The reason is in *Messages* and in the node's trace buffer.")
   "Log a line to CONN's trace buffer: DIRECTION `input' or `output'.
 The line is LABEL, then TERMS printed as Erlang does, shortened;
 they are not even evaluated while `derl-use-trace-buffer' is nil."
-  `(when derl-use-trace-buffer
-     (derl-trace-line (derl-connection-node ,conn) ,direction ,label
-                      ,@terms)))
+  (if (<= (length terms) 3)
+      `(when derl-use-trace-buffer
+         (derl-trace--line (derl-connection-node ,conn) ,direction ,label
+                           ,(length terms) ,@terms))
+    `(when derl-use-trace-buffer
+       (derl-trace-line (derl-connection-node ,conn) ,direction ,label
+                        ,@terms))))
 
 (defmacro derl--trace (conn direction format &rest args)
   "Log a line to CONN's trace buffer: DIRECTION `input' or `output'.
