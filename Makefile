@@ -23,7 +23,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
 
 MODULE   := module/derl-module.so
-CORE_SRC := module/etf.c
+CORE_SRC := module/etf.c module/etf_print.c
 NET_SRC  := module/digest.c module/epmd.c module/handshake.c module/dist.c \
             module/node.c module/node-conn.c module/node-frames.c \
             module/node-events.c module/node-wait.c module/node-resolve.c \

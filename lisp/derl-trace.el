@@ -303,6 +303,12 @@ appears in the buffer within `derl-trace-delay' seconds."
       (insert " ")
       (derl-trace-insert-term term))))
 
+(defun derl-trace--text-line (node direction label text)
+  "Append the line LABEL TEXT to NODE's trace, marked for DIRECTION.
+TEXT is the line's terms as the module printed them."
+  (derl-trace--appending node direction label
+    (insert " " text)))
+
 (defun derl-trace--line (node direction text count &optional term1 term2 term3)
   "Append a line as `derl-trace-line' does, its COUNT terms given apart.
 NODE, DIRECTION and TEXT are as there; COUNT, from 0 to 3, says how

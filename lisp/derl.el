@@ -151,7 +151,8 @@ The reason is in *Messages* and in the node's trace buffer.")
                          tls))
 (declare-function derl--module-send "derl-module" (conn control &optional message))
 (declare-function derl--module-close "derl-module" (conn))
-(declare-function derl--module-events "derl-module" (&optional lossless max-depth))
+(declare-function derl--module-events "derl-module"
+                  (&optional lossless max-depth trace-length))
 (declare-function derl-node--handle-event "derl-node" (event))
 
 ;;;; Trace buffers
@@ -170,6 +171,26 @@ they are not even evaluated while `derl-use-trace-buffer' is nil."
     `(when derl-use-trace-buffer
        (derl-trace-line (derl-connection-node ,conn) ,direction ,label
                         ,@terms))))
+
+(defvar derl--frame-text nil
+  "What the module printed of the frame being handled, or nil.
+The text of its trace line after the label, for a SEND, SEND_SENDER
+or REG_SEND whose terms the module could print itself (see
+`derl--trace-message').")
+
+(defvar derl--trace-in-module t
+  "Non-nil lets the module print the trace lines of messages it can.
+nil makes Lisp print every line, for comparing the two.")
+
+(defmacro derl--trace-message (conn label &rest terms)
+  "Log the line LABEL TERMS of the incoming message handled now on CONN.
+The module's text of it, `derl--frame-text', is used when there is
+one; otherwise TERMS are printed as `derl--trace-terms' does."
+  `(when derl-use-trace-buffer
+     (if derl--frame-text
+         (derl-trace--text-line (derl-connection-node ,conn) 'input ,label
+                                derl--frame-text)
+       (derl--trace-terms ,conn 'input ,label ,@terms))))
 
 (defmacro derl--trace (conn direction format &rest args)
   "Log a line to CONN's trace buffer: DIRECTION `input' or `output'.
@@ -690,7 +711,9 @@ Processes that get messages run once for the whole batch."
   (erl-with-deferred-scheduling
     (dolist (event (derl--module-events
                     (eq erlext-decode-binaries-as 'erl-binary)
-                    erlext-max-depth))
+                    erlext-max-depth
+                    (and derl-use-trace-buffer derl--trace-in-module
+                         derl-trace-term-length)))
       (condition-case-unless-debug err
           (derl--handle-event event)
         (error (message "derl: error handling %S: %s" (car event)
@@ -700,7 +723,14 @@ Processes that get messages run once for the whole batch."
   "Act on one EVENT from the module."
   (pcase event
     (`(frame ,id ,control . ,message)
-     (let ((conn (gethash id derl--by-id)))
+     (let ((conn (gethash id derl--by-id))
+           ;; Not the text of a frame handled further out.
+           (derl--frame-text nil))
+       (when conn
+         (derl--dispatch conn control (car message)))))
+    (`(traced-frame ,id ,text ,control . ,message)
+     (let ((conn (gethash id derl--by-id))
+           (derl--frame-text text))
        (when conn
          (derl--dispatch conn control (car message)))))
     (`(up ,id ,_name ,creation ,flags)
@@ -881,9 +911,9 @@ it, trace it with TO in full (its creation too) and log it in
     (when (and (derl--check-signal conn what nil to)
                (derl--deliver conn what to msg))
       (if (equal what "SEND")
-          (derl--trace-terms conn 'input "SEND:" to msg)
-        (derl--trace-terms conn 'input "SEND_SENDER:" (aref control 1) to
-                           msg)))))
+          (derl--trace-message conn "SEND:" to msg)
+        (derl--trace-message conn "SEND_SENDER:" (aref control 1) to
+                             msg)))))
 
 (derl--define-op-handler derl--on-reg-send
     (derl--dop-reg-send derl--dop-reg-send-tt)
@@ -895,7 +925,7 @@ it, trace it with TO in full (its creation too) and log it in
            (derl--drop conn "REG_SEND" (format "%s is not a name"
                                                (derl-trace-term name))))
           ((derl--deliver conn "REG_SEND" name msg)
-           (derl--trace-terms conn 'input "REG_SEND:" from name msg)))))
+           (derl--trace-message conn "REG_SEND:" from name msg)))))
 
 (derl--define-op-handler derl--on-link (derl--dop-link)
     (conn _op control _msg)

@@ -15,6 +15,7 @@
 #include "elisp.h"
 #include "epmd.h"
 #include "etf.h"
+#include "etf_print.h"
 #include "handshake.h"
 #include "lispterm.h"
 #include "node.h"
@@ -30,7 +31,7 @@ static bool initialized;
 /* ---------------------------------------------------------------- */
 /* Symbols of the events, interned once at load.  */
 
-static emacs_value Qframe, Qbad_frame, Qup, Qdown, Qepmd_error, Qepmd_port,
+static emacs_value Qframe, Qtraced_frame, Qbad_frame, Qup, Qdown, Qepmd_error, Qepmd_port,
     Qepmd_names, Qderl_busy, Qlistening, Qaccepted, Qrefused, Qmerged;
 
 static bool
@@ -38,6 +39,7 @@ intern_event_symbols (emacs_env *env)
 {
   static const elisp_symbol_def events[] = {
     { &Qframe, "frame" },           { &Qbad_frame, "bad-frame" },
+    { &Qtraced_frame, "traced-frame" },
     { &Qup, "up" },                 { &Qdown, "down" },
     { &Qepmd_error, "epmd-error" }, { &Qepmd_port, "epmd-port" },
     { &Qepmd_names, "epmd-names" }, { &Qderl_busy, "derl-busy" },
@@ -600,43 +602,121 @@ error_symbol (emacs_env *env, node_error e)
   return symbols[k];
 }
 
+/* A reader of the term at OFFSET (a version byte) of EV's frame.  */
+static void
+frame_reader (etf_reader *r, const node_event *ev, size_t offset, size_t len)
+{
+  size_t skip = ev->frame.versioned ? 1 : 0;
+  etf_reader_init (r, ev->data + offset + skip, len - skip);
+  r->atom_refs = ev->atom_refs;
+  r->atom_ref_count = ev->frame.atom_ref_count;
+}
+
 /* Decode the term at OFFSET (a version byte) of EV's frame.  */
 static emacs_value
 frame_term (emacs_env *env, const node_event *ev, size_t offset, size_t len,
             const lispterm_options *opt, const char **why)
 {
   etf_reader r;
-  size_t skip = ev->frame.versioned ? 1 : 0;
-  etf_reader_init (&r, ev->data + offset + skip, len - skip);
-  r.atom_refs = ev->atom_refs;
-  r.atom_ref_count = ev->frame.atom_ref_count;
+  frame_reader (&r, ev, offset, len);
   emacs_value v = lispterm_decode (env, &r, opt);
   if (!v && elisp_ok (env))
     *why = r.error ? r.error : "cannot decode";
   return v;
 }
 
-/* (frame ID CONTROL [MESSAGE]), or (bad-frame ID REASON) when a term
-   does not decode.  */
+/* Longest term the module prints for a trace line; longer limits are
+   left to the Lisp printer.  */
+#define TRACE_TERM_MAX 1024
+
+/* What the trace line of a SEND, SEND_SENDER or REG_SEND frame shows
+   after its label: the terms derl.el's handlers print (the addressee,
+   the sender and name where there are, and the message), each at most
+   LIMIT characters.  NULL when the Lisp printer must print them.  */
 static emacs_value
-frame_event (emacs_env *env, const node_event *ev, const lispterm_options *opt)
+frame_trace_text (emacs_env *env, const node_event *ev, bool tagged,
+                  size_t limit)
+{
+  if (!ev->frame.message_len || limit == 0 || limit > TRACE_TERM_MAX)
+    return NULL;
+  etf_reader r;
+  frame_reader (&r, ev, ev->frame.control_offset, ev->frame.control_len);
+  etf_item it;
+  if (etf_read_item (&r, &it) != ETF_OK || it.kind != ETF_TUPLE)
+    return NULL;
+  uint32_t arity = it.v.arity;
+  if (arity < 3 || arity > 4 || etf_read_item (&r, &it) != ETF_OK
+      || it.kind != ETF_INT)
+    return NULL;
+  unsigned shown;   /* bit K: the control's element K */
+  switch (it.v.i)
+    {
+    case DOP_SEND: shown = 1u << 2; break;
+    case DOP_SEND_SENDER: shown = 1u << 1 | 1u << 2; break;
+    case DOP_REG_SEND: shown = 1u << 1 | 1u << 3; break;
+    default: return NULL;
+    }
+  char buf[3 * (TRACE_TERM_MAX + 1)];
+  etf_text text = { buf, 0, sizeof buf };
+  for (uint32_t k = 1; k < arity; k++)
+    {
+      if (!(shown & 1u << k))
+        {
+          if (etf_skip_terms (&r, 1) != ETF_OK)
+            return NULL;
+          continue;
+        }
+      if (text.len > 0)
+        buf[text.len++] = ' ';
+      if (!etf_print_term (&r, tagged, limit, &text))
+        return NULL;
+    }
+  frame_reader (&r, ev, ev->frame.message_offset, ev->frame.message_len);
+  buf[text.len++] = ' ';
+  if (!etf_print_term (&r, tagged, limit, &text))
+    return NULL;
+  /* ASCII: unibyte makes one string, where UTF-8 would make two.  */
+  return elisp_unibyte (env, (const uint8_t *) buf, text.len);
+}
+
+/* (frame ID CONTROL [MESSAGE]), or (bad-frame ID REASON) when a term
+   does not decode.  With TRACE_LIMIT non-zero, a frame whose trace line
+   the module printed is (traced-frame ID TEXT CONTROL [MESSAGE]): see
+   frame_trace_text.  */
+static emacs_value
+frame_event (emacs_env *env, const node_event *ev, const lispterm_options *opt,
+             size_t trace_limit)
 {
   const char *why = NULL;
-  emacs_value items[4];
+  emacs_value items[5];
   items[0] = Qframe;
   items[1] = elisp_integer (env, ev->id);
-  items[2] = frame_term (env, ev, ev->frame.control_offset,
-                         ev->frame.control_len, opt, &why);
-  ptrdiff_t n = 3;
-  if (items[2] && ev->frame.message_len)
+  emacs_value *terms = items + 2;
+  if (trace_limit)
     {
-      items[3] = frame_term (env, ev, ev->frame.message_offset,
-                             ev->frame.message_len, opt, &why);
-      n = 4;
-      if (!items[3])
-        items[2] = NULL;
+      emacs_value text = frame_trace_text (env, ev, opt->binaries_tagged,
+                                           trace_limit);
+      if (!elisp_ok (env))
+        return NULL;
+      if (text)
+        {
+          items[0] = Qtraced_frame;
+          items[2] = text;
+          terms = items + 3;
+        }
     }
-  if (items[2])
+  terms[0] = frame_term (env, ev, ev->frame.control_offset,
+                         ev->frame.control_len, opt, &why);
+  ptrdiff_t n = terms + 1 - items;
+  if (terms[0] && ev->frame.message_len)
+    {
+      terms[1] = frame_term (env, ev, ev->frame.message_offset,
+                             ev->frame.message_len, opt, &why);
+      n++;
+      if (!terms[1])
+        terms[0] = NULL;
+    }
+  if (terms[0])
     return elisp_list (env, n, items);
   if (!elisp_ok (env))
     {
@@ -681,7 +761,8 @@ names_event (emacs_env *env, const node_event *ev)
 }
 
 static emacs_value
-event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
+event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt,
+             size_t trace_limit)
 {
   emacs_value id = elisp_integer (env, ev->id);
   emacs_value items[5];
@@ -704,7 +785,7 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
       items[3] = elisp_string (env, ev->reason);
       return elisp_list (env, 4, items);
     case NODE_EV_FRAME:
-      return frame_event (env, ev, opt);
+      return frame_event (env, ev, opt, trace_limit);
     case NODE_EV_EPMD_PORT:
       items[0] = Qepmd_port;
       items[1] = id;
@@ -739,9 +820,9 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt)
    the error's message, so Lisp reports it rather than losing it.  */
 static emacs_value
 event_or_report (emacs_env *env, const node_event *ev,
-                 const lispterm_options *opt)
+                 const lispterm_options *opt, size_t trace_limit)
 {
-  emacs_value v = event_value (env, ev, opt);
+  emacs_value v = event_value (env, ev, opt, trace_limit);
   if (elisp_ok (env))
     return v;
   emacs_value items[3] = { Qbad_frame, NULL, elisp_take_error_message (env) };
@@ -750,8 +831,10 @@ event_or_report (emacs_env *env, const node_event *ev,
   return elisp_ok (env) ? v : NULL;
 }
 
-/* (derl--module-events LOSSLESS MAX-DEPTH): every pending event, oldest
-   first.  MAX-DEPTH nil means `erlext-max-depth'.  */
+/* (derl--module-events LOSSLESS MAX-DEPTH TRACE-LENGTH): every pending
+   event, oldest first.  MAX-DEPTH nil means `erlext-max-depth'.  With
+   TRACE-LENGTH a positive integer, the module prints the trace lines of
+   messages it can, each term at most that long: see frame_event.  */
 static emacs_value
 fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
@@ -760,6 +843,12 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
     .binaries_tagged = arg_true (env, nargs, args, 0),
     .max_depth = arg_limit (env, nargs, args, 1, Qerlext_max_depth),
   };
+  size_t trace_limit = 0;
+  if (elisp_ok (env) && nargs > 2 && env->is_not_nil (env, args[2]))
+    {
+      intmax_t n = env->extract_integer (env, args[2]);
+      trace_limit = n > 0 && n <= TRACE_TERM_MAX ? (size_t) n : 0;
+    }
   if (!elisp_ok (env))
     return NULL;
   node_event *evs = node_take_events ();
@@ -770,7 +859,7 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
       bool stamped = e->kind == NODE_EV_FRAME && stamps_on ();
       if (stamped)
         stamp (STAMP_DECODE_START);
-      emacs_value v = event_or_report (env, e, &opt);
+      emacs_value v = event_or_report (env, e, &opt, trace_limit);
       if (stamped)
         stamp (STAMP_DECODE_END);
       if (v)
@@ -917,9 +1006,11 @@ emacs_module_init (struct emacs_runtime *runtime)
          "MAX-PENDING [TLS])\nReturn (LISTENER-ID REGISTRATION-ID PORT).  "
          "TLS is nil for plain TCP, else [CERTFILE KEYFILE CACERTFILE "
          "VERIFY-PEER].");
-  elisp_defun (env, "derl--module-events", 0, 2, fevents,
+  elisp_defun (env, "derl--module-events", 0, 3, fevents,
          "Return every pending event, oldest first.\n\n"
-         "(derl--module-events LOSSLESS MAX-DEPTH)");
+         "With TRACE-LENGTH, print the trace lines of messages where the "
+         "module can.\n\n"
+         "(derl--module-events LOSSLESS MAX-DEPTH TRACE-LENGTH)");
   elisp_defun (env, "derl--module-wait-events", 1, 2, fwait_events,
          "Wait at most TIMEOUT-US microseconds for an event; t if one is "
          "pending.\n\nThe first wait after a send polls for SPIN-US "

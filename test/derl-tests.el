@@ -449,6 +449,76 @@ Emacs runs no Erlang code: the node sees an error reply, not a hang."
           (should (cl-every (lambda (line) (< (length line) 700))
                             (split-string (buffer-string) "\n"))))))))
 
+(defun derl-test--trace-terms ()
+  "Terms of every kind, for the trace printers to print alike."
+  (let ((map (make-hash-table :test 'equal)))
+    (puthash 'k 1 map)
+    (list 'a 'Hello (intern "it's") (intern "a\\b") (intern "") t 'true
+          (intern "with space") (intern "été")
+          0 -1 123456789 (expt 2 40) (expt 2 70) 3.14 -0.5 1e100
+          "abc" "" "a\"b\\c" "tab\there" "line\nnext" (string 1 2 3)
+          (unibyte-string 27 65) (unibyte-string 200 201) "été"
+          (erl-binary "abc") (erl-binary "") (erl-binary "q\"x\\")
+          (erl-binary (unibyte-string 1 2 255)) (erl-binary "new\nline")
+          '(a b c) '(1000 2000) '(104 105) '(a . b) '(a b . c) nil []
+          [a [b [c {}]]] (vector 'seq 42) erl-null-pid map
+          (vector erl-tag 'erl-export 'lists 'map 2)
+          (make-string 299 ?x) (make-string 400 ?x)
+          (number-sequence 1 200)
+          (let ((deep 'bottom))
+            (dotimes (_ 31) (setq deep (list deep)))
+            deep)
+          (let ((deep 'bottom))
+            (dotimes (_ 45) (setq deep (vector deep)))
+            deep))))
+
+(ert-deftest derl-trace-module-prints-as-lisp-does ()
+  "The trace lines the module prints are exactly those Lisp prints.
+The same messages come back from a real node twice, printed by the
+module where it can, then by Lisp alone; in both decoding modes."
+  (derl-test-with-node (node)
+    (let ((derl-use-trace-buffer t)
+          (derl-trace-max-size 10000000)
+          (terms (derl-test--trace-terms))
+          (traced 0))
+      (derl-connect node)
+      (let ((count (lambda (events)
+                     (dolist (e events)
+                       (when (eq (car e) 'traced-frame)
+                         (setq traced (1+ traced))))
+                     events)))
+        (advice-add 'derl--module-events :filter-return count)
+        (unwind-protect
+            (dolist (lossless '(nil t))
+              (let ((erlext-decode-binaries-as (if lossless 'erl-binary
+                                                 'string))
+                    (texts nil)
+                    ;; One receiver: its pid is on every line.
+                    (inbox (derl-test-inbox)))
+                (dolist (in-module '(t nil))
+                  (let ((derl--trace-in-module in-module))
+                    (setcar (cdr inbox) nil)
+                    (derl-trace-flush)
+                    (with-current-buffer (derl-trace-node-buffer node)
+                      (let ((inhibit-read-only t))
+                        (erase-buffer)))
+                    (dolist (term terms)
+                      (erl-send (derl-test-echo node)
+                                (vector (car inbox) term)))
+                    (derl-test-wait (lambda () (= (length (cadr inbox))
+                                                  (length terms))))
+                    (derl-trace-flush)
+                    (with-current-buffer (derl-trace-node-buffer node)
+                      (push (cl-remove-if-not
+                             (lambda (line) (string-prefix-p "<< " line))
+                             (split-string (buffer-string) "\n"))
+                            texts))))
+                (should (= (length (car texts)) (length terms)))
+                (should (equal (car texts) (cadr texts)))))
+          (advice-remove 'derl--module-events count)))
+      ;; The simple ones were the module's to print.
+      (should (> traced 40)))))
+
 (ert-deftest derl-trace-lines-appear-by-themselves ()
   "Trace lines reach the buffer within `derl-trace-delay' unasked.
 Before that they wait, bounded, printed already; the buffer is in

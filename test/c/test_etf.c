@@ -9,6 +9,7 @@
    SPDX-License-Identifier: GPL-3.0-or-later */
 
 #include "etf.h"
+#include "etf_print.h"
 #include "check.h"
 
 #include <float.h>
@@ -1827,6 +1828,78 @@ test_compress_round_trip (void)
 
 /* ---------------------------------------------------------------- */
 
+/* ---------------------------------------------------------------- */
+/* The trace printer (etf_print.c) */
+
+/* Whether the term in BUF (version byte first) prints as EXPECT, or is
+   left to Lisp when EXPECT is NULL; the limit is LIMIT.  */
+static bool
+prints_as (const uint8_t *buf, size_t len, bool tagged, size_t limit,
+           const char *expect)
+{
+  etf_reader r;
+  etf_reader_init (&r, buf + 1, len - 1);
+  char out[400];
+  etf_text text = { out, 0, sizeof out };
+  bool ok = etf_print_term (&r, tagged, limit, &text);
+  if (!expect)
+    return !ok && text.len == 0;
+  return ok && text.len == strlen (expect)
+         && memcmp (out, expect, text.len) == 0 && r.pos == r.len;
+}
+
+static void
+test_print_term (void)
+{
+  /* The atom nil is Lisp's nil; atoms that need them get quotes.  */
+  CHECK (prints_as (BYTES (131, 119, 3, 'n', 'i', 'l'), false, 300, "[]"));
+  CHECK (prints_as (BYTES (131, 119, 2, 'o', 'k'), false, 300, "ok"));
+  CHECK (prints_as (BYTES (131, 119, 3, 'A', '\'', 'b'), false, 300,
+                    "'A\\'b'"));
+  CHECK (prints_as (BYTES (131, 119, 0), false, 300, "''"));
+  CHECK (prints_as (BYTES (131, 119, 2, 0xc3, 0xa9), false, 300, NULL));
+  /* Integers; floats and bignums are Lisp's.  */
+  CHECK (prints_as (BYTES (131, 98, 255, 255, 255, 255), false, 300, "-1"));
+  CHECK (prints_as (BYTES (131, 70, 63, 248, 0, 0, 0, 0, 0, 0), false, 300,
+                    NULL));
+  /* Text: quoted, a list of bytes, or Lisp's (a newline).  */
+  CHECK (prints_as (BYTES (131, 107, 0, 3, 'a', '"', 'b'), false, 300,
+                    "\"a\\\"b\""));
+  CHECK (prints_as (BYTES (131, 107, 0, 2, 1, 200), false, 300, "[1,200]"));
+  CHECK (prints_as (BYTES (131, 107, 0, 2, 'a', 10), false, 300, NULL));
+  CHECK (prints_as (BYTES (131, 109, 0, 0, 0, 1, 'x'), false, 300,
+                    "\"x\""));
+  CHECK (prints_as (BYTES (131, 109, 0, 0, 0, 1, 'x'), true, 300,
+                    "<<\"x\">>"));
+  /* Containers; an improper list and a map are Lisp's.  */
+  CHECK (prints_as (BYTES (131, 104, 2, 119, 1, 'a', 108, 0, 0, 0, 2,
+                           97, 1, 104, 0, 106),
+                    false, 300, "{a,[1,{}]}"));
+  CHECK (prints_as (BYTES (131, 108, 0, 0, 0, 1, 97, 1, 97, 2), false, 300,
+                    NULL));
+  CHECK (prints_as (BYTES (131, 116, 0, 0, 0, 0), false, 300, NULL));
+  /* A pid; the limit counts.  */
+  CHECK (prints_as (BYTES (131, 88, 119, 3, 'a', '@', 'b', 0, 0, 0, 7,
+                           0, 0, 0, 0, 0, 0, 0, 1),
+                    false, 300, "<a@b.7.0>"));
+  CHECK (prints_as (BYTES (131, 88, 119, 3, 'a', '@', 'b', 0, 0, 0, 7,
+                           0, 0, 0, 0, 0, 0, 0, 1),
+                    false, 9, "<a@b.7.0>"));
+  CHECK (prints_as (BYTES (131, 88, 119, 3, 'a', '@', 'b', 0, 0, 0, 7,
+                           0, 0, 0, 0, 0, 0, 0, 1),
+                    false, 8, NULL));
+  /* Nested past the printer's depth: Lisp's.  */
+  uint8_t deep[1 + 2 * 40 + 1];
+  deep[0] = 131;
+  for (int k = 0; k < 40; k++)
+    {
+      deep[1 + 2 * k] = 104;
+      deep[2 + 2 * k] = 1;
+    }
+  deep[81] = 106;
+  CHECK (prints_as (deep, sizeof deep, false, 300, NULL));
+}
+
 static const test_case tests[] = {
   TEST (test_small_integer),
   TEST (test_integer),
@@ -1863,6 +1936,7 @@ static const test_case tests[] = {
   TEST (test_put_float),
   TEST (test_put_limits),
   TEST (test_compress_round_trip),
+  TEST (test_print_term),
 };
 
 int

@@ -17,6 +17,7 @@
    SPDX-License-Identifier: GPL-3.0-or-later */
 
 #include "etf.h"
+#include "etf_print.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -368,6 +369,34 @@ check_put_atom (const uint8_t *name, size_t len)
   etf_buf_free (&b);
 }
 
+/* The trace printer, on any input: it stays within its limit and its
+   buffer, prints only ASCII, and leaves the text as it was when it
+   gives up.  The limit comes from the input's length.  */
+static void
+check_print (const uint8_t *data, size_t size, const atom_cache *cache)
+{
+  etf_reader r;
+  uint8_t *dec = NULL;
+  if (open_term (&r, data, size, cache, &dec) == ETF_OK)
+    {
+      char buf[64 + 300];
+      memcpy (buf, "prefix", 6);
+      etf_text text = { buf, 6, 6 + (size % 2 ? 300 : 40) };
+      size_t limit = 1 + size % 300;
+      if (etf_print_term (&r, size % 3 == 0, limit, &text))
+        {
+          ASSERT (text.len > 6 && text.len - 6 <= limit);
+          ASSERT (text.len <= text.cap);
+          for (size_t k = 6; k < text.len; k++)
+            ASSERT (buf[k] >= 0x20 && buf[k] < 0x7f);
+        }
+      else
+        ASSERT (text.len == 6);
+      ASSERT (memcmp (buf, "prefix", 6) == 0);
+    }
+  free (dec);
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
@@ -395,6 +424,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       if (validated != ETF_OK)
         ASSERT (reason != NULL && offset <= size);
     }
+  check_print (data, size, &cache);
   etf_buf once;
   etf_buf_init (&once);
   etf_status walked = reencode (data, size, &cache, &once);
