@@ -667,11 +667,17 @@ frame_trace_text (emacs_env *env, const node_event *ev, bool tagged,
           continue;
         }
       if (text.len > 0)
-        buf[text.len++] = ' ';
+        {
+          if (text.len == text.cap)
+            return NULL;
+          buf[text.len++] = ' ';
+        }
       if (!etf_print_term (&r, tagged, limit, &text))
         return NULL;
     }
   frame_reader (&r, ev, ev->frame.message_offset, ev->frame.message_len);
+  if (text.len == text.cap)
+    return NULL;
   buf[text.len++] = ' ';
   if (!etf_print_term (&r, tagged, limit, &text))
     return NULL;
