@@ -189,6 +189,10 @@ A pid prints as <NODE.ID.SERIAL>, a binary as <<\"...\">>, a map as
   (or (< char 8) (and (> char 13) (< char 32) (/= char 27))
       (and (>= char 127) (< char 160))))
 
+(defsubst derl-trace--code (char)
+  "The code CHAR is sent as: a raw-byte character is the byte it stands for."
+  (if (>= char #x3fff80) (- char #x3fff00) char))
+
 (defun derl-trace--string (string)
   "Insert STRING, at most as long as the text may still grow.
 As Erlang does, it is quoted if its characters are printable, and
@@ -198,15 +202,18 @@ a list of integers otherwise, such as [1,2,3]."
          (room (max 0 (- derl-trace--stop (point))))
          (shown (if (> (length string) room) (substring string 0 room)
                   string)))
-    (if (not (cl-some #'derl-trace--unprintable-p shown))
+    (if (not (cl-some (lambda (char)
+                        (derl-trace--unprintable-p (derl-trace--code char)))
+                      shown))
         (prin1 shown (current-buffer))
       (insert "[")
       (let ((i 0) (n (length shown)))
         (while (and (< i n) (< (point) derl-trace--stop))
           (when (> i 0) (insert ","))
-          (princ (aref shown i) (current-buffer))
+          (princ (derl-trace--code (aref shown i)) (current-buffer))
           (setq i (1+ i))))
       (insert "]"))))
+
 
 (defun derl-trace--tagged (term)
   "Insert TERM, a vector tagged with `erl-tag', as Erlang prints it."

@@ -46,6 +46,11 @@
   ;; A string of unprintable characters prints as Erlang prints it.
   (should (equal (derl-term-to-string "\1\2\3") "[1,2,3]"))
   (should (equal (derl-term-to-string "a\nb") "\"a\\nb\""))
+  ;; A raw byte of a multibyte string (a .beam read with
+  ;; `insert-file-contents') is the byte it stands for, as it is sent.
+  (should (equal (derl-term-to-string
+                  (erl-binary (string-to-multibyte (unibyte-string 0 201))))
+                 "<<[0,201]>>"))
   (should (equal (derl-term-to-string (number-sequence 1 100) 10)
                  "[1,2,3,4,5...")) 
   (let ((deep nil))
