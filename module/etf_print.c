@@ -47,6 +47,25 @@ put_u64 (etf_text *out, size_t end, uint64_t v)
   return n > 0 && put (out, end, num, (size_t) n);
 }
 
+/* S between QUOTEs, with a backslash before each QUOTE and backslash
+   in it, as Lisp quotes atoms ('...') and prints strings ("...").  */
+static bool
+put_quoted (etf_text *out, size_t end, const uint8_t *s, size_t n,
+            char quote)
+{
+  if (!put (out, end, &quote, 1))
+    return false;
+  for (size_t k = 0; k < n; k++)
+    {
+      char c = (char) s[k];
+      if ((c == quote || c == '\\') && !put_str (out, end, "\\"))
+        return false;
+      if (!put (out, end, &c, 1))
+        return false;
+    }
+  return put (out, end, &quote, 1);
+}
+
 /* A name the Lisp printer shows as it is, or with quotes: only plain
    ASCII is printed here.  */
 static bool
@@ -76,17 +95,7 @@ put_atom (etf_text *out, size_t end, const etf_atom *a)
     }
   if (bare)
     return put (out, end, (const char *) a->name, a->len);
-  if (!put_str (out, end, "'"))
-    return false;
-  for (size_t k = 0; k < a->len; k++)
-    {
-      char c = (char) a->name[k];
-      if ((c == '\'' || c == '\\') && !put_str (out, end, "\\"))
-        return false;
-      if (!put (out, end, &c, 1))
-        return false;
-    }
-  return put_str (out, end, "'");
+  return put_quoted (out, end, a->name, a->len, '\'');
 }
 
 /* As `derl-trace--unprintable-p' on a byte.  */
@@ -120,17 +129,7 @@ put_bytes (etf_text *out, size_t end, const uint8_t *s, size_t n)
           return false;
       return put_str (out, end, "]");
     }
-  if (!ascii || !put_str (out, end, "\""))
-    return false;
-  for (size_t k = 0; k < n; k++)
-    {
-      char c = (char) s[k];
-      if ((c == '"' || c == '\\') && !put_str (out, end, "\\"))
-        return false;
-      if (!put (out, end, &c, 1))
-        return false;
-    }
-  return put_str (out, end, "\"");
+  return ascii && put_quoted (out, end, s, n, '"');
 }
 
 /* A term without items of its own.  */
