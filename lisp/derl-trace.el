@@ -214,7 +214,6 @@ a list of integers otherwise, such as [1,2,3]."
           (setq i (1+ i))))
       (insert "]"))))
 
-
 (defun derl-trace--tagged (term)
   "Insert TERM, a vector tagged with `erl-tag', as Erlang prints it."
   (pcase term
@@ -262,7 +261,7 @@ a list of integers otherwise, such as [1,2,3]."
 
 (defcustom derl-trace-delay 0.1
   "Seconds a trace line may wait before it appears in its buffer.
-Lines are gathered and written together; \[derl-trace-flush], or
+Lines are gathered and written together; \\[derl-trace-flush], or
 `derl-trace-flush' from Lisp, writes them at once."
   :type 'number
   :group 'derl)
@@ -360,10 +359,10 @@ terms for each line, which the garbage collector would have to take."
 (define-derived-mode derl-trace-mode special-mode "derl-trace"
   "Major mode of the *trace NODE* buffers.
 Each line is a signal to (`>> ') or from (`<< ') the node, its terms
-printed as Erlang prints them.  \[revert-buffer] writes the lines
+printed as Erlang prints them.  \\<derl-trace-mode-map>\\[revert-buffer] writes the lines
 still pending (see `derl-trace-delay').
 
-\{derl-trace-mode-map}"
+\\{derl-trace-mode-map}"
   (setq-local font-lock-defaults '(derl-trace-font-lock-keywords t))
   (setq-local revert-buffer-function
               (lambda (&rest _) (derl-trace-flush)))

@@ -449,6 +449,18 @@ Emacs runs no Erlang code: the node sees an error reply, not a hang."
           (should (cl-every (lambda (line) (< (length line) 700))
                             (split-string (buffer-string) "\n"))))))))
 
+(ert-deftest derl-trace-docstrings-show-keys ()
+  "The trace mode's and options' docstrings show keys, not raw escapes."
+  ;; The mode's map gets `special-mode-map' as parent once it runs.
+  (with-temp-buffer (derl-trace-mode))
+  (let ((mode (documentation 'derl-trace-mode))
+        (delay (documentation-property 'derl-trace-delay
+                                       'variable-documentation)))
+    (should-not (string-match-p "{derl-trace-mode-map}\\|\\[revert-buffer\\]"
+                                mode))
+    (should (string-match-p "\\_<g\\_> writes the lines" mode))
+    (should-not (string-match-p "\\[derl-trace-flush\\]" delay))))
+
 (defun derl-test--trace-terms ()
   "Terms of every kind, for the trace printers to print alike."
   (let ((map (make-hash-table :test 'equal)))
