@@ -723,16 +723,10 @@ Processes that get messages run once for the whole batch."
   "Act on one EVENT from the module."
   (pcase event
     (`(frame ,id ,control . ,message)
-     (let ((conn (gethash id derl--by-id))
-           ;; Not the text of a frame handled further out.
-           (derl--frame-text nil))
-       (when conn
-         (derl--dispatch conn control (car message)))))
+     ;; No text: not even that of a frame handled further out.
+     (derl--handle-frame id nil control (car message)))
     (`(traced-frame ,id ,text ,control . ,message)
-     (let ((conn (gethash id derl--by-id))
-           (derl--frame-text text))
-       (when conn
-         (derl--dispatch conn control (car message)))))
+     (derl--handle-frame id text control (car message)))
     (`(up ,id ,_name ,creation ,flags)
      (let ((conn (gethash id derl--by-id)))
        (when conn
@@ -767,6 +761,14 @@ Processes that get messages run once for the whole batch."
     ;; Emacs as a listening node: derl-node.el.
     (`(,(or 'listening 'accepted 'refused 'merged) . ,_)
      (derl-node--handle-event event))))
+
+(defun derl--handle-frame (id text control message)
+  "Dispatch CONTROL and MESSAGE, which came over connection ID.
+TEXT is what the module printed of the frame's trace line, or nil."
+  (let ((conn (gethash id derl--by-id))
+        (derl--frame-text text))
+    (when conn
+      (derl--dispatch conn control message))))
 
 (defun derl--run-hook-quittably (hook &rest args)
   "Run HOOK with ARGS, letting \\[keyboard-quit] stop a runaway function.

@@ -850,9 +850,9 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
     .max_depth = arg_limit (env, nargs, args, 1, Qerlext_max_depth),
   };
   size_t trace_limit = 0;
-  if (elisp_ok (env) && nargs > 2 && env->is_not_nil (env, args[2]))
+  if (elisp_ok (env) && arg_true (env, nargs, args, 2))
     {
-      intmax_t n = env->extract_integer (env, args[2]);
+      intmax_t n = arg_int (env, args[2]);
       trace_limit = n > 0 && n <= TRACE_TERM_MAX ? (size_t) n : 0;
     }
   if (!elisp_ok (env))

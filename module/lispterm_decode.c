@@ -115,70 +115,6 @@ atom_symbol (emacs_env *env, const etf_atom *atom)
 }
 
 /* ---------------------------------------------------------------- */
-/* Pid -> vector, cached: a stream of messages names the same few pids
-   again and again, and each fresh vector would be garbage for Emacs
-   to collect.  A cached vector is handed out to every term that names
-   the pid, so it must never be changed in place; erl.el changes only
-   the pids of its own processes, which it makes itself.  */
-
-#define PID_CACHE_SLOTS 64u   /* a power of two */
-
-typedef struct
-{
-  emacs_value node;   /* global references, or NULL when the slot is free */
-  emacs_value pid;
-  uint32_t id, serial, creation;
-  /* The last pid that missed here.  Only a pid that misses twice in a
-     row takes the slot: one-off pids (a reply's fresh receiver, a
-     short-lived worker) would only cost global references.  */
-  uint32_t missed_id, missed_serial, missed_creation;
-} pid_slot;
-
-static pid_slot pid_cache[PID_CACHE_SLOTS];
-
-static emacs_value
-pid_vector (emacs_env *env, const etf_item *it)
-{
-  emacs_value node = atom_symbol (env, &it->v.pid.node);
-  if (!elisp_ok (env))
-    return NULL;
-  uint32_t id = it->v.pid.id, serial = it->v.pid.serial;
-  uint32_t creation = it->v.pid.creation;
-  pid_slot *slot = &pid_cache[(id ^ (serial << 5) ^ creation)
-                              & (PID_CACHE_SLOTS - 1)];
-  if (slot->pid && slot->id == id && slot->serial == serial
-      && slot->creation == creation && env->eq (env, slot->node, node))
-    return slot->pid;
-
-  emacs_value args[6] = { Qerl_tag, Qerl_pid, node,
-                          env->make_integer (env, id),
-                          env->make_integer (env, serial),
-                          env->make_integer (env, creation) };
-  emacs_value pid = elisp_call (env, Qvector, 6, args);
-  if (!elisp_ok (env))
-    return NULL;
-  if (slot->missed_id != id || slot->missed_serial != serial
-      || slot->missed_creation != creation)
-    {
-      slot->missed_id = id;
-      slot->missed_serial = serial;
-      slot->missed_creation = creation;
-      return pid;
-    }
-  if (slot->pid)
-    {
-      env->free_global_ref (env, slot->node);
-      env->free_global_ref (env, slot->pid);
-    }
-  slot->node = env->make_global_ref (env, node);
-  slot->pid = env->make_global_ref (env, pid);
-  slot->id = id;
-  slot->serial = serial;
-  slot->creation = creation;
-  return slot->pid;
-}
-
-/* ---------------------------------------------------------------- */
 /* Decoding */
 
 typedef struct
@@ -208,6 +144,69 @@ tagged (decoder *d, emacs_value type, ptrdiff_t n, emacs_value *rest)
   for (ptrdiff_t k = 0; k < n; k++)
     args[2 + k] = rest[k];
   return elisp_call (d->env, Qvector, n + 2, args);
+}
+
+/* Pid -> vector, cached: a stream of messages names the same few pids
+   again and again, and each fresh vector would be garbage for Emacs
+   to collect.  A cached vector is handed out to every term that names
+   the pid, so it must never be changed in place; erl.el changes only
+   the pids of its own processes, which it makes itself.  */
+
+#define PID_CACHE_SLOTS 64u   /* a power of two */
+
+typedef struct
+{
+  emacs_value node;   /* global references, or NULL when the slot is free */
+  emacs_value pid;
+  uint32_t id, serial, creation;
+  /* The last pid that missed here.  Only a pid that misses twice in a
+     row takes the slot: one-off pids (a reply's fresh receiver, a
+     short-lived worker) would only cost global references.  */
+  uint32_t missed_id, missed_serial, missed_creation;
+} pid_slot;
+
+static pid_slot pid_cache[PID_CACHE_SLOTS];
+
+static emacs_value
+pid_vector (decoder *d, const etf_item *it)
+{
+  emacs_env *env = d->env;
+  emacs_value node = atom_symbol (env, &it->v.pid.node);
+  if (!elisp_ok (env))
+    return NULL;
+  uint32_t id = it->v.pid.id, serial = it->v.pid.serial;
+  uint32_t creation = it->v.pid.creation;
+  pid_slot *slot = &pid_cache[(id ^ (serial << 5) ^ creation)
+                              & (PID_CACHE_SLOTS - 1)];
+  if (slot->pid && slot->id == id && slot->serial == serial
+      && slot->creation == creation && env->eq (env, slot->node, node))
+    return slot->pid;
+
+  emacs_value parts[4] = { node, env->make_integer (env, id),
+                           env->make_integer (env, serial),
+                           env->make_integer (env, creation) };
+  emacs_value pid = tagged (d, Qerl_pid, 4, parts);
+  if (!elisp_ok (env))
+    return NULL;
+  if (slot->missed_id != id || slot->missed_serial != serial
+      || slot->missed_creation != creation)
+    {
+      slot->missed_id = id;
+      slot->missed_serial = serial;
+      slot->missed_creation = creation;
+      return pid;
+    }
+  if (slot->pid)
+    {
+      env->free_global_ref (env, slot->node);
+      env->free_global_ref (env, slot->pid);
+    }
+  slot->node = env->make_global_ref (env, node);
+  slot->pid = env->make_global_ref (env, pid);
+  slot->id = id;
+  slot->serial = serial;
+  slot->creation = creation;
+  return slot->pid;
 }
 
 static emacs_value
@@ -310,7 +309,7 @@ decode_leaf (decoder *d, const etf_item *it)
     case ETF_BITSTRING:
       return decode_bitstring (d, it);
     case ETF_PID:
-      return pid_vector (env, it);
+      return pid_vector (d, it);
     case ETF_PORT:
       a[0] = atom_symbol (env, &it->v.port.node);
       a[1] = make_u64 (env, it->v.port.id);
