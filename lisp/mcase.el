@@ -158,16 +158,32 @@ reported by the byte compiler."
 Each clause is (PATTERN BODY...).  The first clause whose pattern
 matches runs its BODY with the pattern variables bound, and the
 form returns the value of that BODY; when none matches, the form
-evaluates FALLBACK."
-  `(cond
-    ,@(mapcar (lambda (clause)
-                (unless (consp clause)
-                  (error "Malformed mcase clause: %S" clause))
-                (let ((compiled (mcase-compile-pattern (car clause) value)))
-                  (list (car compiled)
-                        (mcase--wrap-body (cdr compiled) (cdr clause)))))
-              clauses)
-    (t ,fallback)))
+evaluates FALLBACK.
+
+A pattern that matches anything (such as _) makes the last clause
+of the `cond': FALLBACK and any clauses after it could never run,
+and Emacs 30's byte compiler warns about a clause that follows a
+default one.  Clauses after such a pattern are reported with a
+warning when the form is compiled."
+  (let (compiled-clauses default)
+    (dolist (clause clauses)
+      (unless (consp clause)
+        (error "Malformed mcase clause: %S" clause))
+      (unless default
+        (let ((compiled (mcase-compile-pattern (car clause) value)))
+          (push (list (car compiled)
+                      (mcase--wrap-body (cdr compiled) (cdr clause)))
+                compiled-clauses)
+          (setq default (eq (car compiled) t)))))
+    (let* ((used (length compiled-clauses))
+           (form `(cond ,@(nreverse compiled-clauses)
+                        ,@(unless default `((t ,fallback))))))
+      (if (< used (length clauses))
+          (macroexp-warn-and-return
+           (format "mcase: clauses after the pattern %S never match"
+                   (car (nth (1- used) clauses)))
+           form)
+        form))))
 
 ;;;; The macros
 

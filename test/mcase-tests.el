@@ -13,6 +13,7 @@
 (require 'ert)
 (require 'cl-lib)
 (require 'mcase)
+(require 'erl)                          ; `erl-receive'
 
 (defun mcase-tests--match (pattern object)
   "Return the bindings the compiled PATTERN gives OBJECT, or `fail'.
@@ -33,7 +34,8 @@ The bindings are an alist sorted by variable name."
          (form `(mcase ',object
                   (,pattern (list ,@(mapcar (lambda (v) `(cons ',v ,v))
                                             vars)))
-                  (_ 'fail))))
+                  ;; Nothing follows a catch-all (it would warn).
+                  ,@(unless (eq pattern '_) '((_ 'fail))))))
     (let ((result (eval form t)))
       (if (eq result 'fail)
           'fail
@@ -229,6 +231,44 @@ The bindings are an alist sorted by variable name."
   (let ((expansion (macroexpand-all '(mcase x ([a 'b (c . d)] a) (_ nil)))))
     (should-not (string-match-p "mcase-match" (format "%S" expansion)))
     (should (string-match-p "aref" (format "%S" expansion)))))
+
+;; Emacs 30's byte compiler warns "Useless clause following default
+;; `cond' clause", and derl compiles with warnings as errors.
+(defun mcase-tests--clause-after-default (form)
+  "Return the first `cond' in FORM with a clause after a t clause, or nil."
+  (cond ((and (eq (car-safe form) 'cond)
+              (let ((clauses (cdr form)))
+                (cl-loop for (clause . rest) on clauses
+                         thereis (and (eq (car-safe clause) t) rest))))
+         form)
+        ((consp form)
+         (or (mcase-tests--clause-after-default (car form))
+             (mcase-tests--clause-after-default (cdr form))))))
+
+(ert-deftest mcase-no-clause-after-default ()
+  "A pattern that matches anything ends the `cond': no fallback after it."
+  (dolist (form '((mcase x ('a 1) (_ 2))
+                  (mcase x (_ 2))
+                  (mcase-let _ x 1)
+                  (erl-receive () (('a 1) (_ nil)))
+                  (erl-receive () (('a 1) (_ nil)) (message "after"))))
+    (should-not (mcase-tests--clause-after-default (macroexpand-all form))))
+  ;; Without a catch-all the fallback is still there.
+  (should (equal (mcase 'b ('a 1) (_ 2)) 2))
+  (should (equal (condition-case err (mcase 'b ('a 1))
+                   (erl-exit-signal (cdr err)))
+                 '(case-clause))))
+
+(ert-deftest mcase-clauses-after-catch-all-warn ()
+  "Clauses after a pattern that matches anything are dropped with a warning."
+  (let ((lexical-binding t)
+        (warnings nil))
+    (let* ((byte-compile-log-warning-function
+            (lambda (string &rest _) (push string warnings)))
+           (f (byte-compile '(lambda (x) (mcase x (_ 'any) ('a 'never))))))
+      (should (eq (funcall f 'a) 'any)))
+    (should (cl-some (lambda (w) (string-match-p "never match" w))
+                     warnings))))
 
 (ert-deftest mcase-byte-compiles-cleanly ()
   "Unused pattern variables don't make the byte compiler complain."
