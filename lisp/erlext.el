@@ -221,7 +221,7 @@ integer COMPRESS from 1 to 9 is the compression level.  Signal
 
 (defun tuple-to-list (tuple)
   "Return the elements of TUPLE as a list."
-  (cl-check-type tuple tuplep)
+  (cl-check-type tuple (satisfies tuplep))
   (append tuple nil))
 
 (defun tuple-arity (tuple)
@@ -249,7 +249,7 @@ text) becomes the byte it stands for."
 
 (defun erl-binary-string (binary)
   "Return the string inside BINARY, a value made by `erl-binary'."
-  (cl-check-type binary erl-binaryp)
+  (cl-check-type binary (satisfies erl-binaryp))
   (aref binary 2))
 
 (provide 'erlext)

@@ -177,7 +177,11 @@ pids that differ in any part, the node alone included, stay apart."
     (should (= (tuple-arity tup) 3))
     (should (eq (tuple-elt tup 1) 'a))
     (setf (tuple-elt tup 2) 'x)
-    (should (equal tup [a x c]))))
+    (should (equal tup [a x c]))
+    (should-error (tuple-to-list (vector erl-tag 'erl-pid 'a 1 2 3))
+                  :type 'wrong-type-argument)
+    (should-error (tuple-to-list '(a b)) :type 'wrong-type-argument)
+    (should-error (erl-binary-string "abc") :type 'wrong-type-argument)))
 
 ;;;; Bad input: errors, never crashes
 
