@@ -8,6 +8,12 @@
 ;; Loaded by `make test'.  The suites talk to real Erlang: a private
 ;; epmd on a free port and `erl' nodes with random names and a random
 ;; cookie, all started here and all stopped when Emacs exits.
+;;
+;; The nodes are whatever `erl', `erlc' and `elixir' are first in
+;; PATH.  `make test-matrix' (test/matrix.sh) puts wrappers there that
+;; run another Erlang/OTP in a Debian chroot, and sets DERL_TEST_EBIN
+;; to the test modules compiled by that OTP's erlc, since a beam built
+;; by a newer OTP may not load in an older one.
 
 ;;; Code:
 
@@ -20,8 +26,13 @@
     (file-name-directory (or load-file-name buffer-file-name))))
   "The derl source tree.")
 
-(defconst derl-test-ebin (expand-file-name "build/ebin" derl-test-root)
-  "Where `make' puts the compiled Erlang helper modules.")
+(defconst derl-test-ebin
+  (let ((ebin (getenv "DERL_TEST_EBIN")))
+    (if (and ebin (not (string= ebin "")))
+        (expand-file-name ebin)
+      (expand-file-name "build/ebin" derl-test-root)))
+  "The compiled Erlang helper modules: build/ebin, where `make' puts them.
+The environment variable DERL_TEST_EBIN names another directory.")
 
 (defvar derl-test--epmd nil "The private epmd process.")
 (defvar derl-test--epmd-port nil "Its port.")
@@ -233,6 +244,15 @@ machine that has what it needs.  Suites add their own entries.")
            when (and rule (ert-test-skipped-p result) (funcall (cdr rule)))
            collect (ert-test-name test)))
 
+(defun derl-ert-load-suites ()
+  "Load every test/*-tests.el once.
+Suites `require' one another, and Emacs 29 and later refuse to
+define a test twice, so each file is loaded through `require' of
+the feature it provides (its name), never a second time."
+  (dolist (f (directory-files (expand-file-name "test" derl-test-root) t
+                              "-tests\\.el\\'"))
+    (require (intern (file-name-base f)) (file-name-sans-extension f))))
+
 (defun derl-ert-run-batch ()
   "Load every test/*-tests.el, run them all, print totals and exit.
 The selector comes from the environment variable DERL_TESTS (default t).
@@ -240,9 +260,7 @@ The last line says \"ERT suites: N passed, N failed, N skipped\".  The
 exit status is non-zero when a test failed, when a test named in
 `derl-ert-must-run' skipped (it counts as failed), or when the
 selector matched no test at all."
-  (dolist (f (directory-files (expand-file-name "test" derl-test-root) t
-                              "-tests\\.el\\'"))
-    (load f nil t))
+  (derl-ert-load-suites)
   (let* ((selector (let ((s (getenv "DERL_TESTS")))
                      (if (and s (not (string= s ""))) s t)))
          (stats (ert-run-tests-batch selector))
