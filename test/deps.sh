@@ -18,6 +18,17 @@ need_file () {  # file package
     [ -e "$1" ] || missing="$missing $2"
 }
 
+# The package of clang's libFuzzer runtime: libclang-rt-N-dev for the
+# clang-N that `clang' is, or will be once installed.
+fuzzer_runtime_package () {
+    major=$(clang -dumpversion 2>/dev/null | cut -d. -f1)
+    if [ -z "$major" ] && command -v apt-cache >/dev/null 2>&1; then
+        major=$(apt-cache depends clang 2>/dev/null |
+                    sed -n 's/.*Depends: clang-\([0-9][0-9]*\)$/\1/p' | head -n 1)
+    fi
+    echo "libclang-rt-${major:-14}-dev"
+}
+
 need_cmd cc gcc
 need_cmd make make
 need_cmd emacs emacs-nox
@@ -38,8 +49,10 @@ if [ "$mode" = all ]; then
         || missing="$missing erlang-src"
     [ -n "$(ls /usr/lib/erlang/lib/debugger-*/ebin/int.beam 2>/dev/null)" ] \
         || missing="$missing erlang-debugger"
-    [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] \
-        || missing="$missing libclang-rt-14-dev"
+    # libFuzzer's runtime: its package is named after clang's major
+    # version (libclang-rt-14-dev on Debian 12, -19- on Debian 13).
+    [ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/*/libclang_rt.fuzzer*.a 2>/dev/null)" ] \
+        || missing="$missing $(fuzzer_runtime_package)"
     [ -n "$(ls -d /usr/share/emacs/site-lisp/elpa/package-lint-* 2>/dev/null)" ] \
         || missing="$missing elpa-package-lint"
     need_cmd tmux tmux
