@@ -15,6 +15,13 @@
 -module(derl_oracle).
 -export([generate/1, verify/1, check_values/1, loop_fun/1]).
 
+%% Process aliases came in OTP 24; before, an alias is a plain reference.
+-if(?OTP_RELEASE >= 24).
+-define(ALIAS(), alias()).
+-else.
+-define(ALIAS(), make_ref()).
+-endif.
+
 %% ------------------------------------------------------------------
 %% Entry points, called with -run derl_oracle F Arg...
 
@@ -107,7 +114,7 @@ env() ->
     #{pids => [self(), Pid, whereis(init), list_to_pid("<0.4242.7>")],
       ports => [Port | erlang:ports()],
       refs => [make_ref(), make_ref(), erlang:monitor(process, Pid),
-               alias()],
+               ?ALIAS()],
       funs => [fun(X) -> X + N end,
                fun loop_fun/1,
                loop_fun(N),
