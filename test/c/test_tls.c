@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +186,14 @@ free_opts (tls_options *o)
   free ((char *) o->certfile);
   free ((char *) o->keyfile);
   free ((char *) o->cacertfile);
+}
+
+/* Has the socket FD something to read, as poll sees it?  */
+static bool
+readable (int fd)
+{
+  struct pollfd pfd = { .fd = fd, .events = POLLIN };
+  return poll (&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
 
 /* Open a pair: the client dials HOST.  */
@@ -466,8 +475,11 @@ test_tls_not_tls (void)
   close_pair (&p);
 }
 
-/* Data that came with the end of the handshake waits in the session,
-   where poll cannot see it: tls_has_pending says so.  */
+/* Data that came with the end of the handshake is never hidden: either
+   the session holds it, where poll cannot see it, and tls_has_pending
+   says so (OpenSSL 3.0 reads it ahead with the handshake), or it is
+   still in the socket, for poll to see (OpenSSL 3.5 reads no further
+   than the handshake).  */
 static void
 test_tls_pending_after_handshake (void)
 {
@@ -485,11 +497,11 @@ test_tls_pending_after_handshake (void)
   CHECK (c == TLS_OK && sv == TLS_WANT_READ);
   CHECK (tls_send (p.client, "early", 5) == 5);
   CHECK (tls_handshake (p.server) == TLS_OK);
-  CHECK (tls_has_pending (p.server));
+  CHECK (tls_has_pending (p.server) || readable (p.fds[1]));
   char buf[16];
   CHECK (tls_recv (p.server, buf, sizeof buf) == 5);
   CHECK (!memcmp (buf, "early", 5));
-  CHECK (!tls_has_pending (p.server));
+  CHECK (!tls_has_pending (p.server) && !readable (p.fds[1]));
   close_pair (&p);
 }
 
