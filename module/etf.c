@@ -607,8 +607,68 @@ typedef struct
   size_t end;
 } fun_frame;
 
+/* Emacs's fixnums: 62 bits on a 64-bit Emacs.  */
+#define FIXNUM_MAX (((int64_t) 1 << 61) - 1)
+#define FIXNUM_MIN (-((int64_t) 1 << 61))
+
+static uint64_t
+bignum_cost (uint64_t digit_bytes)
+{
+  return ETF_COST_BIGNUM + 8 * ((digit_bytes + 7) / 8);
+}
+
+uint64_t
+etf_item_cost (const etf_item *it)
+{
+  switch (it->kind)
+    {
+    case ETF_INT:
+      return it->v.i > FIXNUM_MAX || it->v.i < FIXNUM_MIN ? bignum_cost (8)
+                                                          : 0;
+    case ETF_BIG:
+      return bignum_cost (it->v.big.n);
+    case ETF_FLOAT:
+      return ETF_COST_FLOAT;
+    case ETF_STRING:
+    case ETF_BINARY:
+      return etf_cost_string (it->v.bytes.len);
+    case ETF_BITSTRING:
+      return etf_cost_vector (4) + etf_cost_string (it->v.bytes.len);
+    case ETF_LIST:
+      return ETF_COST_CONS * (uint64_t) it->v.arity;
+    case ETF_TUPLE:
+      return etf_cost_vector (it->v.arity);
+    case ETF_MAP:
+      return ETF_COST_HASH + ETF_COST_HASH_PAIR * (uint64_t) it->v.arity;
+    case ETF_PID:
+      return etf_cost_vector (6);
+    case ETF_PORT:
+      return etf_cost_vector (5)
+             + (it->v.port.id > (uint64_t) FIXNUM_MAX ? bignum_cost (8) : 0);
+    case ETF_REF:
+      return etf_cost_vector (5) + etf_cost_string (4 * it->v.ref.words);
+    case ETF_OLD_REF:
+    case ETF_EXPORT:
+      return etf_cost_vector (5);
+    case ETF_FUN:
+      return etf_cost_vector (3) + etf_cost_string (it->v.fun.len);
+    case ETF_ATOM:
+    case ETF_NIL:
+    default:
+      return 0;
+    }
+}
+
 etf_status
 etf_skip_terms (etf_reader *r, uint64_t count)
+{
+  return etf_measure_terms (r, count, NULL);
+}
+
+/* Costs cannot overflow: each is at most about 60 times the bytes of
+   input that make it.  */
+etf_status
+etf_measure_terms (etf_reader *r, uint64_t count, etf_cost *cost)
 {
   uint64_t owed = count;
   fun_frame *funs = NULL;
@@ -635,6 +695,13 @@ etf_skip_terms (etf_reader *r, uint64_t count)
       if (status != ETF_OK)
         goto out;
       owed--;
+      /* A fun's free variables are checked, not decoded: its bytes
+         are its cost.  */
+      if (cost && nfuns == 0)
+        {
+          cost->bytes += etf_item_cost (&it);
+          cost->binaries += it.kind == ETF_BINARY;
+        }
       if (it.kind == ETF_FUN)
         {
           if (nfuns == cap)

@@ -164,6 +164,57 @@ uint64_t etf_item_children (const etf_item *item);
 /* Read COUNT whole terms, checking all of them, building nothing.  */
 etf_status etf_skip_terms (etf_reader *r, uint64_t count);
 
+/* What a term costs Emacs once lispterm_decode.c has made Lisp values
+   of it: an estimate in bytes of the objects built (conses, vectors,
+   strings, hash tables, floats, bignums), sizes as a 64-bit Emacs
+   allocates them.  Atoms, fixnums, [] and the empty tuple and binary
+   cost nothing (shared); every pid is counted as a fresh vector, though
+   the decoder may share one.  In lossless mode each binary is also
+   wrapped in a vector: BINARIES counts them.  The wire can be 60 times
+   smaller than this (a list of empty maps), so limits on memory must
+   count this and not bytes.  */
+typedef struct
+{
+  uint64_t bytes;
+  uint64_t binaries;
+} etf_cost;
+
+/* Sizes, calibrated against `garbage-collect' on Emacs 28 (64-bit).  */
+#define ETF_COST_CONS 16          /* a list element */
+#define ETF_COST_FLOAT 8          /* in blocks of floats */
+#define ETF_COST_VECTOR 24        /* a vector's header, then 8 a slot */
+#define ETF_COST_STRING 40        /* header and data link, then the bytes */
+#define ETF_COST_HASH 256         /* a hash table, then per pair: */
+#define ETF_COST_HASH_PAIR 42     /* key and value, hash, next, index */
+#define ETF_COST_BIGNUM 48        /* header and GMP's block, then limbs */
+
+/* The cost of a vector of N slots and of a unibyte string of N bytes.  */
+static inline uint64_t
+etf_cost_vector (uint64_t n)
+{
+  return n ? ETF_COST_VECTOR + 8 * n : 0;
+}
+
+static inline uint64_t
+etf_cost_string (uint64_t n)
+{
+  return n ? ETF_COST_STRING + ((n + 8) & ~(uint64_t) 7) : 0;
+}
+
+/* The cost of IT itself: a container's own cells, not its items'.  */
+uint64_t etf_item_cost (const etf_item *it);
+
+/* As etf_skip_terms, adding what the terms cost to *COST.  */
+etf_status etf_measure_terms (etf_reader *r, uint64_t count, etf_cost *cost);
+
+/* The bytes of COST, in lossless mode when BINARIES_TAGGED.  */
+static inline uint64_t
+etf_cost_total (const etf_cost *cost, bool binaries_tagged)
+{
+  return cost->bytes
+         + (binaries_tagged ? cost->binaries * etf_cost_vector (3) : 0);
+}
+
 /* Check the free variables that follow FUN (an ETF_FUN item just read)
    and that they end where its size says.  */
 etf_status etf_skip_fun_body (etf_reader *r, const etf_item *fun);

@@ -1900,6 +1900,95 @@ test_print_term (void)
   CHECK (prints_as (deep, sizeof deep, false, 300, NULL));
 }
 
+/* ---------------------------------------------------------------- */
+/* What terms cost Emacs */
+
+/* The cost of the external term BUF (version byte first), or
+   UINT64_MAX when it is not one good term.  */
+static uint64_t
+cost_of (const uint8_t *buf, size_t len, bool tagged)
+{
+  etf_reader r;
+  uint8_t *dec;
+  etf_cost cost = { 0, 0 };
+  bool good = etf_open (&r, buf, len, MAX_SIZE, &dec) == ETF_OK
+              && etf_measure_terms (&r, 1, &cost) == ETF_OK
+              && etf_expect_end (&r) == ETF_OK;
+  free (dec);
+  return good ? etf_cost_total (&cost, tagged) : UINT64_MAX;
+}
+
+static void
+test_cost (void)
+{
+  /* Sizes: a cons 16, a vector 24 + 8 a slot, a string 40 + its bytes
+     and NUL rounded to 8, a hash table 256 + 42 a pair, a bignum 48 +
+     8 a limb, a float 8.  Shared objects cost nothing.  */
+  CHECK (cost_of (BYTES (131, 97, 7), false) == 0);
+  CHECK (cost_of (BYTES (131, 98, 255, 255, 255, 255), false) == 0);
+  CHECK (cost_of (BYTES (131, 119, 2, 'o', 'k'), false) == 0);
+  CHECK (cost_of (BYTES (131, 106), false) == 0);
+  CHECK (cost_of (BYTES (131, 70, 63, 240, 0, 0, 0, 0, 0, 0), false) == 8);
+  /* 2^61 - 1 is Emacs's largest fixnum; 2^61 a bignum of one limb.  */
+  CHECK (cost_of (BYTES (131, 110, 8, 0, 255, 255, 255, 255, 255, 255, 255,
+                         31), false) == 0);
+  CHECK (cost_of (BYTES (131, 110, 8, 0, 0, 0, 0, 0, 0, 0, 0, 32), false)
+         == 56);
+  CHECK (cost_of (BYTES (131, 110, 8, 1, 0, 0, 0, 0, 0, 0, 0, 32), false)
+         == 0);
+  CHECK (cost_of (BYTES (131, 110, 9, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1), false)
+         == 64);
+  /* Strings: "abc" 40 + 8; "" is shared.  */
+  CHECK (cost_of (BYTES (131, 107, 0, 3, 'a', 'b', 'c'), false) == 48);
+  CHECK (cost_of (BYTES (131, 109, 0, 0, 0, 0), false) == 0);
+  CHECK (cost_of (BYTES (131, 109, 0, 0, 0, 7, 1, 2, 3, 4, 5, 6, 7), false)
+         == 48);
+  CHECK (cost_of (BYTES (131, 109, 0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8),
+                  false) == 56);
+  /* Lossless mode wraps each binary in a vector of 3.  */
+  CHECK (cost_of (BYTES (131, 109, 0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8),
+                  true) == 56 + 48);
+  CHECK (cost_of (BYTES (131, 109, 0, 0, 0, 0), true) == 48);
+  CHECK (cost_of (BYTES (131, 77, 0, 0, 0, 1, 3, 0xE0), false) == 56 + 48);
+  /* Lists: a cons an element, the tail in the last one.  */
+  CHECK (cost_of (BYTES (131, 108, 0, 0, 0, 3, 97, 1, 97, 2, 97, 3, 106),
+                  false) == 48);
+  CHECK (cost_of (BYTES (131, 108, 0, 0, 0, 1, 97, 1, 97, 2), false) == 16);
+  CHECK (cost_of (BYTES (131, 107, 0, 2, 1, 2), false) == 48);
+  /* Tuples: {} is shared.  */
+  CHECK (cost_of (BYTES (131, 104, 0), false) == 0);
+  CHECK (cost_of (BYTES (131, 104, 2, 97, 1, 97, 2), false) == 40);
+  /* Maps: every one a hash table, the empty one too.  */
+  CHECK (cost_of (BYTES (131, 116, 0, 0, 0, 0), false) == 256);
+  CHECK (cost_of (BYTES (131, 116, 0, 0, 0, 1, 97, 1, 109, 0, 0, 0, 1, 'x'),
+                  false) == 256 + 42 + 48);
+  /* [#{}, #{}, #{}]: 3 conses and 3 tables.  */
+  CHECK (cost_of (BYTES (131, 108, 0, 0, 0, 3, 116, 0, 0, 0, 0, 116, 0, 0,
+                         0, 0, 116, 0, 0, 0, 0, 106), false)
+         == 3 * 16 + 3 * 256);
+  /* Pids, ports, references, exports: their vectors, each counted as
+     made afresh.  */
+  CHECK (cost_of (BYTES (131, 88, 119, 1, 'a', 0, 0, 0, 1, 0, 0, 0, 0, 0, 0,
+                         0, 1), false) == 72);
+  CHECK (cost_of (BYTES (131, 89, 119, 1, 'a', 0, 0, 0, 1, 0, 0, 0, 1),
+                  false) == 64);
+  CHECK (cost_of (BYTES (131, 120, 119, 1, 'a', 255, 255, 255, 255, 255, 255,
+                         255, 255, 0, 0, 0, 1), false) == 64 + 56);
+  CHECK (cost_of (BYTES (131, 90, 0, 3, 119, 1, 'a', 0, 0, 0, 1, 0, 0, 0, 1,
+                         0, 0, 0, 2, 0, 0, 0, 3), false) == 64 + 56);
+  CHECK (cost_of (BYTES (131, 101, 119, 1, 'a', 0, 0, 0, 1, 1), false)
+         == 64);
+  CHECK (cost_of (export_map2, sizeof export_map2, false) == 64);
+  /* A fun: its vector and its bytes; its free variables are not
+     decoded, so they cost nothing, funs among them too.  */
+  CHECK (cost_of (fun_adder, sizeof fun_adder, false)
+         == 48 + 40 + ((85 + 8) & ~7u));
+  CHECK (cost_of (fun_nested, sizeof fun_nested, false)
+         == 48 + 40 + ((sizeof fun_nested - 1 + 8) & ~7u));
+  /* Bad input has no cost.  */
+  CHECK (cost_of (BYTES (131, 116, 0, 0, 0, 1, 97, 1), false) == UINT64_MAX);
+}
+
 static const test_case tests[] = {
   TEST (test_small_integer),
   TEST (test_integer),
@@ -1937,6 +2026,7 @@ static const test_case tests[] = {
   TEST (test_put_limits),
   TEST (test_compress_round_trip),
   TEST (test_print_term),
+  TEST (test_cost),
 };
 
 int

@@ -6,7 +6,9 @@
    the re-encoding must be good too, must decode to the same items, must
    re-encode to itself, and must survive etf_compress and etf_open.
    The writer's atom check is also held against the reader's, with the
-   input bytes as a name.
+   input bytes as a name.  What a term costs Emacs (etf_measure_terms)
+   must come from the same walk as the check, agree with the items'
+   own costs, and stay within a bounded multiple of the input.
 
    Input: an external term, version byte first.  When the first byte is
    below 8 it is instead the size of an atom cache table handed to the
@@ -72,6 +74,52 @@ check_term (const uint8_t *buf, size_t len, const atom_cache *cache)
     ASSERT (r.error != NULL);
   free (dec);
   return s;
+}
+
+/* The worst ratio of cost to bytes: an empty map, 5 bytes, costs
+   ETF_COST_HASH.  */
+#define MAX_COST_PER_BYTE 52
+
+/* etf_measure_terms agrees with etf_skip_terms, with the sum of
+   etf_item_cost over the items outside funs, and stays bounded.  */
+static void
+check_cost (const uint8_t *buf, size_t len, const atom_cache *cache,
+            etf_status skipped)
+{
+  etf_reader r, w;
+  uint8_t *dec, *dec2;
+  etf_status s = open_term (&r, buf, len, cache, &dec);
+  etf_status s2 = open_term (&w, buf, len, cache, &dec2);
+  ASSERT (s == s2);
+  if (s != ETF_OK)
+    goto out;
+  etf_cost cost = { 0, 0 };
+  s = etf_measure_terms (&r, 1, &cost);
+  if (s == ETF_OK)
+    s = etf_expect_end (&r);
+  ASSERT (s == skipped);
+  if (s != ETF_OK)
+    goto out;
+  size_t term_len = r.len - 1;
+  ASSERT (etf_cost_total (&cost, true)
+          <= MAX_COST_PER_BYTE * (uint64_t) term_len);
+  ASSERT (etf_cost_total (&cost, false) == cost.bytes);
+  /* The items one by one: a fun's free variables cost nothing.  */
+  uint64_t owed = 1, sum = 0, binaries = 0;
+  while (owed > 0)
+    {
+      etf_item it;
+      ASSERT (etf_read_item (&w, &it) == ETF_OK);
+      owed = owed - 1 + etf_item_children (&it);
+      sum += etf_item_cost (&it);
+      binaries += it.kind == ETF_BINARY;
+      if (it.kind == ETF_FUN)
+        ASSERT (etf_skip_fun_body (&w, &it) == ETF_OK);
+    }
+  ASSERT (sum == cost.bytes && binaries == cost.binaries);
+out:
+  free (dec);
+  free (dec2);
 }
 
 /* An atom's name as UTF-8, in OUT (at least 2 * 255 bytes) when it must
@@ -425,6 +473,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         ASSERT (reason != NULL && offset <= size);
     }
   check_print (data, size, &cache);
+  check_cost (data, size, &cache, skipped);
   etf_buf once;
   etf_buf_init (&once);
   etf_status walked = reencode (data, size, &cache, &once);
