@@ -113,9 +113,9 @@ too_deep (etf_reader r, size_t max_depth)
 
 /* Check one whole term at R's position, after its version byte when
    VERSIONED; no compression inside distribution messages; no nesting
-   past MAX_DEPTH (0: any).  */
+   past MAX_DEPTH (0: any).  Adds what it costs Emacs to *COST.  */
 static bool
-skip_term (etf_reader *r, bool versioned, size_t max_depth,
+skip_term (etf_reader *r, bool versioned, size_t max_depth, etf_cost *cost,
            const char **reason)
 {
   if (versioned)
@@ -128,7 +128,7 @@ skip_term (etf_reader *r, bool versioned, size_t max_depth,
       r->pos++;
     }
   etf_reader start = *r;
-  if (etf_skip_terms (r, 1) != ETF_OK)
+  if (etf_measure_terms (r, 1, cost) != ETF_OK)
     {
       *reason = r->error;
       return false;
@@ -307,13 +307,14 @@ dist_parse_frame (const uint8_t *frame, size_t len, dist_atom_cache *cache,
       return false;
     }
   out->op = (int) op.v.i;
-  if (!skip_term (&r, out->versioned, max_depth, reason))
+  if (!skip_term (&r, out->versioned, max_depth, &out->control_cost, reason))
     return false;
   out->control_len = r.pos - out->control_offset;
   if (has_message)
     {
       out->message_offset = r.pos;
-      if (!skip_term (&r, out->versioned, max_depth, reason))
+      if (!skip_term (&r, out->versioned, max_depth, &out->message_cost,
+                      reason))
         return false;
       out->message_len = r.pos - out->message_offset;
     }

@@ -77,6 +77,9 @@ typedef struct
   size_t control_offset, control_len;
   size_t message_offset, message_len;  /* len 0: no message */
   size_t atom_ref_count;               /* entries filled in REFS */
+  /* What the terms will cost Emacs (see etf_cost), from the same walk
+     that checks them.  */
+  etf_cost control_cost, message_cost;
 } dist_frame;
 
 /* Tuple arity and whether a message term follows, for OP; false when OP
@@ -89,7 +92,8 @@ bool dist_op_shape (int op, unsigned *arity, bool *has_message);
    a distribution header, which updates CACHE and fills REFS (room for
    DIST_MAX_ATOM_REFS) with the atoms the terms refer to; REFS point into
    CACHE, valid until the next frame.  Terms nested deeper than
-   MAX_DEPTH (0: no limit) are refused.  On failure *REASON says why.  */
+   MAX_DEPTH (0: no limit) are refused.  On failure *REASON says why.
+   OUT also says what the terms will cost Emacs.  */
 bool dist_parse_frame (const uint8_t *frame, size_t len,
                        dist_atom_cache *cache, etf_atom *refs,
                        size_t max_depth, dist_frame *out,
