@@ -31,15 +31,16 @@ static bool initialized;
 /* ---------------------------------------------------------------- */
 /* Symbols of the events, interned once at load.  */
 
-static emacs_value Qframe, Qtraced_frame, Qbad_frame, Qup, Qdown, Qepmd_error, Qepmd_port,
-    Qepmd_names, Qderl_busy, Qlistening, Qaccepted, Qrefused, Qmerged;
+static emacs_value Qframe, Qtraced_frame, Qbad_frame, Qtoo_big, Qup, Qdown,
+    Qepmd_error, Qepmd_port, Qepmd_names, Qderl_busy, Qlistening, Qaccepted,
+    Qrefused, Qmerged;
 
 static bool
 intern_event_symbols (emacs_env *env)
 {
   static const elisp_symbol_def events[] = {
     { &Qframe, "frame" },           { &Qbad_frame, "bad-frame" },
-    { &Qtraced_frame, "traced-frame" },
+    { &Qtraced_frame, "traced-frame" }, { &Qtoo_big, "too-big" },
     { &Qup, "up" },                 { &Qdown, "down" },
     { &Qepmd_error, "epmd-error" }, { &Qepmd_port, "epmd-port" },
     { &Qepmd_names, "epmd-names" }, { &Qderl_busy, "derl-busy" },
@@ -685,14 +686,62 @@ frame_trace_text (emacs_env *env, const node_event *ev, bool tagged,
   return elisp_unibyte (env, (const uint8_t *) buf, text.len);
 }
 
+/* A frame whose terms cost Emacs less than this is built with garbage
+   collection free to run: a collection marks little of it.  */
+#define GC_HOLD_MIN ((uint64_t) 256 << 10)
+
+/* What EV's terms will cost Emacs, in bytes (see etf_cost); the
+   control's alone in *CONTROL.  */
+static uint64_t
+frame_cost (const node_event *ev, const lispterm_options *opt,
+            uint64_t *control)
+{
+  *control = etf_cost_total (&ev->frame.control_cost, opt->binaries_tagged);
+  return *control + etf_cost_total (&ev->frame.message_cost,
+                                    opt->binaries_tagged);
+}
+
+/* (too-big ID ESTIMATE CONTROL) for a frame that would cost Emacs
+   ESTIMATE bytes, over the limit: the message is not built.  CONTROL is
+   the control tuple when it is within the limit itself (WITH_CONTROL)
+   and decodes, else nil.  NULL with a quit pending.  */
+static emacs_value
+too_big_event (emacs_env *env, const node_event *ev,
+               const lispterm_options *opt, uint64_t estimate,
+               bool with_control)
+{
+  emacs_value items[4] = { Qtoo_big, elisp_integer (env, ev->id),
+                           elisp_integer (env, (intmax_t) estimate), Qnil };
+  if (with_control)
+    {
+      const char *why = NULL;
+      emacs_value control = frame_term (env, ev, ev->frame.control_offset,
+                                        ev->frame.control_len, opt, &why);
+      if (elisp_quit_pending (env))
+        return NULL;
+      if (!elisp_ok (env))
+        env->non_local_exit_clear (env);  /* an Emacs limit: no control */
+      else if (control)
+        items[3] = control;
+    }
+  return elisp_list (env, 4, items);
+}
+
 /* (frame ID CONTROL [MESSAGE]), or (bad-frame ID REASON) when a term
-   does not decode.  With TRACE_LIMIT non-zero, a frame whose trace line
-   the module printed is (traced-frame ID TEXT CONTROL [MESSAGE]): see
-   frame_trace_text.  */
+   does not decode, or (too-big ...) when the frame would cost Emacs
+   more than MAX_MEMORY bytes (0: no limit).  With TRACE_LIMIT non-zero,
+   a frame whose trace line the module printed is (traced-frame ID TEXT
+   CONTROL [MESSAGE]): see frame_trace_text.  NULL with a quit pending:
+   the frame is left as it is, to be decoded again from the start.  */
 static emacs_value
 frame_event (emacs_env *env, const node_event *ev, const lispterm_options *opt,
-             size_t trace_limit)
+             size_t trace_limit, uint64_t max_memory)
 {
+  uint64_t control_cost;
+  uint64_t cost = frame_cost (ev, opt, &control_cost);
+  if (max_memory && cost > max_memory)
+    return too_big_event (env, ev, opt, cost, control_cost <= max_memory);
+
   const char *why = NULL;
   emacs_value items[5];
   items[0] = Qframe;
@@ -711,8 +760,15 @@ frame_event (emacs_env *env, const node_event *ev, const lispterm_options *opt,
           terms = items + 3;
         }
     }
-  terms[0] = frame_term (env, ev, ev->frame.control_offset,
-                         ev->frame.control_len, opt, &why);
+  /* Garbage collection is held off while one big frame is built (a
+     collection would mark the half-built term again and again), and
+     never longer: the frame's cost is bounded by MAX_MEMORY.  */
+  emacs_value gc = cost >= GC_HOLD_MIN ? elisp_gc_hold (env) : NULL;
+  if (elisp_ok (env))
+    terms[0] = frame_term (env, ev, ev->frame.control_offset,
+                           ev->frame.control_len, opt, &why);
+  else
+    terms[0] = NULL;
   ptrdiff_t n = terms + 1 - items;
   if (terms[0] && ev->frame.message_len)
     {
@@ -722,8 +778,11 @@ frame_event (emacs_env *env, const node_event *ev, const lispterm_options *opt,
       if (!terms[1])
         terms[0] = NULL;
     }
-  if (terms[0])
+  elisp_gc_restore (env, gc);
+  if (terms[0] && elisp_ok (env))
     return elisp_list (env, n, items);
+  if (elisp_quit_pending (env))
+    return NULL;  /* not an error: the caller keeps the frame */
   if (!elisp_ok (env))
     {
       /* An Emacs limit (integer-width, memory): report, don't lose the
@@ -768,7 +827,7 @@ names_event (emacs_env *env, const node_event *ev)
 
 static emacs_value
 event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt,
-             size_t trace_limit)
+             size_t trace_limit, uint64_t max_memory)
 {
   emacs_value id = elisp_integer (env, ev->id);
   emacs_value items[5];
@@ -791,7 +850,7 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt,
       items[3] = elisp_string (env, ev->reason);
       return elisp_list (env, 4, items);
     case NODE_EV_FRAME:
-      return frame_event (env, ev, opt, trace_limit);
+      return frame_event (env, ev, opt, trace_limit, max_memory);
     case NODE_EV_EPMD_PORT:
       items[0] = Qepmd_port;
       items[1] = id;
@@ -823,24 +882,42 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt,
 }
 
 /* EV as a Lisp value; when making it failed, (bad-frame ID REASON) with
-   the error's message, so Lisp reports it rather than losing it.  */
+   the error's message, so Lisp reports it rather than losing it.  NULL
+   with a quit pending: EV is not taken.  */
 static emacs_value
 event_or_report (emacs_env *env, const node_event *ev,
-                 const lispterm_options *opt, size_t trace_limit)
+                 const lispterm_options *opt, size_t trace_limit,
+                 uint64_t max_memory)
 {
-  emacs_value v = event_value (env, ev, opt, trace_limit);
+  emacs_value v = event_value (env, ev, opt, trace_limit, max_memory);
   if (elisp_ok (env))
     return v;
+  if (elisp_quit_pending (env))
+    return NULL;
   emacs_value items[3] = { Qbad_frame, NULL, elisp_take_error_message (env) };
   items[1] = elisp_integer (env, ev->id);
   v = elisp_list (env, 3, items);
   return elisp_ok (env) ? v : NULL;
 }
 
-/* (derl--module-events LOSSLESS MAX-DEPTH TRACE-LENGTH): every pending
-   event, oldest first.  MAX-DEPTH nil means `erlext-max-depth'.  With
-   TRACE-LENGTH a positive integer, the module prints the trace lines of
-   messages it can, each term at most that long: see frame_event.  */
+/* (derl--module-events LOSSLESS MAX-DEPTH TRACE-LENGTH MAX-MEMORY): a
+   batch of pending events, oldest first.  MAX-DEPTH nil means
+   `erlext-max-depth'.  With TRACE-LENGTH a positive integer, the module
+   prints the trace lines of messages it can, each term at most that
+   long: see frame_event.  A message that would cost Emacs more than
+   MAX-MEMORY bytes (nil or 0: no limit) is not built: see
+   too_big_event.
+
+   C-g is looked at before each event and every few thousand items of a
+   term, and a quit never drops an event: the one being made and every
+   later one go back to the head of the queue untouched (a frame is
+   decoded again from its start next time).  Called with `inhibit-quit'
+   non-nil (as a process filter runs), the module looks at `quit-flag'
+   itself, and returns the events made so far with `quit-flag' still
+   set: the caller delivers them, then lets the quit go on.  Called
+   with quits allowed, it cannot return a value and quit as well (Emacs
+   acts on `quit-flag' as a module function returns): the events made
+   go back too, and the quit goes on at once.  */
 static emacs_value
 fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
@@ -855,26 +932,61 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
       intmax_t n = arg_int (env, args[2]);
       trace_limit = n > 0 && n <= TRACE_TERM_MAX ? (size_t) n : 0;
     }
+  uint64_t max_memory = 0;
+  if (elisp_ok (env) && arg_true (env, nargs, args, 3))
+    {
+      intmax_t n = arg_int (env, args[3]);
+      max_memory = n > 0 ? (uint64_t) n : 0;
+    }
+  if (elisp_ok (env))
+    opt.quits_inhibited = elisp_quits_inhibited (env);
   if (!elisp_ok (env))
     return NULL;
   node_event *evs = node_take_events ();
-  emacs_value result = Qnil;
-  emacs_value gc = elisp_gc_hold (env);
-  for (node_event *e = evs; e && elisp_ok (env); e = e->next)
+  /* A batch is at most NODE_BATCH_EVENTS events.  */
+  emacs_value values[NODE_BATCH_EVENTS];
+  size_t n = 0;
+  node_event *e = evs, *last_done = NULL;
+  for (; e && n < NODE_BATCH_EVENTS; last_done = e, e = e->next)
     {
+      if (elisp_quit_requested (env, opt.quits_inhibited))
+        break;
       bool stamped = e->kind == NODE_EV_FRAME && stamps_on ();
       if (stamped)
         stamp (STAMP_DECODE_START);
-      emacs_value v = event_or_report (env, e, &opt, trace_limit);
+      emacs_value v = event_or_report (env, e, &opt, trace_limit,
+                                       max_memory);
       if (stamped)
         stamp (STAMP_DECODE_END);
-      if (v)
-        result = elisp_cons (env, v, result);
+      if (!v)
+        break;
+      values[n++] = v;
     }
+  /* With quits inhibited, a quit is ours: `quit-flag' says it still.  */
+  if (opt.quits_inhibited)
+    elisp_take_quit (env);
+  emacs_value result = Qnil;
+  if (elisp_ok (env) && n > 0)
+    result = elisp_list (env, (ptrdiff_t) n, values);
+  if (elisp_quit_pending (env))
+    {
+      /* The quit goes on as it came: nothing of the batch reaches
+         Lisp, so all of it goes back.  */
+      node_requeue_events (evs);
+      return NULL;
+    }
+  if (e && elisp_ok (env))
+    {
+      /* Not made yet (a quit): back to the head of the queue.  */
+      if (last_done)
+        last_done->next = NULL;
+      else
+        evs = NULL;
+      node_requeue_events (e);
+    }
+  /* Events left here with an error pending could not even be reported
+     (out of memory): the error says so.  */
   node_free_events (evs);
-  if (elisp_ok (env))
-    result = elisp_call1 (env, Qnreverse, result);
-  elisp_gc_restore (env, gc);
   return elisp_ok (env) ? result : NULL;
 }
 
@@ -1012,11 +1124,16 @@ emacs_module_init (struct emacs_runtime *runtime)
          "MAX-PENDING [TLS])\nReturn (LISTENER-ID REGISTRATION-ID PORT).  "
          "TLS is nil for plain TCP, else [CERTFILE KEYFILE CACERTFILE "
          "VERIFY-PEER].");
-  elisp_defun (env, "derl--module-events", 0, 3, fevents,
-         "Return every pending event, oldest first.\n\n"
+  elisp_defun (env, "derl--module-events", 0, 4, fevents,
+         "Return a batch of pending events, oldest first.\n\n"
          "With TRACE-LENGTH, print the trace lines of messages where the "
-         "module can.\n\n"
-         "(derl--module-events LOSSLESS MAX-DEPTH TRACE-LENGTH)");
+         "module can.  A message that would take more than MAX-MEMORY "
+         "bytes in Emacs is not built: (too-big ID ESTIMATE CONTROL) "
+         "stands for it.\n\nA quit keeps every event it stops: with "
+         "`inhibit-quit' non-nil, return those made so far with "
+         "`quit-flag' still set, the rest pending; else quit at once, "
+         "all of them pending.\n\n"
+         "(derl--module-events LOSSLESS MAX-DEPTH TRACE-LENGTH MAX-MEMORY)");
   elisp_defun (env, "derl--module-wait-events", 1, 2, fwait_events,
          "Wait at most TIMEOUT-US microseconds for an event; t if one is "
          "pending.\n\nThe first wait after a send polls for SPIN-US "

@@ -21,7 +21,7 @@ emacs_value Qk_test, Qk_size, Qequal, Qclosure, Qlambda;
 emacs_value Qderl_error, Qerlext_encode_error, Qerlext_decode_error;
 emacs_value Qerlext_max_depth, Qerlext_max_term_size,
     Qerlext_decode_binaries_as, Qgc_cons_threshold, Qset,
-    Qmost_positive_fixnum;
+    Qmost_positive_fixnum, Qquit, Qquit_flag, Qinhibit_quit;
 
 static bool initialized;
 
@@ -97,6 +97,9 @@ elisp_init (emacs_env *env)
     { &Qgc_cons_threshold, "gc-cons-threshold" },
     { &Qset, "set" },
     { &Qmost_positive_fixnum, "most-positive-fixnum" },
+    { &Qquit, "quit" },
+    { &Qquit_flag, "quit-flag" },
+    { &Qinhibit_quit, "inhibit-quit" },
   };
   if (!elisp_intern_symbols (env, symbols, sizeof symbols / sizeof *symbols))
     return false;
@@ -203,21 +206,109 @@ elisp_gc_hold (emacs_env *env)
   return elisp_ok (env) ? saved : NULL;
 }
 
+/* The pending non-local exit, cleared: *SYMBOL and *DATA as
+   non_local_exit_get gives them.  A pending exit makes the module API
+   refuse most calls (`eq' among them), so it is looked at cleared.  */
+static enum emacs_funcall_exit
+take_exit (emacs_env *env, emacs_value *symbol, emacs_value *data)
+{
+  enum emacs_funcall_exit kind = env->non_local_exit_get (env, symbol, data);
+  env->non_local_exit_clear (env);
+  return kind;
+}
+
+static void
+put_back_exit (emacs_env *env, enum emacs_funcall_exit kind,
+               emacs_value symbol, emacs_value data)
+{
+  if (kind == emacs_funcall_exit_signal)
+    env->non_local_exit_signal (env, symbol, data);
+  else if (kind == emacs_funcall_exit_throw)
+    env->non_local_exit_throw (env, symbol, data);
+}
+
+/* Whether an exit of KIND with SYMBOL is a quit.  Nothing the module
+   calls throws: only `maybe_quit' does, for input under
+   `while-no-input'.  */
+static bool
+is_quit (emacs_env *env, enum emacs_funcall_exit kind, emacs_value symbol)
+{
+  return kind == emacs_funcall_exit_throw
+         || (kind == emacs_funcall_exit_signal
+             && env->eq (env, symbol, Qquit));
+}
+
 void
 elisp_gc_restore (emacs_env *env, emacs_value saved)
 {
   if (!saved)
     return;
   emacs_value symbol = NULL, data = NULL;
-  enum emacs_funcall_exit pending = env->non_local_exit_get (env, &symbol,
-                                                             &data);
-  env->non_local_exit_clear (env);
+  enum emacs_funcall_exit pending = take_exit (env, &symbol, &data);
+  /* A C-g just now makes `funcall' quit before it sets anything, and
+     clears `quit-flag': the next try sets, and the quit goes on after
+     it, unless something else is pending already.  */
   emacs_value args[2] = { Qgc_cons_threshold, saved };
-  elisp_call (env, Qset, 2, args);
-  if (pending == emacs_funcall_exit_signal)
-    env->non_local_exit_signal (env, symbol, data);
-  else if (pending == emacs_funcall_exit_throw)
-    env->non_local_exit_throw (env, symbol, data);
+  for (int tries = 0; tries < 8; tries++)
+    {
+      elisp_call (env, Qset, 2, args);
+      if (elisp_ok (env))
+        break;
+      emacs_value s, d;
+      enum emacs_funcall_exit kind = take_exit (env, &s, &d);
+      bool quit = is_quit (env, kind, s);
+      if (pending == emacs_funcall_exit_return)
+        {
+          pending = kind;
+          symbol = s;
+          data = d;
+        }
+      if (!quit)
+        break;
+    }
+  put_back_exit (env, pending, symbol, data);
+}
+
+bool
+elisp_quit_pending (emacs_env *env)
+{
+  if (elisp_ok (env))
+    return false;
+  emacs_value symbol, data;
+  enum emacs_funcall_exit kind = take_exit (env, &symbol, &data);
+  bool quit = is_quit (env, kind, symbol);
+  put_back_exit (env, kind, symbol, data);
+  return quit;
+}
+
+bool
+elisp_take_quit (emacs_env *env)
+{
+  if (elisp_ok (env))
+    return false;
+  emacs_value symbol, data;
+  enum emacs_funcall_exit kind = take_exit (env, &symbol, &data);
+  if (is_quit (env, kind, symbol))
+    return true;
+  put_back_exit (env, kind, symbol, data);
+  return false;
+}
+
+bool
+elisp_quits_inhibited (emacs_env *env)
+{
+  return !elisp_nilp (env, elisp_symbol_value (env, Qinhibit_quit));
+}
+
+bool
+elisp_quit_requested (emacs_env *env, bool inhibited)
+{
+  if (env->process_input (env) != emacs_process_input_continue)
+    return true;
+  if (!inhibited || elisp_nilp (env, elisp_symbol_value (env, Qquit_flag)))
+    return !elisp_ok (env) && elisp_quit_pending (env);
+  env->non_local_exit_signal (env, Qquit, Qnil);
+  return true;
 }
 
 void

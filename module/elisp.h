@@ -37,7 +37,7 @@ extern emacs_value Qderl_error, Qerlext_encode_error, Qerlext_decode_error;
 /* Variables: the Lisp defaults are the only ones.  */
 extern emacs_value Qerlext_max_depth, Qerlext_max_term_size,
     Qerlext_decode_binaries_as, Qgc_cons_threshold, Qset,
-    Qmost_positive_fixnum;
+    Qmost_positive_fixnum, Qquit, Qquit_flag, Qinhibit_quit;
 
 /* A global reference to the symbol NAME (ASCII), for callers' own
    symbols interned at load.  */
@@ -130,8 +130,28 @@ emacs_value elisp_take_error_message (emacs_env *env);
 emacs_value elisp_gc_hold (emacs_env *env);
 
 /* Put `gc-cons-threshold' back to SAVED (from `elisp_gc_hold'), also
-   when a non-local exit is pending, which then stays pending.  */
+   when a non-local exit is pending, which then stays pending, and also
+   when C-g comes just then (the quit is then pending after it).  */
 void elisp_gc_restore (emacs_env *env, emacs_value saved);
+
+/* Whether the pending non-local exit is a quit: C-g (the signal
+   `quit'), or the throw `while-no-input' makes of input.  */
+bool elisp_quit_pending (emacs_env *env);
+
+/* Clear a pending quit: true.  False, with nothing cleared, when what
+   is pending (if anything) is no quit.  */
+bool elisp_take_quit (emacs_env *env);
+
+/* Whether `inhibit-quit' is non-nil.  */
+bool elisp_quits_inhibited (emacs_env *env);
+
+/* Has the user asked to quit?  Pending input is read first (that is
+   how a graphical Emacs sees C-g).  With INHIBITED (`inhibit-quit'
+   non-nil) Emacs quits nothing itself: a non-nil `quit-flag' is then
+   turned into a quit of our own, so that the caller stops and unwinds
+   as for any quit, `quit-flag' left as it is for Lisp to act on later.
+   True with a quit pending.  */
+bool elisp_quit_requested (emacs_env *env, bool inhibited);
 
 /* (defalias NAME (lambda ...)) for a C function.  */
 void elisp_defun (emacs_env *env, const char *name, ptrdiff_t min,

@@ -22,11 +22,15 @@ typedef struct
   /* Deepest nesting accepted either way; deeper input is refused rather
      than risk Emacs's own recursive walkers (GC, equal, print).  */
   size_t max_depth;
+  /* `inhibit-quit' is non-nil: C-g only sets `quit-flag', which the
+     decoder then looks at itself (see elisp_quit_requested).  */
+  bool quits_inhibited;
 } lispterm_options;
 
 /* Decode one term from R, which stands at its first tag.  Returns NULL
    on failure: either a Lisp error is pending, or R holds the reason for
-   `lispterm_signal_decode_error'.  */
+   `lispterm_signal_decode_error'.  C-g is looked at every few thousand
+   items: a quit stops decoding with the quit pending.  */
 emacs_value lispterm_decode (emacs_env *env, etf_reader *r,
                              const lispterm_options *opt);
 

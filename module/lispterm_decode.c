@@ -238,14 +238,17 @@ decode_big (decoder *d, const etf_item *it)
   emacs_value v = env->make_big_integer (env, it->v.big.negative ? -1 : 1,
                                          (ptrdiff_t) count, limbs);
   free (limbs);
-  if (!elisp_ok (env))
+  if (elisp_ok (env))
+    return v;
+  /* Over `integer-width': a reason of the decoder's own.  A quit stays
+     pending as it is.  */
+  if (!elisp_quit_pending (env))
     {
       env->non_local_exit_clear (env);
       etf_fail (d->r, it->offset,
                 "integer too large for Emacs (see `integer-width')");
-      return NULL;
     }
-  return v;
+  return NULL;
 }
 
 /* A bitstring's unused low bits in its last byte are not part of it:
@@ -393,6 +396,9 @@ push_value (decoder *d, emacs_value v)
   return true;
 }
 
+/* Items decoded between two looks at C-g; a power of two.  */
+#define DECODE_QUIT_INTERVAL 4096u
+
 static emacs_value
 decode_loop (decoder *d)
 {
@@ -403,8 +409,10 @@ decode_loop (decoder *d)
       etf_item it;
       if (etf_read_item (d->r, &it) != ETF_OK)
         return NULL;
-      if ((++items & 0xFFFF) == 0
-          && env->process_input (env) == emacs_process_input_quit)
+      /* C-g is looked at every few thousand items (some 100 µs): a
+         big term must not hold Emacs.  A quit stays pending.  */
+      if ((++items & (DECODE_QUIT_INTERVAL - 1)) == 0
+          && elisp_quit_requested (env, d->opt->quits_inhibited))
         return NULL;
 
       emacs_value v;

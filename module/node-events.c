@@ -190,6 +190,30 @@ node_take_events (void)
 }
 
 void
+node_requeue_events (node_event *events)
+{
+  if (!events)
+    return;
+  size_t bytes = 0;
+  node_event *last = events;
+  for (node_event *e = events; e; e = e->next)
+    {
+      bytes += e->cost;
+      last = e;
+    }
+  pthread_mutex_lock (&node_lock);
+  last->next = events_head;
+  events_head = events;
+  if (!events_tail)
+    events_tail = last;
+  queued_bytes += bytes;
+  /* The main thread is not waiting: the pipe wakes Lisp, by way of the
+     I/O thread.  */
+  wake_lisp_locked ();
+  pthread_mutex_unlock (&node_lock);
+}
+
+void
 node_free_events (node_event *ev)
 {
   while (ev)

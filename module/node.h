@@ -225,6 +225,12 @@ bool node_wait_events (unsigned timeout_us, unsigned spin_us);
 void node_wait_done (void);
 void node_free_events (node_event *events);
 
+/* Put EVENTS, the tail of a batch node_take_events gave, back at the
+   head of the queue, in order, as if they had never been taken: the
+   main thread stopped turning them into Lisp values (the user quit).
+   Lisp is woken for them.  */
+void node_requeue_events (node_event *events);
+
 /* What a connection has done so far, for the node list.  */
 typedef struct
 {
