@@ -540,7 +540,9 @@ error."
     (should (= gc-cons-threshold 100000))))
 
 (ert-deftest erlext-incoming-messages-hold-gc-off ()
-  "No garbage collection runs while incoming messages become Lisp values."
+  "No garbage collection runs while an incoming message becomes Lisp values.
+It is held off for one message at a time: one may run once the
+message is made, before the next."
   (let ((derl-use-trace-buffer nil)
         (records (erlext-test-records 20000))
         (collections nil))
@@ -561,7 +563,8 @@ error."
           (erl-send (derl-test-echo node) (vector (car inbox) records))
           (derl-test-await-message inbox #'consp 60))
         (should collections)
-        (should (= 0 (apply #'max collections)))))))
+        ;; Unheld, the records would see dozens.
+        (should (<= (apply #'max collections) 1))))))
 
 ;;;; Against a real node
 
