@@ -86,6 +86,17 @@ while Emacs is busy.  Like Erlang's kernel parameter `net_ticktime'."
 A bigger one closes that connection with a clear reason."
   :type 'natnum)
 
+(defcustom derl-max-message-memory (* 512 1024 1024)
+  "Most bytes of Lisp objects one incoming message may make in Emacs.
+Decoded terms can take far more memory than their bytes on the wire
+\(a map costs Emacs some 300 bytes, and 5 on the wire), so
+`derl-max-message-size' alone does not bound them.  The module
+estimates what a message will cost before it builds anything; a
+message over this is not built: it is traced as lost, logged in
+*erl-lost-msgs* and reported in *Messages*, and the connection stays
+up.  0 or nil means no limit."
+  :type '(choice (const :tag "No limit" nil) natnum))
+
 (defcustom derl-max-send-queue (* 64 1024 1024)
   "Most bytes of messages waiting to go out to one node.
 Past it, sending signals `derl-busy' and queues nothing, so callers can
@@ -152,7 +163,7 @@ The reason is in *Messages* and in the node's trace buffer.")
 (declare-function derl--module-send "derl-module" (conn control &optional message))
 (declare-function derl--module-close "derl-module" (conn))
 (declare-function derl--module-events "derl-module"
-                  (&optional lossless max-depth trace-length))
+                  (&optional lossless max-depth trace-length max-memory))
 (declare-function derl-node--handle-event "derl-node" (event))
 
 ;;;; Trace buffers
@@ -713,7 +724,8 @@ Processes that get messages run once for the whole batch."
                     (eq erlext-decode-binaries-as 'erl-binary)
                     erlext-max-depth
                     (and derl-use-trace-buffer derl--trace-in-module
-                         derl-trace-term-length)))
+                         derl-trace-term-length)
+                    derl-max-message-memory))
       (condition-case-unless-debug err
           (derl--handle-event event)
         (error (message "derl: error handling %S: %s" (car event)
@@ -748,6 +760,31 @@ Processes that get messages run once for the whole batch."
                 (and conn (derl-connection-node conn)) reason)
        (when conn
          (derl--trace conn 'input "** dropped a message: %s" reason))))
+    (`(too-big ,id ,estimate ,control)
+     ;; Over `derl-max-message-memory': the module built nothing of
+     ;; it.  CONTROL (nil when too big itself) names the addressee.
+     (let* ((conn (gethash id derl--by-id))
+            (op (and (vectorp control) (> (length control) 2)
+                     (aref control 0)))
+            (to (cond ((memql op (list derl--dop-reg-send
+                                       derl--dop-reg-send-tt))
+                       (and (> (length control) 3) (aref control 3)))
+                      ((memql op (list derl--dop-send derl--dop-send-tt
+                                       derl--dop-send-sender
+                                       derl--dop-send-sender-tt
+                                       derl--dop-alias-send
+                                       derl--dop-alias-send-tt))
+                       (aref control 2))))
+            (what (format "a message of ~%d MB%s"
+                          (round estimate (* 1024 1024))
+                          (if to (concat " to " (derl-trace-pid to)) ""))))
+       (message "derl: lost %s from %s: over `derl-max-message-memory' in \
+Emacs" what (and conn (derl-connection-node conn)))
+       (when conn
+         (derl--trace conn 'input "** lost %s in Emacs (over \
+`derl-max-message-memory'; see *erl-lost-msgs*)" what))
+       (erl-lose-msg (vector 'too-big estimate)
+                     (and (or (erl-pid-p to) (and to (symbolp to))) to))))
     (`(,(or 'epmd-port 'epmd-names) ,id . ,result)
      (let ((handler (gethash id derl--event-handlers)))
        (remhash id derl--event-handlers)
