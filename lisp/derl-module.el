@@ -32,6 +32,12 @@
 
 (require 'cl-lib)
 
+;; A `derl-error', the root condition erlext.el defines; set by hand,
+;; as `define-error' would, because erlext.el loads this file first.
+(put 'derl-module-error 'error-conditions
+     '(derl-module-error derl-error error))
+(put 'derl-module-error 'error-message "The derl module is not available")
+
 (defconst derl-module--root
   (file-name-directory
    (directory-file-name
@@ -96,8 +102,10 @@ missing, and when the build fails."
   (interactive)
   (let ((tool (derl-module--missing-tool)))
     (when tool
-      (error "Building the derl module needs `%s': install the Debian \
-package %s (sudo apt-get install %s)" (car tool) (cadr tool) (cadr tool))))
+      (signal 'derl-module-error
+              (list (format "Building the derl module needs `%s': install \
+the Debian package %s (sudo apt-get install %s)"
+                            (car tool) (cadr tool) (cadr tool))))))
   (let ((default-directory derl-module--root)
         (buffer (get-buffer-create derl-module--compile-buffer))
         (was-stale (derl-module-status)))
@@ -119,11 +127,12 @@ package %s (sudo apt-get install %s)" (car tool) (cadr tool) (cadr tool))))
           (insert (format "\nmake module exited with status %s\n" status))))
       (unless (eql status 0)
         (let ((packages (derl-module--missing-packages)))
-          (if packages
-              (error "Building the derl module needs more packages: %s"
-                     packages)
-            (error "Building the derl module failed; see %s"
-                   derl-module--compile-buffer))))
+          (signal 'derl-module-error
+                  (list (if packages
+                            (format "Building the derl module needs more \
+packages: %s" packages)
+                          (format "Building the derl module failed; see %s"
+                                  derl-module--compile-buffer))))))
       (message (cond ((not was-stale) "The derl module is up to date")
                      ((fboundp 'derl--module-decode)
                       "The derl module is built; restart Emacs to load it")
@@ -143,14 +152,18 @@ package %s (sudo apt-get install %s)" (car tool) (cadr tool) (cadr tool))))
 Say clearly what is missing when it cannot be loaded."
   (unless (fboundp 'derl--module-decode)
     (unless module-file-suffix
-      (error "This Emacs was built without dynamic module support"))
+      (signal 'derl-module-error
+              (list "This Emacs was built without dynamic module support; \
+derl needs an Emacs configured --with-modules")))
     (let ((status (and (derl-module--sources) (derl-module-status))))
       (when (and status (derl-module--may-build status))
         (derl-module-compile)))
     (unless (file-exists-p derl-module-file)
-      (error "The derl module %s is missing; build it with `make -C %s' \
-or M-x derl-module-compile"
-             derl-module-file (directory-file-name derl-module--root)))
+      (signal 'derl-module-error
+              (list (format "The derl module %s is missing; build it with \
+`make -C %s' or M-x derl-module-compile"
+                            derl-module-file
+                            (directory-file-name derl-module--root)))))
     (module-load derl-module-file)))
 
 (provide 'derl-module)

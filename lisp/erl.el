@@ -90,9 +90,12 @@
 ;;; Code:
 
 (require 'cl-lib)
+(require 'subr-x)
 (require 'erlext)
 (require 'mcase)
 (require 'derl-trace)
+
+(define-error 'derl-argument-error "Bad argument" 'derl-error)
 
 (declare-function erl-dist-send "derl" (pid msg))
 (declare-function erl-dist-reg-send "derl" (node name msg))
@@ -262,26 +265,26 @@ The node number is 0 for local pids and ? for others."
 (defvar erl--ref-counter 0
   "Number of references made so far.")
 
-(defconst erl--ref-salt (random #x100000000)
-  "A random 32-bit word in every reference made by this Emacs.")
-
-(defun erl--word-bytes (n)
-  "Return the 32-bit integer N as four big-endian bytes, in a list."
-  (list (logand (ash n -24) 255) (logand (ash n -16) 255)
-        (logand (ash n -8) 255) (logand n 255)))
+(defun erl--put-word (string at n)
+  "Write the 32-bit integer N into the unibyte STRING at AT, big-endian."
+  (aset string at (logand (ash n -24) 255))
+  (aset string (+ at 1) (logand (ash n -16) 255))
+  (aset string (+ at 2) (logand (ash n -8) 255))
+  (aset string (+ at 3) (logand n 255)))
 
 (defun erl-make-ref ()
   "Return a new reference, unique among this Emacs's references.
 It is [erl-tag erl-new-ref NODE CREATION ID-BYTES], ID-BYTES being
-a 12-byte unibyte string; the first 32-bit word stays below 2^18,
-as Erlang's own references do."
+a 12-byte unibyte string: a counter in the first two 32-bit words
+\(the first below 2^18, as Erlang's own references), and a random
+third word, so that no reference can be told from an earlier one."
   (setq erl--ref-counter (1+ erl--ref-counter))
-  (let ((n erl--ref-counter))
-    (vector erl-tag 'erl-new-ref erl-node-name erl-node-creation
-            (apply #'unibyte-string
-                   (append (erl--word-bytes (logand n #x3ffff))
-                           (erl--word-bytes (logand (ash n -18) #xffffffff))
-                           (erl--word-bytes erl--ref-salt))))))
+  (let ((n erl--ref-counter)
+        (bytes (make-string 12 0)))
+    (erl--put-word bytes 0 (logand n #x3ffff))
+    (erl--put-word bytes 4 (logand (ash n -18) #xffffffff))
+    (erl--put-word bytes 8 (random #x100000000))
+    (vector erl-tag 'erl-new-ref erl-node-name erl-node-creation bytes)))
 
 ;;;; Process state
 
@@ -317,7 +320,18 @@ stands for the default group leader.  See the function
   "The arguments for `erl-continuation'.")
 
 (erl--defprocvar erl-links nil
-  "The pids the current process is linked with.")
+  "The pids the current process is linked with: a hash table, or nil.
+The pids are its keys; nil until the process links.  A table, so that
+a process with many links links and unlinks at the same cost as one
+with few.  See `erl-linked-p' and `erl-link-list'.")
+
+(defun erl-linked-p (pid)
+  "Return non-nil if the current process is linked with PID."
+  (and erl-links (gethash pid erl-links)))
+
+(defun erl-link-list ()
+  "Return the pids the current process is linked with, as a list."
+  (and erl-links (hash-table-keys erl-links)))
 
 (erl--defprocvar erl-trap-exit nil
   "Non-nil when the current process traps exits.
@@ -721,7 +735,9 @@ reason [badarg [not-registered NAME]]."
         (erl-send (aref who 0) message)
       (erl--distribute #'erl-dist-reg-send (aref who 1) (aref who 0)
                        message)))
-   (t (error "Bad pid: %S" who))))
+   (t (signal 'derl-argument-error
+              (list (format "Cannot send to %S: not a pid, a registered \
+name or [NAME NODE]" who))))))
 
 ;;;; Receiving
 
@@ -917,7 +933,7 @@ KEEP-BUFFER is non-nil."
                      (if erl-process-name
                          (concat "\n  Process name: " erl-process-name)
                        "")))
-          (dolist (link erl-links)
+          (dolist (link (erl-link-list))
             (if (erl-local-pid-p link)
                 (erl--queue-signal pid link reason 'link)
               (condition-case err
@@ -968,12 +984,12 @@ KIND is `link', `exit2' or nil, as for `erl--queue-signal'."
   (let ((proc (erl--local-proc to)))
     (when (and proc (not (erl--proc-dead proc)))
       (with-current-buffer (erl--proc-buffer proc)
-        (let ((linked (member from erl-links)))
+        (let ((linked (erl-linked-p from)))
           (unless kind
             (setq kind (if linked 'link 'exit2)))
           (if (eq kind 'link)
               (when linked
-                (setq erl-links (delete from erl-links))
+                (remhash from erl-links)
                 (cond (erl-trap-exit
                        (erl--deliver proc (vector 'EXIT from reason)))
                       ((eq reason 'normal))
@@ -1006,7 +1022,9 @@ signal goes to `erl-dist-exit' (`erl-dist-exit2' for KIND `exit2')."
          (erl--distribute (if (eq kind 'exit2) #'erl-dist-exit2
                             #'erl-dist-exit)
                           from to reason))
-        (t (error "Bad pid: %S" to))))
+        (t (signal 'derl-argument-error
+                   (list (format "Cannot send an exit signal to %S: not a pid"
+                                 to))))))
 
 (defun erl-exit (why &optional who)
   "Exit the current process with reason WHY, as Erlang's exit/1.
@@ -1032,8 +1050,9 @@ with FROM.  When FROM is dead, a remote TO gets an exit signal
     (let ((proc (erl--local-proc from)))
       (cond (proc
              (with-current-buffer (erl--proc-buffer proc)
-               (unless (member to erl-links)
-                 (push to erl-links))))
+               (unless erl-links
+                 (setq erl-links (make-hash-table :test 'equal)))
+               (puthash to t erl-links)))
             ((erl-remote-pid-p to)
              (erl--distribute #'erl-dist-exit from to 'noproc))))))
 
@@ -1044,7 +1063,8 @@ from FROM."
   (let ((proc (erl--local-proc from)))
     (when proc
       (with-current-buffer (erl--proc-buffer proc)
-        (setq erl-links (delete to erl-links))))))
+        (when erl-links
+          (remhash to erl-links))))))
 
 (defun erl-link (pid)
   "Link the current process with PID.
@@ -1063,7 +1083,8 @@ Outside any process this does nothing."
           ((erl-pid-p pid)
            (erl-add-link self pid)
            (erl--distribute #'erl-dist-link pid))
-          (t (error "Bad pid: %S" pid)))))
+          (t (signal 'derl-argument-error
+                     (list (format "Cannot link to %S: not a pid" pid)))))))
 
 (defun erl-unlink (pid)
   "Remove the link between the current process and PID."
@@ -1129,7 +1150,7 @@ I/O protocol and writes output to the buffer *erl-output*."
   (maphash (lambda (_id proc)
              (let ((buffer (erl--proc-buffer proc)))
                (when (buffer-live-p buffer)
-                 (dolist (link (buffer-local-value 'erl-links buffer))
+                 (dolist (link (with-current-buffer buffer (erl-link-list)))
                    (when (and (erl-pid-p link) (eq (aref link 2) node))
                      (erl--queue-signal link (erl--proc-pid proc)
                                         'noconnection 'link))))))

@@ -322,7 +322,7 @@ the marker sent once the node has seen it die comes alone."
       (should (equal (derl-test-remote-links inbox remote) (list local)))
       (with-erl-process local (erl-unlink remote))
       (should (equal (derl-test-remote-links inbox remote) nil))
-      (with-erl-process local (should-not erl-links))
+      (with-erl-process local (should-not (erl-link-list)))
       ;; Kill it; a marker comes once the node has seen it die.
       (derl-test-watch-death inbox remote)
       (erl-send remote 'die)

@@ -524,8 +524,8 @@ So `erl-null-pid' stays a local pid and never names a ghost node."
                                      (erl-receive ()
                                          (('die (erl-exit 'crashed))))))
                        (erl-idle))))
-        (with-erl-process parent (should (member child erl-links)))
-        (with-erl-process child (should (member parent erl-links)))
+        (with-erl-process parent (should (erl-linked-p child)))
+        (with-erl-process child (should (erl-linked-p parent)))
         (erl-send child 'die)
         (should (eq (erl-tests--reason (funcall exits) child) 'crashed))
         (should (eq (erl-tests--reason (funcall exits) parent) 'crashed))))))
@@ -558,7 +558,7 @@ So `erl-null-pid' stays a local pid and never names a ghost node."
         (should (equal (erl-tests--events) (list (vector 'EXIT child 'oops))))
         (should (erl-local-pid-alive-p parent))
         (should (eq (erl-tests--reason (funcall exits) parent) 'alive))
-        (with-erl-process parent (should-not (member child erl-links)))))))
+        (with-erl-process parent (should-not (erl-linked-p child)))))))
 
 (ert-deftest erl-normal-exit-over-links ()
   "Reason `normal' kills no linked process; trapping ones get a message."
@@ -574,7 +574,7 @@ So `erl-null-pid' stays a local pid and never names a ghost node."
       (should (erl-local-pid-alive-p plain))
       (should (erl-local-pid-alive-p trapper))
       (should (equal (erl-tests--events) (list (vector 'EXIT child 'normal))))
-      (with-erl-process plain (should (null erl-links))))))
+      (with-erl-process plain (should (null (erl-link-list)))))))
 
 (ert-deftest erl-exit-other-process ()
   "`erl-exit' with a pid sends an exit signal, as Erlang's exit/2."
@@ -657,8 +657,8 @@ A process exiting with reason `kill' itself sends a trappable `kill'."
   (erl-tests--with-clean
     (let* ((a (erl-spawn (erl-idle)))
            (b (erl-spawn (erl-link a) (erl-unlink a) (erl-idle))))
-      (with-erl-process a (should (null erl-links)))
-      (with-erl-process b (should (null erl-links)))
+      (with-erl-process a (should (null (erl-link-list))))
+      (with-erl-process b (should (null (erl-link-list))))
       (erl-exit 'boom a)
       (should-not (erl-local-pid-alive-p a))
       (should (erl-local-pid-alive-p b)))))
@@ -841,11 +841,11 @@ reason `quit' and its links fire; the quit goes no further."
                                    (erl-tests--echo-loop))))
           (erl-add-link plain remote)
           (erl-add-link trapper remote)
-          (with-erl-process plain (should (equal erl-links (list remote))))
+          (with-erl-process plain (should (equal (erl-link-list) (list remote))))
           ;; normal from a linked remote: link gone, process alive
           (erl-send-exit remote plain 'normal)
           (should (erl-local-pid-alive-p plain))
-          (with-erl-process plain (should (null erl-links)))
+          (with-erl-process plain (should (null (erl-link-list))))
           (erl-add-link plain remote)
           (erl-send-exit remote plain 'noconnection)
           (should (eq (erl-tests--reason (funcall exits) plain) 'noconnection))
@@ -863,7 +863,7 @@ reason `quit' and its links fire; the quit goes no further."
            (pid (erl-spawn (erl-idle))))
       (erl-add-link pid remote)
       (erl-remove-link pid remote)
-      (with-erl-process pid (should (null erl-links)))
+      (with-erl-process pid (should (null (erl-link-list))))
       (erl-send-exit remote pid 'crash 'link)
       (should (erl-local-pid-alive-p pid))
       ;; exit/2 from a remote process does not need a link
@@ -920,10 +920,10 @@ reason `quit' and its links fire; the quit goes no further."
         (should (eq (erl-tests--reason (funcall exits) plain) 'noconnection))
         (should (equal (erl-tests--events)
                        (list (vector 'EXIT remote 'noconnection))))
-        (with-erl-process trapper (should (null erl-links)))
+        (with-erl-process trapper (should (null (erl-link-list))))
         (should (erl-local-pid-alive-p unrelated))
         (with-erl-process unrelated
-          (should (equal erl-links (list elsewhere))))))))
+          (should (equal (erl-link-list) (list elsewhere))))))))
 
 (ert-deftest erl-nodes-follow-hooks ()
   "`erl-nodes' follows `erl-nodeup-hook' and `erl-nodedown-hook'."
