@@ -30,25 +30,43 @@
 ;; {io_reply, ReplyAs, Reply} for:
 ;;
 ;;   put_chars, with or without an encoding, as characters or as
-;;     {M, F, A} (what io:format sends): Emacs cannot run io_lib, so
-;;     the node of the requesting process formats the text
-;;     (unicode:characters_to_binary(apply(M, F, A))) through rex, and
-;;     the reply goes out once the text is in the buffer;
+;;     {io_lib, format, [Format, Args]} (what io:format sends; fwrite
+;;     too): Emacs cannot run io_lib, so the node of the requesting
+;;     process formats the text (unicode:characters_to_binary(
+;;     io_lib:format(Format, Args))) through rex, and the reply goes out
+;;     once the text is in the buffer.  Any other {M, F, A} is answered
+;;     {error, request}: Emacs runs no function a peer names;
 ;;   get_line, get_chars, get_until, get_password: eof, there is no
 ;;     input;
 ;;   getopts, setopts, and requests (a list of requests, in order).
 ;;
 ;; Distel's own form, {put_chars, Chars} without a reply, is printed too.
+;;
+;; A request from another node is served as it arrives, knowing the
+;; connection it came over (`derl--serve'): From must be a process of
+;; that node, and everything the request leads to, the formatting call
+;; and the reply, goes over that connection only.  A pid of any other
+;; node never makes Emacs dial, send or call.  A reply that cannot go
+;; (the connection is down, or its queue full) is dropped with a trace
+;; line; the group leader goes on serving.
 
 ;;; Code:
 
 (require 'erl)
+(require 'derl)
 
 (declare-function derl-call-async "derl-rpc")
 (declare-function derl-rpc--composed "derl-rpc")
 
 (defconst derl-io--format-timeout 30
   "Seconds to wait for a node to format text for an io_request.")
+
+(defcustom derl-output-max-size 1000000
+  "Most characters kept in the buffer *erl-output*.
+Past it the oldest lines go, as in the trace buffers, and of one
+text longer than this only its end is kept."
+  :type 'natnum
+  :group 'derl)
 
 ;;;; Text
 
@@ -86,12 +104,20 @@ Signal an error when DATA is not chardata."
         (t (error "Not chardata: %S" data))))
 
 (defun derl-io-insert (text)
-  "Append TEXT to *erl-output*; show it when `erl-popup-on-output'."
+  "Append TEXT to *erl-output*; show it when `erl-popup-on-output'.
+The buffer keeps at most `derl-output-max-size' characters."
   (unless (string= text "")
     (with-current-buffer (get-buffer-create "*erl-output*")
       (save-excursion
         (goto-char (point-max))
-        (insert text))
+        (if (and (natnump derl-output-max-size)
+                 (> (length text) derl-output-max-size))
+            (progn (erase-buffer)
+                   (insert (substring text (- (length text)
+                                              derl-output-max-size))))
+          (insert text))
+        (when (natnump derl-output-max-size)
+          (derl-trace-trim derl-output-max-size)))
       (when erl-popup-on-output
         (let ((window (display-buffer (current-buffer))))
           (when window
@@ -119,13 +145,17 @@ binary going back to the node must stay one for ~ts to print it."
          (vconcat (mapcar #'derl-io--utf8-binaries term)))
         (t term)))
 
-(defun derl-io--format (from module function args reply)
-  "Have FROM's node format MODULE:FUNCTION(ARGS); insert it, then call REPLY.
-REPLY gets the io_reply's value: `ok', or [error REASON]."
-  (if (not (erl-remote-pid-p from))
+(defun derl-io--format (conn module function args reply)
+  "Have CONN's node format MODULE:FUNCTION(ARGS); insert it, then call REPLY.
+REPLY gets the io_reply's value: `ok', or [error REASON].  Only
+io_lib's format and fwrite are called, and only over CONN, when it
+is still up: Emacs dials no node and runs nothing else for a peer."
+  (if (not (and conn (derl--live-p conn)
+                (eq module 'io_lib) (memq function '(format fwrite))
+                (proper-list-p args) (<= 2 (length args) 3)))
       (funcall reply [error request])
     (require 'derl-rpc)
-    (apply #'derl-call-async (erl-pid-node from)
+    (apply #'derl-call-async (derl-connection-node conn)
            (append (derl-rpc--composed 'unicode 'characters_to_binary
                                        module function
                                        (derl-io--utf8-binaries args))
@@ -150,45 +180,72 @@ REPLY gets the io_reply's value: `ok', or [error REASON]."
   (and (vectorp request) (> (length request) 0)
        (memq (aref request 0) '(get_line get_chars get_until get_password))))
 
-(defun derl-io--serve (from request reply)
-  "Serve REQUEST of the process FROM; call REPLY with the io_reply's value.
-REPLY may be called later, when the text had to be formatted remotely."
+(defun derl-io--serve (conn request reply)
+  "Serve REQUEST that came over CONN; call REPLY with the io_reply's value.
+CONN is nil for a request of a process of Emacs.  REPLY may be
+called later, when the text had to be formatted remotely."
   (pcase request
     (`[put_chars ,(and (or 'unicode 'latin1) enc) ,chars]
      (derl-io--put-chars enc chars reply))
     (`[put_chars ,(and (or 'unicode 'latin1) _) ,m ,f ,a]
-     (derl-io--format from m f a reply))
+     (derl-io--format conn m f a reply))
     (`[put_chars ,chars] (derl-io--put-chars 'latin1 chars reply))
-    (`[put_chars ,m ,f ,a] (derl-io--format from m f a reply))
+    (`[put_chars ,m ,f ,a] (derl-io--format conn m f a reply))
     ((pred derl-io--input-request-p) (funcall reply 'eof))
     ((or `[getopts] 'getopts)
      (funcall reply (list [binary false] [encoding unicode] [echo false])))
     (`[setopts ,_] (funcall reply 'ok))
-    (`[requests ,requests] (derl-io--serve-all from requests reply))
+    (`[requests ,(and (pred proper-list-p) requests)]
+     (derl-io--serve-all conn requests reply))
     (_ (funcall reply [error request]))))
 
-(defun derl-io--serve-all (from requests reply)
-  "Serve REQUESTS of FROM in order; REPLY gets the last reply or the error."
+(defun derl-io--serve-all (conn requests reply)
+  "Serve REQUESTS from CONN in order; REPLY gets the last reply or the error."
   (if (null requests)
       (funcall reply 'ok)
-    (derl-io--serve from (car requests)
+    (derl-io--serve conn (car requests)
                     (lambda (result)
                       (if (or (null (cdr requests))
                               (and (vectorp result) (> (length result) 0)
                                    (eq (aref result 0) 'error)))
                           (funcall reply result)
-                        (derl-io--serve-all from (cdr requests) reply))))))
+                        (derl-io--serve-all conn (cdr requests) reply))))))
 
-(defun derl-io--request (from reply-as request)
-  "Answer FROM's io_request REQUEST, tagged REPLY-AS."
-  (let ((reply (lambda (value)
-                 (erl-send from (vector 'io_reply reply-as value)))))
+(defun derl-io--request (conn from reply-as request)
+  "Answer FROM's io_request REQUEST, tagged REPLY-AS, which came over CONN.
+CONN is nil when FROM is a process of Emacs; otherwise FROM is a
+process of CONN's node, and the reply goes over CONN only."
+  (let ((reply (if conn
+                   (lambda (value)
+                     (derl--answer conn from (vector 'io_reply reply-as value)))
+                 (lambda (value)
+                   (erl-send from (vector 'io_reply reply-as value))))))
     (condition-case-unless-debug err
-        (derl-io--serve from request reply)
+        (derl-io--serve conn request reply)
       (error
        (message "erl-output: bad io_request from %s: %s"
                 (erl-pid-to-string from) (error-message-string err))
        (funcall reply [error request])))))
+
+(defun derl-io--from-node (_argument message conn)
+  "Serve MESSAGE, sent to the group leader over CONN by CONN's node.
+Return non-nil: the group leader takes every message, as its loop
+does.  See `derl--serve'."
+  (pcase message
+    (`[io_request ,from ,reply-as ,request]
+     (if (and (erl-pid-p from)
+              (eq (erl-pid-node from) (derl-connection-node conn)))
+         (derl-io--request conn from reply-as request)
+       (derl--drop conn "an io_request"
+                   (format "the sender %s is not a process of %s"
+                           (derl-trace-term from)
+                           (derl-connection-node conn)))))
+    (`[put_chars ,chars]
+     (condition-case-unless-debug err
+         (derl-io-insert (derl-io--text chars 'unicode))
+       (error (message "erl-output: bad put_chars: %s"
+                       (error-message-string err))))))
+  t)
 
 (defun derl-io--redirect-stale-output (_conn pid message)
   "Print MESSAGE, sent to PID of an earlier Emacs, if it is Distel's output.
@@ -210,7 +267,14 @@ earlier Emacs is delivered, and links and monitors to one fail with
 (add-hook 'derl-undeliverable-functions #'derl-io--redirect-stale-output)
 
 (defun derl-io-server ()
-  "Run the I/O server loop of a group leader in the current process."
+  "Run the I/O server loop of a group leader in the current process.
+Requests from other nodes are served as they arrive, by
+`derl-io--from-node'; the loop serves Emacs's own processes."
+  (derl--serve erl-self #'derl-io--from-node nil)
+  (derl-io--loop))
+
+(defun derl-io--loop ()
+  "Serve the requests of Emacs's processes in the current process."
   (erl-receive ()
       ((['put_chars chars]
         (condition-case-unless-debug err
@@ -218,10 +282,10 @@ earlier Emacs is delivered, and links and monitors to one fail with
           (error (message "erl-output: bad put_chars: %s"
                           (error-message-string err)))))
        (['io_request from reply-as request]
-        (when (erl-pid-p from)
-          (derl-io--request from reply-as request)))
+        (when (erl-local-pid-p from)
+          (derl-io--request nil from reply-as request)))
        (_ nil))
-    (derl-io-server)))
+    (derl-io--loop)))
 
 (provide 'derl-io)
 

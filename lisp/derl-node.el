@@ -305,13 +305,39 @@ Trace it, and say so in *Messages*, at most once a second."
     (setq derl-node--net-kernel
           (erl-spawn
             (erl-register 'net_kernel)
+            (derl--serve erl-self #'derl-node--net-kernel-call nil)
             (derl-node--net-kernel-loop)))))
 
+(defun derl-node--net-kernel-reply (request)
+  "The reply of Emacs's net_kernel to the gen_server call REQUEST.
+`is_auth' gets `yes', as from Erlang's net_kernel, so that
+`net_adm:ping' gets pong; anything else gets {error, notsup} at once."
+  (pcase request
+    (`[is_auth ,_] 'yes)
+    (_ [error notsup])))
+
+(defun derl-node--net-kernel-call (_argument message conn)
+  "Answer MESSAGE, sent to net_kernel over CONN, over CONN only.
+A call from a process of another node than CONN's is dropped.
+Return non-nil: net_kernel takes every message, as its loop does."
+  (pcase message
+    (`[$gen_call [,from ,tag] ,request]
+     (if (and (erl-pid-p from)
+              (eq (erl-pid-node from) (derl-connection-node conn)))
+         (derl--answer conn from (vector tag (derl-node--net-kernel-reply
+                                              request)))
+       (derl--drop conn "a net_kernel call"
+                   (format "the caller %s is not a process of %s"
+                           (derl-trace-term from)
+                           (derl-connection-node conn))))))
+  t)
+
 (defun derl-node--net-kernel-loop ()
-  "Answer `is_auth' as Erlang's net_kernel does: `net_adm:ping' gets pong."
+  "Serve Emacs's own processes as `net_kernel' does."
   (erl-receive ()
-      ((['$gen_call [from tag] ['is_auth _]]
-        (erl-send from (vector tag 'yes)))
+      ((['$gen_call [from tag] request]
+        (when (erl-local-pid-p from)
+          (erl-send from (vector tag (derl-node--net-kernel-reply request)))))
        (_ nil))
     (derl-node--net-kernel-loop)))
 

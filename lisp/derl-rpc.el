@@ -41,9 +41,14 @@
 ;;   (derl-call-async NODE M F ARGS CALLBACK &key ...)
 ;;       return at once; CALLBACK gets the result later
 ;;
-;; Each call gets its own pid to receive the reply (a receiver, no
-;; process: see `derl--make-receiver'), and that pid is forgotten once
-;; the call is over (answered, failed, timed out or quit): a late reply
+;; `derl-call' asks rex as `gen_server:call' does: {'$gen_call',
+;; {Pid, Ref}, {call, M, F, A, GL}}, answered {Ref, Result}.  Each call
+;; gets its own pid to receive the reply (a receiver, no process: see
+;; `derl--make-receiver') and a fresh reference, and takes as its reply
+;; only a message that carries that reference and came from the node
+;; called, as OTP's erpc does: anything else sent to the pid is logged
+;; as lost, never taken for a result.  The pid is forgotten once the
+;; call is over (answered, failed, timed out or quit): a late reply
 ;; finds no one and can never be taken for the reply to a later call.
 
 ;;; Code:
@@ -96,6 +101,8 @@ On an error, Result will be [badrpc Reason]."
                               (:copier nil))
   "A call waiting for its reply."
   node module function args lossless pid
+  (ref nil :documentation "The reference its reply must carry.")
+  (conn nil :documentation "The connection it was sent over.")
   (callback nil :documentation "Called with the result; nil in `derl-call'.")
   (on-error nil :documentation "Called with the error condition.")
   timer
@@ -163,21 +170,45 @@ stack trace when there is one."
                   (if stack (format " at %s" (derl--term (car stack))) ""))
           why stack)))
 
+(defun derl-rpc--check-arguments (node module function args)
+  "Signal `derl-argument-error' unless NODE, MODULE, FUNCTION, ARGS can be a call."
+  (unless (and node (or (symbolp node) (stringp node)))
+    (signal 'derl-argument-error
+            (list (format "The node must be a symbol name@host, not %S" node))))
+  (unless (and module (symbolp module) function (symbolp function))
+    (signal 'derl-argument-error
+            (list (format "The module and function must be symbols (Erlang \
+atoms), not %S and %S" module function))))
+  (unless (proper-list-p args)
+    (signal 'derl-argument-error
+            (list (format "ARGS must be the list of arguments, such as \
+(list %S), not %S" args args)))))
+
 (defun derl-rpc--start (call)
   "Send CALL's request from a new receiver pid; connect first if needed.
 Connecting first makes a bad node name fail the call at once."
   (let ((node (derl-rpc--call-node call)))
     (puthash call t derl-rpc--pending)
-    (derl--connection node)
-    (let* ((pid (derl--make-receiver #'derl-rpc--receive call))
+    (let* ((conn (derl--connection node))
+           (pid (derl--make-receiver #'derl-rpc--receive call))
+           (ref (erl-make-ref))
            (erl-self pid))
-      (setf (derl-rpc--call-pid call) pid)
-      (erl-send (vector 'rex node) (vector pid (derl-rpc--request call))))))
+      (setf (derl-rpc--call-pid call) pid
+            (derl-rpc--call-ref call) ref
+            (derl-rpc--call-conn call) conn)
+      (erl-dist-reg-send node 'rex
+                         (vector '$gen_call (vector pid ref)
+                                 (derl-rpc--request call))))))
 
-(defun derl-rpc--receive (call message)
-  "Take MESSAGE, sent to CALL's pid: the reply when it is {rex, Result}."
-  (pcase message
-    (`[rex ,reply] (derl-rpc--reply call reply))))
+(defun derl-rpc--receive (call message conn)
+  "Take MESSAGE, sent to CALL's pid over CONN, if it is CALL's reply.
+That is {Ref, Result} with CALL's own reference, from the node called;
+return nil for anything else, which is then logged as lost."
+  (when (and (eq (derl-connection-node conn) (derl-rpc--call-node call))
+             (vectorp message) (= (length message) 2)
+             (equal (aref message 0) (derl-rpc--call-ref call)))
+    (derl-rpc--reply call (aref message 1))
+    t))
 
 (defun derl-rpc--finish (call)
   "Forget CALL: no reply will be taken for it any more.
@@ -220,7 +251,9 @@ condition (ERROR-SYMBOL . DATA)."
         reply)))))
 
 (defun derl-rpc--nodedown (node &rest _)
-  "Fail every call waiting for NODE, which went down."
+  "Fail every call waiting for NODE, which went down.
+A call whose connection never came up fails with the reason it did
+not, as `derl-connect' would signal it."
   (let ((node (derl--node-symbol node))
         (dead nil))
     (maphash (lambda (call _)
@@ -228,9 +261,15 @@ condition (ERROR-SYMBOL . DATA)."
                  (push call dead)))
              derl-rpc--pending)
     (dolist (call dead)
-      (derl-rpc--fail call (list 'derl-connect-error
-                                 (format "%s went down during %s" node
-                                         (derl-rpc--call-text call)))))))
+      (let ((conn (derl-rpc--call-conn call)))
+        (derl-rpc--fail
+         call
+         (if (and conn (null (derl-connection-up-since conn))
+                  (derl-connection-failure conn))
+             (derl--failure-condition conn)
+           (list 'derl-connect-error
+                 (format "%s went down during %s" node
+                         (derl-rpc--call-text call)))))))))
 
 (add-hook 'erl-nodedown-hook #'derl-rpc--nodedown)
 
@@ -252,6 +291,7 @@ see `derl-call'), the node went down or could not be reached
 \(`derl-connect-error' and friends), or TIMEOUT seconds passed
 \(`derl-timeout'); by default the error is shown as a message.
 Either function runs once, from a timer or process filter."
+  (derl-rpc--check-arguments node module function args)
   (let ((call (derl-rpc--make-call (derl--node-symbol node)
                                    module function args lossless)))
     (setf (derl-rpc--call-callback call) callback
@@ -304,6 +344,7 @@ Connection failures signal the errors of `derl-connect'.
 While waiting, timers and process output run as usual, and
 \\[keyboard-quit] gives up the call; a reply that comes after the
 call is over is dropped."
+  (derl-rpc--check-arguments node module function args)
   (let* ((call (derl-rpc--make-call (derl--node-symbol node)
                                     module function args lossless))
          (derl-rpc--waiting call))

@@ -112,17 +112,18 @@ CONTROL holds the request, the requester, the flags and the result."
                    (derl-trace-term result))
       (if (not (and (erl-pid-p result)
                     (eq (erl-pid-node result) (derl-connection-node conn))))
-          (erl-send to (vector 'spawn_reply req 'error result))
+          (derl--deliver conn "SPAWN_REPLY" to
+                         (vector 'spawn_reply req 'error result))
         (when (/= 0 (logand flags derl-spawn--flag-link))
-          (cl-pushnew (cons to result) (derl-connection-links conn)
-                      :test #'equal)
+          (derl--add-link conn to result)
           (erl-add-link to result))
         (when (/= 0 (logand flags derl-spawn--flag-monitor))
           (puthash req (derl-monitor--make :watcher to :target result
                                            :object result
                                            :node (erl-pid-node result))
                    derl-monitor--entries))
-        (erl-send to (vector 'spawn_reply req 'ok result)))))))
+        (derl--deliver conn "SPAWN_REPLY" to
+                       (vector 'spawn_reply req 'ok result)))))))
 
 (defun derl-spawn (node module function args &optional opts timeout)
   "Start MODULE:FUNCTION(ARGS...) on NODE and return the new pid.
@@ -132,28 +133,41 @@ refused).  Wait at most TIMEOUT seconds (default
 `derl-connect-timeout'); signal `derl-spawn-error' with the node's
 reason when it cannot spawn, or `derl-timeout'."
   (when (or (memq 'link opts) (memq 'monitor opts))
-    (error "Use `erl-spawn-remote' from a process to link or monitor"))
-  (let* ((outcome nil)
-         (helper (erl-spawn
-                   (erl-spawn-remote node module function args opts)
-                   (erl-receive ()
-                       ((['spawn_reply _ status result]
-                         (setq outcome (list status result))))))))
+    (signal 'derl-argument-error
+            (list "Use `erl-spawn-remote' from a process to link or monitor")))
+  (let* ((node (derl--node-symbol node))
+         (wait (list nil nil node))
+         (pid (derl--make-receiver #'derl-spawn--take-reply wait)))
     (unwind-protect
-        (let ((erl-in-scheduler-loop nil))
-          (unless outcome
-            (derl--wait (lambda () outcome)
-                        (or timeout (1+ derl-connect-timeout))
-                        (format "spawning %s:%s/%d on %s" module function
-                                (length args) node))))
-      (when (erl-local-pid-alive-p helper)
-        (erl-send-exit erl-null-pid helper 'kill 'exit2)))
-    (if (eq (car outcome) 'ok)
-        (cadr outcome)
-      (signal 'derl-spawn-error
-              (list (format "%s:%s/%d on %s: %s" module function (length args)
-                            node (cadr outcome))
-                    (cadr outcome))))))
+        (let ((erl-self pid)
+              (erl-in-scheduler-loop nil))
+          (setcar (cdr wait) (erl-spawn-remote node module function args opts))
+          (derl--wait (lambda () (car wait))
+                      (or timeout (1+ derl-connect-timeout))
+                      (format "spawning %s:%s/%d on %s" module function
+                              (length args) node)))
+      (derl--forget-receiver pid)
+      (remhash (cadr wait) derl-spawn--requests))
+    (let ((outcome (car wait)))
+      (if (eq (car outcome) 'ok)
+          (cadr outcome)
+        (signal 'derl-spawn-error
+                (list (format "%s:%s/%d on %s: %s" module function
+                              (length args) node (cadr outcome))
+                      (cadr outcome)))))))
+
+(defun derl-spawn--take-reply (wait message conn)
+  "Take MESSAGE, sent over CONN, if it answers the spawn request of WAIT.
+WAIT is (OUTCOME REQ NODE): the reply must come from NODE and carry
+REQ; then OUTCOME becomes (STATUS RESULT).  Anything else is not
+taken, and is logged as lost."
+  (pcase message
+    (`[spawn_reply ,req ,status ,result]
+     (when (and (null (car wait))
+                (equal req (cadr wait))
+                (eq (derl-connection-node conn) (nth 2 wait)))
+       (setcar wait (list status result))
+       t))))
 
 ;;;; Spawn requests from other nodes
 
@@ -188,12 +202,11 @@ CONTROL holds the request; MSG the argument list."
                (pid (erl-spawn-async (apply function args)))
                (flags 0))
           (when (memq 'link opts)
-            (cl-pushnew (cons pid from) (derl-connection-links conn)
-                        :test #'equal)
+            (derl--add-link conn pid from)
             (erl-add-link pid from)
             (setq flags (logior flags derl-spawn--flag-link)))
           (when (memq 'monitor opts)
-            (push (list pid from req pid) (derl-connection-monitors conn))
+            (derl--add-monitor conn (list pid from req pid))
             (setq flags (logior flags derl-spawn--flag-monitor)))
           (derl--request conn (vector derl--dop-spawn-reply req from flags
                                       pid)))))))

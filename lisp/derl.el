@@ -221,10 +221,11 @@ FORMAT and ARGS make the text; they are not even evaluated while
   (state 'connecting :documentation "`connecting', `up' or `down'.")
   (flags 0 :documentation "The node's capability flags, once up.")
   (creation 0 :documentation "The node's creation, once up.")
-  (links nil :documentation "Links as (LOCAL-PID . REMOTE-PID).")
-  (monitors nil
-            :documentation "Remote monitors of local processes, as
-(LOCAL-PID REMOTE-PID REF).")
+  (links (make-hash-table :test 'equal)
+         :documentation "Links, as keys (LOCAL-PID . REMOTE-PID).")
+  (monitors (make-hash-table :test 'equal)
+            :documentation "The node's monitors of local processes, by
+reference: (LOCAL-PID REMOTE-PID REF TARGET).")
   (failure nil :documentation "(KIND . REASON) when it went down.")
   (up-since nil :documentation "When it came up, as a `float-time'.")
   (unlink-id 0 :documentation "Last UNLINK_ID sent."))
@@ -521,20 +522,25 @@ cannot be done.  Interactively, read NODE as `erl-connect' does."
     (derl--module-close (derl-connection-id conn))
     (derl--nodedown conn 'local "connection attempt abandoned")))
 
-(defun derl--signal-failure (conn)
-  "Signal the error that took CONN down."
+(defun derl--failure-condition (conn)
+  "The error condition, (ERROR-SYMBOL . DATA), that took CONN down."
   (let* ((failure (derl-connection-failure conn))
          (kind (car failure))
          (reason (format "%s: %s" (derl-connection-node conn) (cdr failure))))
-    (signal (pcase kind
-              ((or 'epmd 'not-registered) 'derl-epmd-error)
-              ('auth 'derl-auth-error)
-              ((or 'protocol 'too-large) 'derl-protocol-error)
-              ('timeout 'derl-timeout)
-              ('name-in-use 'derl-connect-error)
-              ('tls 'derl-tls-error)
-              (_ 'derl-connect-error))
-            (list reason))))
+    (list (pcase kind
+            ((or 'epmd 'not-registered) 'derl-epmd-error)
+            ('auth 'derl-auth-error)
+            ((or 'protocol 'too-large) 'derl-protocol-error)
+            ('timeout 'derl-timeout)
+            ('name-in-use 'derl-connect-error)
+            ('tls 'derl-tls-error)
+            (_ 'derl-connect-error))
+          reason)))
+
+(defun derl--signal-failure (conn)
+  "Signal the error that took CONN down."
+  (let ((condition (derl--failure-condition conn)))
+    (signal (car condition) (cdr condition))))
 
 (defvar derl--waiters nil
   "The waits in progress, innermost first: each a list (DONE-P).
@@ -642,7 +648,7 @@ the module queues what is sent before the node is up."
   (let ((conn (derl--connection (erl-pid-node pid)))
         (self (derl--self)))
     (derl--request conn (vector derl--dop-link self pid))
-    (cl-pushnew (cons self pid) (derl-connection-links conn) :test #'equal)
+    (puthash (cons self pid) t (derl-connection-links conn))
     (derl--trace-terms conn 'output "LINK:" self pid)))
 
 (defun erl-dist-unlink (pid)
@@ -651,33 +657,35 @@ the module queues what is sent before the node is up."
          (self (derl--self))
          (id (cl-incf (derl-connection-unlink-id conn))))
     (derl--request conn (vector derl--dop-unlink-id id self pid))
-    (setf (derl-connection-links conn)
-          (cl-remove (cons self pid) (derl-connection-links conn)
-                     :test #'equal))
+    (derl--forget-link conn self pid)
     (derl--trace-terms conn 'output "UNLINK_ID:" id self pid)))
 
-(defun derl--send-exit (op payload-op from to reason)
-  "Send an exit signal FROM to TO with REASON: as OP, or PAYLOAD-OP."
-  (let ((conn (derl--connection (erl-pid-node to))))
-    (if (derl--peer-has conn derl--flag-exit-payload)
-        (derl--request conn (vector payload-op from to) reason)
-      (derl--request conn (vector op from to reason)))
-    (when (= op derl--dop-exit)
-      (setf (derl-connection-links conn)
-            (cl-remove (cons from to) (derl-connection-links conn)
-                       :test #'equal)))
-    (derl--trace-terms conn 'output
-                       (if (= op derl--dop-exit) "EXIT:" "EXIT2:")
-                       from to reason)))
+(defun derl--send-exit (conn op payload-op from to reason)
+  "Send an exit signal FROM to TO with REASON over CONN: as OP, or PAYLOAD-OP."
+  (if (derl--peer-has conn derl--flag-exit-payload)
+      (derl--request conn (vector payload-op from to) reason)
+    (derl--request conn (vector op from to reason)))
+  (when (= op derl--dop-exit)
+    (derl--forget-link conn from to))
+  (derl--trace-terms conn 'output
+                     (if (= op derl--dop-exit) "EXIT:" "EXIT2:")
+                     from to reason))
 
 (defun erl-dist-exit (from to reason)
   "Send an exit signal with REASON from FROM to TO on a remote node.
-This is the signal a linked process sends when it exits."
-  (derl--send-exit derl--dop-exit derl--dop-payload-exit from to reason))
+This is the signal a linked process sends when it exits.  A link
+lives only as long as the connection to TO's node: with that
+connection down there is no link left, and nothing is sent (the node
+is never dialled for it)."
+  (let ((conn (gethash (erl-pid-node to) derl--connections)))
+    (when (and conn (derl--live-p conn))
+      (derl--send-exit conn derl--dop-exit derl--dop-payload-exit
+                       from to reason))))
 
 (defun erl-dist-exit2 (from to reason)
   "Send an `exit/2' signal with REASON from FROM to TO on a remote node."
-  (derl--send-exit derl--dop-exit2 derl--dop-payload-exit2 from to reason))
+  (derl--send-exit (derl--connection (erl-pid-node to))
+                   derl--dop-exit2 derl--dop-payload-exit2 from to reason))
 
 ;;;; Events
 
@@ -718,18 +726,42 @@ waiting in the module."
 
 (defun derl--take-events ()
   "Take a batch of pending events from the module and handle them.
-Processes that get messages run once for the whole batch."
-  (erl-with-deferred-scheduling
-    (dolist (event (derl--module-events
+Processes that get messages run once for the whole batch.
+
+\[keyboard-quit] may interrupt the module while it makes the events
+\(a big message takes a while), never their delivery: the module
+keeps the events it did not hand over, for the next call; every
+event handed over is handled, and the processes that got messages
+run, as if no quit had come; then the quit goes on, to stop the
+caller.  So a quit loses no message and kills no process it was
+not aimed at."
+  (let ((events (let ((inhibit-quit nil))
+                  ;; C-g may stop the module while it makes a big
+                  ;; message: it then quits with the whole batch kept.
+                  ;; Nothing else in this binding, so that no quit
+                  ;; comes between the batch and its delivery.
+                  (derl--module-events
                     (eq erlext-decode-binaries-as 'erl-binary)
                     erlext-max-depth
                     (and derl-use-trace-buffer derl--trace-in-module
                          derl-trace-term-length)
-                    derl-max-message-memory))
-      (condition-case-unless-debug err
-          (derl--handle-event event)
-        (error (message "derl: error handling %S: %s" (car event)
-                        (error-message-string err)))))))
+                    derl-max-message-memory)))
+        (quit nil))
+    (let ((inhibit-quit t))
+      (setq quit quit-flag
+            quit-flag nil)
+      (erl-with-deferred-scheduling
+        (dolist (event events)
+          (condition-case-unless-debug err
+              (derl--handle-event event)
+            (error (message "derl: error handling %S: %s" (car event)
+                            (error-message-string err)))))
+        ;; Before the processes run: a quit typed meanwhile is the
+        ;; caller's, not theirs.
+        (setq quit (or quit quit-flag)
+              quit-flag nil)))
+    (when quit
+      (setq quit-flag quit))))
 
 (defun derl--handle-event (event)
   "Act on one EVENT from the module."
@@ -832,9 +864,15 @@ hook, says so, and the events are handled on."
     (unless (eq kind 'local)
       (message "derl: %s %s: %s" node
                (if (eq was 'up) "went down" "connection failed") reason))
-    ;; Local processes linked to the node get `noconnection'.
-    (dolist (link (derl-connection-links conn))
+    ;; Local processes linked to the node get `noconnection'; nothing
+    ;; goes back to it (`erl-dist-exit' sends nothing over a dead
+    ;; connection).
+    (dolist (link (hash-table-keys (derl-connection-links conn)))
       (erl-send-exit (cdr link) (car link) 'noconnection 'link))
+    (clrhash (derl-connection-links conn))
+    (maphash (lambda (_ref monitor) (derl--unindex-monitor conn monitor))
+             (derl-connection-monitors conn))
+    (clrhash (derl-connection-monitors conn))
     (derl--run-hook-quittably 'erl-nodedown-hook node)))
 
 (defun derl--dispatch (conn control message)
@@ -888,42 +926,94 @@ Emacs.  Otherwise trace the drop and return nil."
 
 (defun derl--deliver (conn what to msg)
   "Deliver MSG, which came over CONN as WHAT, to TO, a local pid or name.
-Return non-nil if it was delivered; if TO is not alive, pass MSG to
-`derl--undeliverable'."
+Return non-nil if it was delivered; if TO is not alive, or is a
+receiver that does not take MSG, pass MSG to `derl--undeliverable'."
   (let ((pid (if (symbolp to) (erl-whereis to) to)))
-    (or (and pid (or (erl--send-local pid msg)
-                     (derl--to-receiver pid msg)))
+    (or (and pid (let ((taken (derl--to-receiver conn pid msg)))
+                   (if (eq taken 'none)
+                       (erl--send-local pid msg)
+                     taken)))
         (progn (derl--undeliverable conn what to msg)
                nil))))
 
 (defvar derl--receivers (make-hash-table :test 'eql)
-  "Receivers without a process, by the id of their local pid.
-Each is (FUNCTION . ARGUMENT): see `derl--make-receiver'.")
+  "Receivers of messages from other nodes, by the id of their local pid.
+Each is (FUNCTION . ARGUMENT): see `derl--make-receiver' and
+`derl--serve'.")
 
 (defun derl--make-receiver (function argument)
   "Return a new local pid whose messages from other nodes go to FUNCTION.
-FUNCTION is called with ARGUMENT and each message as it is handled,
-with no process and no mailbox: cheaper than a process when one reply
-is awaited.  The pid is not a live process for anything else; forget
-it with `derl--forget-receiver', after which its messages are lost as
-those to any dead process."
+FUNCTION is called with ARGUMENT as `derl--serve' says, with no process and no
+mailbox: cheaper than a process when one reply is awaited.  The pid
+is not a live process for anything else; forget it with
+`derl--forget-receiver', after which its messages are lost as those
+to any dead process."
   (let ((pid (erl--make-local-pid (setq erl--pid-counter
                                         (1+ erl--pid-counter)))))
     (puthash (aref pid 3) (cons function argument) derl--receivers)
     pid))
 
+(defun derl--serve (pid function argument)
+  "Have FUNCTION, with ARGUMENT, take what other nodes send to PID.
+PID is a local process.  FUNCTION is called with ARGUMENT, the
+message and the connection it came over, as each is handled; it
+returns non-nil when it takes the message, nil to have it logged
+as lost.  Knowing the connection, it
+can answer over that one only (see `derl--answer').  Messages sent
+from Emacs itself still go to the process.  The serving ends when
+PID exits, or with `derl--forget-receiver'."
+  (puthash (aref pid 3) (cons function argument) derl--receivers))
+
 (defun derl--forget-receiver (pid)
-  "Forget the receiver PID made by `derl--make-receiver'."
+  "Forget the receiver PID made by `derl--make-receiver' or `derl--serve'."
   (remhash (aref pid 3) derl--receivers))
 
-(defun derl--to-receiver (pid msg)
-  "Pass MSG to the receiver PID; nil if PID is not one."
+(defun derl--to-receiver (conn pid msg)
+  "Pass MSG, which came over CONN, to the receiver PID.
+Return what the receiver returns, or `none' if PID is not one."
   (let ((receiver (and (eql (aref pid 5) erl-node-creation)
                        (eql (aref pid 4) 0)
                        (gethash (aref pid 3) derl--receivers))))
-    (when receiver
-      (funcall (car receiver) (cdr receiver) msg)
-      t)))
+    (if receiver
+        (funcall (car receiver) (cdr receiver) msg conn)
+      'none)))
+
+(defun derl--live-p (conn)
+  "Return non-nil if CONN is up and still its node's connection."
+  (and (eq (derl-connection-state conn) 'up)
+       (eq (gethash (derl-connection-node conn) derl--connections) conn)))
+
+(defun derl--answer (conn pid msg)
+  "Send MSG to PID, a process of CONN's node, over CONN and no other way.
+This is how Emacs answers a request that came over CONN: never by
+dialling, and never to another node.  When CONN is down, or its
+queue is full, the answer is dropped with a trace line, and nil
+returned; otherwise non-nil."
+  (cond ((not (and (erl-pid-p pid)
+                   (eq (erl-pid-node pid) (derl-connection-node conn))))
+         (derl--drop conn "an answer"
+                     (format "%s is not a process of %s"
+                             (derl-trace-term pid) (derl-connection-node conn))))
+        ((not (derl--live-p conn))
+         (derl--drop conn "an answer"
+                     (format "the connection to %s is down"
+                             (derl-connection-node conn))))
+        (t
+         (condition-case err
+             (progn
+               (if (derl--peer-has conn derl--flag-send-sender)
+                   (derl--request conn (vector derl--dop-send-sender
+                                               (derl--self) pid)
+                                  msg)
+                 (derl--request conn (vector derl--dop-send
+                                             erlext-empty-symbol pid)
+                                msg))
+               (derl--trace-terms conn 'output "SEND:" pid msg)
+               t)
+           (derl-busy
+            (derl--drop conn "an answer"
+                        (format "to %s: %s" (derl-trace-term pid)
+                                (error-message-string err))))))))
 
 (defun derl--undeliverable (conn what to msg)
   "Record MSG, which came over CONN as WHAT for TO, nobody alive.
@@ -947,7 +1037,10 @@ it, trace it with TO in full (its creation too) and log it in
   (let ((to (aref control 2))
         (what (if (or (= op derl--dop-send) (= op derl--dop-send-tt))
                   "SEND" "SEND_SENDER")))
-    (when (and (derl--check-signal conn what nil to)
+    (when (and (derl--check-signal conn what
+                                   (and (equal what "SEND_SENDER")
+                                        (aref control 1))
+                                   to)
                (derl--deliver conn what to msg))
       (if (equal what "SEND")
           (derl--trace-message conn "SEND:" to msg)
@@ -963,6 +1056,7 @@ it, trace it with TO in full (its creation too) and log it in
     (cond ((not (and name (symbolp name)))
            (derl--drop conn "REG_SEND" (format "%s is not a name"
                                                (derl-trace-term name))))
+          ((not (derl--check-signal conn "REG_SEND" from erl-null-pid)))
           ((derl--deliver conn "REG_SEND" name msg)
            (derl--trace-message conn "REG_SEND:" from name msg)))))
 
@@ -971,14 +1065,17 @@ it, trace it with TO in full (its creation too) and log it in
   "LINK on CONN: a remote process links with a local one, per CONTROL."
   (let ((from (aref control 1)) (to (aref control 2)))
     (when (derl--check-signal conn "LINK" from to)
-      (if (erl-local-pid-alive-p to)
-          (progn
-            (cl-pushnew (cons to from) (derl-connection-links conn)
-                        :test #'equal)
-            (erl-add-link to from))
-        ;; Linking to a dead process: it exits at once with noproc.
-        (derl--request conn (vector derl--dop-exit to from 'noproc)))
-      (derl--trace-terms conn 'input "LINK:" from to))))
+      (derl--trace-terms conn 'input "LINK:" from to)
+      (let ((refusal (cond ((not (erl-local-pid-alive-p to))
+                            ;; Linking to a dead process: it exits at
+                            ;; once with noproc.
+                            'noproc)
+                           ((not (derl--add-link conn to from))
+                            'system_limit))))
+        (if (not refusal)
+            (erl-add-link to from)
+          (derl--request conn (vector derl--dop-exit to from refusal))
+          (derl--trace-terms conn 'output "EXIT:" to from refusal))))))
 
 (derl--define-op-handler derl--on-unlink
     (derl--dop-unlink derl--dop-unlink-id)
@@ -989,9 +1086,7 @@ it, trace it with TO in full (its creation too) and log it in
          (from (aref control (if id 2 1)))
          (to (aref control (if id 3 2))))
     (when (derl--check-signal conn what from to)
-      (setf (derl-connection-links conn)
-            (cl-remove (cons to from) (derl-connection-links conn)
-                       :test #'equal))
+      (derl--forget-link conn to from)
       (erl-remove-link to from)
       (when id
         (derl--request conn (vector derl--dop-unlink-id-ack id to from)))
@@ -1020,9 +1115,7 @@ it, trace it with TO in full (its creation too) and log it in
          (what (if exit2 "EXIT2" "EXIT")))
     (when (derl--check-signal conn what from to)
       (unless exit2
-        (setf (derl-connection-links conn)
-              (cl-remove (cons to from) (derl-connection-links conn)
-                         :test #'equal)))
+        (derl--forget-link conn to from))
       (erl-send-exit from to reason (if exit2 'exit2 'link))
       (derl--trace-terms conn 'input (concat what ":") from to reason))))
 
@@ -1034,18 +1127,20 @@ it, trace it with TO in full (its creation too) and log it in
          (pid (if (and target (symbolp target)) (erl-whereis target) target)))
     (when (derl--check-signal conn "MONITOR_P" from
                               (if (symbolp target) erl-null-pid target))
-      (if (and pid (erl-local-pid-alive-p pid))
-          (push (list pid from ref target) (derl-connection-monitors conn))
-        (derl--monitor-exit conn target from ref 'noproc))
-      (derl--trace-terms conn 'input "MONITOR_P:" from target))))
+      (derl--trace-terms conn 'input "MONITOR_P:" from target)
+      (cond ((not (and pid (erl-local-pid-alive-p pid)))
+             (derl--monitor-exit conn target from ref 'noproc))
+            ((not (derl--add-monitor conn (list pid from ref target)))
+             (derl--monitor-exit conn target from ref 'system_limit))))))
 
 (derl--define-op-handler derl--on-demonitor (derl--dop-demonitor-p)
     (conn _op control _msg)
   "DEMONITOR_P on CONN: forget the monitor CONTROL names."
-  (let ((ref (aref control 3)))
-    (setf (derl-connection-monitors conn)
-          (cl-remove ref (derl-connection-monitors conn)
-                     :key #'cl-third :test #'equal))
+  (let* ((ref (aref control 3))
+         (monitor (gethash ref (derl-connection-monitors conn))))
+    ;; Only a monitor of the node's own process: a reference is no secret.
+    (when (and monitor (equal (nth 1 monitor) (aref control 1)))
+      (derl--forget-monitor conn monitor))
     (derl--trace-terms conn 'input "DEMONITOR_P:" ref)))
 
 (derl--define-op-handler derl--on-monitor-exit
@@ -1106,20 +1201,87 @@ it, trace it with TO in full (its creation too) and log it in
                                 reason)))
   (derl--trace-terms conn 'output "MONITOR_P_EXIT:" target watcher reason))
 
+(defvar derl--monitored (make-hash-table :test 'equal)
+  "The monitors other nodes hold on local processes, by local pid.
+Each value is a table MONITOR -> CONNECTION, MONITOR as kept in the
+connection's monitors (see `derl-connection').")
+
+(defcustom derl-max-links 100000
+  "Most links the processes of one node may have with Emacs's processes.
+A link asked for past it is refused at once: the asking process gets
+an exit signal with the reason `system_limit', and the trace says
+so.  Links and monitors are kept in hash tables, so each costs the
+same however many there are.  0 means no limit."
+  :type 'natnum
+  :group 'derl)
+
+(defcustom derl-max-monitors 100000
+  "Most monitors the processes of one node may hold on Emacs's processes.
+Past it, a monitor asked for fires at once with the reason
+`system_limit', and the trace says so.  0 means no limit."
+  :type 'natnum
+  :group 'derl)
+
+(defun derl--over-limit-p (conn table limit what)
+  "Return non-nil, with a trace line, if TABLE of CONN is full at LIMIT.
+WHAT names the table's entries for the trace."
+  (when (and (natnump limit) (> limit 0)
+             (>= (hash-table-count table) limit))
+    (derl--trace conn 'input "** refused a %s: %s holds %d already (`derl-max-%ss')"
+                 what (derl-connection-node conn) limit what)
+    t))
+
+(defun derl--add-link (conn local remote)
+  "Note the link of LOCAL with REMOTE over CONN; nil if over the limit."
+  (let ((links (derl-connection-links conn))
+        (key (cons local remote)))
+    (or (gethash key links)
+        (and (not (derl--over-limit-p conn links derl-max-links "link"))
+             (puthash key t links)))))
+
+(defun derl--forget-link (conn local remote)
+  "Forget the link of LOCAL with REMOTE over CONN."
+  (remhash (cons local remote) (derl-connection-links conn)))
+
+(defun derl--add-monitor (conn monitor)
+  "Keep MONITOR, (LOCAL-PID REMOTE-PID REF TARGET), of CONN's node.
+Return nil if over the limit."
+  (let ((monitors (derl-connection-monitors conn)))
+    (unless (derl--over-limit-p conn monitors derl-max-monitors "monitor")
+      (puthash (nth 2 monitor) monitor monitors)
+      (let ((by-pid (or (gethash (car monitor) derl--monitored)
+                        (puthash (car monitor) (make-hash-table :test 'eq)
+                                 derl--monitored))))
+        (puthash monitor conn by-pid))
+      t)))
+
+(defun derl--unindex-monitor (conn monitor)
+  "Remove MONITOR of CONN's node from `derl--monitored'."
+  (ignore conn)
+  (let ((by-pid (gethash (car monitor) derl--monitored)))
+    (when by-pid
+      (remhash monitor by-pid)
+      (when (zerop (hash-table-count by-pid))
+        (remhash (car monitor) derl--monitored)))))
+
+(defun derl--forget-monitor (conn monitor)
+  "Forget MONITOR of CONN's node."
+  (remhash (nth 2 monitor) (derl-connection-monitors conn))
+  (derl--unindex-monitor conn monitor))
+
 (defun derl--local-exit (pid reason)
-  "Local process PID exited with REASON: fire the remote monitors on it."
-  (maphash
-   (lambda (_node conn)
-     (let (keep)
-       (dolist (m (derl-connection-monitors conn))
-         (if (equal (car m) pid)
-             (derl--monitor-exit conn (nth 3 m) (nth 1 m) (nth 2 m) reason)
-           (push m keep)))
-       (setf (derl-connection-monitors conn) (nreverse keep))
-       (setf (derl-connection-links conn)
-             (cl-remove pid (derl-connection-links conn)
-                        :key #'car :test #'equal))))
-   derl--connections))
+  "Local process PID exited with REASON: fire the remote monitors on it.
+Its links were dissolved by the exit signals it sent."
+  (let ((by-pid (gethash pid derl--monitored)))
+    (when by-pid
+      (remhash pid derl--monitored)
+      (maphash (lambda (monitor conn)
+                 (remhash (nth 2 monitor) (derl-connection-monitors conn))
+                 (when (derl--live-p conn)
+                   (derl--monitor-exit conn (nth 3 monitor) (nth 1 monitor)
+                                       (nth 2 monitor) reason)))
+               by-pid)))
+  (remhash (aref pid 3) derl--receivers))
 
 (add-hook 'erl-process-exit-functions #'derl--local-exit)
 

@@ -8,7 +8,8 @@
 %% and then obeys the messages Emacs sends it: for {puppet, Frames} it
 %% sends each {Control} or {Control, Message} back to Emacs as a
 %% distribution frame, however false its pids, which is what a hostile
-%% peer could do.  Ticks are answered.
+%% peer could do; {stall, Ms} among the frames stops it reading for Ms
+%% milliseconds.  Ticks are answered.
 %%
 %% On a real node, `-s derl_liar witness' registers `witness', which
 %% keeps every message it gets and every nodeup the node sees; it
@@ -75,6 +76,9 @@ obey(Sock, Terms) ->
             ok
     end.
 
+send_frame(_Sock, {stall, Ms}) ->
+    %% Read nothing for a while: Emacs's queue to us fills.
+    timer:sleep(Ms);
 send_frame(Sock, {Control}) ->
     ok = gen_tcp:send(Sock, <<112, (term_to_binary(Control))/binary>>);
 send_frame(Sock, {Control, Message}) ->
