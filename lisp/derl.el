@@ -735,31 +735,28 @@ event handed over is handled, and the processes that got messages
 run, as if no quit had come; then the quit goes on, to stop the
 caller.  So a quit loses no message and kills no process it was
 not aimed at."
-  (let ((events (let ((inhibit-quit nil))
-                  ;; C-g may stop the module while it makes a big
-                  ;; message: it then quits with the whole batch kept.
-                  ;; Nothing else in this binding, so that no quit
-                  ;; comes between the batch and its delivery.
-                  (derl--module-events
-                    (eq erlext-decode-binaries-as 'erl-binary)
-                    erlext-max-depth
-                    (and derl-use-trace-buffer derl--trace-in-module
-                         derl-trace-term-length)
-                    derl-max-message-memory)))
-        (quit nil))
+  (let ((quit nil))
     (let ((inhibit-quit t))
-      (setq quit quit-flag
-            quit-flag nil)
-      (erl-with-deferred-scheduling
-        (dolist (event events)
-          (condition-case-unless-debug err
-              (derl--handle-event event)
-            (error (message "derl: error handling %S: %s" (car event)
-                            (error-message-string err)))))
-        ;; Before the processes run: a quit typed meanwhile is the
-        ;; caller's, not theirs.
-        (setq quit (or quit quit-flag)
-              quit-flag nil)))
+      ;; With quits inhibited the module looks at C-g itself: it hands
+      ;; over what it has made and leaves `quit-flag' set.
+      (let ((events (derl--module-events
+                     (eq erlext-decode-binaries-as 'erl-binary)
+                     erlext-max-depth
+                     (and derl-use-trace-buffer derl--trace-in-module
+                          derl-trace-term-length)
+                     derl-max-message-memory)))
+        (setq quit quit-flag
+              quit-flag nil)
+        (erl-with-deferred-scheduling
+          (dolist (event events)
+            (condition-case-unless-debug err
+                (derl--handle-event event)
+              (error (message "derl: error handling %S: %s" (car event)
+                              (error-message-string err)))))
+          ;; Before the processes run: a quit typed meanwhile is the
+          ;; caller's, not theirs.
+          (setq quit (or quit quit-flag)
+                quit-flag nil))))
     (when quit
       (setq quit-flag quit))))
 

@@ -108,7 +108,7 @@ stage ert "$EMACS" -Q --batch -L lisp -L test \
 # above); DERL_ASAN_TESTS chooses others.
 runtimes=$(sanitizer_runtimes)
 echo "(ert-asan preloads $runtimes)"
-asan_tests='derl-\(c\|e\|f\|hostile\|link\|listen\|lots\|mon\|node\|rec\|round\|send\|tls\|trace\|two\|wait\)\|erlext-'
+asan_tests='derl-\(bounds\|c\|e\|f\|hostile\|link\|listen\|lots\|mon\|node\|rec\|round\|send\|tls\|trace\|trust\|two\|wait\)\|erlext-'
 stage ert-asan env \
       ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:verify_asan_link_order=0 \
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
