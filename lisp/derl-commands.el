@@ -53,7 +53,40 @@ after the @ of its nodes' names."
   "Node names read by derl's commands, most recent first.")
 
 (defvar derl-last-node nil
-  "The node last connected to or evaluated on, a symbol, or nil.")
+  "The node last connected to or evaluated on, a symbol, or nil.
+Only a node that answered becomes it.")
+
+(defun derl-note-node-result (node ok)
+  "Remember NODE, a symbol, as the default node if OK, else forget it.
+A node name that never connected is taken out of `derl-node-history'
+\(which `completing-read' put it in) and is not proposed again; one
+that answered once stays."
+  (if ok
+      (setq derl-last-node node)
+    (unless (or (gethash node derl--connections)
+                (derl-connected-once-p node))
+      (setq derl-node-history (delete (symbol-name node) derl-node-history))
+      (when (eq derl-last-node node)
+        (setq derl-last-node nil)))
+    ;; A node that said its real name: offer that one next time.
+    (let* ((failed (cddr (gethash node derl--backoff)))
+           (reason (and failed (cdr (derl-connection-failure failed)))))
+      (when (and (stringp reason)
+                 (string-match "calls itself \\([^ ,@]+@[^ ,]+\\)," reason))
+        (add-to-history 'derl-node-history (match-string 1 reason))))))
+
+(defvar derl--connected-once (make-hash-table :test 'eq)
+  "Nodes that came up at least once in this session.")
+
+(defun derl-connected-once-p (node)
+  "Return non-nil if NODE came up at least once in this session."
+  (gethash node derl--connected-once))
+
+(defun derl--note-connected (node &rest _)
+  "Note that NODE came up."
+  (puthash node t derl--connected-once))
+
+(add-hook 'erl-nodeup-hook #'derl--note-connected)
 
 (defun derl-default-node ()
   "Return the node derl's commands propose when asked for one, or nil.
@@ -140,29 +173,41 @@ it in `derl-node-cookies'."
   "Connect to NODE; say in the echo area how it went.
 Return the connection when it is up, nil otherwise.  A connection
 attempt that takes longer than `derl-progress-delay' shows progress."
-  (setq derl-last-node node)
   (let ((start (float-time)))
     (condition-case err
         (let ((conn (derl-with-progress (format "Connecting to %s..." node)
                       (derl-connect node))))
+          (derl-note-node-result node t)
           (message "Connected to %s in %.0f ms" node
                    (* 1000 (- (float-time) start)))
           conn)
       (derl-error
+       (derl-note-node-result node nil)
        (message "Cannot connect to %s: %s" node
                 (derl-error-reason err))
        nil))))
 
 (defun derl-error-reason (condition)
-  "The text of CONDITION, a `derl-error', without the node's name.
-The errors of `derl-connect' carry \"NODE: REASON\"; REASON is kept."
-  (let ((text (cadr condition)))
-    (if (stringp text)
-        (concat (get (car condition) 'error-message) ": "
-                (if (string-match "\\`[^ :]+@[^ :]+: " text)
-                    (substring text (match-end 0))
-                  text))
-      (error-message-string condition))))
+  "The text of CONDITION, a `derl-error', as one sentence for a message.
+The errors of `derl-connect' carry \"NODE: REASON\": the node is left
+out, for the caller names it, and so is the prefix \"Cannot connect to
+node\" that the caller's own words repeat.  An authentication error
+says how to give the node a cookie of its own."
+  (let* ((text (cadr condition))
+         (reason (if (stringp text)
+                     (if (string-match "\\`[^ :]+@[^ :]+: " text)
+                         (substring text (match-end 0))
+                       text)
+                   (error-message-string condition)))
+         (kind (get (car condition) 'error-message)))
+    (concat (if (or (not (stringp text))
+                    (memq (car condition) '(derl-connect-error derl-error)))
+                ""
+              (concat kind ": "))
+            reason
+            (if (eq (car condition) 'derl-auth-error)
+                "; for a node with a cookie of its own, use C-u M-x erl-connect"
+              ""))))
 
 ;;;; Trace buffers
 

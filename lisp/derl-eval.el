@@ -187,16 +187,21 @@ with its own history, then NODE, by default the last one used."
    (let ((expression (derl-eval-read-expression nil)))
      (list expression
            (derl-read-node "Evaluate on node" (derl-default-node)))))
-  (setq derl-last-node (derl--node-symbol node))
+  (setq node (derl--node-symbol node))
   (condition-case err
-      (derl-eval-show
-       (derl-with-progress (format "Evaluating on %s..." node)
-         (derl-eval node expression))
-       (format "%s on %s" (string-trim expression) node))
+      (progn
+        (derl-eval-show
+         (derl-with-progress (format "Evaluating on %s..." node)
+           (prog1 (derl-eval node expression)
+             (derl-note-node-result node t)))
+         (format "%s on %s" (string-trim expression) node)))
     (derl-error
+     (unless (eq (car err) 'derl-eval-error)
+       (derl-note-node-result node nil))
      (derl-eval-show (if (eq (car err) 'derl-eval-error)
                          (cadr err)
-                       (derl-error-reason err))
+                       (format "Cannot evaluate on %s: %s" node
+                               (derl-error-reason err)))
                      (format "%s on %s" (string-trim expression) node)))))
 
 (provide 'derl-eval)

@@ -80,7 +80,10 @@ gone: then the rest is as last read."
     (if stats
         (puthash conn stats derl-list--stats)
       (cons nil (cdr (gethash conn derl-list--stats
-                              '(nil 0 0 0 0 "out" "tcp")))))))
+                              (list nil 0 0 0 0
+                                    (if (derl-connection-incoming conn)
+                                        "in" "out")
+                                    "tcp")))))))
 
 (defun derl-list--state (conn detail)
   "The state of CONN as shown: DETAIL, the module's, while connecting."
@@ -192,11 +195,13 @@ BYTES-OUT UP-SINCE LAST-ERROR]), all texts."
 
 (defun derl-list-show-trace ()
   "Show the trace buffer of the node at point."
+  (declare (modes derl-list-mode))
   (interactive)
   (derl-show-trace (derl-list--node-at-point)))
 
 (defun derl-list-disconnect ()
   "Disconnect the node at point; if it is down already, drop its row."
+  (declare (modes derl-list-mode))
   (interactive)
   (let ((node (derl-list--node-at-point)))
     (if (memq node (derl-nodes))
@@ -209,6 +214,7 @@ BYTES-OUT UP-SINCE LAST-ERROR]), all texts."
 (defun derl-list-eval ()
   "Evaluate an Erlang expression on the node at point.
 Off the rows, ask for the node too."
+  (declare (modes derl-list-mode))
   (interactive)
   (let ((node (tabulated-list-get-id)))
     (if node

@@ -243,7 +243,9 @@ object then comes up."
                   (derl--make-connection :node node :id id))))
     (setf (derl-connection-state conn) 'up
           (derl-connection-flags conn) flags
-          (derl-connection-creation conn) creation)
+          (derl-connection-creation conn) creation
+          (derl-connection-up-since conn) (float-time)
+          (derl-connection-incoming conn) t)
     (push id derl-node--incoming)
     (remhash node derl--backoff)
     (puthash node conn derl--connections)

@@ -228,6 +228,7 @@ FORMAT and ARGS make the text; they are not even evaluated while
 reference: (LOCAL-PID REMOTE-PID REF TARGET).")
   (failure nil :documentation "(KIND . REASON) when it went down.")
   (up-since nil :documentation "When it came up, as a `float-time'.")
+  (incoming nil :documentation "Non-nil if the node connected to Emacs.")
   (unlink-id 0 :documentation "Last UNLINK_ID sent."))
 
 (defvar derl--connections (make-hash-table :test 'eq)
@@ -272,9 +273,13 @@ connect to each other."
         (our-long (string-match-p "\\." our-host)))
     (unless (eq (not long) (not our-long))
       (signal 'derl-connect-error
-              (list (format "%s has a %s name but Emacs is %s; set \
-`erl-node-name' to a %s name" node (if long "long" "short") erl-node-name
-                            (if long "long" "short")))))))
+              (list (format "%s has a %s name but Emacs is %s, and the \
+two kinds never connect: set `erl-node-name' to a %s name, such as %s@%s"
+                            node (if long "long" "short") erl-node-name
+                            (if long "long" "short")
+                            (car (derl--split-node erl-node-name))
+                            (if long host
+                              (car (split-string host "\\.")))))))))
 
 (defun derl--cookie (&optional node)
   "Return the cookie for NODE as bytes.
@@ -858,9 +863,15 @@ hook, says so, and the events are handled on."
     (when (eq (gethash node derl--connections) conn)
       (remhash node derl--connections))
     (derl--trace conn 'input "** nodedown: %s" reason)
-    (unless (eq kind 'local)
-      (message "derl: %s %s: %s" node
-               (if (eq was 'up) "went down" "connection failed") reason))
+    (cond ((not (eq was 'up))
+           (unless (eq kind 'local)
+             (message "derl: %s connection failed: %s" node reason)))
+          (erl-report-nodes
+           ;; Distel's words, with the reason.
+           (message "nodedown: %s%s" node
+                    (if (eq kind 'local) "" (format " (%s)" reason))))
+          ((not (eq kind 'local))
+           (message "derl: %s went down: %s" node reason)))
     ;; Local processes linked to the node get `noconnection'; nothing
     ;; goes back to it (`erl-dist-exit' sends nothing over a dead
     ;; connection).

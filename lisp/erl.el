@@ -1137,10 +1137,18 @@ I/O protocol and writes output to the buffer *erl-output*."
 
 ;;;; Nodes
 
+(defcustom erl-report-nodes t
+  "Non-nil shows \"nodeup: NODE\" and \"nodedown: NODE\" in the echo area.
+As Distel did; a node that goes down on its own says why too."
+  :type 'boolean
+  :group 'derl)
+
 (defun erl--nodeup (node &rest _)
-  "Note that NODE is up."
+  "Note that NODE is up; say so when `erl-report-nodes'."
   (unless (memq node erl-nodes)
-    (push node erl-nodes)))
+    (push node erl-nodes))
+  (when erl-report-nodes
+    (message "nodeup: %s" node)))
 
 (defun erl--nodedown (node &rest _)
   "Note that NODE is down; local processes linked there get `noconnection'."

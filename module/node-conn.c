@@ -345,6 +345,44 @@ redial_locked (conn *c)
   dial_port_locked (c);
 }
 
+/* What C, whose deadline passed, was doing: the stage and where.  */
+static const char *
+timeout_reason (const conn *c)
+{
+  static __thread char text[320];
+  switch (c->state)
+    {
+    case C_RESOLVING:
+      snprintf (text, sizeof text, "looking up the host %s timed out",
+                c->host ? c->host : "?");
+      return text;
+    case C_EPMD_CONNECT:
+    case C_EPMD_WAIT:
+      snprintf (text, sizeof text, "EPMD at %s port %d did not answer in "
+                "time (%s): is it stalled, or behind a firewall?",
+                c->host ? c->host : "?", c->epmd_port,
+                c->state == C_EPMD_CONNECT ? "no TCP connection"
+                : "no answer to the request");
+      return text;
+    case C_CONNECT:
+      snprintf (text, sizeof text, "the TCP connection to %s port %u timed "
+                "out: is a firewall in the way?", c->host ? c->host : "?",
+                (unsigned) c->node_port);
+      return text;
+    case C_HANDSHAKE:
+      return "the distribution handshake timed out";
+    case C_TLS:
+      return c->incoming ? "TLS handshake timed out"
+        : "TLS handshake timed out (a plain TCP node waits without a "
+          "word: is it a TLS node?)";
+    case C_PARKED:
+      return "the node said it was connecting to us (status nok), but "
+        "did not";
+    default:
+      return "connection timed out";
+    }
+}
+
 /* Timers: connect deadline, ticks.  node_lock held.  Returns the ms until
    the next one.  */
 int64_t
@@ -362,18 +400,7 @@ timers_locked (conn *c, int64_t now)
     {
       if (c->deadline && now >= c->deadline)
         {
-          kill_conn_locked (c, NODE_ERR_TIMEOUT,
-                            c->state == C_HANDSHAKE
-                              ? "handshake timed out"
-                            : c->state == C_TLS && c->incoming
-                              ? "TLS handshake timed out"
-                            : c->state == C_TLS
-                              ? "TLS handshake timed out (a plain TCP node "
-                                "waits without a word: is it a TLS node?)"
-                            : c->state == C_PARKED
-                              ? "the node said it was connecting to us "
-                                "(status nok), but did not"
-                              : "connection timed out");
+          kill_conn_locked (c, NODE_ERR_TIMEOUT, timeout_reason (c));
           return -1;
         }
       int64_t next = c->deadline ? c->deadline - now : -1;
