@@ -145,9 +145,10 @@ binary going back to the node must stay one for ~ts to print it."
          (vconcat (mapcar #'derl-io--utf8-binaries term)))
         (t term)))
 
-(defun derl-io--format (conn module function args reply)
+(defun derl-io--format (conn module function args reply &optional insert)
   "Have CONN's node format MODULE:FUNCTION(ARGS); insert it, then call REPLY.
-REPLY gets the io_reply's value: `ok', or [error REASON].  Only
+REPLY gets the io_reply's value: `ok', or [error REASON].  INSERT,
+a function of the text, defaults to `derl-io-insert'.  Only
 io_lib's format and fwrite are called, and only over CONN, when it
 is still up: Emacs dials no node and runs nothing else for a peer."
   (if (not (and conn (derl--live-p conn)
@@ -162,17 +163,19 @@ is still up: Emacs dials no node and runs nothing else for a peer."
                    (list (lambda (bytes)
                            (if (stringp bytes)
                                (progn
-                                 (derl-io-insert
-                                  (decode-coding-string bytes 'utf-8-unix t))
+                                 (funcall (or insert #'derl-io-insert)
+                                          (decode-coding-string bytes
+                                                                'utf-8-unix t))
                                  (funcall reply 'ok))
                              (funcall reply (vector 'error function))))
                          :on-error (lambda (_) (funcall reply
                                                         (vector 'error function)))
                          :timeout derl-io--format-timeout)))))
 
-(defun derl-io--put-chars (encoding chars reply)
-  "Insert CHARS, chardata in ENCODING, then call REPLY with `ok'."
-  (derl-io-insert (derl-io--text chars encoding))
+(defun derl-io--put-chars (encoding chars reply &optional insert)
+  "Insert CHARS, chardata in ENCODING, then call REPLY with `ok'.
+INSERT, a function of the text, defaults to `derl-io-insert'."
+  (funcall (or insert #'derl-io-insert) (derl-io--text chars encoding))
   (funcall reply 'ok))
 
 (defun derl-io--input-request-p (request)
@@ -180,27 +183,29 @@ is still up: Emacs dials no node and runs nothing else for a peer."
   (and (vectorp request) (> (length request) 0)
        (memq (aref request 0) '(get_line get_chars get_until get_password))))
 
-(defun derl-io--serve (conn request reply)
+(defun derl-io--serve (conn request reply &optional insert)
   "Serve REQUEST that came over CONN; call REPLY with the io_reply's value.
 CONN is nil for a request of a process of Emacs.  REPLY may be
-called later, when the text had to be formatted remotely."
+called later, when the text had to be formatted remotely.  Text
+goes to INSERT, a function of the text, by default `derl-io-insert'."
   (pcase request
     (`[put_chars ,(and (or 'unicode 'latin1) enc) ,chars]
-     (derl-io--put-chars enc chars reply))
+     (derl-io--put-chars enc chars reply insert))
     (`[put_chars ,(and (or 'unicode 'latin1) _) ,m ,f ,a]
-     (derl-io--format conn m f a reply))
-    (`[put_chars ,chars] (derl-io--put-chars 'latin1 chars reply))
-    (`[put_chars ,m ,f ,a] (derl-io--format conn m f a reply))
+     (derl-io--format conn m f a reply insert))
+    (`[put_chars ,chars] (derl-io--put-chars 'latin1 chars reply insert))
+    (`[put_chars ,m ,f ,a] (derl-io--format conn m f a reply insert))
     ((pred derl-io--input-request-p) (funcall reply 'eof))
     ((or `[getopts] 'getopts)
      (funcall reply (list [binary false] [encoding unicode] [echo false])))
     (`[setopts ,_] (funcall reply 'ok))
     (`[requests ,(and (pred proper-list-p) requests)]
-     (derl-io--serve-all conn requests reply))
+     (derl-io--serve-all conn requests reply insert))
     (_ (funcall reply [error request]))))
 
-(defun derl-io--serve-all (conn requests reply)
-  "Serve REQUESTS from CONN in order; REPLY gets the last reply or the error."
+(defun derl-io--serve-all (conn requests reply &optional insert)
+  "Serve REQUESTS from CONN in order; REPLY gets the last reply or the error.
+INSERT is as for `derl-io--serve'."
   (if (null requests)
       (funcall reply 'ok)
     (derl-io--serve conn (car requests)
@@ -209,7 +214,9 @@ called later, when the text had to be formatted remotely."
                               (and (vectorp result) (> (length result) 0)
                                    (eq (aref result 0) 'error)))
                           (funcall reply result)
-                        (derl-io--serve-all conn (cdr requests) reply))))))
+                        (derl-io--serve-all conn (cdr requests) reply
+                                            insert)))
+                    insert)))
 
 (defun derl-io--request (conn from reply-as request)
   "Answer FROM's io_request REQUEST, tagged REPLY-AS, which came over CONN.

@@ -1305,5 +1305,6 @@ Its links were dissolved by the exit signals it sent."
 (require 'derl-commands)
 (require 'derl-list)
 (require 'derl-eval)
+(require 'derl-shell)
 
 ;;; derl.el ends here
