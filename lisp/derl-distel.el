@@ -37,7 +37,11 @@
 ;;   `make -C.. all' in the directory of the first erl.el on
 ;;   `load-path' (to build Distel's beams); with derl first that would
 ;;   build derl instead, so that compilation is skipped: the beams
-;;   come from the step above.
+;;   come from the step above;
+;; - it loads the backend into the nodes connected already.  Distel
+;;   uploads it from `erl-nodeup-hook', which ran for those nodes
+;;   before Distel was loaded: without this, every command on them
+;;   would fail with undef distel:rpc_entry until they reconnect.
 
 ;;; Code:
 
@@ -64,7 +68,11 @@ When nil, `derl-distel-setup' finds it from where distel.el is on
   "Derl's lisp/ directory.")
 
 (defvar distel-ebin-directory)
+(defvar distel-inhibit-backend-check)
+(defvar erl-nodes)
 (declare-function distel-setup "distel" ())
+(declare-function derl-call "derl-rpc")
+(declare-function erl-binary "erlext")
 
 (defun derl-distel--find ()
   "Return Distel's source tree from `derl-distel-directory' or `load-path'."
@@ -100,6 +108,45 @@ named after DIRECTORY, and are rebuilt only when a source is newer."
           (display-buffer (current-buffer))
           (error "Compiling Distel's backend failed; see *derl-distel-erlc*"))))
     ebin))
+
+(defun derl-distel--file-bytes (file)
+  "Return the contents of FILE as a unibyte string."
+  (with-temp-buffer
+    (set-buffer-multibyte nil)
+    (insert-file-contents-literally file)
+    (buffer-string)))
+
+(defun derl-distel-upload-backend (node ebin)
+  "Load Distel's backend, the beams in EBIN, into NODE unless it has it.
+As Distel's `erl-check-backend' does when a node comes up, but
+waiting for the node's answers: once this returns, Distel's
+commands work on NODE.  Return nil, or a string saying what failed."
+  (require 'derl-rpc)
+  (condition-case err
+      (let ((loaded (derl-call node 'code 'ensure_loaded '(distel))))
+        (unless (and (vectorp loaded) (eq (aref loaded 0) 'module))
+          (dolist (beam (directory-files ebin t "\\.beam\\'"))
+            (let* ((module (intern (file-name-base beam)))
+                   (result (derl-call node 'code 'load_binary
+                                      (list module beam
+                                            (erl-binary
+                                             (derl-distel--file-bytes beam))))))
+              (unless (and (vectorp result) (eq (aref result 0) 'module))
+                (error "Loading %s failed: %S" module result)))))
+        nil)
+    (error (error-message-string err))))
+
+(defun derl-distel--upload-to-connected (ebin)
+  "Load Distel's backend from EBIN into every node connected now.
+Distel uploads it from `erl-nodeup-hook', which ran for these nodes
+before Distel was loaded.  A node that fails is reported, and the
+others are still served."
+  (unless (bound-and-true-p distel-inhibit-backend-check)
+    (dolist (node erl-nodes)
+      (let ((failure (derl-distel-upload-backend node ebin)))
+        (when failure
+          (message "Distel's backend is not loaded into %s: %s"
+                   node failure))))))
 
 (defun derl-distel--erlang-mode-directory ()
   "Return the emacs/ directory of Erlang's tools application, or nil."
@@ -143,8 +190,10 @@ default `derl-distel-directory', or where distel.el is found on
 `load-path'.  Compile Distel's Erlang backend into
 `derl-distel-cache-directory' and set `distel-ebin-directory',
 put derl's lisp/ before Distel's elisp/ on `load-path', load
-Distel, and enable it in `erlang-mode' buffers.  Return the
-directory of the compiled backend."
+Distel, and enable it in `erlang-mode' buffers.  Load the backend
+into the nodes connected already, whose `erl-nodeup-hook' ran
+before Distel's was there.  Return the directory of the compiled
+backend."
   (interactive
    (list (or (derl-distel--find)
              (read-directory-name "Distel's source tree: " nil nil t))))
@@ -167,6 +216,7 @@ directory of the compiled backend."
         (require 'distel))
       (setq distel-ebin-directory ebin)
       (distel-setup)
+      (derl-distel--upload-to-connected ebin)
       (when (called-interactively-p 'interactive)
         (message "Distel runs on derl; its backend is in %s" ebin))
       ebin)))

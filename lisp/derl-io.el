@@ -254,22 +254,39 @@ does.  See `derl--serve'."
                        (error-message-string err))))))
   t)
 
-(defun derl-io--redirect-stale-output (_conn pid message)
+(defun derl-io--redirect-stale-output (conn pid message)
   "Print MESSAGE, sent to PID of an earlier Emacs, if it is Distel's output.
 Distel's backend keeps one output proxy per printed group-leader
 pid, and a printed pid has no creation: after Emacs restarts under
 the same node name, the proxy still sends {put_chars, Chars} to the
-old Emacs's group leader.  Such a message goes to the default group
-leader; return non-nil then.  Nothing else sent to a pid of an
-earlier Emacs is delivered, and links and monitors to one fail with
-`noproc', as in Erlang."
+old Emacs's group leader.  Such a message goes to the process of
+this Emacs that has PID's number now, as it would have with
+Distel's own runtime, where pids had no creation (the same steps
+after a restart make the same group leader again: a distel-ie
+session's, or the default one); when no process has that number,
+to the default group leader.  Return non-nil then.  A message that
+came over CONN from another node reaches the process as any message
+from CONN does (a server sees CONN).  Nothing else sent to a pid of
+an earlier Emacs is delivered, and links and monitors to one fail
+with `noproc', as in Erlang."
   (when (and (erl-pid-p pid)
              (eq (erl-pid-node pid) erl-node-name)
              (not (eql (erl-pid-creation pid) erl-node-creation))
              (vectorp message) (= (length message) 2)
              (eq (aref message 0) 'put_chars))
-    (erl-send (erl--default-group-leader) message)
-    t))
+    (or (and (eql (erl-pid-serial pid) 0)
+             (derl-io--to-number conn (erl-pid-id pid) message))
+        (progn (erl-send (erl--default-group-leader) message)
+               t))))
+
+(defun derl-io--to-number (conn id message)
+  "Deliver MESSAGE, which came over CONN, to this Emacs's pid number ID.
+Return non-nil if a process or server took it."
+  (let* ((pid (erl--make-local-pid id))
+         (taken (if conn (derl--to-receiver conn pid message) 'none)))
+    (if (eq taken 'none)
+        (erl--send-local pid message)
+      taken)))
 
 (add-hook 'derl-undeliverable-functions #'derl-io--redirect-stale-output)
 

@@ -45,25 +45,34 @@ Return its value, or signal an error naming PREDICATE."
 (defun derl-distel-child-run (settings form)
   "Set up Distel with SETTINGS, evaluate FORM, print its value and exit.
 SETTINGS is a plist: :cookie, :epmd-port, :node-name (set with
-`setq' when :setq is non-nil), :distel, :cache and :node."
+`setq' when :setq is non-nil), :distel, :cache and :node; :before,
+a form evaluated before `derl-distel-setup' runs.  With :setup, a
+list of forms (README's set-up, say), those forms set everything up
+instead, and only :epmd-port, :node and :before are used."
   (let ((debug-on-error nil)
         (code 0))
     (condition-case err
         (progn
           (require 'derl)
           (require 'derl-rpc)
-          (setq derl-cookie (plist-get settings :cookie)
-                derl-epmd-port (plist-get settings :epmd-port)
-                erl-popup-on-output nil)
-          (if (plist-get settings :setq)
-              ;; As many users do, after derl is loaded.
-              (setq erl-node-name (plist-get settings :node-name))
-            (customize-set-variable 'erl-node-name
-                                    (plist-get settings :node-name)))
-          (require 'derl-distel)
-          (setq derl-distel-cache-directory (plist-get settings :cache))
-          (derl-distel-setup (plist-get settings :distel))
-          (setq derl-distel-child-node (plist-get settings :node))
+          (setq derl-epmd-port (plist-get settings :epmd-port)
+                erl-popup-on-output nil
+                derl-distel-child-node (plist-get settings :node))
+          (if (plist-get settings :setup)
+              (progn
+                (eval (plist-get settings :before) t)
+                (dolist (setup-form (plist-get settings :setup))
+                  (eval setup-form t)))
+            (setq derl-cookie (plist-get settings :cookie))
+            (if (plist-get settings :setq)
+                ;; As many users do, after derl is loaded.
+                (setq erl-node-name (plist-get settings :node-name))
+              (customize-set-variable 'erl-node-name
+                                      (plist-get settings :node-name)))
+            (eval (plist-get settings :before) t)
+            (require 'derl-distel)
+            (setq derl-distel-cache-directory (plist-get settings :cache))
+            (derl-distel-setup (plist-get settings :distel)))
           (setq erl-nodename-cache derl-distel-child-node)
           ;; One line of ASCII, whatever the locale.
           (let ((value (eval form t))

@@ -60,19 +60,29 @@
           (derl-test-start-node "-pa" (derl-distel-test--ebin))))
   derl-distel-test--node)
 
-(defun derl-distel-test-run (node form &optional node-name use-setq)
+(defun derl-distel-test-run (node form &optional node-name use-setq
+                                   &rest more)
   "Run FORM in a fresh Emacs with Distel connected to NODE; return its value.
 The Emacs is called NODE-NAME (default a fresh name), set with
-`setq' when USE-SETQ is non-nil."
-  (let* ((settings (list :setq use-setq
-                         :cookie derl-test-cookie
-                         :epmd-port (derl-test-epmd-port)
-                         :node-name (or node-name
-                                        (intern (format "distel%s@localhost"
-                                                        (derl-test-random-string 6))))
-                         :distel (derl-distel-test--copy)
-                         :cache (derl-distel-test--cache)
-                         :node node))
+`setq' when USE-SETQ is non-nil.  MORE are further settings for
+`derl-distel-child-run' (:before FORM, :setup FORMS), and :home
+DIRECTORY, the HOME the Emacs runs with."
+  (let* ((settings (append
+                    (list :setq use-setq
+                          :cookie derl-test-cookie
+                          :epmd-port (derl-test-epmd-port)
+                          :node-name (or node-name
+                                         (intern (format "distel%s@localhost"
+                                                         (derl-test-random-string 6))))
+                          :distel (derl-distel-test--copy)
+                          :cache (derl-distel-test--cache)
+                          :node node)
+                    more))
+         (process-environment
+          (if (plist-get more :home)
+              (cons (concat "HOME=" (plist-get more :home))
+                    process-environment)
+            process-environment))
          (buffer (generate-new-buffer " *derl-distel-child*"))
          (proc (start-process
                 "derl-distel-child" buffer
@@ -138,6 +148,41 @@ The Emacs is called NODE-NAME (default a fresh name), set with
                              (nth 1 result)))
     (should (string-suffix-p "elisp/" (nth 2 result)))
     (should-not (nth 3 result))))
+
+;;;; Set-up while connected
+
+(ert-deftest derl-distel-setup-while-connected ()
+  "Set-up with a node connected already: `erl-ping' works at once.
+Distel uploads its backend from `erl-nodeup-hook', which ran for
+that node before Distel was loaded; without the set-up's own
+upload every ping failed with undef distel:rpc_entry until the
+node reconnected."
+  (skip-unless derl-distel-test-source)
+  (derl-test-configure)
+  (derl-distel-test--ebin)
+  (let ((node (derl-test-start-node)))
+    (unwind-protect
+        (let ((result
+               (derl-distel-test-run
+                node
+                '(let ((pings nil))
+                   (dotimes (_ 2)
+                     (erl-ping derl-distel-child-node)
+                     (push (derl-distel-child-wait
+                            (lambda ()
+                              (derl-distel-child-message-p
+                               "\\(Successfully\\|Failed to\\) communicate")))
+                           pings)
+                     (with-current-buffer (messages-buffer)
+                       (let ((inhibit-read-only t)) (erase-buffer))))
+                   (list (nreverse pings)
+                         (derl-call derl-distel-child-node
+                                    'code 'is_loaded '(distel))))
+                nil nil :before '(derl-connect derl-distel-child-node))))
+          (dolist (ping (car result))
+            (should (string-match-p "Successfully communicated" ping)))
+          (should (vectorp (cadr result))))
+      (derl-test-stop-node node))))
 
 ;;;; Commands
 
@@ -366,6 +411,84 @@ pid, so the old proxy forwards to the first Emacs's pid."
                        (derl-call node 'erlang 'registered nil)))
       (should (equal (derl-distel-test-run node derl-distel-test--talk name)
                      "café wörld ∑\n")))))
+
+;;;; Pids of an earlier Emacs
+
+(defconst derl-distel-test--ie-print
+  '(let ((node derl-distel-child-node))
+     (with-current-buffer (erl-ie-session node)
+       (derl-distel-child-wait
+        (lambda () (erl-pid-p (derl-call node 'erlang 'whereis '(distel_ie)))))
+       (goto-char (point-max))
+       (insert "\nio:format(\"derl-ie-~s~n\", [\"printed\"]).")
+       (erl-ie-eval-expression node)
+       (let ((printed (lambda (text) (and (string-match-p "derl-ie-printed"
+                                                          (or text ""))
+                                          t))))
+         (ignore-errors
+           (derl-distel-child-wait
+            (lambda ()
+              (or (funcall printed (buffer-string))
+                  (funcall printed (derl-distel-child-buffer-text
+                                    "*erl-output*"))))
+            10))
+         (list (erl-pid-id erl-group-leader)
+               (funcall printed (buffer-string))
+               (funcall printed (derl-distel-child-buffer-text
+                                 "*erl-output*"))))))
+  "Print from a distel-ie session; say where the text went.
+The value is (GROUP-LEADER-NUMBER IN-SESSION IN-ERL-OUTPUT).")
+
+(ert-deftest derl-distel-ie-output-across-restart ()
+  "distel-ie's output reaches its session after a restart too.
+The node's distel_ie process keeps the group leader it was given,
+an output proxy that forwards to the session's group leader of the
+first Emacs.  The second Emacs, of the same name, makes its session
+the same way, under the same number: the output goes there, not to
+*erl-output*."
+  (derl-distel-test-with-node node
+    (let* ((name (intern (format "distel%s@localhost"
+                                 (derl-test-random-string 6))))
+           (first (derl-distel-test-run node derl-distel-test--ie-print name))
+           (second (derl-distel-test-run node derl-distel-test--ie-print
+                                         name)))
+      (should (equal (cdr first) '(t nil)))
+      ;; The same number: the old proxy's pid names it.
+      (should (eql (car first) (car second)))
+      (should (equal (cdr second) '(t nil))))))
+
+(defun derl-distel-test--stale (pid)
+  "PID as an earlier Emacs of the same node name had it."
+  (let ((stale (copy-sequence pid)))
+    (aset stale 5 (logand (1+ erl-node-creation) #xffffffff))
+    stale))
+
+(ert-deftest derl-distel-stale-pid-output-only ()
+  "Of what a node sends to a pid of an earlier Emacs, only output arrives.
+{put_chars, Chars} reaches the process with that number now;
+another message is lost and logged; a link and a monitor from the
+node get noproc, as for any pid of an earlier incarnation."
+  (derl-test-with-node (node)
+    (let* ((inbox (derl-test-inbox))
+           (stale (derl-distel-test--stale (car inbox)))
+           (tester (derl-test-inbox)))
+      (derl-call node 'erlang 'send (list stale [put_chars "to the new one"]))
+      (derl-call node 'erlang 'send (list stale 'not-output))
+      (derl-test-wait (lambda () (cadr inbox)))
+      (accept-process-output nil 0.3)
+      (should (equal (cadr inbox) '([put_chars "to the new one"])))
+      (with-current-buffer "*erl-lost-msgs*"
+        (should (string-match-p
+                 (format "to <[^>]*\\.%d\\.0> (creation %d): 'not-output'"
+                         (erl-pid-id stale) (erl-pid-creation stale))
+                 (buffer-string))))
+      (erl-send (vector 'echo node) (vector 'register_tester (car tester)))
+      (erl-send (vector 'echo node) (vector 'link stale))
+      (erl-send (vector 'echo node) (vector 'monitor stale))
+      (derl-test-wait
+       (lambda () (and (member [linked_exit noproc] (cadr tester))
+                       (member [down noproc] (cadr tester)))))
+      (should (erl-local-pid-alive-p (car inbox))))))
 
 (provide 'derl-distel-tests)
 
