@@ -332,6 +332,9 @@ Erlang requires: run chmod 400 %s" file file))))
 
 (defun derl--ensure-started ()
   "Start the module's I/O thread and the event pipe, once."
+  ;; The module first (it may have to be built): a failure leaves no
+  ;; pipe without a thread.
+  (derl-module-load)
   (unless (process-live-p derl--events-process)
     (let ((process-adaptive-read-buffering nil))
       ;; Without that binding Emacs delays reads from the pipe, and a

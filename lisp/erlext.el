@@ -186,8 +186,8 @@ described by their type."
 (declare-function derl--module-encode "derl-module"
                   (term compress max-depth))
 
-;; After `erl-tag': the module takes that very object at load.
-(derl-module-load)
+;; The module loads at the first call of one of its functions (see
+;; derl-module.el), and takes `erl-tag', that very object, then.
 
 ;;;; Encoding and decoding
 
