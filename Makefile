@@ -129,13 +129,21 @@ fuzz: deps $(BUILD)/fuzz_etf
 
 # Byte-compile the Lisp, warnings as errors.  Everything loads the .elc
 # files with `load-prefer-newer', so an edited .el still wins.
-LISP_SRC := $(wildcard lisp/*.el)
-lisp: module $(LISP_SRC:.el=.elc)
+LISP_SRC := $(filter-out lisp/derl-autoloads.el,$(wildcard lisp/*.el))
+lisp: module $(LISP_SRC:.el=.elc) lisp/derl-autoloads.el
 
 lisp/%.elc: lisp/%.el
 	@$(EMACS) -Q --batch -L lisp --eval '(setq load-prefer-newer t)' \
 	  --eval '(setq byte-compile-error-on-warn t)' \
 	  -f batch-byte-compile $<
+
+# The autoloads of every ;;;###autoload cookie, with lisp/ put on
+# `load-path', as package.el writes them: loading this one file is all
+# an init file needs.
+lisp/derl-autoloads.el: $(LISP_SRC)
+	@rm -f $@
+	@$(EMACS) -Q --batch -l package --eval '(setq inhibit-message t)' \
+	  --eval '(package-generate-autoloads "derl" "lisp")'
 
 # ---- demo and bench
 
@@ -151,4 +159,4 @@ bench: deps module lisp $(ERL_BEAM)
 	EMACS=$(EMACS) ERL=$(ERL) ERLC=$(ERLC) sh bench/run.sh
 
 clean:
-	rm -rf $(BUILD) $(MODULE) lisp/*.elc bench/corpus
+	rm -rf $(BUILD) $(MODULE) lisp/*.elc lisp/derl-autoloads.el bench/corpus

@@ -92,10 +92,12 @@ that connects but does not finish its handshake within
 (defvar derl-node--unreported-refusals 0
   "Refused connections not reported in *Messages* since then.")
 
+;;;###autoload
 (defun derl-node-port ()
   "The port Emacs listens on as a node, or nil when it is not one."
   (and (eq derl-node--state 'up) (nth 2 derl-node--listener)))
 
+;;;###autoload
 (defun derl-start-node (&optional name)
   "Make Emacs an Erlang node named NAME that other nodes can connect to.
 NAME defaults to `erl-node-name'; another name renames Emacs's node.
@@ -173,6 +175,7 @@ first" erl-node-name))))
             (list (format "`%s' is %S, not a port number (1 to 65535)"
                           what port)))))
 
+;;;###autoload
 (defun derl-stop-node ()
   "Stop being a node: EPMD forgets the name, incoming connections close.
 Connections Emacs made itself stay up."

@@ -331,6 +331,7 @@ terms for each line, which the garbage collector would have to take."
       (insert " ")
       (derl-trace-insert-term term3))))
 
+;;;###autoload
 (defun derl-trace-flush ()
   "Write the pending trace lines into their *trace NODE* buffers now."
   (interactive)

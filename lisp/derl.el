@@ -50,6 +50,7 @@
 (require 'derl-trace)
 (require 'derl-tls)
 
+;;;###autoload
 (defgroup derl nil
   "Distributed Erlang for Emacs."
   :group 'languages
@@ -1308,6 +1309,8 @@ Its links were dissolved by the exit signals it sent."
 (require 'derl-commands)
 (require 'derl-list)
 (require 'derl-eval)
+(require 'derl-node)
+(require 'derl-distel)
 (require 'derl-shell)
 
 ;;; derl.el ends here
