@@ -6,6 +6,7 @@
 #   make demo-interactive   the same, left open in a terminal Emacs
 #   make bench    speed, as ratios against references in the same run
 #   make fuzz     the long fuzz run (FUZZ_SECONDS, default 600)
+#   make package  a package.el tarball, build/derl-VERSION.tar
 #
 # Copyright (C) 2026 The derl authors
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -144,6 +145,32 @@ lisp/derl-autoloads.el: $(LISP_SRC)
 	@rm -f $@
 	@$(EMACS) -Q --batch -l package --eval '(setq inhibit-message t)' \
 	  --eval '(package-generate-autoloads "derl" "lisp")'
+
+# ---- package
+
+# A tarball for M-x package-install-file: the Lisp, the module's C
+# sources and what builds them (this Makefile and test/deps.sh), which
+# lisp/derl-module.el runs in the package's directory at first use.
+VERSION := $(shell sed -n 's/^;; Version: *//p' lisp/derl.el 2>/dev/null)
+PKG     := derl-$(VERSION)
+
+.PHONY: package
+package: $(BUILD)/$(PKG).tar
+
+$(BUILD)/$(PKG).tar: $(LISP_SRC) $(wildcard module/*.[ch]) Makefile \
+                     test/deps.sh LICENSE README.org
+	@rm -rf $(BUILD)/package
+	@mkdir -p $(BUILD)/package/$(PKG)/module $(BUILD)/package/$(PKG)/test
+	cp $(LISP_SRC) Makefile LICENSE README.org $(BUILD)/package/$(PKG)/
+	cp module/*.[ch] $(BUILD)/package/$(PKG)/module/
+	cp test/deps.sh $(BUILD)/package/$(PKG)/test/
+	@$(EMACS) -Q --batch -l package --visit lisp/derl.el \
+	  --eval '(setq desc (package-buffer-info))' \
+	  --eval '(package-generate-description-file desc "$(CURDIR)/$(BUILD)/package/$(PKG)/derl-pkg.el")'
+	tar -C $(BUILD)/package --sort=name --owner=0 --group=0 \
+	  --numeric-owner -cf $@ $(PKG)
+	@rm -rf $(BUILD)/package
+	@echo "Wrote $@: M-x package-install-file RET $@"
 
 # ---- demo and bench
 
