@@ -8,8 +8,9 @@
 ;; `make demo' (`derl-demo-batch'): starts a private epmd and an Erlang
 ;; node with a fresh random name and cookie, connects Emacs to it,
 ;; calls a function there, evaluates an expression, exchanges messages
-;; with a process there, links, streams, shows the node list and the
-;; trace buffer, then stops everything.  Terms print as Erlang prints
+;; with a process there, links, streams (measured as `make bench'
+;; measures streams, the trace off), shows the node list and the trace
+;; buffer, then stops everything.  Terms print as Erlang prints
 ;; them.
 ;;
 ;; `make demo-interactive' (`derl-demo-interactive'): the same start in
@@ -96,20 +97,57 @@
                           (lambda (m) (and (vectorp m)
                                            (eq (aref m 0) 'EXIT)))))))))
 
-(defun derl-demo--stream (node me box)
-  "Stream 10,000 messages from NODE into ME, whose messages land in BOX."
-  (derl-demo--say "\n10,000 messages streamed from Erlang into the Emacs \
-process:")
-  (setcar box nil)
-  (let ((derl-use-trace-buffer nil)
+(defvar derl-demo-stream-size 200000
+  "Messages in each stream the demo measures, as many as `make bench' sends.")
+
+(defun derl-demo--sink (count)
+  "Receive {seq, I} into COUNT until `done', as `make bench' does.
+COUNT is [NEXT-EXPECTED RECEIVED OUT-OF-ORDER END-TIME]."
+  (erl-receive ()
+      ((['seq i]
+        (unless (eql i (aref count 0))
+          (aset count 2 (1+ (aref count 2))))
+        (aset count 0 (1+ i))
+        (aset count 1 (1+ (aref count 1)))
+        (derl-demo--sink count))
+       ('done (aset count 3 (float-time))))))
+
+(defun derl-demo--stream-once (node n)
+  "Stream N messages from NODE into a new Emacs process.
+Return (RATE RECEIVED OUT-OF-ORDER), the rate in messages a second
+from the request to the end marker."
+  (let ((count (vector 1 0 0 nil))
         (start (float-time)))
-    (erl-send (vector 'echo node) (vector 'stream me 10000))
-    (derl-demo--await box (lambda (m) (eq m 'done)))
-    (derl-demo--say "  %d arrived, in order: %s, %.0f messages/s"
-                    (1- (length (car box)))
-                    (equal (mapcar (lambda (m) (aref m 1)) (cdr (car box)))
-                           (number-sequence 10000 1 -1))
-                    (/ 10000 (- (float-time) start)))))
+    (erl-spawn
+      (erl-send (vector 'echo node) (vector 'stream erl-self n))
+      (derl-demo--sink count))
+    (derl--wait (lambda () (aref count 3)) 600 "a stream")
+    (list (/ n (- (aref count 3) start)) (aref count 1) (aref count 2))))
+
+(defun derl-demo--stream (node)
+  "Stream messages from NODE into Emacs processes, measured as the bench does.
+Three streams of `derl-demo-stream-size' messages, the trace off;
+print the median rate, the three, and what was lost or disordered."
+  (let ((n derl-demo-stream-size))
+    (derl-demo--say "\nThree streams of %d messages from Erlang into an Emacs \
+process, the trace off,\nmeasured as `make bench' does (from the request \
+to the last message, median of 3):" n)
+    (let* ((derl-use-trace-buffer nil)
+           (runs (cl-loop repeat 3 collect (derl-demo--stream-once node n)))
+           (rates (mapcar #'car runs)))
+      (derl-demo--say "  %d arrived each time, in order: %s; %.0f messages/s \
+\(the three: %s)"
+                      n
+                      (cl-every (lambda (run) (and (= (nth 1 run) n)
+                                                   (zerop (nth 2 run))))
+                                runs)
+                      (nth 1 (sort (copy-sequence rates) #'<))
+                      (mapconcat (lambda (rate) (format "%.0f" rate))
+                                 rates ", "))
+      (unless (cl-every (lambda (run) (= (nth 1 run) n)) runs)
+        (derl-demo--say "  received: %s"
+                        (mapconcat (lambda (run) (format "%d" (nth 1 run)))
+                                   runs ", "))))))
 
 (defun derl-demo--trace (node)
   "Print the start of NODE's trace buffer."
@@ -161,7 +199,7 @@ fresh cookie..." (derl-test-epmd-port))
 
             (derl-demo--exchange node me box)
             (derl-demo--link node)
-            (derl-demo--stream node me box)
+            (derl-demo--stream node)
 
             (derl-demo--say "\nThe node list (M-x derl-list-nodes):")
             (derl-demo--node-list)
