@@ -104,6 +104,22 @@ modules.  Return (EXIT-CODE . OUTPUT)."
                         args)))
       (cons code (buffer-string)))))
 
+(defvar derl-test--otp-release nil "The major release of the test nodes' OTP.")
+
+(defun derl-test-otp-release ()
+  "Return the major Erlang/OTP release the test nodes run, as an integer.
+That is the release of the `erl' in PATH, asked once."
+  (or derl-test--otp-release
+      (setq derl-test--otp-release
+            (with-temp-buffer
+              (call-process "erl" nil t nil "-noshell" "-eval"
+                            (concat "io:format(\"~s\", "
+                                    "[erlang:system_info(otp_release)]), "
+                                    "halt()."))
+              (or (cl-parse-integer (buffer-string) :junk-allowed t)
+                  (error "Cannot tell the release of erl: %s"
+                         (buffer-string)))))))
+
 (defvar derl-test--nodes nil "Erlang node processes the tests started.")
 
 (defun derl-test--await-ready (proc name)

@@ -421,6 +421,7 @@ Each gets its own result, or its own timeout naming its own function."
 
 (ert-deftest derl-rpc-alias-send ()
   "A message to an active alias is delivered; after unalias it is dropped."
+  (skip-unless (>= (derl-test-otp-release) 24)) ; aliases came in OTP 24
   (derl-test-with-node (node)
     (let* ((inbox (derl-test-inbox))
            (alias (with-erl-process (car inbox) (erl-alias))))
