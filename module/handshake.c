@@ -640,6 +640,13 @@ hs_peer_closed (hs_state *hs)
          made from our cookie, does not match its own.  */
       return fail (hs, HS_ERR_AUTH,
                    "the node rejected our cookie (cookie mismatch)");
+    case HS_AWAIT_STATUS:
+      /* A node answers our name with a status, even to refuse it;
+         Erlang/OTP 23's TLS distribution closes without a word (later
+         ones answer with a TLS alert, which says it all).  */
+      return protocol_error (hs, "connection closed during handshake, "
+                                 "before the node answered our name: is it "
+                                 "a TLS node (-proto_dist inet_tls)?");
     default:
       return protocol_error (hs, "connection closed during handshake");
     }

@@ -939,16 +939,22 @@ test_hs_peer_closed (void)
   hs_state hs;
   bytes in = { .n = 0 };
 
+  /* Closed before any answer to our name: as an OTP 23 TLS node does
+     to a plain connection.  */
   init (&hs, 6);
   CHECK (hs_peer_closed (&hs) == HS_FAILED);
   CHECK (hs.kind == HS_ERR_PROTOCOL && error_clean (&hs));
   CHECK (hs.error
-         && strcmp (hs.error, "connection closed during handshake") == 0);
+         && strstr (hs.error, "connection closed during handshake") == hs.error
+         && strstr (hs.error, "before the node answered our name: is it "
+                              "a TLS node"));
   hs_free (&hs);
 
   CHECK (after_status (&hs, "ok") == HS_CONTINUE);
   CHECK (hs_peer_closed (&hs) == HS_FAILED);
   CHECK (hs.kind == HS_ERR_PROTOCOL && error_clean (&hs));
+  CHECK (hs.error
+         && strcmp (hs.error, "connection closed during handshake") == 0);
   hs_free (&hs);
 
   CHECK (after_status (&hs, "ok") == HS_CONTINUE);
