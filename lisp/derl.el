@@ -250,6 +250,7 @@ reference: (LOCAL-PID REMOTE-PID REF TARGET).")
 ;; Capability flags the senders look at.
 (defconst derl--flag-send-sender #x80000)
 (defconst derl--flag-exit-payload #x400000)
+(defconst derl--flag-unlink-id #x2000000)
 
 (defun derl--split-node (node)
   "Return (ALIVE . HOST) of NODE, a symbol or string name@host.
@@ -661,13 +662,19 @@ the module queues what is sent before the node is up."
     (derl--trace-terms conn 'output "LINK:" self pid)))
 
 (defun erl-dist-unlink (pid)
-  "Remove the link between the current process and PID on a remote node."
+  "Remove the link between the current process and PID on a remote node.
+A node without the new link protocol (before Erlang/OTP 23.3) gets
+the old UNLINK; any other UNLINK_ID, which it acknowledges."
   (let* ((conn (derl--connection (erl-pid-node pid)))
-         (self (derl--self))
-         (id (cl-incf (derl-connection-unlink-id conn))))
-    (derl--request conn (vector derl--dop-unlink-id id self pid))
-    (derl--forget-link conn self pid)
-    (derl--trace-terms conn 'output "UNLINK_ID:" id self pid)))
+         (self (derl--self)))
+    (if (or (not (eq (derl-connection-state conn) 'up))
+            (derl--peer-has conn derl--flag-unlink-id))
+        (let ((id (cl-incf (derl-connection-unlink-id conn))))
+          (derl--request conn (vector derl--dop-unlink-id id self pid))
+          (derl--trace-terms conn 'output "UNLINK_ID:" id self pid))
+      (derl--request conn (vector derl--dop-unlink self pid))
+      (derl--trace-terms conn 'output "UNLINK:" self pid))
+    (derl--forget-link conn self pid)))
 
 (defun derl--send-exit (conn op payload-op from to reason)
   "Send an exit signal FROM to TO with REASON over CONN: as OP, or PAYLOAD-OP."
