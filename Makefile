@@ -2,6 +2,8 @@
 #
 #   make          build the module (module/derl-module.so)
 #   make test     C unit tests (ASan+UBSan), fuzz smoke run, ERT suites
+#   make test-matrix   make test in Debian 13, and the node suites against
+#                 the OTP of Debian 11, 12, 13 and unstable (root; chroots)
 #   make demo     show derl at work against a local Erlang node
 #   make demo-interactive   the same, left open in a terminal Emacs
 #   make bench    speed, as ratios against references in the same run
@@ -41,8 +43,8 @@ ERL_BEAM := $(patsubst test/erl/%.erl,$(BUILD)/ebin/%.beam,$(ERL_SRC))
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
 
-.PHONY: all module lisp test test-c test-fuzz test-ert demo demo-interactive \
-        bench fuzz deps clean
+.PHONY: all module lisp test test-c test-fuzz test-ert test-matrix demo \
+        demo-interactive bench fuzz deps clean
 
 all: module lisp
 
@@ -124,6 +126,11 @@ test-fuzz: $(BUILD)/fuzz_etf
 test-ert: module lisp $(ERL_BEAM)
 	$(EMACS) -Q --batch -L lisp -L test --eval '(setq load-prefer-newer t)' \
 	  -l test/derl-ert.el -f derl-ert-run-batch
+
+# Debian chroots (made and kept in DERL_MATRIX_CACHE, default
+# /var/cache/derl-matrix): see test/matrix.sh.
+test-matrix: deps module lisp $(ERL_BEAM)
+	@EMACS=$(EMACS) bash test/matrix.sh
 
 fuzz: deps $(BUILD)/fuzz_etf
 	sh test/fuzz/run.sh $(BUILD)/fuzz_etf $(FUZZ_SECONDS)
