@@ -229,25 +229,29 @@ packages ${PACKAGES[*]}"
 
 # ---- what runs where
 
-# versions_of SUITE: the versions a chroot (or "host") runs.
+# versions_of SUITE: the versions a chroot (or "host", this machine)
+# runs: Debian, Erlang/OTP, Elixir, OpenSSL and, with a second
+# argument, Emacs.
 versions_of () {
-    local dir otp elixir ssl emacs line
+    local dir otp elixir ssl emacs
     if [ "$1" = host ]; then
         otp=$(cat /usr/lib/erlang/releases/*/OTP_VERSION 2>/dev/null)
-        elixir=$(elixir --version 2>/dev/null | sed -n 's/^Elixir \([^ ]*\).*/\1/p')
+        elixir=$(elixir --version 2>/dev/null |
+                     sed -n 's/^Elixir \([^ ]*\).*/\1/p')
         ssl=$(openssl version | cut -d' ' -f2)
-        say "Debian $(cat /etc/debian_version), Erlang/OTP $otp, Elixir $elixir, OpenSSL $ssl"
-        return
+        emacs=$("$EMACS" --version | sed -n '1s/^GNU Emacs //p')
+        dir=""
+    else
+        dir=$CACHE/$1
+        otp=$(cat "$dir"/usr/lib/erlang/releases/*/OTP_VERSION 2>/dev/null)
+        elixir=$(upstream "$(version_in "$dir" elixir)")
+        ssl=$(upstream "$(version_in "$dir" libssl3t64 libssl3 libssl1.1)")
+        emacs=$(upstream "$(version_in "$dir" emacs-nox)")
     fi
-    dir=$CACHE/$1
-    otp=$(cat "$dir"/usr/lib/erlang/releases/*/OTP_VERSION 2>/dev/null)
-    elixir=$(version_in "$dir" elixir)
-    ssl=$(version_in "$dir" libssl3t64 libssl3 libssl1.1)
-    emacs=$(version_in "$dir" emacs-nox)
-    line="Debian $(cat "$dir/etc/debian_version"), Erlang/OTP $otp"
-    line="$line, Elixir $(upstream "$elixir"), OpenSSL $(upstream "$ssl")"
-    [ -n "$emacs" ] && line="$line, Emacs $(upstream "$emacs")"
-    say "$line"
+    printf 'Debian %s, Erlang/OTP %s, Elixir %s, OpenSSL %s' \
+           "$(cat "$dir/etc/debian_version")" "$otp" "$elixir" "$ssl"
+    [ -n "${2:-}" ] && printf ', Emacs %s' "$emacs"
+    echo
 }
 
 # upstream VERSION: the upstream part of a Debian package's version
@@ -319,7 +323,7 @@ make_test_in () {
     do_mount -t proc proc "$dir/proc" &&
         do_mount --bind /dev "$dir/dev" &&
         do_mount --bind /dev/pts "$dir/dev/pts" || return 1
-    say "==== $stack: $(versions_of "$1")"
+    say "==== $stack: $(versions_of "$1" emacs)"
     start=$(now)
     timeout -k 30 "${DERL_MATRIX_MAKE_TEST_TIMEOUT:-1800}" \
             chroot "$dir" /usr/bin/env -i HOME=/root PATH=$CHROOT_PATH \
@@ -383,7 +387,7 @@ nodes_of () {
         rm -rf "$ebin" && mkdir -p "$ebin" &&
             "$bin/erlc" -o "$ebin" test/erl/*.erl || return 1
     fi
-    say "==== $stack: $(versions_of "$1"); Emacs $("$EMACS" --version | sed -n '1s/^GNU Emacs //p') here"
+    say "==== $stack: nodes of $(versions_of "$1"); from $(versions_of host emacs)"
     start=$(now)
     # Scratch files (certificates, Distel's copy) go where the
     # chroot sees them at the same path.
