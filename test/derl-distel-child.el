@@ -17,6 +17,7 @@
 (require 'cl-lib)
 
 (defvar derl-distel-child-node nil "The node under test.")
+(defvar erl-nodename-cache)
 
 (defun derl-distel-child-wait (predicate &optional timeout)
   "Wait up to TIMEOUT seconds (default 30) until PREDICATE returns non-nil.
