@@ -51,6 +51,7 @@
 ;;; Code:
 
 (require 'cl-lib)
+(require 'ansi-color)
 (require 'comint)
 (require 'subr-x)
 (require 'derl)
@@ -85,7 +86,9 @@
   (binary nil :documentation "Non-nil when the shell asked for binaries.")
   (expand nil :documentation "The expand function the shell set, or nil.")
   (collect nil :documentation "While `derl-shell-eval' waits: (CALLBACK
-. TEXTS), the output printed since it fed its text, newest first.")
+STATE . TEXTS).  STATE is `fed' until the shell reads the text fed,
+`reading' while it does, `read' once it has read all of it; TEXTS is
+the output printed since it began to read, newest first.")
   (down nil :documentation "Non-nil once the shell or its node is gone."))
 
 (defvar-local derl-shell--current nil
@@ -100,13 +103,15 @@
   "TERM, chardata from the node, as a string."
   (derl-io--text term 'unicode))
 
-(defun derl-shell--insert (session text)
-  "Show TEXT, output of SESSION's shell, before the input being typed."
+(defun derl-shell--insert (session text &optional prompt)
+  "Show TEXT, output of SESSION's shell, before the input being typed.
+PROMPT non-nil says TEXT is a prompt, which is no part of what a
+`derl-shell-eval' collects."
   (let ((buffer (derl-shell--session-buffer session)))
     (when (and (buffer-live-p buffer) (not (string-empty-p text)))
       (let ((collect (derl-shell--session-collect session)))
-        (when collect
-          (push text (cdr collect))))
+        (when (and collect (not prompt) (not (eq (cadr collect) 'fed)))
+          (push (ansi-color-filter-apply text) (cddr collect))))
       (with-current-buffer buffer
         (comint-output-filter (get-buffer-process buffer) text)))))
 
@@ -190,6 +195,14 @@ Only the shell's node may use it; see `derl--serve'."
 Then serve it from what was typed, if there is enough."
   (setf (derl-shell--session-request session) (list from reply-as request)
         (derl-shell--session-scanned session) "")
+  ;; The shell asks for input after it read all that was fed: what it
+  ;; printed meanwhile is the answer a `derl-shell-eval' waited for.
+  ;; (IEx asks again for each line of an expression.)
+  (let ((collect (derl-shell--session-collect session)))
+    (when (and collect (eq (cadr collect) 'read))
+      (setf (derl-shell--session-collect session) nil)
+      (with-demoted-errors "derl-shell-eval's callback: %S"
+        (funcall (car collect) (apply #'concat (reverse (cddr collect)))))))
   (let ((prompt (pcase request
                   (`[get_line ,_ ,prompt] prompt)
                   (`[get_chars ,_ ,prompt ,_] prompt)
@@ -199,14 +212,7 @@ Then serve it from what was typed, if there is enough."
     (derl-shell--prompt-text
      session prompt
      (lambda (text)
-       ;; The shell asks for input: what it printed meanwhile is the
-       ;; answer a `derl-shell-eval' waited for.
-       (let ((collect (derl-shell--session-collect session)))
-         (when collect
-           (setf (derl-shell--session-collect session) nil)
-           (funcall (car collect)
-                    (apply #'concat (reverse (cdr collect))))))
-       (derl-shell--insert session text)
+       (derl-shell--insert session text t)
        (derl-shell--serve-input session)))))
 
 (defun derl-shell--encode (session text)
@@ -220,6 +226,9 @@ Then serve it from what was typed, if there is enough."
   (pcase-let ((`(,from ,reply-as ,_) (derl-shell--session-request session)))
     (setf (derl-shell--session-request session) nil
           (derl-shell--session-input session) rest)
+    (let ((collect (derl-shell--session-collect session)))
+      (when collect
+        (setf (cadr collect) (if (string-empty-p rest) 'read 'reading))))
     (derl-shell--reply session from reply-as value)))
 
 (defun derl-shell--serve-input (session)
@@ -256,7 +265,10 @@ for another line, under the continuation prompt."
         (derl-shell--session-input session) rest)
   (derl-call-async
    (derl-shell--session-node session) module function
-   (append (list nil text) (and (proper-list-p args) args))
+   (append (list nil text)
+           ;; A list of small integers arrives as a string.
+           (cond ((stringp args) (append args nil))
+                 ((proper-list-p args) args)))
    (lambda (result)
      (setf (derl-shell--session-scanning session) nil)
      (pcase result
@@ -269,7 +281,7 @@ for another line, under the continuation prompt."
                  (derl-shell--session-input session))))
        (_
         (setf (derl-shell--session-scanned session) text)
-        (derl-shell--insert session derl-shell-continuation-prompt)))
+        (derl-shell--insert session derl-shell-continuation-prompt t)))
      (derl-shell--serve-input session))
    :on-error (lambda (condition)
                (setf (derl-shell--session-scanning session) nil)
@@ -282,16 +294,26 @@ for another line, under the continuation prompt."
 (defun derl-shell--leader-loop ()
   "The body of a shell's group leader: messages from Emacs are ignored.
 Exit signals from the shell, to which it is linked, end the session."
-  (erl-receive ()
-      ((['EXIT _ reason]
-        (let ((session (cl-find erl-self derl-shell--sessions
-                                :key #'derl-shell--session-leader
-                                :test #'equal)))
-          (when session
-            (derl-shell--gone session (format "the shell exited: %s"
-                                              (derl-term-to-string reason))))))
-       (_ nil))
-    (derl-shell--leader-loop)))
+  (let ((stop nil))
+    (erl-receive ()
+        ((['EXIT _ reason]
+          (let ((session (cl-find erl-self derl-shell--sessions
+                                  :key #'derl-shell--session-leader
+                                  :test #'equal)))
+            (when session
+              (derl-shell--gone session
+                                (format "the shell exited: %s"
+                                        (derl-term-to-string reason))))))
+         ('stop (setq stop t))
+         (_ nil))
+      (unless stop
+        (derl-shell--leader-loop)))))
+
+(defun derl-shell--stop-leader (session)
+  "End SESSION's group leader, quietly."
+  (let ((leader (derl-shell--session-leader session)))
+    (when (and leader (erl-local-pid-alive-p leader))
+      (erl-send leader 'stop))))
 
 ;;;; Starting and stopping
 
@@ -357,8 +379,7 @@ Exit signals from the shell, to which it is linked, end the session."
         (let ((erl-self leader))
           (erl-unlink shell)
           (ignore-errors (erl-exit 'kill shell))))
-      (when (erl-local-pid-alive-p leader)
-        (erl-send-exit erl-null-pid leader 'kill 'exit2)))
+      (derl-shell--stop-leader session))
     (setf (derl-shell--session-down session) t)))
 
 (defun derl-shell--gone (session why)
@@ -367,9 +388,7 @@ Exit signals from the shell, to which it is linked, end the session."
     (setq derl-shell--sessions (delq session derl-shell--sessions))
     (setf (derl-shell--session-down session) t
           (derl-shell--session-request session) nil)
-    (let ((leader (derl-shell--session-leader session)))
-      (when (and leader (erl-local-pid-alive-p leader))
-        (erl-send-exit erl-null-pid leader 'kill 'exit2)))
+    (derl-shell--stop-leader session)
     (derl-shell--insert
      session (format "\n*** %s; RET starts a new shell on %s\n" why
                      (derl-shell--session-node session)))))
@@ -484,6 +503,9 @@ may take several lines, as in a terminal.
   (setq-local comint-input-sender #'derl-shell--send-input)
   (setq-local comint-prompt-read-only t)
   (setq-local comint-process-echoes nil)
+  ;; IEx colours its values.
+  (add-hook 'comint-output-filter-functions #'ansi-color-process-output nil t)
+  (setq-local ansi-color-for-comint-mode t)
   (add-hook 'kill-buffer-hook #'derl-shell--kill-buffer nil t))
 
 (defun derl-shell--make-buffer (node)
@@ -550,10 +572,11 @@ Return the buffer."
 (defun derl-shell-eval (session text callback)
   "Feed TEXT to SESSION's shell as if typed; CALLBACK gets what it printed.
 TEXT is shown in the shell buffer as input; what the shell prints
-until it asks for input again (the value, or the error) goes to
-CALLBACK as one string."
+from when it reads TEXT until it asks for input again, having read
+all of it (the values, or the error), goes to CALLBACK as one
+string, without its prompts."
   (let ((buffer (derl-shell--session-buffer session)))
-    (setf (derl-shell--session-collect session) (list callback))
+    (setf (derl-shell--session-collect session) (list callback 'fed))
     (with-current-buffer buffer
       (let ((process (get-buffer-process buffer)))
         (save-excursion
