@@ -174,6 +174,9 @@ $(BUILD)/$(PKG).tar: $(LISP_SRC) $(wildcard module/*.[ch]) Makefile \
 	@$(EMACS) -Q --batch -l package --visit lisp/derl.el \
 	  --eval '(setq desc (package-buffer-info))' \
 	  --eval '(package-generate-description-file desc "$(CURDIR)/$(BUILD)/package/$(PKG)/derl-pkg.el")'
+	@# Emacs 30 warns of a file that does not say lexical-binding.
+	@sed -i '1s/-\*- .* -\*-$$/-*- no-byte-compile: t; lexical-binding: t -*-/' \
+	  $(BUILD)/package/$(PKG)/derl-pkg.el
 	tar -C $(BUILD)/package --sort=name --owner=0 --group=0 \
 	  --numeric-owner -cf $@ $(PKG)
 	@rm -rf $(BUILD)/package
