@@ -287,7 +287,6 @@ first use it builds the module in its own directory and connects to
 a node."
   (pcase-let ((`(,home ,make ,install) (derl-package--install)))
     (should (equal (car make) 0))
-    (should (string-match-p "Wrote .*derl-[0-9.]+\\.tar" (cdr make)))
     (should (equal (car install) 0))
     (should (equal (derl-package--result install) 'installed))
     (should-not (let ((case-fold-search nil))
@@ -340,6 +339,11 @@ a node."
         (should (string-match-p "make module exited with status 0"
                                 (plist-get result :log)))))))
 
+;; use-package is part of Emacs 29 and later: there it always runs.
+(add-to-list 'derl-ert-must-run
+             '(derl-package-use-package
+               . (lambda () (>= emacs-major-version 29))))
+
 (ert-deftest derl-package-use-package ()
   "README's use-package recipes work as written, listing no commands.
 Nothing of derl loads when Emacs starts; every command is there; the
@@ -353,12 +357,14 @@ options are set once derl loads."
       (should (string-prefix-p "(use-package derl" block))
       (should-not (string-match-p ":commands" block)))
     ;; The package's recipe where the package is installed, the
-    ;; clone's where there is only the clone.
-    (pcase-dolist (`(,block ,home)
-                   (list (list (nth 0 blocks)
-                               (derl-package--copy-home
-                                (car (derl-package--install))))
-                         (list (nth 1 blocks) (derl-package--home))))
+    ;; clone's where there is only the clone (~/src/derl).
+    (pcase-dolist (`(,block ,home ,from)
+                   (let ((package (derl-package--copy-home
+                                   (car (derl-package--install)))))
+                     (list (list (nth 0 blocks) package
+                                 (expand-file-name ".emacs.d/elpa/" package))
+                           (list (nth 1 blocks) (derl-package--home)
+                                 (expand-file-name "lisp/" derl-test-root)))))
       (let ((init (expand-file-name ".emacs.d/init.el" home)))
         (make-directory (file-name-directory init) t)
         (with-temp-file init
@@ -385,7 +391,7 @@ options are set once derl loads."
                                            :from (symbol-file 'derl))))))))))
           (should (equal (plist-get result :before) '(nil (t t t t))))
           (should (eq (plist-get result :automatically) t))
-          (should (string-prefix-p (file-truename home)
+          (should (string-prefix-p (file-truename from)
                                    (file-truename (plist-get result :from)))))))))
 
 ;;;; A terminal Emacs asked to build the module
