@@ -180,11 +180,13 @@ the Debian package %s (sudo apt-get install %s)"
     (require 'compile)
     (let* ((default-directory derl-module--root)
            (was-loaded derl-module--loaded)
+           (status (derl-module-status))
            (buffer (compilation-start "make module" nil
                                       (lambda (_mode)
                                         derl-module--compile-buffer)))
            (process (get-buffer-process buffer)))
       (process-put process 'derl-module-was-loaded was-loaded)
+      (process-put process 'derl-module-status status)
       (with-current-buffer buffer
         (add-hook 'compilation-finish-functions #'derl-module--finished
                   nil t))
@@ -214,6 +216,8 @@ the Debian package %s (sudo apt-get install %s)"
     (process-put process 'derl-module-done t)
     (message "%s"
              (cond (failure failure)
+                   ((not (process-get process 'derl-module-status))
+                    "The derl module is up to date")
                    ((process-get process 'derl-module-was-loaded)
                     "The derl module is built; restart Emacs to load it")
                    (t "The derl module is built")))))
