@@ -1319,5 +1319,6 @@ Its links were dissolved by the exit signals it sent."
 (require 'derl-node)
 (require 'derl-distel)
 (require 'derl-shell)
+(require 'derl-mode)
 
 ;;; derl.el ends here
