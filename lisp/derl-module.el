@@ -274,13 +274,15 @@ goes on."
 
 (defun derl-module--offer-build ()
   "Build the module, asking first, when it is missing or stale.
-A \"no\" holds for the rest of the command running now."
+Return the build's process, or nil when there is none.  A \"no\"
+holds for the rest of the command running now."
   (let ((status (and (derl-module--buildable-p) (derl-module-status))))
     (when (and status (not derl-module--declined))
       (if (derl-module--may-build status)
           (derl-module-compile)
         (setq derl-module--declined t)
-        (add-hook 'post-command-hook #'derl-module--forget-declined)))))
+        (add-hook 'post-command-hook #'derl-module--forget-declined)
+        nil))))
 
 ;;;; Loading
 
@@ -298,10 +300,12 @@ derl needs an Emacs configured --with-modules")))
     ;; The module takes erlext.el's `erl-tag' when it loads.
     (unless (boundp 'erl-tag)
       (require 'erlext))
-    (unless (derl-module--building-p)
-      (derl-module--offer-build))
-    (when derl-module--build
-      (derl-module--wait derl-module--build))
+    ;; A build under way, or one started now; not one that ended.
+    (let ((build (if (derl-module--building-p)
+                     derl-module--build
+                   (derl-module--offer-build))))
+      (when build
+        (derl-module--wait build)))
     (unless (file-exists-p derl-module-file)
       (signal 'derl-module-error
               (list (format "The derl module %s is missing; build it with \
