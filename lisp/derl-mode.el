@@ -125,14 +125,35 @@ Interactively, read it as the other commands do."
                          (gethash (derl-mode--project-key) derl-mode--nodes))))
   (puthash (derl-mode--project-key) (derl--node-symbol node) derl-mode--nodes))
 
-(defun derl-mode--session ()
+(defun derl-mode--session (&optional prompted)
   "The session of the shell on the buffer's node, started if there is none.
-The shell is the Erlang shell for an Erlang buffer, IEx for Elixir."
-  (let ((node (derl-mode-node))
-        (kind (derl-mode--kind)))
-    (prog1 (derl-with-progress (format "Starting a shell on %s..." node)
-             (derl-shell-session node kind))
-      (derl-note-node-result node t))))
+The shell is the Erlang shell for an Erlang buffer, IEx for Elixir.
+With PROMPTED non-nil, a new shell is waited for until it shows its
+first prompt, so that text fed to it comes after its banner."
+  (let* ((node (derl-mode-node))
+         (kind (derl-mode--kind))
+         (before derl-shell--sessions)
+         (session
+          (derl-with-progress (format "Starting a shell on %s..." node)
+            (let ((session (derl-shell-session node kind)))
+              (when (and prompted (not (memq session before)))
+                (derl--wait (lambda () (derl-mode--prompted-p session))
+                            derl-shell-start-timeout
+                            (format "for the shell on %s to ask for input"
+                                    node)))
+              session))))
+    (derl-note-node-result node t)
+    session))
+
+(defun derl-mode--prompted-p (session)
+  "Non-nil if SESSION's shell asks for input and its prompt is shown."
+  (and (derl-shell--session-request session)
+       (with-current-buffer (derl-shell--session-buffer session)
+         (let ((mark (process-mark (get-buffer-process (current-buffer))))
+               (inhibit-field-text-motion t)) ; the prompt is a field
+           (save-excursion
+             (goto-char mark)
+             (> mark (line-beginning-position)))))))
 
 ;;;; The expression before point
 
@@ -425,7 +446,7 @@ go to *derl-result*.  CALLBACK, when non-nil, is called with the
 text shown.  Return at once: the value comes when the shell has
 printed it."
   (let* ((kind (derl-mode--kind))
-         (session (derl-mode--session))
+         (session (derl-mode--session t))
          (input (derl-mode--input kind text))
          (buffer (current-buffer))
          (where (and position (copy-marker position)))

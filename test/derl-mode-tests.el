@@ -185,6 +185,24 @@ there is one."
                                     (derl-mode-test--eval-before-point source))))
         (derl-mode-test--kill source shell)))))
 
+(ert-deftest derl-mode-erlang-new-shell ()
+  "C-x C-e with no shell yet starts one, and types after its first prompt."
+  (derl-test-with-node (node)
+    (let* ((dir (derl-test-scratch-file "erlang-new-shell/"))
+           (source (progn (make-directory dir t)
+                          (derl-mode-test--buffer
+                           (expand-file-name "scratch.erl" dir) "1 + 1" node)))
+           (shell nil))
+      (unwind-protect
+          (progn
+            (should (equal (derl-mode-test--eval-before-point source) "2"))
+            (setq shell (derl-shell--session-buffer
+                         (derl-shell-session node 'erlang)))
+            (should (string-match-p "\\`Eshell V.*\n([^)]+)1> 1 \\+ 1\\.\n2\n"
+                                    (with-current-buffer shell
+                                      (buffer-string)))))
+        (derl-mode-test--kill source shell)))))
+
 (defconst derl-mode-test--erlang-module
   "-module(derl_mode_test).
 -export([f/1]).
@@ -235,6 +253,13 @@ the header next to it is found."
             (should (= (line-number-at-pos) 5))
             (next-error 1)
             (should (= (line-number-at-pos) 8))
+            ;; RET on a line of *derl-compile* visits it too.
+            (with-current-buffer "*derl-compile*"
+              (goto-char (point-min))
+              (search-forward ":8:8: Error")
+              (compile-goto-error))
+            (should (eq (current-buffer) source))
+            (should (equal (list (line-number-at-pos) (current-column)) '(8 7)))
             ;; Fixed: it compiles, loads and runs, the warning still there.
             (goto-char (point-min))
             (re-search-forward "^g() .*\n")
