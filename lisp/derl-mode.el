@@ -855,6 +855,9 @@ does \\[universal-argument] \\[derl-mode-switch-to-shell].
   (unless derl-mode
     (derl-mode--remove-overlay)))
 
+;; define-minor-mode makes the hook an option, but of no group.
+(custom-add-to-group 'derl 'derl-mode-hook 'custom-variable)
+
 ;;;###autoload
 (defun derl-mode-maybe ()
   "Turn on `derl-mode' in a buffer visiting an Erlang or Elixir file.
