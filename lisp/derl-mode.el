@@ -558,6 +558,10 @@ ExAll = fun(Severity, L) when is_list(L) -> [ExOne(Severity, D) || D <- L];
                 [ExOne(Severity, D) || L <- maps:values(Map), is_list(L), D <- L]
         end,
 Elixir = fun() ->
+    case code:ensure_loaded('Elixir.Kernel.ParallelCompiler') of
+        {module, _} -> ok;
+        _ -> throw(no_elixir)
+    end,
     Conflict = 'Elixir.Code':get_compiler_option(ignore_module_conflict),
     'Elixir.Code':put_compiler_option(ignore_module_conflict, true),
     try 'Elixir.Kernel.ParallelCompiler':compile([Text(File)]) of
@@ -582,6 +586,9 @@ try
         _ = file:del_dir(Dir)
     end
 catch
+    throw:no_elixir ->
+        {error, [], [{error, buffer, 0, 0, <<\"the node runs no Elixir\">>}],
+         Text(File)};
     Class:Reason ->
         {error, [], [{error, buffer, 0, 0,
                       Text(io_lib:format(\"~w: ~tp\", [Class, Reason]))}],

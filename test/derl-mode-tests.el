@@ -351,6 +351,19 @@ end
       (derl-mode-test--kill source shell)
       (derl-test-stop-node node))))
 
+(ert-deftest derl-mode-elixir-on-an-erlang-node ()
+  "Compiling Elixir on a node without Elixir says so, at the first line."
+  (derl-test-with-node (node)
+    (let ((source (derl-mode-test--buffer
+                   (derl-test-scratch-file "no-elixir.ex")
+                   "defmodule NoElixir do\nend\n" node)))
+      (unwind-protect
+          (with-current-buffer source
+            (should (equal (derl-mode-compile-buffer)
+                           '(error nil ((error nil 0 0
+                                               "the node runs no Elixir"))))))
+        (derl-mode-test--kill source)))))
+
 ;;;; Switching, and the node of a project
 
 (ert-deftest derl-mode-switch-and-project-node ()
