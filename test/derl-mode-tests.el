@@ -19,6 +19,7 @@
 (require 'cl-lib)
 (require 'derl-ert)
 (require 'derl-tests)
+(require 'derl-ui-tests)
 (require 'derl)
 (require 'derl-mode)
 
@@ -415,6 +416,70 @@ end
               (derl-mode-switch-to-shell t)
               (should (= asked 3))))
         (derl-mode-test--kill one two three shell)))))
+
+;;;; In a terminal
+
+(add-to-list 'derl-ert-must-run '(derl-mode-terminal . always))
+
+(ert-deftest derl-mode-terminal ()
+  "In `emacs -nw': C-c C-k asks for the node, compiles and loads;
+C-x C-e shows the value after the expression; C-c C-z goes to the
+shell, which shows what was typed, and back."
+  (skip-unless (executable-find "tmux"))
+  (derl-test-with-node (node)
+    (let* ((socket (format "derl-mode-%s" (derl-test-random-string 6)))
+           (dir (derl-test-scratch-file "terminal/"))
+           (file (expand-file-name "tdemo.erl" dir))
+           (init (derl-test-scratch-file "mode-init.el")))
+      (make-directory dir t)
+      (with-temp-file file
+        (insert "-module(tdemo).\n-export([f/1]).\n\n"
+                "f(X) ->\n    Unused = 1,\n    X + 22.\n"))
+      (with-temp-file init
+        (prin1 `(progn
+                  (setq native-comp-deferred-compilation nil)
+                  (setq derl-cookie ,derl-test-cookie
+                        derl-epmd-port ,derl-epmd-port
+                        erl-node-name ',(intern (format "emacsnw%s@localhost"
+                                                        (derl-test-random-string
+                                                         4))))
+                  (add-to-list 'load-path "/usr/share/emacs/site-lisp/erlang" t)
+                  (require 'derl)
+                  (add-hook 'find-file-hook #'derl-mode-maybe))
+               (current-buffer)))
+      (set-file-modes init #o600)
+      (unwind-protect
+          (cl-flet ((keys (&rest keys)
+                      (apply #'derl-ui--tmux socket "send-keys" "-t" "derl"
+                             keys))
+                    (shows (regexp) (derl-ui--screen-shows socket regexp)))
+            (derl-ui--tmux socket "new-session" "-d" "-s" "derl"
+                           "-x" "120" "-y" "30"
+                           (mapconcat
+                            #'shell-quote-argument
+                            (list (expand-file-name invocation-name
+                                                    invocation-directory)
+                                  "-nw" "-Q" "-L"
+                                  (expand-file-name "lisp" derl-test-root)
+                                  "-l" init file)
+                            " "))
+            (should (string-match-p "tdemo.erl .* derl" (shows " derl")))
+            (keys "C-c" "C-k")
+            (shows "Node for")
+            (keys (symbol-name node) "Enter")
+            (let ((screen (shows "Loaded tdemo; 0 errors, 1 warning")))
+              (should (string-match-p
+                       (regexp-quote (format "%s:5:5: Warning: variable 'Unused' is unused"
+                                             file))
+                       screen)))
+            (keys "M->" "tdemo:f(20)" "C-x" "C-e")
+            (should (string-match-p "tdemo:f(20) => 42" (shows "=> 42")))
+            (keys "C-c" "C-z")
+            (should (string-match-p ")1> tdemo:f(20)\\.\n42\n"
+                                    (shows ")2>")))
+            (keys "C-c" "C-z")
+            (should (string-match-p "^tdemo:f(20) *$" (shows "^tdemo:f(20) *$"))))
+        (derl-ui--tmux socket "kill-server")))))
 
 (provide 'derl-mode-tests)
 
