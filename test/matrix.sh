@@ -276,7 +276,7 @@ version_in () {
 
 # totals LOG: the numbers of LOG's last "N passed, N failed, N skipped".
 totals () {
-    grep -E '(^|: )[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$1" |
+    grep -aE '(^|: )[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$1" |
         tail -n 1 |
         sed -E 's/(^|.*: )([0-9]+) passed, ([0-9]+) failed, ([0-9]+) skipped.*/\2 \3 \4/'
 }

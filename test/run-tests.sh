@@ -33,7 +33,7 @@ problem () {
 # totals LOG: print the numbers of the last "N passed, N failed[, N
 # skipped]" line of LOG as "P F S", or nothing when there is none.
 totals () {
-    grep -E '(^|: )[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1 |
+    grep -aE '(^|: )[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1 |
         sed -E 's/(^|.*: )([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?.*/\2 \3 \5/'
 }
 
@@ -41,9 +41,9 @@ totals () {
 # the tests that passed, failed and were skipped before it stopped, and
 # how many it announced ("Running N tests").
 ert_progress () {
-    p=$(grep -cE '^ *passed +[0-9]+/[0-9]+ ' "$1")
-    f=$(grep -cE '^ *FAILED +[0-9]+/[0-9]+ ' "$1")
-    s=$(grep -cE '^ *skipped +[0-9]+/[0-9]+ ' "$1")
+    p=$(grep -acE '^ *passed +[0-9]+/[0-9]+ ' "$1")
+    f=$(grep -acE '^ *FAILED +[0-9]+/[0-9]+ ' "$1")
+    s=$(grep -acE '^ *skipped +[0-9]+/[0-9]+ ' "$1")
     n=$(sed -n 's/^Running \([0-9]*\) tests.*/\1/p' "$1" | tail -n 1)
     echo "$p $f $s ${n:-0}"
 }
@@ -66,7 +66,7 @@ stage () {
         elif [ $status -ne 0 ] && [ "$2" -eq 0 ]; then
             problem "$name exited with status $status"
         fi
-    elif grep -qE '^Running [0-9]+ tests' "$log"; then
+    elif grep -aqE '^Running [0-9]+ tests' "$log"; then
         # An ERT run that died: count what it finished.
         set -- $(ert_progress "$log")
         passed=$((passed + $1))
