@@ -61,17 +61,50 @@ does not make the nodes it meets connect to each other."
 
 (defcustom derl-listen-max-pending 64
   "Most handshakes with connecting nodes under way at once.
-A further connection makes the oldest pending one drop, so that a
-flood of silent connections cannot keep a good node out.  A node
+A further connection makes a pending one drop: the oldest from the
+newcomer's address when it has one under way, else the oldest, so
+that a flood of silent connections cannot keep a good node out.  A node
 that connects but does not finish its handshake within
 `derl-connect-timeout' seconds is dropped too."
   :type 'natnum
   :group 'derl)
 
+(defcustom derl-listen-max-failures 10
+  "Failed handshakes from one address before it is held back.
+When connections from one address fail the handshake (a wrong
+cookie, a bad message, a close, silence until the timeout; not a drop
+for too many under way) this many times within
+`derl-listen-failure-window' seconds, further connections from it
+are closed at once, unheard, for `derl-listen-hold-back' seconds;
+each time it fails so again, twice as long, up to
+`derl-listen-max-hold-back'.  Nodes on the same machine share an
+address: while a local program is held back, so are they.  0 never
+holds an address back."
+  :type 'natnum
+  :group 'derl)
+
+(defcustom derl-listen-failure-window 10
+  "Seconds in which `derl-listen-max-failures' failures hold an address back."
+  :type 'number
+  :group 'derl)
+
+(defcustom derl-listen-hold-back 1
+  "Seconds an address is first held back (see `derl-listen-max-failures')."
+  :type 'number
+  :group 'derl)
+
+(defcustom derl-listen-max-hold-back 60
+  "The longest an address is held back, in seconds.
+The hold doubles each time the address fails again; once it has not
+failed for this long plus `derl-listen-failure-window', it starts
+again from `derl-listen-hold-back'."
+  :type 'number
+  :group 'derl)
+
 (declare-function derl--module-listen "derl-module"
                   (address port alive our-name cookie epmd-port published
                            ticktime-ms timeout-ms max-message-size
-                           max-send-queue max-pending &optional tls))
+                           max-send-queue max-pending &optional tls hold))
 (declare-function erl--set-node-creation "erl" (creation))
 
 (defvar derl-node--listener nil
@@ -87,10 +120,16 @@ that connects but does not finish its handshake within
   "The pid of the local `net_kernel' process, while the node is up.")
 
 (defvar derl-node--last-refusal-message 0
-  "When a refused connection was last reported in *Messages*.")
+  "When refused connections were last reported in *Messages*.")
 
 (defvar derl-node--unreported-refusals 0
   "Refused connections not reported in *Messages* since then.")
+
+(defvar derl-node--last-refusal nil
+  "The latest report of refused connections: (TEXT . COUNT).")
+
+(defvar derl-node--refusal-timer nil
+  "The timer that reports refusals held back from *Messages*.")
 
 ;;;###autoload
 (defun derl-node-port ()
@@ -145,7 +184,8 @@ first" erl-node-name))))
                derl-published (round (* 1000 derl-net-ticktime))
                (round (* 1000 derl-connect-timeout))
                derl-max-message-size derl-max-send-queue
-               (max 1 derl-listen-max-pending) (derl-tls--module-options))
+               (max 1 derl-listen-max-pending) (derl-tls--module-options)
+               (derl-node--hold-back))
             (clear-string cookie))
           derl-node--state 'registering)
     (pcase-let ((`(,listener ,registration ,_) derl-node--listener))
@@ -229,12 +269,8 @@ Connections Emacs made itself stay up."
        (derl-node--start-net-kernel)))
     (`(accepted ,id ,name ,creation ,flags)
      (derl-node--accepted id (intern name) creation flags))
-    (`(refused ,id ,kind ,peer ,reason)
-     (let ((conn (gethash id derl--by-id)))
-       (if conn
-           ;; An attempt of ours waited for this one: it failed too.
-           (derl--nodedown conn kind reason)
-         (derl-node--refused kind peer reason))))
+    (`(refused ,_id ,kind ,address ,reason ,refused ,closed ,hold-ms ,name)
+     (derl-node--refused kind address reason refused closed hold-ms name))
     (`(merged ,id ,into)
      (derl-node--merged id into))))
 
@@ -275,23 +311,83 @@ when INTO comes up."
               (derl-connection-creation other))
         (puthash (derl-connection-node conn) other derl--connections)))))
 
-(defun derl-node--refused (kind peer reason)
-  "An incoming connection from PEER was dropped for REASON of KIND.
-Trace it, and say so in *Messages*, at most once a second."
+(defun derl-node--hold-back ()
+  "Return how the module is to hold failing addresses back.
+A vector [MAX-FAILURES WINDOW-MS HOLD-MS MAX-HOLD-MS], or nil for never."
+  (dolist (option '(derl-listen-failure-window derl-listen-hold-back
+                    derl-listen-max-hold-back))
+    (unless (and (numberp (symbol-value option))
+                 (<= 0 (symbol-value option) 86400))
+      (signal 'derl-error (list (format "`%s' must be 0 to 86400 seconds, \
+not %S" option (symbol-value option))))))
+  (unless (natnump derl-listen-max-failures)
+    (signal 'derl-error (list (format "`derl-listen-max-failures' must be \
+a natural number, not %S" derl-listen-max-failures))))
+  (and (> derl-listen-max-failures 0)
+       (vector derl-listen-max-failures
+               (round (* 1000 derl-listen-failure-window))
+               (round (* 1000 derl-listen-hold-back))
+               (round (* 1000 (max derl-listen-hold-back
+                                   derl-listen-max-hold-back))))))
+
+(defun derl-node--refusal-text (address reason refused closed hold-ms name)
+  "The text of a report of refused connections from ADDRESS.
+See `derl-node--refused' for REASON, REFUSED, CLOSED, HOLD-MS and NAME."
+  (concat
+   (cond ((= refused 1) (format "refused a connection from %s" address))
+         ((> refused 1) (format "refused %d connections from %s"
+                                refused address))
+         (t (format "closed %d connections from %s at once, unheard"
+                    closed address)))
+   (when (> refused 0)
+     (concat (if name
+                 (format "%s claiming to be %s"
+                         (if (= refused 1) "," "; the last") name)
+               (if (= refused 1) "" "; the last"))
+             ": " reason))
+   (when (and (> refused 0) (> closed 0))
+     (format "; %d more closed at once, unheard" closed))
+   (if (> hold-ms 0)
+       (format "; the address is held back for %.1f s more \
+\(`derl-listen-max-failures')" (/ (ceiling hold-ms 100) 10.0))
+     (when (> closed 0)
+       "; the address was held back (`derl-listen-max-failures')"))))
+
+(defun derl-node--refused (kind address reason refused closed hold-ms name)
+  "Report connections from ADDRESS that never got in.
+The module reports each address at most once a second: since its last
+report, REFUSED connections failed the handshake, the last for
+REASON, of KIND, claiming to be the node NAME (a string, or nil when
+it named none); CLOSED more were closed at once while the address was
+held back, which it still is for HOLD-MS milliseconds.  The report
+goes into Emacs's own trace buffer, and into *Messages* at most once a
+second.  A name no handshake proved makes no symbol and no buffer."
   (unless (eq kind 'local)
-    (let ((conn (derl--make-connection
-                 :node (if (string-match-p "@" peer) (intern peer)
-                         erl-node-name))))
-      (derl--trace conn 'input "** refused a connection from %s: %s"
-                   peer reason))
-    (if (< (- (float-time) derl-node--last-refusal-message) 1)
-        (cl-incf derl-node--unreported-refusals)
-      (message "derl: refused a connection from %s: %s%s" peer reason
-               (if (zerop derl-node--unreported-refusals) ""
-                 (format " (and %d more since the last report)"
-                         derl-node--unreported-refusals)))
-      (setq derl-node--last-refusal-message (float-time)
-            derl-node--unreported-refusals 0))))
+    (let ((text (derl-node--refusal-text address reason refused closed
+                                         hold-ms name)))
+      (when derl-use-trace-buffer
+        (derl-trace-line erl-node-name 'input (concat "** " text)))
+      (cl-incf derl-node--unreported-refusals (+ refused closed))
+      (setq derl-node--last-refusal (cons text (+ refused closed)))
+      (let ((wait (- (+ derl-node--last-refusal-message 1) (float-time))))
+        (cond ((<= wait 0) (derl-node--refusal-message))
+              ((not derl-node--refusal-timer)
+               (setq derl-node--refusal-timer
+                     (run-at-time wait nil
+                                  #'derl-node--refusal-message))))))))
+
+(defun derl-node--refusal-message ()
+  "Say in *Messages* what was refused since the last time."
+  (setq derl-node--refusal-timer nil)
+  (when (> derl-node--unreported-refusals 0)
+    (pcase-let ((`(,text . ,count) derl-node--last-refusal))
+      (message "derl: %s%s" text
+               (if (> derl-node--unreported-refusals count)
+                   (format " (%d connections refused or closed in all \
+since the last report)" derl-node--unreported-refusals)
+                 "")))
+    (setq derl-node--last-refusal-message (float-time)
+          derl-node--unreported-refusals 0)))
 
 (defun derl-node--forget-incoming (node)
   "Forget closed incoming connections (NODE went down)."

@@ -439,10 +439,35 @@ fclose (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   return Qnil;
 }
 
+/* HOLD, [MAX-FAILURES WINDOW-MS HOLD-MS MAX-HOLD-MS] or nil (never
+   hold an address back), into A (see node_listen_args).  */
+static void
+hold_back_from (emacs_env *env, emacs_value hold, node_listen_args *a)
+{
+  if (elisp_nilp (env, hold))
+    return;
+  unsigned *to[4] = { &a->max_failures, &a->failure_window_ms,
+                      &a->hold_back_ms, &a->max_hold_back_ms };
+  if (env->vec_size (env, hold) != 4)
+    {
+      if (elisp_ok (env))
+        elisp_signal (env, Qderl_error,
+                      "holding back wants [MAX-FAILURES WINDOW-MS HOLD-MS "
+                      "MAX-HOLD-MS]", hold);
+      return;
+    }
+  for (int k = 0; k < 4 && elisp_ok (env); k++)
+    {
+      intmax_t v = arg_int (env, env->vec_get (env, hold, k));
+      /* A day at most: any longer is forever.  */
+      *to[k] = v < 0 ? 0 : v > 86400000 ? 86400000 : (unsigned) v;
+    }
+}
+
 /* (derl--module-listen ADDRESS PORT ALIVE OUR-NAME COOKIE EPMD-PORT
    PUBLISHED TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE MAX-SEND-QUEUE
-   MAX-PENDING [TLS]): (LISTENER-ID REGISTRATION-ID PORT).  TLS as for
-   derl--module-connect.  */
+   MAX-PENDING [TLS [HOLD]]): (LISTENER-ID REGISTRATION-ID PORT).  TLS
+   as for derl--module-connect, HOLD as for hold_back_from.  */
 static emacs_value
 flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
@@ -478,6 +503,8 @@ flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         .max_depth = arg_limit (env, 0, args, 0, Qerlext_max_depth),
         .tls = tls,
       };
+      if (nargs > 13)
+        hold_back_from (env, args[13], &a);
       tls = NULL;  /* node_listen takes it */
       char error[400];
       int port = 0;
@@ -825,6 +852,24 @@ names_event (emacs_env *env, const node_event *ev)
   return elisp_list (env, 3, items);
 }
 
+/* (refused LISTENER-ID KIND ADDRESS REASON REFUSED CLOSED HOLD-MS NAME):
+   a report of the connections from ADDRESS refused since the last
+   one, REASON and KIND the last's; NAME, the name it claimed, is only
+   ever a string (printable ASCII, see node_refusal) or nil.  */
+static emacs_value
+refused_event (emacs_env *env, const node_event *ev, emacs_value id)
+{
+  const node_refusal *r = (const node_refusal *) ev->bytes;
+  emacs_value items[9] = {
+    Qrefused, id, error_symbol (env, ev->error),
+    elisp_string (env, r->address), elisp_string (env, ev->reason),
+    elisp_integer (env, r->refused), elisp_integer (env, r->closed),
+    elisp_integer (env, r->hold_ms),
+    r->name ? elisp_string (env, r->name) : Qnil,
+  };
+  return elisp_list (env, 9, items);
+}
+
 static emacs_value
 event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt,
              size_t trace_limit, uint64_t max_memory)
@@ -866,12 +911,7 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt,
       items[3] = elisp_integer (env, ev->peer_creation);
       return elisp_list (env, 4, items);
     case NODE_EV_REFUSED:
-      items[0] = Qrefused;
-      items[1] = id;
-      items[2] = error_symbol (env, ev->error);
-      items[3] = elisp_string (env, ev->peer_name);
-      items[4] = elisp_string (env, ev->reason);
-      return elisp_list (env, 5, items);
+      return refused_event (env, ev, id);
     case NODE_EV_MERGED:
       items[0] = Qmerged;
       items[1] = id;
@@ -1117,13 +1157,14 @@ emacs_module_init (struct emacs_runtime *runtime)
   elisp_defun (env, "derl--module-epmd-names", 3, 3, fepmd_names,
          "Ask EPMD on HOST:PORT for its names; return the query id.\n\n"
          "(derl--module-epmd-names HOST PORT TIMEOUT-MS)");
-  elisp_defun (env, "derl--module-listen", 12, 13, flisten,
+  elisp_defun (env, "derl--module-listen", 12, 14, flisten,
          "Listen for nodes and register with EPMD.\n\n"
          "(derl--module-listen ADDRESS PORT ALIVE OUR-NAME COOKIE EPMD-PORT "
          "PUBLISHED TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE MAX-SEND-QUEUE "
-         "MAX-PENDING [TLS])\nReturn (LISTENER-ID REGISTRATION-ID PORT).  "
-         "TLS is nil for plain TCP, else [CERTFILE KEYFILE CACERTFILE "
-         "VERIFY-PEER].");
+         "MAX-PENDING [TLS [HOLD]])\nReturn (LISTENER-ID REGISTRATION-ID "
+         "PORT).  TLS is nil for plain TCP, else [CERTFILE KEYFILE "
+         "CACERTFILE VERIFY-PEER].  HOLD is nil (never hold an address "
+         "back), else [MAX-FAILURES WINDOW-MS HOLD-MS MAX-HOLD-MS].");
   elisp_defun (env, "derl--module-events", 0, 4, fevents,
          "Return a batch of pending events, oldest first.\n\n"
          "With TRACE-LENGTH, print the trace lines of messages where the "

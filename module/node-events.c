@@ -25,6 +25,9 @@ static size_t queued_bytes;
 #define QUEUE_HIGH_WATER ((size_t) 16 << 20)
 /* What malloc keeps beside each block, roughly.  */
 #define MALLOC_OVERHEAD 16
+/* REFUSED events among them: node-listen.c keeps their number small
+   whatever a flood of connections does.  */
+static size_t queued_refusals;
 static int event_fd = -1;
 /* An event was queued by a thread that must not write to Emacs's pipe;
    the I/O thread writes the wake-up byte for it.  */
@@ -106,6 +109,8 @@ emit_locked (node_event *ev)
   ev->next = NULL;
   bool was_empty = events_head == NULL;
   queued_bytes += ev->cost;
+  if (ev->kind == NODE_EV_REFUSED)
+    queued_refusals++;
   if (events_tail)
     events_tail->next = ev;
   else
@@ -133,6 +138,12 @@ events_over_high_water_locked (void)
   return queued_bytes > QUEUE_HIGH_WATER;
 }
 
+size_t
+events_refusals_queued_locked (void)
+{
+  return queued_refusals;
+}
+
 void
 events_set_fd_locked (int fd)
 {
@@ -150,6 +161,7 @@ events_clear_locked (void)
   node_free_events (events_head);
   events_head = events_tail = NULL;
   queued_bytes = 0;
+  queued_refusals = 0;
   events_set_fd_locked (-1);
   lisp_signal_owed = false;
 }
@@ -170,6 +182,8 @@ node_take_events (void)
       last = e;
       count++;
       bytes += e->cost;
+      if (e->kind == NODE_EV_REFUSED)
+        queued_refusals--;
     }
   if (last)
     {
@@ -194,14 +208,16 @@ node_requeue_events (node_event *events)
 {
   if (!events)
     return;
-  size_t bytes = 0;
+  size_t bytes = 0, refusals = 0;
   node_event *last = events;
   for (node_event *e = events; e; e = e->next)
     {
       bytes += e->cost;
+      refusals += e->kind == NODE_EV_REFUSED;
       last = e;
     }
   pthread_mutex_lock (&node_lock);
+  queued_refusals += refusals;
   last->next = events_head;
   events_head = events;
   if (!events_tail)

@@ -92,7 +92,15 @@ typedef struct conn
                           DEADLINE, when set, is the end of a pause in
                           accepting (out of file descriptors) */
   bool accepting;      /* Q_LISTEN: registered, taking connections */
+  bool merged;         /* incoming, not up: an attempt of ours goes on
+                          as it, so its failure is that attempt's */
+  bool dropped;        /* incoming: we dropped it to make room, no
+                          failure of its address */
   unsigned max_pending;
+  /* Q_LISTEN: when to hold failing addresses back (node_listen_args),
+     and when reports of refusals are next due (0: none waits).  */
+  unsigned max_failures, failure_window_ms, hold_back_ms, max_hold_back_ms;
+  int64_t report_at;
   unsigned handshake_timeout_ms;
   long replaces;       /* incoming: the connection to the same node that
                           status alive asked about */
@@ -142,6 +150,8 @@ bool events_pending_locked (void);
 void wake_lisp_locked (void);
 /* Past the high-water mark the I/O thread stops reading.  */
 bool events_over_high_water_locked (void);
+/* REFUSED events queued and not yet taken by Lisp.  */
+size_t events_refusals_queued_locked (void);
 void events_set_fd_locked (int fd);
 void events_clear_locked (void);
 
@@ -192,7 +202,10 @@ hs_accept_decision incoming_decision_locked (conn *c);
 /* What became of the handshake of C, an incoming connection.  */
 void incoming_handshake_result_locked (conn *c, hs_status st);
 void alive_input_locked (conn *c, bool eof);
-/* The event for an incoming connection dropped before it came up.  */
+/* C, an incoming connection, is dropped before it came up: count it
+   against its address, which may be held back, and report it in a
+   REFUSED event when one is due.  Returns the event Lisp needs about C
+   itself, if any (a DOWN when an attempt of ours goes on as C).  */
 node_event *refusal_event (const conn *c, node_error error,
                            const char *reason);
 /* C, our attempt to reach a node, was told the node is connecting to

@@ -6,8 +6,11 @@
    name (its answer gives the creation the handshake must send).  Every
    accepted socket is non-blocking and its handshake runs in the I/O
    thread like any other; a connection that stalls meets its deadline,
-   and when too many handshakes are under way the oldest is dropped, so
-   a flood of silent connections cannot keep a good node out.  */
+   and when too many handshakes are under way one is dropped (the
+   oldest from the newcomer's address, else the oldest), so a flood of
+   silent connections cannot keep a good node out.  Connections that
+   never get in are counted by address and reported to Lisp in
+   aggregate; an address that keeps failing is held back.  */
 
 /* Copyright (C) 2026 The derl authors
    SPDX-License-Identifier: GPL-3.0-or-later */
@@ -20,6 +23,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,35 +38,332 @@
 /* How long the listener rests when no descriptor is left for it.  */
 #define ACCEPT_PAUSE_MS 200
 
-/* ---------------------------------------------------------------- */
-/* Refusals */
-
-/* Who is at the other end of C: its name once it gave one, else its
-   address (kept in HOST until then).  */
-static const char *
-peer_of (const conn *c)
+static conn *
+find_listener (long id)
 {
-  return c->hs_started && c->hs.peer_name_len
-           ? (const char *) c->hs.peer_name
-           : c->host;
+  conn *l = find_conn (id);
+  return l && l->kind == Q_LISTEN ? l : NULL;
+}
+
+/* ---------------------------------------------------------------- */
+/* Refusals, counted by address */
+
+/* A peer that has not done the handshake is known by its address
+   only: whatever name it claims is not Lisp's business.  Refusals are
+   counted here, by address, in a fixed table shared by every listener
+   (a flood from many addresses costs no memory); each address is
+   reported at most once a REPORT_MS, with its counts, in a REFUSED
+   event, and no more than MAX_QUEUED_REPORTS such events wait for Lisp
+   at once (reports due meanwhile wait, still counting).  When the
+   table is full, the address seen longest ago makes room, its
+   unreported counts going to one entry for the other addresses.  An
+   address that fails too often is held back: its connections are
+   closed at once, unheard, for a time that doubles each time.  What
+   counts as its failure is what its peers did (a bad or wrong answer,
+   a close, silence until the deadline), not a drop of ours to make
+   room: that one may have been a good node that was slow.  */
+#define ADDR_SLOTS 256
+#define REPORT_MS 1000
+#define MAX_QUEUED_REPORTS 32
+/* When Lisp has not taken the reports queued, try again this soon.  */
+#define REPORT_RETRY_MS 100
+#define NAME_SAMPLE 64
+#define REASON_ROOM 200
+
+typedef struct
+{
+  long listener;          /* 0: free */
+  uint8_t addr[16];       /* IPv4 in the first 4 bytes */
+  uint8_t addr_len;       /* 4, or 16 for IPv6 */
+  int64_t seen;           /* last refused or closed */
+  /* Holding back.  */
+  int64_t window_start;
+  unsigned failures;      /* since WINDOW_START */
+  unsigned holds;         /* times held back lately */
+  int64_t last_failure;
+  int64_t hold_until;
+  /* Not reported yet.  */
+  uint32_t refused, closed;
+  int64_t reported_at;
+  node_error error;
+  char reason[REASON_ROOM];
+  char name[NAME_SAMPLE + 4];
+} addr_slot;
+
+static addr_slot addr_slots[ADDR_SLOTS];
+/* The addresses that lost their slot before they were reported.  */
+static addr_slot other_addrs;
+
+_Static_assert (offsetof (node_event, bytes) % _Alignof (node_refusal) == 0,
+                "a node_refusal fits at the start of an event's bytes");
+
+/* The key of address A: its 4 or 16 bytes (an IPv4 address mapped
+   into IPv6 as IPv4); false for other families.  */
+static bool
+addr_key (const struct sockaddr_storage *a, uint8_t key[16], uint8_t *len)
+{
+  if (a->ss_family == AF_INET)
+    {
+      memcpy (key, &((const struct sockaddr_in *) a)->sin_addr, 4);
+      *len = 4;
+      return true;
+    }
+  if (a->ss_family == AF_INET6)
+    {
+      const struct in6_addr *in6
+        = &((const struct sockaddr_in6 *) a)->sin6_addr;
+      if (IN6_IS_ADDR_V4MAPPED (in6))
+        {
+          memcpy (key, in6->s6_addr + 12, 4);
+          *len = 4;
+        }
+      else
+        {
+          memcpy (key, in6->s6_addr, 16);
+          *len = 16;
+        }
+      return true;
+    }
+  return false;
+}
+
+static bool
+slot_waits (const addr_slot *s)
+{
+  return s->refused || s->closed;
+}
+
+/* The slot of the address KEY (LEN bytes) under LISTENER, or NULL.  */
+static addr_slot *
+find_slot (long listener, const uint8_t *key, uint8_t len)
+{
+  for (int k = 0; k < ADDR_SLOTS; k++)
+    if (addr_slots[k].listener == listener && addr_slots[k].addr_len == len
+        && !memcmp (addr_slots[k].addr, key, len))
+      return &addr_slots[k];
+  return NULL;
+}
+
+/* Add what S has not reported to the entry for the other addresses.  */
+static void
+fold_into_others (const addr_slot *s)
+{
+  if (other_addrs.listener != s->listener)
+    {
+      memset (&other_addrs, 0, sizeof other_addrs);
+      other_addrs.listener = s->listener;
+    }
+  other_addrs.refused += s->refused;
+  other_addrs.closed += s->closed;
+  if (s->refused)
+    {
+      other_addrs.error = s->error;
+      memcpy (other_addrs.reason, s->reason, sizeof s->reason);
+      memcpy (other_addrs.name, s->name, sizeof s->name);
+    }
+}
+
+/* A slot for the address KEY under listener L: its own, or a free
+   one, or the one seen longest ago (idle ones first).  */
+static addr_slot *
+slot_for (const conn *l, const uint8_t *key, uint8_t len, int64_t now)
+{
+  addr_slot *s = find_slot (l->id, key, len);
+  if (s)
+    return s;
+  addr_slot *idle = NULL, *any = NULL;
+  for (int k = 0; k < ADDR_SLOTS; k++)
+    {
+      addr_slot *t = &addr_slots[k];
+      if (!t->listener)
+        {
+          idle = t;
+          break;
+        }
+      bool busy = slot_waits (t) || t->hold_until > now
+                  || (t->listener == l->id
+                      && now - t->window_start < l->failure_window_ms);
+      if (!busy && (!idle || t->seen < idle->seen))
+        idle = t;
+      if (!any || t->seen < any->seen)
+        any = t;
+    }
+  s = idle ? idle : any;
+  if (slot_waits (s))
+    fold_into_others (s);
+  memset (s, 0, sizeof *s);
+  s->listener = l->id;
+  memcpy (s->addr, key, len);
+  s->addr_len = len;
+  return s;
+}
+
+/* The address of slot S, numeric.  */
+static void
+slot_address (const addr_slot *s, char *text, size_t size)
+{
+  if (s == &other_addrs)
+    snprintf (text, size, "other addresses");
+  else if (!inet_ntop (s->addr_len == 4 ? AF_INET : AF_INET6, s->addr, text,
+                       (socklen_t) size))
+    snprintf (text, size, "?");
+}
+
+/* Report S now: a REFUSED event with its counts, which start again.  */
+static void
+report_locked (const conn *l, addr_slot *s, int64_t now)
+{
+  char address[INET6_ADDRSTRLEN + 16];
+  slot_address (s, address, sizeof address);
+  size_t alen = strlen (address) + 1, nlen = strlen (s->name) + 1,
+         rlen = strlen (s->reason) + 1;
+  node_event *ev = event_new (NODE_EV_REFUSED, l->id,
+                              sizeof (node_refusal) + alen + nlen + rlen);
+  if (ev)
+    {
+      node_refusal *r = (node_refusal *) ev->bytes;
+      char *p = (char *) (r + 1);
+      memcpy (p, address, alen);
+      r->address = p;
+      p += alen;
+      memcpy (p, s->name, nlen);
+      r->name = s->name[0] ? p : NULL;
+      p += nlen;
+      memcpy (p, s->reason, rlen);
+      ev->reason = p;
+      ev->error = s->refused ? s->error : NODE_ERR_REFUSED;
+      r->refused = s->refused;
+      r->closed = s->closed;
+      r->hold_ms = s->hold_until > now ? (uint32_t) (s->hold_until - now) : 0;
+      emit_locked (ev);
+    }
+  s->refused = s->closed = 0;
+  s->name[0] = 0;
+  s->reported_at = now;
+}
+
+/* Report S if it is due and there is room; else see that the
+   listener's timer comes back to it.  */
+static void
+report_if_due_locked (conn *l, addr_slot *s, int64_t now)
+{
+  if (!slot_waits (s))
+    return;
+  int64_t due = s->reported_at + REPORT_MS;
+  if (now >= due || !s->reported_at)
+    {
+      if (events_refusals_queued_locked () < MAX_QUEUED_REPORTS)
+        {
+          report_locked (l, s, now);
+          return;
+        }
+      due = now + REPORT_RETRY_MS;
+    }
+  if (!l->report_at || due < l->report_at)
+    l->report_at = due;
+}
+
+/* The listener's timer went off: send the reports that are due.  */
+static void
+reports_locked (conn *l, int64_t now)
+{
+  l->report_at = 0;
+  for (int k = 0; k < ADDR_SLOTS; k++)
+    if (addr_slots[k].listener == l->id)
+      report_if_due_locked (l, &addr_slots[k], now);
+  if (other_addrs.listener == l->id)
+    report_if_due_locked (l, &other_addrs, now);
+}
+
+/* A failure of address S under L: held back when it fails too often.  */
+static void
+count_failure (const conn *l, addr_slot *s, int64_t now)
+{
+  if (!l->max_failures)
+    return;
+  /* Quiet for long enough: forgiven.  */
+  if (s->last_failure
+      && now - s->last_failure
+           > (int64_t) l->max_hold_back_ms + l->failure_window_ms)
+    s->holds = 0;
+  if (now - s->window_start >= l->failure_window_ms)
+    {
+      s->window_start = now;
+      s->failures = 0;
+    }
+  s->last_failure = now;
+  if (++s->failures < l->max_failures)
+    return;
+  int64_t hold = (int64_t) l->hold_back_ms << (s->holds < 20 ? s->holds : 20);
+  if (hold > l->max_hold_back_ms)
+    hold = l->max_hold_back_ms;
+  s->hold_until = now + hold;
+  s->holds++;
+  s->failures = 0;
+  s->window_start = now;
+}
+
+/* TEXT, a name a peer claims, as printable ASCII of at most NAME_SAMPLE
+   bytes (and "..." when cut) in SAMPLE.  */
+static void
+sample_name (const uint8_t *text, size_t len, char *sample)
+{
+  size_t n = len < NAME_SAMPLE ? len : NAME_SAMPLE;
+  for (size_t k = 0; k < n; k++)
+    sample[k] = text[k] > 0x20 && text[k] < 0x7f ? (char) text[k] : '?';
+  strcpy (sample + n, len > NAME_SAMPLE ? "..." : "");
 }
 
 node_event *
 refusal_event (const conn *c, node_error error, const char *reason)
 {
-  const char *peer = peer_of (c);
-  size_t plen = strlen (peer), rlen = strlen (reason);
-  node_event *ev = event_new (NODE_EV_REFUSED, c->id, plen + rlen + 2);
-  if (ev)
+  conn *l = find_listener (c->listener);
+  uint8_t key[16], len;
+  if (l && error != NODE_ERR_LOCAL && addr_key (&c->addr, key, &len))
     {
-      char *p = (char *) ev->bytes;
-      memcpy (p, peer, plen + 1);
-      memcpy (p + plen + 1, reason, rlen + 1);
-      ev->error = error;
-      ev->peer_name = p;
-      ev->reason = p + plen + 1;
+      int64_t now = node_now_ms ();
+      addr_slot *s = slot_for (l, key, len, now);
+      s->seen = now;
+      s->refused++;
+      s->error = error;
+      snprintf (s->reason, sizeof s->reason, "%s", reason);
+      if (c->hs_started && c->hs.peer_name_len)
+        sample_name (c->hs.peer_name, c->hs.peer_name_len, s->name);
+      else
+        s->name[0] = 0;
+      if (!c->dropped)
+        count_failure (l, s, now);
+      report_if_due_locked (l, s, now);
     }
-  return ev;
+  return c->merged ? event_failure (NODE_EV_DOWN, c->id, error, reason)
+                   : NULL;
+}
+
+/* Is the address of a connection L is taking held back?  Then count
+   it as closed.  */
+static bool
+held_back_locked (conn *l, const struct sockaddr_storage *addr, int64_t now)
+{
+  uint8_t key[16], len;
+  addr_slot *s = addr_key (addr, key, &len) ? find_slot (l->id, key, len)
+                                            : NULL;
+  if (!s || s->hold_until <= now)
+    return false;
+  s->seen = now;
+  s->closed++;
+  report_if_due_locked (l, s, now);
+  return true;
+}
+
+/* L closes: forget its addresses.  */
+static void
+forget_addresses (long listener)
+{
+  for (int k = 0; k < ADDR_SLOTS; k++)
+    if (addr_slots[k].listener == listener)
+      memset (&addr_slots[k], 0, sizeof addr_slots[k]);
+  if (other_addrs.listener == listener)
+    memset (&other_addrs, 0, sizeof other_addrs);
 }
 
 /* Drop C, an incoming connection, after sending what it has queued (a
@@ -77,27 +378,32 @@ refuse_locked (conn *c, node_error error, const char *reason)
 /* ---------------------------------------------------------------- */
 /* Accepting */
 
-static conn *
-find_listener (long id)
-{
-  conn *l = find_conn (id);
-  return l && l->kind == Q_LISTEN ? l : NULL;
-}
-
-/* Handshakes under way through L, and the oldest of them.  */
+/* Handshakes under way through L, and the one to drop when there are
+   too many: the oldest from ADDR, the address of the connection to
+   take, when it has one under way (a flood from one address takes its
+   own turns), else the oldest.  */
 static size_t
-pending_handshakes (const conn *l, conn **oldest)
+pending_handshakes (const conn *l, const struct sockaddr_storage *addr,
+                    conn **victim)
 {
   size_t n = 0;
-  *oldest = NULL;
+  conn *oldest = NULL, *oldest_same = NULL;
+  uint8_t key[16], len = 0, other[16], olen;
+  if (addr && !addr_key (addr, key, &len))
+    len = 0;
   for (conn *c = node_conns; c; c = c->next)
     if (c->incoming && c->listener == l->id
         && (c->state == C_HANDSHAKE || c->state == C_TLS))
       {
         n++;
-        if (!*oldest || c->id < (*oldest)->id)
-          *oldest = c;
+        if (!oldest || c->id < oldest->id)
+          oldest = c;
+        if (len && (!oldest_same || c->id < oldest_same->id)
+            && addr_key (&c->addr, other, &olen) && olen == len
+            && !memcmp (key, other, len))
+          oldest_same = c;
       }
+  *victim = oldest_same ? oldest_same : oldest;
   return n;
 }
 
@@ -137,6 +443,8 @@ take_connection_locked (conn *l, int fd, const struct sockaddr_storage *addr)
       return;
     }
   c->fd = fd;
+  c->addr = *addr;
+  c->addr_len = sizeof *addr;
   c->incoming = true;
   c->listener = l->id;
   c->state = C_HANDSHAKE;
@@ -180,16 +488,17 @@ accept_locked (conn *l)
       socklen_t len = sizeof addr;
       int fd = accept4 (l->fd, (struct sockaddr *) &addr, &len,
                         SOCK_NONBLOCK | SOCK_CLOEXEC);
-      conn *oldest;
-      size_t pending = pending_handshakes (l, &oldest);
+      conn *victim;
       if (fd < 0)
         {
           if (errno == EINTR || errno == ECONNABORTED)
             continue;
           /* Out of descriptors: the oldest handshake makes room.  */
-          if ((errno == EMFILE || errno == ENFILE) && oldest)
+          if ((errno == EMFILE || errno == ENFILE)
+              && pending_handshakes (l, NULL, &victim) && victim)
             {
-              kill_conn_locked (oldest, NODE_ERR_REFUSED,
+              victim->dropped = true;
+              kill_conn_locked (victim, NODE_ERR_REFUSED,
                                 "dropped: no file descriptors left for "
                                 "new connections");
               continue;
@@ -199,10 +508,18 @@ accept_locked (conn *l)
             l->deadline = node_now_ms () + ACCEPT_PAUSE_MS;
           return;
         }
-      if (pending >= l->max_pending && oldest)
-        kill_conn_locked (oldest, NODE_ERR_REFUSED,
-                          "dropped: too many handshakes under way "
-                          "(derl-listen-max-pending)");
+      if (held_back_locked (l, &addr, node_now_ms ()))
+        {
+          close (fd);
+          continue;
+        }
+      if (pending_handshakes (l, &addr, &victim) >= l->max_pending && victim)
+        {
+          victim->dropped = true;
+          kill_conn_locked (victim, NODE_ERR_REFUSED,
+                            "dropped: too many handshakes under way "
+                            "(derl-listen-max-pending)");
+        }
       take_connection_locked (l, fd, &addr);
     }
 }
@@ -212,7 +529,12 @@ listener_timer_locked (conn *l, int64_t now)
 {
   if (l->deadline && now >= l->deadline)
     l->deadline = 0;
-  return l->deadline ? l->deadline - now : -1;
+  if (l->report_at && now >= l->report_at)
+    reports_locked (l, now);
+  int64_t next = l->deadline ? l->deadline - now : -1;
+  if (l->report_at && (next < 0 || l->report_at - now < next))
+    next = l->report_at - now;
+  return next;
 }
 
 /* ---------------------------------------------------------------- */
@@ -294,7 +616,10 @@ merge_into_incoming_locked (conn *c)
       node_wake_io_thread ();
     }
   else
-    etf_put_bytes (&in->pending, c->pending.data, c->pending.len);
+    {
+      etf_put_bytes (&in->pending, c->pending.data, c->pending.len);
+      in->merged = true;
+    }
   node_event *ev = event_new (NODE_EV_MERGED, c->id, 0);
   if (ev)
     {
@@ -488,6 +813,14 @@ alive_input_locked (conn *c, bool eof)
 void
 listener_closing_locked (conn *l)
 {
+  /* What was not reported yet goes now, before the addresses go.  */
+  int64_t now = node_now_ms ();
+  for (int k = 0; k < ADDR_SLOTS; k++)
+    if (addr_slots[k].listener == l->id && slot_waits (&addr_slots[k]))
+      report_locked (l, &addr_slots[k], now);
+  if (other_addrs.listener == l->id && slot_waits (&other_addrs))
+    report_locked (l, &other_addrs, now);
+  forget_addresses (l->id);
   /* No kills from here (the caller may be walking the list): they go
      at their deadline, now past.  */
   conn *alive = find_conn (l->alive_id);
@@ -615,6 +948,10 @@ node_listen (const node_listen_args *a, int *port, long *alive_id,
   l->max_depth = a->max_depth;
   l->max_send_queue = a->max_send_queue;
   l->max_pending = a->max_pending ? a->max_pending : 1;
+  l->max_failures = a->max_failures;
+  l->failure_window_ms = a->failure_window_ms;
+  l->hold_back_ms = a->hold_back_ms;
+  l->max_hold_back_ms = a->max_hold_back_ms;
   r->node_port = (uint16_t) *port;
 
   pthread_mutex_lock (&node_lock);

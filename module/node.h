@@ -52,10 +52,11 @@ typedef enum
   NODE_EV_LISTENING,   /* listener ID is registered with EPMD: PORT, and
                           the creation EPMD gave in PEER_CREATION */
   NODE_EV_ACCEPTED,    /* connection ID came in and is up: as UP */
-  NODE_EV_REFUSED,     /* connection ID came in and was dropped before it
-                          came up: ERROR, REASON, and in PEER_NAME the
-                          node's name or, before it told it, its
-                          address */
+  NODE_EV_REFUSED,     /* listener ID refused connections from one
+                          address (a report, at most one a second for
+                          an address): ERROR and REASON of the last one,
+                          and the rest in a node_refusal at the start of
+                          BYTES */
   NODE_EV_MERGED,      /* our attempt ID met the connection INTO that the
                           node made to us at the same time: it goes on
                           as INTO, what was queued on it too */
@@ -112,6 +113,22 @@ typedef struct node_event
   uint8_t bytes[];
 } node_event;
 
+/* A REFUSED event: what one address did since its last report.  No
+   name a peer claims before the handshake is done becomes more than
+   this sample.  */
+typedef struct
+{
+  const char *address;      /* numeric, NUL-terminated; "other
+                               addresses" for those the table of
+                               addresses had no room for */
+  const char *name;         /* the name the last refused one claimed,
+                               printable ASCII, cut short; NULL: none */
+  uint32_t refused;         /* handshakes refused */
+  uint32_t closed;          /* connections closed at once, unheard, while
+                               the address was held back */
+  uint32_t hold_ms;         /* how much longer it is held back; 0: not */
+} node_refusal;
+
 typedef struct
 {
   const char *alive;        /* the peer's name before the @ */
@@ -148,6 +165,14 @@ typedef struct
   size_t max_depth;
   size_t max_send_queue;
   unsigned max_pending;     /* handshakes under way at once, at most */
+  /* An address whose handshakes fail MAX_FAILURES times within
+     FAILURE_WINDOW_MS is held back: its connections are closed at once
+     for HOLD_BACK_MS, twice as long each time it fails so again, up to
+     MAX_HOLD_BACK_MS.  MAX_FAILURES 0: never.  */
+  unsigned max_failures;
+  unsigned failure_window_ms;
+  unsigned hold_back_ms;
+  unsigned max_hold_back_ms;
   struct tls_context *tls;  /* TLS distribution: a server context (the
                                listener takes it over); NULL: plain */
 } node_listen_args;
@@ -156,7 +181,9 @@ typedef struct
    listener).  Connections are taken once EPMD has answered: a LISTENING
    event, or an EPMD_ERROR for the listener's id when EPMD refused (the
    name is taken: NODE_ERR_NAME_IN_USE).  Incoming connections give an
-   ACCEPTED event when up, a REFUSED event when dropped before.  Returns
+   ACCEPTED event when up; those dropped before are counted by address
+   and reported in REFUSED events (a DOWN instead for one that an
+   attempt of ours waited for, under that attempt's id).  Returns
    the listener's id, closed with node_close, the port bound in *PORT
    and the id of the registration, whose EPMD_ERROR events say what
    became of it, in *ALIVE_ID; or -1 and why in ERROR (ERROR_LEN
