@@ -1320,5 +1320,6 @@ Its links were dissolved by the exit signals it sent."
 (require 'derl-distel)
 (require 'derl-shell)
 (require 'derl-mode)
+(require 'derl-knowledge)
 
 ;;; derl.el ends here
