@@ -506,7 +506,8 @@ may take several lines, as in a terminal.
   ;; IEx colours its values.
   (add-hook 'comint-output-filter-functions #'ansi-color-process-output nil t)
   (setq-local ansi-color-for-comint-mode t)
-  (add-hook 'kill-buffer-hook #'derl-shell--kill-buffer nil t))
+  (add-hook 'kill-buffer-hook #'derl-shell--kill-buffer nil t)
+  (when (fboundp 'derl-knowledge-mode) (derl-knowledge-mode 1)))
 
 (defun derl-shell--make-buffer (node)
   "A new shell buffer for NODE, with the process comint needs."
