@@ -141,6 +141,22 @@ says where the source is instead."
         (insert-file-contents buffer-or-file)
         (search)))))
 
+(defconst derl-xref--source-extensions '("erl" "hrl" "ex" "exs" "lfe")
+  "The extensions of the files `M-.' opens as sources a node names.")
+
+(defconst derl-xref--modes
+  '(("\\.[eh]rl\\'" erlang-mode)
+    ("\\.exs?\\'" elixir-ts-mode elixir-mode)
+    ("\\.lfe\\'" lfe-mode))
+  "The major modes of a node's copy of a source, by its name.")
+
+(defun derl-xref--copy-mode (path)
+  "Turn on the major mode of the node's copy of PATH, by its name alone.
+Not by its text: that comes from the node."
+  (let ((modes (cdr (cl-find-if (lambda (entry) (string-match-p (car entry) path))
+                                derl-xref--modes))))
+    (funcall (or (cl-find-if #'fboundp modes) #'fundamental-mode))))
+
 (defun derl-xref--same-file-p (path size)
   "Non-nil if this Emacs has the node's file PATH, of SIZE bytes."
   (let ((attributes (file-attributes path)))
@@ -171,8 +187,7 @@ says where the source is instead."
                                                    (erl-binary-string bytes)
                                                  bytes)
                                                'utf-8))
-                 (let ((buffer-file-name path))
-                   (set-auto-mode))
+                 (derl-xref--copy-mode path)
                  (setq-local derl-xref--origin (cons node path))
                  (setq-local derl-knowledge-node node)
                  (when (fboundp 'derl-knowledge-mode)
@@ -202,6 +217,10 @@ none this Emacs can show."
                     (if from (format ": it was compiled from %s, which is \
 not there" from)
                       ""))))
+     ((not (member (file-name-extension (car source))
+                   derl-xref--source-extensions))
+      (user-error "%s names %s as the source of %s: not an Erlang or \
+Elixir source, not opened" node (car source) module))
      ((derl-xref--same-file-p (car source) (cdr source))
       (car source))
      ((not derl-knowledge-fetch-sources)

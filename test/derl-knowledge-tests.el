@@ -453,10 +453,13 @@ And on Enum.map, whose source Debian does not install, it says so."
 
 (ert-deftest derl-knowledge-xref-node-copy ()
   "A source this Emacs does not have as the node has it: the node's copy.
-Without `derl-knowledge-fetch-sources', M-. says where it is instead."
+Its major mode comes from its name, not from its text.  Without
+`derl-knowledge-fetch-sources', M-. says where it is instead.  A file
+that is no Erlang or Elixir source is not opened."
   (derl-test-with-node (node)
     (let* ((file (derl-test-scratch-file "derl_kn_remote.erl"))
-           (text "-module(derl_kn_remote).\n-export([f/0]).\n\nf() -> ok.\n"))
+           (text (concat "%% -*- mode: text -*-\n-module(derl_kn_remote).\n"
+                         "-export([f/0]).\n\nf() -> ok.\n")))
       (with-temp-file file (insert text))
       ;; The node's file, said to be larger than this Emacs's.
       (let ((details (derl-node-info--make-details
@@ -469,13 +472,25 @@ Without `derl-knowledge-fetch-sources', M-. says where it is instead."
             (should (equal (buffer-string) text))
             (should buffer-read-only)
             (should (string-match-p "copy of" header-line-format))
-            (should (eq derl-knowledge-node node)))
+            (should (eq derl-knowledge-node node))
+            (should (eq major-mode (if (fboundp 'erlang-mode) 'erlang-mode
+                                     'fundamental-mode))))
           (kill-buffer where))
         (let ((derl-knowledge-fetch-sources nil))
           (let ((err (should-error (derl-xref--where node details)
                                    :type 'user-error)))
             (should (string-match-p "machine, which is not this one"
-                                    (cadr err)))))))))
+                                    (cadr err))))))
+      (let* ((other (derl-test-scratch-file "derl_kn_notes.txt"))
+             (details (progn
+                        (with-temp-file other (insert "notes\n"))
+                        (derl-node-info--make-details
+                         :name "derl_kn_remote" :exists t
+                         :source (cons other 6)))))
+        (let ((err (should-error (derl-xref--where node details)
+                                 :type 'user-error)))
+          (should (string-match-p "not an Erlang or Elixir source, not opened"
+                                  (cadr err))))))))
 
 ;;;; A node without doc chunks
 
