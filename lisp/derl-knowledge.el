@@ -26,8 +26,9 @@
 ;; buffer's completion (`completion-at-point'), eldoc, documentation
 ;; (C-c C-d d, `derl-describe') and `M-.' (xref) ask the buffer's node,
 ;; for Erlang and Elixir alike, with nothing uploaded to the node.
-;; derl-mode and the node's shell buffers turn it on; any buffer may,
-;; with `derl-knowledge-node' set or a node given when asked.
+;; It follows derl-mode in source buffers, and the node's shell
+;; buffers turn it on; any buffer may have it, with
+;; `derl-knowledge-node' set or a node given when asked.
 ;;
 ;; The parts: derl-node-info.el asks and remembers, derl-complete.el
 ;; completes, derl-doc.el documents, derl-xref.el finds definitions.
@@ -119,6 +120,15 @@ of `derl-mode'.
     (remove-hook 'eldoc-documentation-functions #'derl-doc-eldoc t)
     (derl-knowledge--eldoc-strategy nil)
     (remove-hook 'xref-backend-functions #'derl-xref-backend t)))
+
+(defvar derl-mode)
+
+(defun derl-knowledge--follow-derl-mode ()
+  "Turn `derl-knowledge-mode' on or off with `derl-mode'."
+  (derl-knowledge-mode (if derl-mode 1 -1)))
+
+;; derl-mode's source buffers ask their project's node.
+(add-hook 'derl-mode-hook #'derl-knowledge--follow-derl-mode)
 
 (provide 'derl-knowledge)
 

@@ -581,7 +581,9 @@ C-c C-d C-d sends end of file there."
           (kill-buffer buffer))))))
 
 (ert-deftest derl-knowledge-derl-mode-buffer ()
-  "A derl-mode buffer asks the node of its project, and none before it has one."
+  "derl-mode brings derl-knowledge-mode, which asks the node of the project.
+None is asked before the project has one; turning derl-mode off turns
+derl-knowledge-mode off."
   (require 'derl-mode)
   (derl-test-with-node (node)
     (let* ((dir (file-name-as-directory (derl-test-scratch-file
@@ -593,7 +595,7 @@ C-c C-d C-d sends end of file there."
           (with-current-buffer buffer
             (when (fboundp 'erlang-mode) (erlang-mode))
             (derl-mode 1)
-            (derl-knowledge-mode 1)
+            (should derl-knowledge-mode)
             (insert "f() -> lists:spl")
             ;; No node yet: nothing, and nothing asked of the user.
             (should-not (derl-knowledge-buffer-node))
@@ -601,7 +603,11 @@ C-c C-d C-d sends end of file there."
             (derl-mode-set-node node)
             (should (eq (derl-knowledge-buffer-node) node))
             (should (equal (mapcar #'car (derl-knowledge-test--completions))
-                           '("split" "splitwith"))))
+                           '("split" "splitwith")))
+            (derl-mode -1)
+            (should-not derl-knowledge-mode)
+            (should-not (memq #'derl-complete-at-point
+                              completion-at-point-functions)))
         (with-current-buffer buffer (set-buffer-modified-p nil))
         (kill-buffer buffer)))))
 
