@@ -117,6 +117,7 @@ the buffer's directory)."
                                      (derl-default-node)))
                  derl-mode--nodes))))
 
+;;;###autoload
 (defun derl-mode-set-node (node)
   "Make NODE the node of the current buffer's project.
 Interactively, read it as the other commands do."
