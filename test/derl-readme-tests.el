@@ -262,8 +262,9 @@ one."
 
 ;;;; Distel on derl
 
-(defun derl-readme--distel-setup (name)
-  "README's Distel set-up, for a fresh Emacs called NAME, as forms."
+(defun derl-readme--distel-setup (name &optional cookie)
+  "README's Distel set-up, for a fresh Emacs called NAME, as forms.
+Its cookie is the test nodes', or COOKIE."
   (let ((code (cdar (derl-readme-blocks (derl-readme-section "Set-up")))))
     (car (read-from-string
           (concat "("
@@ -274,14 +275,16 @@ one."
                      ("/path/to/distel/"
                       . ,(file-name-as-directory (derl-distel-test--copy)))
                      ("emacs@myhost" . ,name)
-                     ("\"my-cookie\"" . ,(prin1-to-string derl-test-cookie))))
+                     ("\"my-cookie\""
+                      . ,(prin1-to-string (or cookie derl-test-cookie)))))
                   "\n)")))))
 
 (ert-deftest derl-readme-distel-setup ()
   "README's Distel set-up, as it stands, works against a -setcookie node.
 It runs in a fresh Emacs with no ~/.erlang.cookie: the cookie must
 come from the set-up itself.  Two Emacs in a row get the same,
-fixed, node name, which \"Output across an Emacs restart\" needs."
+fixed, node name, which \"Output across an Emacs restart\" needs.
+With another cookie, *Messages* says what README says."
   (derl-distel-test-with-node node
     (let* ((name (format "emacs%s@localhost" (derl-test-random-string 6)))
            (home (derl-test-scratch-file
@@ -306,7 +309,31 @@ fixed, node name, which \"Output across an Emacs restart\" needs."
         (should (equal (car first) (intern name)))
         (should (equal (car second) (intern name)))
         (should (string-match-p "Successfully communicated" (cadr first)))
-        (should (string-match-p "Successfully communicated" (cadr second)))))))
+        (should (string-match-p "Successfully communicated" (cadr second))))
+      ;; With another cookie, what README says.
+      (let ((said (replace-regexp-in-string
+                   "[ \t\n]+" " " (derl-readme-section "Set-up")))
+            (wrong (derl-distel-test-run
+                    node '(progn
+                            (erl-ping derl-distel-child-node)
+                            (derl-distel-child-wait
+                             (lambda ()
+                               (derl-distel-child-message-p
+                                "connection failed: "))))
+                    nil nil
+                    :setup (derl-readme--distel-setup name "not-the-cookie")
+                    :before `(setq derl-distel-cache-directory
+                                   ,(derl-distel-test--cache))
+                    :home home)))
+        (should (string-match-p
+                 (regexp-quote
+                  (format "derl: %s connection failed: the node rejected our \
+cookie (cookie mismatch)" node))
+                 wrong))
+        (should (string-match-p
+                 (regexp-quote "says \"derl: mynode@myhost connection \
+failed: the node rejected our cookie (cookie mismatch)\"")
+                 said))))))
 
 (defun derl-readme-distel-says (&rest regexps)
   "Check that README's list of Distel's own bugs matches every one of REGEXPS."
