@@ -121,6 +121,8 @@ of `derl-mode'.
     (derl-knowledge--eldoc-strategy nil)
     (remove-hook 'xref-backend-functions #'derl-xref-backend t)))
 
+(custom-add-to-group 'derl 'derl-knowledge-mode-hook 'custom-variable)
+
 (defvar derl-mode)
 
 (defun derl-knowledge--follow-derl-mode ()
