@@ -242,9 +242,27 @@ Flat = fun F(B) when is_binary(B) -> B;
            F(L) when is_list(L) -> << <<(F(X))/binary>> || X <- L >>;
            F(_) -> <<>>
        end,
-First = fun(<<\"application/erlang+html\">>, [H | _]) -> Flat(H);
+Re = fun(T, Pattern, Replacement) ->
+             re:replace(T, Pattern, Replacement,
+                        [global, unicode, {return, binary}])
+     end,
+Sentence = fun(T) ->
+               One = string:trim(Re(T, \"\\\\s+\", \" \")),
+               S = case re:run(One, \"^.*?[.!?](?=\\\\s|$)\",
+                               [unicode, {capture, first, binary}]) of
+                       {match, [Found]} -> Found;
+                       _ -> One
+                   end,
+               Bin(string:slice(S, 0, 300))
+           end,
+Plain = fun(T) ->
+            Re(Re(Re(T, \"\\\\[([^]]*)\\\\]\\\\([^)]*\\\\)\", \"\\\\1\"),
+                  \"`([^`]*)`\", \"\\\\1\"),
+               \"\\\\*\\\\*([^*]+)\\\\*\\\\*\", \"\\\\1\")
+        end,
+First = fun(<<\"application/erlang+html\">>, [H | _]) -> Sentence(Flat(H));
            (<<\"text/markdown\">>, T) when is_binary(T) ->
-                hd(binary:split(T, <<\"\\n\\n\">>));
+                Sentence(Plain(hd(binary:split(T, <<\"\\n\\n\">>))));
            (_, _) -> none
         end,
 Summary = fun(Format, D) ->
@@ -268,8 +286,9 @@ end)().
   "The program that tells a module's functions, with their summaries.
 It returns {Exists, Exports, Docs}: Exports [{Name, Arity}], Docs
 {Language, ModuleSummary, [{Kind, Name, Arity, Signatures, Summary}]}
-or {none, Reason}; a summary is the documentation's first paragraph,
-or none or hidden.")
+or {none, Reason}; a summary is the documentation's first sentence, on
+one line, without Markdown's marks (at most 300 characters), or none or
+hidden.")
 
 (defconst derl-node-info--details-program
   (concat "
@@ -527,21 +546,11 @@ Wait at most `derl-knowledge-timeout' seconds."
   (compiled-from nil :documentation "The source the module was compiled from.")
   (beam nil :documentation "Its beam file, or nil."))
 
-(defun derl-node-info--summary (term markdown)
-  "TERM, a summary from the node, as one line of text, or nil.
-MARKDOWN non-nil says it is Markdown, whose marks are taken away."
+(defun derl-node-info--summary (term)
+  "TERM, a summary from the node, as a string, or nil.
+The node made it one sentence, on one line, with no Markdown marks."
   (let ((text (derl-node-info--string term)))
-    (when (and text (not (string-empty-p (string-trim text))))
-      (setq text (string-trim (replace-regexp-in-string "[ \t\n]+" " " text)))
-      (when markdown
-        (setq text (derl-node-info-markdown-inline text)))
-      text)))
-
-(defun derl-node-info-markdown-inline (text)
-  "Strip TEXT, a line of Markdown, of its inline formatting."
-  (let ((text (replace-regexp-in-string "\\[\\([^]]*\\)\\]([^)]*)" "\\1" text)))
-    (setq text (replace-regexp-in-string "`\\([^`]*\\)`" "\\1" text))
-    (replace-regexp-in-string "\\*\\*\\([^*]+\\)\\*\\*" "\\1" text)))
+    (and text (not (string-empty-p text)) text)))
 
 (defun derl-node-info--hidden-name-p (name)
   "Non-nil if NAME is no function to offer: __info__, MACRO-..., __struct__."
@@ -579,16 +588,15 @@ with what its documentation says."
          (`[none ,why]
           (setf (derl-node-info-module-docs-missing module) why))
          (`[,language ,summary ,(and (pred listp) entries)]
-          (let ((markdown (eq language 'elixir))
-                (any nil))
+          (let ((any nil))
             (setf (derl-node-info-module-language module) language
                   (derl-node-info-module-summary module)
-                  (derl-node-info--summary summary markdown))
+                  (derl-node-info--summary summary))
             (dolist (entry entries)
               (pcase entry
                 (`[,_kind ,fname ,arity ,signatures ,summary]
                  (let ((fname (derl-node-info--string fname))
-                       (text (derl-node-info--summary summary markdown)))
+                       (text (derl-node-info--summary summary)))
                    (when text (setq any t))
                    (when (and fname (integerp arity))
                      (puthash (cons fname arity)
@@ -863,13 +871,29 @@ the module names known."
 
 ;;;; Lookups
 
+(defvar derl-node-info--names (make-hash-table :test 'equal)
+  "The module names of each node as each language writes them.
+\(NODE . LANGUAGE) to (MODULES . NAMES), MODULES the answer they were
+made from.")
+
 (defun derl-node-info-module-names (node language)
   "The names of NODE's modules as LANGUAGE writes them, or nil if not known.
 For Erlang, the modules that are not Elixir's."
-  (let ((names (derl-node-info-get node 'modules)))
-    (if (eq language 'elixir)
-        (mapcar (lambda (m) (derl-node-info-module-text m 'elixir)) names)
-      (cl-remove-if (lambda (m) (string-prefix-p "Elixir." m)) names))))
+  (let* ((modules (derl-node-info-get node 'modules))
+         (key (cons node language))
+         (made (gethash key derl-node-info--names)))
+    (if (and made (eq (car made) modules))
+        (cdr made)
+      (cdr (puthash key
+                    (cons modules
+                          (if (eq language 'elixir)
+                              (mapcar (lambda (m)
+                                        (derl-node-info-module-text m 'elixir))
+                                      modules)
+                            (cl-remove-if (lambda (m)
+                                            (string-prefix-p "Elixir." m))
+                                          modules)))
+                    derl-node-info--names)))))
 
 (defun derl-node-info-lookup (module function)
   "The `derl-node-info-function' FUNCTION of MODULE, a `derl-node-info-module'."
