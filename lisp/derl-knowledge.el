@@ -50,6 +50,8 @@
 (defvar derl-knowledge-mode-map
   (let ((map (make-sparse-keymap)))
     (define-key map (kbd "C-c C-d d") #'derl-describe)
+    ;; erlang-mode has its tags' completion there.
+    (define-key map (kbd "C-M-i") #'completion-at-point)
     ;; C-c C-d is this prefix now; end of file moves to C-c C-d C-d
     ;; in the node's shell.
     (define-key map (kbd "C-c C-d C-d")

@@ -162,7 +162,9 @@ are in erlang-mode when there is one."
       (erase-buffer)
       (insert "f() -> lis")
       (should (member "lists" (mapcar #'car (derl-knowledge-test--completions))))
-      ;; The command, as TAB or C-M-i runs it.
+      ;; The command, as C-M-i runs it (erlang-mode's own is its tags').
+      (should (eq (key-binding (kbd "C-M-i")) 'completion-at-point))
+      (should (eq (key-binding (kbd "C-c C-d d")) 'derl-describe))
       (erase-buffer)
       (insert "f() -> lists:splitw")
       (completion-at-point)
