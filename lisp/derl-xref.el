@@ -201,6 +201,17 @@ Not by its text: that comes from the node."
             (_ (user-error "%s cannot read %s: %s" node path
                            (derl-term-to-string answer))))))))
 
+(defun derl-xref--loaded-as (details)
+  "The source this Emacs has that DETAILS's module was loaded as, or nil.
+derl-mode loads what it compiles from a buffer as the buffer's file,
+so that the node's code:which names it, whether the node can see that
+file or not: a source of this Emacs, visited or on its disk."
+  (let ((beam (derl-node-info-details-beam details)))
+    (and beam
+         (member (file-name-extension beam) derl-xref--source-extensions)
+         (or (find-buffer-visiting beam) (file-exists-p beam))
+         beam)))
+
 (defun derl-xref--where (node details)
   "Return where DETAILS's source, on NODE, is for this Emacs.
 That is a file name or a buffer.
@@ -209,8 +220,15 @@ none this Emacs can show."
   (let ((source (derl-node-info-details-source details))
         (module (derl-node-info-module-text
                  (derl-node-info-details-name details)
-                 (if (derl-node-info-details-elixir details) 'elixir 'erlang))))
+                 (if (derl-node-info-details-elixir details) 'elixir 'erlang)))
+        (loaded-as (derl-xref--loaded-as details)))
     (cond
+     ;; Compiled by derl-mode from a buffer's text: that buffer or file.
+     ((and loaded-as (or (find-buffer-visiting loaded-as)
+                         (null source)
+                         (not (derl-xref--same-file-p (car source)
+                                                      (cdr source)))))
+      (or (find-buffer-visiting loaded-as) loaded-as))
      ((null source)
       (user-error "%s has no source of %s%s" node module
                   (let ((from (derl-node-info-details-compiled-from details)))
@@ -222,7 +240,7 @@ not there" from)
       (user-error "%s names %s as the source of %s: not an Erlang or \
 Elixir source, not opened" node (car source) module))
      ((derl-xref--same-file-p (car source) (cdr source))
-      (car source))
+      (or (find-buffer-visiting (car source)) (car source)))
      ((not derl-knowledge-fetch-sources)
       (user-error "%s is on %s's machine, which is not this one%s"
                   (car source) node

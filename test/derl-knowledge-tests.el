@@ -613,6 +613,35 @@ derl-knowledge-mode off."
         (with-current-buffer buffer (set-buffer-modified-p nil))
         (kill-buffer buffer)))))
 
+(ert-deftest derl-knowledge-xref-derl-mode-compiled ()
+  "M-. on a function of a module derl-mode compiled from an unsaved buffer.
+It goes to that buffer, at the function, though no file has its text."
+  (require 'derl-mode)
+  (derl-test-with-node (node)
+    (let* ((dir (file-name-as-directory
+                 (derl-test-scratch-file (format "kn-unsaved-%s"
+                                                 (derl-test-random-string 6)))))
+           (file (concat dir "kn_unsaved.erl"))
+           (source (progn (make-directory dir t) (find-file-noselect file))))
+      (unwind-protect
+          (progn
+            (with-current-buffer source
+              (when (fboundp 'erlang-mode) (erlang-mode))
+              (derl-mode 1)
+              (derl-mode-set-node node)
+              (insert "-module(kn_unsaved).\n-export([one/0, two/1]).\n\n"
+                      "one() -> two(1).\n\n%% Two.\ntwo(X) -> X * 2.\n")
+              (should (eq (car (derl-mode-compile-buffer)) 'ok)))
+            (should-not (file-exists-p file))
+            (derl-knowledge-test--with-buffer
+                (node 'erlang "f() -> kn_unsaved:tw¦o(3).")
+              (pcase-let ((`(,_ ,line ,text) (derl-knowledge-test--find-definition)))
+                (should (eq (current-buffer) source))
+                (should (= line 7))
+                (should (string-prefix-p "two(X)" text)))))
+        (with-current-buffer source (set-buffer-modified-p nil))
+        (kill-buffer source)))))
+
 ;;;; In a terminal
 
 (add-to-list 'derl-ert-must-run '(derl-knowledge-terminal . always))
