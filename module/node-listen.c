@@ -286,12 +286,15 @@ count_failure (const conn *l, addr_slot *s, int64_t now)
       && now - s->last_failure
            > (int64_t) l->max_hold_back_ms + l->failure_window_ms)
     s->holds = 0;
+  s->last_failure = now;
+  /* Held back already: this one was under way when the hold began.  */
+  if (s->hold_until > now)
+    return;
   if (now - s->window_start >= l->failure_window_ms)
     {
       s->window_start = now;
       s->failures = 0;
     }
-  s->last_failure = now;
   if (++s->failures < l->max_failures)
     return;
   int64_t hold = (int64_t) l->hold_back_ms << (s->holds < 20 ? s->holds : 20);
