@@ -732,21 +732,19 @@ It is said again only after NODE went down or was forgotten."
   "CELL, NODE's answer to KEY, is VALUE, or failed with CONDITION."
   (setf (derl-node-info--cell-pending cell) nil)
   ;; An answer to a question asked before `derl-knowledge-forget' (or
-  ;; the node went down) is handed to those waiting, but not kept,
-  ;; and its failure is not news.
-  (let ((current (let ((table (gethash node derl-node-info--nodes)))
-                   (and table (eq cell (gethash key table))))))
-    (if condition
-        (progn
-          (setf (derl-node-info--cell-failed cell) (cons (float-time) condition))
-          (when current
-            (derl-node-info-say-once
-             node 'unreachable "derl: cannot ask %s about its code: %s" node
-             (derl-error-reason condition))))
-      (setf (derl-node-info--cell-failed cell) nil)
-      (when current
-        (setf (derl-node-info--cell-value cell) value
-              (derl-node-info--cell-time cell) (float-time)))))
+  ;; before the node went down) is handed to those waiting, but not
+  ;; kept: its cell is no longer in the table.  Its failure is no news.
+  (if condition
+      (progn
+        (setf (derl-node-info--cell-failed cell) (cons (float-time) condition))
+        (when (let ((table (gethash node derl-node-info--nodes)))
+                (and table (eq cell (gethash key table))))
+          (derl-node-info-say-once
+           node 'unreachable "derl: cannot ask %s about its code: %s" node
+           (derl-error-reason condition))))
+    (setf (derl-node-info--cell-failed cell) nil
+          (derl-node-info--cell-value cell) value
+          (derl-node-info--cell-time cell) (float-time)))
   (let ((waiters (derl-node-info--cell-waiters cell)))
     (setf (derl-node-info--cell-waiters cell) nil)
     (dolist (waiter (nreverse waiters))

@@ -219,6 +219,18 @@ are in erlang-mode when there is one."
         (should (equal (mapcar #'car (derl-knowledge-test--completions))
                        '("alpha" "beta" "module_info")))))))
 
+(ert-deftest derl-knowledge-forget-while-asking ()
+  "An answer to a question asked before a forget reaches who waits, not the cache."
+  (derl-test-with-node (node)
+    (derl-knowledge-forget node)
+    (let ((timer (run-at-time 0 nil #'derl-knowledge-forget node)))
+      (unwind-protect
+          (let ((info (derl-node-info-fetch node '(functions . "lists"))))
+            (should (derl-node-info-lookup info "seq")))
+        (cancel-timer timer)))
+    (let ((table (gethash node derl-node-info--nodes)))
+      (should-not (and table (gethash '(functions . "lists") table))))))
+
 (ert-deftest derl-knowledge-elixir-completion ()
   "String.up offers upcase; Str offers String; :lists.spl and :lis complete too."
   (derl-knowledge-test--with-elixir node
