@@ -65,6 +65,8 @@
 (require 'derl-eval)
 (require 'derl-shell)
 
+(declare-function derl-knowledge-forget "derl-node-info" (node &optional module))
+
 (declare-function erlang-mode "erlang" ())
 
 (defcustom derl-mode-compile-timeout 60
@@ -791,6 +793,10 @@ returns."
                                             (derl-mode--includes file)))))
          (buffer (derl-mode--report node (current-buffer) file outcome)))
     (derl-note-node-result node t)
+    ;; What completion and M-. know of the modules loaded is stale.
+    (when (fboundp 'derl-knowledge-forget)
+      (dolist (module (nth 1 outcome))
+        (derl-knowledge-forget node module)))
     (when (nth 2 outcome)
       (display-buffer buffer))
     (message "%s" (with-current-buffer buffer

@@ -654,6 +654,39 @@ It goes to that buffer, at the function, though no file has its text."
         (with-current-buffer source (set-buffer-modified-p nil))
         (kill-buffer source)))))
 
+;; Compiling through derl-mode refreshes what completion knows.
+(ert-deftest derl-knowledge-recompile-refreshes ()
+  "A function added and compiled with C-c C-k is offered at once."
+  (require 'derl-mode)
+  (derl-test-with-node (node)
+    (let* ((dir (file-name-as-directory
+                 (derl-test-scratch-file (format "kn-recompile-%s"
+                                                 (derl-test-random-string 6)))))
+           (file (concat dir "kn_again.erl"))
+           (source (progn (make-directory dir t) (find-file-noselect file))))
+      (unwind-protect
+          (progn
+            (with-current-buffer source
+              (when (fboundp 'erlang-mode) (erlang-mode))
+              (derl-mode 1)
+              (derl-mode-set-node node)
+              (insert "-module(kn_again).\n-export([first/0]).\n"
+                      "first() -> 1.\n")
+              (should (eq (car (derl-mode-compile-buffer)) 'ok)))
+            (derl-knowledge-test--with-buffer (node 'erlang "f() -> kn_again:")
+              (should (equal (mapcar #'car (derl-knowledge-test--completions))
+                             '("first" "module_info"))))
+            (with-current-buffer source
+              (erase-buffer)
+              (insert "-module(kn_again).\n-export([first/0, fresh/0]).\n"
+                      "first() -> 1.\nfresh() -> 2.\n")
+              (should (eq (car (derl-mode-compile-buffer)) 'ok)))
+            (derl-knowledge-test--with-buffer (node 'erlang "f() -> kn_again:")
+              (should (equal (mapcar #'car (derl-knowledge-test--completions))
+                             '("first" "fresh" "module_info")))))
+        (with-current-buffer source (set-buffer-modified-p nil))
+        (kill-buffer source)))))
+
 ;;;; In a terminal
 
 (add-to-list 'derl-ert-must-run '(derl-knowledge-terminal . always))
