@@ -269,16 +269,26 @@ the feature it provides (its name), never a second time."
                               "-tests\\.el\\'"))
     (require (intern (file-name-base f)) (file-name-sans-extension f))))
 
+(defun derl-ert-selector ()
+  "The tests to run: those DERL_TESTS matches, but not DERL_TESTS_SKIP.
+Both are regexps, from the environment; DERL_TESTS defaults to all
+tests, DERL_TESTS_SKIP to none."
+  (let ((only (getenv "DERL_TESTS"))
+        (skip (getenv "DERL_TESTS_SKIP")))
+    (setq only (if (and only (not (string= only ""))) only t))
+    (if (and skip (not (string= skip "")))
+        `(and ,only (not ,skip))
+      only)))
+
 (defun derl-ert-run-batch ()
   "Load every test/*-tests.el, run them all, print totals and exit.
-The selector comes from the environment variable DERL_TESTS (default t).
+The selector comes from the environment: see `derl-ert-selector'.
 The last line says \"ERT suites: N passed, N failed, N skipped\".  The
 exit status is non-zero when a test failed, when a test named in
 `derl-ert-must-run' skipped (it counts as failed), or when the
 selector matched no test at all."
   (derl-ert-load-suites)
-  (let* ((selector (let ((s (getenv "DERL_TESTS")))
-                     (if (and s (not (string= s ""))) s t)))
+  (let* ((selector (derl-ert-selector))
          (stats (ert-run-tests-batch selector))
          (must-run (derl-ert--must-not-skip stats))
          (failed (+ (ert-stats-completed-unexpected stats) (length must-run)))
