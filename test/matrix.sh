@@ -22,7 +22,9 @@
 # mount, debootstrap) and Debian's archive (DERL_MATRIX_MIRROR).
 #
 # Each stack ends with "STACK: N passed, N failed, N skipped", and the
-# run with "N passed, N failed, N skipped" over all of them.  A stack
+# run with "N passed, N failed, N skipped" over all of them.  Inside
+# Debian 13 the fuzz smoke runs are shorter (DERL_MATRIX_FUZZ_SECONDS,
+# default 10 and 5 s) than `make test' runs them here.  A stack
 # that cannot be built or that stops short counts as a failure.  The
 # exit status is non-zero when anything failed.  Every mount is
 # undone, and every process left in a chroot killed, on any exit.
@@ -40,13 +42,11 @@ WORK=$ROOT/build/matrix
 CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # What each chroot has.  A node stack needs OTP (with its sources and
-# debugger, for the Distel suite) and Elixir; Debian 13 builds and runs
-# everything (test/deps.sh adds what it names by version, such as
-# clang's libFuzzer runtime).
+# debugger, for the Distel suite) and Elixir.  Debian 13 builds and runs
+# everything: what test/deps.sh installs (it is run there, and again
+# whenever it changes), on top of build-essential (gcc alone lacks libc6-dev).
 NODE_PACKAGES=(erlang-nox erlang-src erlang-debugger elixir)
-FULL_PACKAGES=(build-essential make emacs-nox erlang-nox erlang-dev
-               libssl-dev zlib1g-dev clang openssl elixir ca-certificates
-               erlang-src erlang-debugger elpa-package-lint tmux)
+FULL_PACKAGES=(build-essential make)
 
 # The suites that talk to a node: connections, links, monitors, spawn,
 # big messages, errors and traces (derl-tests.el, and the big messages
@@ -54,9 +54,14 @@ FULL_PACKAGES=(build-essential make emacs-nox erlang-nox erlang-dev
 # connections, TLS distribution, Distel, the node's shell, evaluation
 # from source buffers, and the codec against OTP's own term_to_binary
 # (the oracle, and beams).  Not the codec-only, runtime, terminal,
-# packaging and lint suites, which do not depend on the node's OTP and
-# run in `make test'.
+# packaging and lint suites, nor what tests derl alone rather than the
+# node (NODE_TESTS_SKIP: a busy Emacs, waits in the module, floods and
+# stalls of incoming connections, the commands, the terminal), which
+# do not depend on the node's OTP and run in `make test'.
 NODE_TESTS='^\(derl-\(c\|e\|f\|link\|lots\|mon\|nodedown\|rec\|round\|send\|spawn\|survives\|trace\|two\|wait\|rpc\|listen\|tls\|distel\|shell\|mode\|bounds-big\)\|erlext-\(oracle\|beam\)\)'
+
+NODE_TESTS_SKIP='^derl-\(survives\|wait\|listen-flood\|listen-stall\|commands\)\|-terminal$'
+FUZZ_SECONDS=${DERL_MATRIX_FUZZ_SECONDS:-10}
 
 mkdir -p "$WORK/logs"
 passed=0
@@ -203,6 +208,9 @@ ensure () {
     packages_for "$suite"
     want="suite $suite
 packages ${PACKAGES[*]}"
+    [ "$suite" = trixie ] &&
+        want="$want
+deps.sh $(sha256sum <test/deps.sh | cut -d' ' -f1)"
     mkdir -p "$CACHE"
     : >"$log"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$dir" ]; then
@@ -218,16 +226,26 @@ packages ${PACKAGES[*]}"
         build "$suite" "$log"
     fi || { tail -n 20 "$log"; return 1; }
     if [ "$suite" = trixie ]; then
-        # What test/deps.sh wants beyond the list, such as libclang-rt-N-dev.
+        say "matrix: test/deps.sh installs what make test needs in $suite"
         same_names "$dir"
-        in_chroot "$dir" sh -s all <test/deps.sh >>"$log" 2>&1 ||
-            { tail -n 20 "$log"; return 1; }
+        if ! { in_chroot "$dir" apt-get -o Acquire::Check-Valid-Until=false \
+                         update -q &&
+                   in_chroot "$dir" sh -s all <test/deps.sh &&
+                   in_chroot "$dir" apt-get clean; } >>"$log" 2>&1; then
+            tail -n 20 "$log"
+            return 1
+        fi
     fi
     printf '%s\n' "$want" >"$stamp"
     say "matrix: chroot $suite ready in $(($(now) - start)) s"
 }
 
 # ---- what runs where
+
+# emacs_version: the version of this machine's Emacs.
+emacs_version () {
+    "$EMACS" --version | sed -n '1s/^GNU Emacs //p'
+}
 
 # versions_of SUITE: the versions a chroot (or "host", this machine)
 # runs: Debian, Erlang/OTP, Elixir, OpenSSL and, with a second
@@ -239,7 +257,7 @@ versions_of () {
         elixir=$(elixir --version 2>/dev/null |
                      sed -n 's/^Elixir \([^ ]*\).*/\1/p')
         ssl=$(openssl version | cut -d' ' -f2)
-        emacs=$("$EMACS" --version | sed -n '1s/^GNU Emacs //p')
+        emacs=$(emacs_version)
         dir=""
     else
         dir=$CACHE/$1
@@ -299,7 +317,8 @@ make_test_in () {
     local stack=$1-make-test dir log copy d distel start status
     dir=$(cd "$CACHE/$1" && pwd -P)
     log=$WORK/logs/$stack.log
-    copy=$dir/root/derl
+    # Not under HOME (/root): the tests give subprocesses other homes.
+    copy=$dir/srv/derl
     remove "$copy" || return 1
     mkdir -p "$copy"
     # The tree as it is, without what was built or is ignored.
@@ -313,8 +332,8 @@ make_test_in () {
     for d in "${DERL_DISTEL_DIR:-}" "$ROOT/../shared/distel" \
              "$ROOT/../../shared/distel"; do
         if [ -n "$d" ] && [ -f "$d/elisp/distel.el" ]; then
-            remove "$dir/root/distel" && cp -R "$d" "$dir/root/distel" &&
-                distel=DERL_DISTEL_DIR=/root/distel
+            remove "$dir/srv/distel" && cp -R "$d" "$dir/srv/distel" &&
+                distel=DERL_DISTEL_DIR=/srv/distel
             break
         fi
     done
@@ -328,7 +347,9 @@ make_test_in () {
     timeout -k 30 "${DERL_MATRIX_MAKE_TEST_TIMEOUT:-1800}" \
             chroot "$dir" /usr/bin/env -i HOME=/root PATH=$CHROOT_PATH \
             LANG=C.UTF-8 TERM=xterm-256color $distel \
-            sh -c 'cd /root/derl && make test' >"$log" 2>&1
+            FUZZ_PROTO_SECONDS=$(((FUZZ_SECONDS + 1) / 2)) \
+            sh -c "cd /srv/derl && make test FUZZ_SMOKE_SECONDS=$FUZZ_SECONDS" \
+            >"$log" 2>&1
     status=$?
     unmount_all
     cat "$log"
@@ -387,14 +408,15 @@ nodes_of () {
         rm -rf "$ebin" && mkdir -p "$ebin" &&
             "$bin/erlc" -o "$ebin" test/erl/*.erl || return 1
     fi
-    say "==== $stack: nodes of $(versions_of "$1"); from $(versions_of host emacs)"
+    say "==== $stack: nodes of $(versions_of "$1");" \
+        "from Emacs $(emacs_version) here, OpenSSL $(openssl version | cut -d' ' -f2)"
     start=$(now)
     # Scratch files (certificates, Distel's copy) go where the
     # chroot sees them at the same path.
     timeout -k 30 "${DERL_MATRIX_NODES_TIMEOUT:-1200}" \
             env PATH="$path" EMACSLOADPATH="$loadpath" TMPDIR="$tmp" \
             DERL_TEST_EBIN="$ebin" \
-            DERL_TESTS="$NODE_TESTS" \
+            DERL_TESTS="$NODE_TESTS" DERL_TESTS_SKIP="$NODE_TESTS_SKIP" \
             "$EMACS" -Q --batch -L lisp -L test \
             --eval '(setq load-prefer-newer t)' \
             -l test/derl-ert.el -f derl-ert-run-batch >"$log" 2>&1
