@@ -763,6 +763,26 @@ Another connection, up all along, still exchanges messages."
       (ignore-errors (derl-disconnect node))
       (derl-test-stop-node node))))
 
+;;;; What each release speaks
+
+(ert-deftest derl-connect-release-capabilities ()
+  "Each Erlang/OTP release connects with what it offers.
+Every node of OTP 23 and later speaks handshake version 6
+\(DFLAG_HANDSHAKE_23); OTP 24 added version 4 node containers and
+aliases, and OTP 26 made those and the new link protocol (of 23.3,
+which Debian 11's 23.2 lacks) mandatory: a node of OTP 26 or later
+connected to Emacs, so it took what Emacs offers for them."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let* ((flags (derl-connection-flags (derl--connection node)))
+           (release (derl-test-otp-release))
+           (has (lambda (bit) (/= 0 (logand flags bit)))))
+      (should (funcall has #x1000000))            ; HANDSHAKE_23
+      (should (eq (>= release 24) (funcall has (ash 1 34)))) ; V4_NC
+      (should (eq (>= release 24) (funcall has (ash 1 35)))) ; ALIAS
+      (when (>= release 24)
+        (should (funcall has #x2000000))))))       ; UNLINK_ID
+
 ;;;; EPMD
 
 (ert-deftest derl-epmd-names-and-port-please ()
