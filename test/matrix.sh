@@ -70,6 +70,7 @@ skipped=0
 summary=""
 MOUNTED=""                      # mount points, newest first
 CHROOTS=""                      # chroots a session used
+CHILD=""                        # the test run under way, a process group
 
 say () { printf '%s\n' "$*"; }
 
@@ -127,7 +128,20 @@ unmount_all () {
     MOUNTED=""
 }
 
+# limited SECONDS COMMAND...: run COMMAND for at most SECONDS in a
+# process group of its own, which a signal to this script ends too.
+limited () {
+    local status
+    timeout -k 30 "$@" &
+    CHILD=$!
+    wait "$CHILD"
+    status=$?
+    CHILD=""
+    return $status
+}
+
 cleanup () {
+    [ -n "$CHILD" ] && kill -TERM -- "-$CHILD" 2>/dev/null
     unmount_all
     rm -rf "$WORK/tmp"
 }
@@ -344,7 +358,7 @@ make_test_in () {
         do_mount --bind /dev/pts "$dir/dev/pts" || return 1
     say "==== $stack: $(versions_of "$1" emacs)"
     start=$(now)
-    timeout -k 30 "${DERL_MATRIX_MAKE_TEST_TIMEOUT:-1800}" \
+    limited "${DERL_MATRIX_MAKE_TEST_TIMEOUT:-1800}" \
             chroot "$dir" /usr/bin/env -i HOME=/root PATH=$CHROOT_PATH \
             LANG=C.UTF-8 TERM=xterm-256color $distel \
             FUZZ_PROTO_SECONDS=$(((FUZZ_SECONDS + 1) / 2)) \
@@ -413,7 +427,7 @@ nodes_of () {
     start=$(now)
     # Scratch files (certificates, Distel's copy) go where the
     # chroot sees them at the same path.
-    timeout -k 30 "${DERL_MATRIX_NODES_TIMEOUT:-1200}" \
+    limited "${DERL_MATRIX_NODES_TIMEOUT:-1200}" \
             env PATH="$path" EMACSLOADPATH="$loadpath" TMPDIR="$tmp" \
             DERL_TEST_EBIN="$ebin" \
             DERL_TESTS="$NODE_TESTS" DERL_TESTS_SKIP="$NODE_TESTS_SKIP" \
