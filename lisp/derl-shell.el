@@ -265,6 +265,8 @@ for another line, under the continuation prompt."
         (derl-shell--session-input session) rest)
   (derl-call-async
    (derl-shell--session-node session) module function
+   ;; The characters as a list, which erl_scan and IEx's parser both
+   ;; take, whatever the mode.
    (append (list nil text)
            ;; A list of small integers arrives as a string.
            (cond ((stringp args) (append args nil))
@@ -322,17 +324,33 @@ Exit signals from the shell, to which it is linked, end the session."
   (pcase (derl-call node 'code 'is_loaded '(Elixir.Kernel))
     (`[file ,_] t)))
 
+(defun derl-shell-iex-supported-p (node)
+  "Return non-nil if derl can run the IEx of NODE's Elixir.
+IEx reads its input with get_line up to Elixir 1.14; later ones use
+a parser of their own that derl does not serve yet."
+  (let ((version (derl-call node 'Elixir.System 'version nil)))
+    (setq version (if (erl-binaryp version) (erl-binary-string version)
+                    version))
+    (and (stringp version)
+         (version< version "1.15"))))
+
 (defun derl-shell--start-remote (session)
   "Start SESSION's shell on its node, with its group leader."
   (let* ((node (derl-shell--session-node session))
          (erl-group-leader (derl-shell--session-leader session))
          (shell (if (eq (derl-shell--session-kind session) 'elixir)
                     (progn
+                      (unless (derl-shell-iex-supported-p node)
+                        (user-error "derl runs IEx of Elixir 1.14 and older; \
+for %s, C-u M-x derl-shell and choose erlang for the Erlang shell" node))
                       ;; IEx's evaluators register with its broker.
                       (derl-call node 'application 'ensure_all_started
                                  '(iex) derl-shell-start-timeout)
+                      ;; At the end of input IEx must stop its evaluator,
+                      ;; never halt the node (Elixir 1.15 and later do).
                       (derl-call node 'erlang 'spawn
-                                 (list 'Elixir.IEx.Server 'run (list nil))
+                                 (list 'Elixir.IEx.Server 'run
+                                       (list (list [on_eof stop_evaluator])))
                                  derl-shell-start-timeout))
                   (derl-call node 'shell 'start nil
                              derl-shell-start-timeout))))
@@ -444,8 +462,13 @@ the next expression."
   (let* ((node (derl-shell--session-node session))
          (reversed (reverse before))
          (fun (derl-shell--session-expand session))
-         (result (cond (fun (derl-call node 'erlang 'apply
-                                       (list fun (list reversed)) 5))
+         (result (cond ((and fun
+                             ;; A fun derl cannot send back (some of
+                             ;; OTP 27's) leaves the usual expansion.
+                             (condition-case nil
+                                 (derl-call node 'erlang 'apply
+                                            (list fun (list reversed)) 5)
+                               (erlext-encode-error nil))))
                        ((eq (derl-shell--session-kind session) 'elixir)
                         (derl-call node 'Elixir.IEx.Autocomplete 'expand
                                    (list reversed) 5))
@@ -459,7 +482,10 @@ the next expression."
 (defun derl-shell--match-text (match)
   "A completion MATCH from the node as text: name/arity, or the name."
   (pcase match
-    (`[,name ,arity] (format "%s/%s" (derl-shell--chars-or-name name) arity))
+    ;; OTP 25: {Name, Arity}; OTP 26 and later: {Name, Options}.
+    (`[,name ,(and (pred integerp) arity)]
+     (format "%s/%s" (derl-shell--chars-or-name name) arity))
+    (`[,name ,_] (derl-shell--chars-or-name name))
     (_ (derl-shell--chars-or-name match))))
 
 (defun derl-shell--chars-or-name (term)

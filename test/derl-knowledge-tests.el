@@ -343,7 +343,11 @@ result of invoking\nfun on each corresponding element of enumerable" text))
             (should (string-match-p "\\`lists:seq/2 on " text))
             (should (string-match-p "seq(From, To) -> Seq" text))
             (if docs
-                (should (string-match-p "Returns a sequence of integers" text))
+                ;; A release whose chunks leave the function out (as
+                ;; Debian 13's OTP 27 without erlang-doc) says so.
+                (should (string-match-p
+                         "Returns a sequence of integers\\|(not documented)"
+                         text))
               (should (string-match-p "has no documentation" text)))))))))
 
 ;;;; M-. and M-,
@@ -552,8 +556,9 @@ Return the directory, for `exec-path'."
         (derl-knowledge-test--with-buffer (node 'erlang "f() -> lists:spl")
           (let ((completions (derl-knowledge-test--completions)))
             (should (equal (mapcar #'car completions) '("split" "splitwith")))
-            ;; Arities, and no documentation.
-            (should (equal (cdr (assoc "split" completions)) "/2")))
+            ;; Arities; OTP 27 and later keep docs inside the beams
+            ;; themselves, which the copy without doc directories keeps.
+            (should (string-prefix-p "/2" (cdr (assoc "split" completions)))))
           (erase-buffer)
           (insert "f() -> lists:seq(1, ")
           (should (string-match-p "seq(From, To) -> Seq"
@@ -569,9 +574,11 @@ Return the directory, for `exec-path'."
               (should (string-match-p "/lists\\.erl\\'" file))
               (should (string-prefix-p "seq(" text))
               (kill-buffer-if-not-modified (current-buffer)))))
-        (should (= (derl-knowledge-test--messages-matching
-                    "has no documentation for")
-                   (1+ said)))))))
+        ;; Said once, where the node has none (not OTP 27's, whose
+        ;; beams carry theirs): never once a keystroke.
+        (should (<= (derl-knowledge-test--messages-matching
+                     "has no documentation for")
+                    (1+ said)))))))
 
 ;;;; The node's shell and derl-mode
 
