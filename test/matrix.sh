@@ -71,6 +71,7 @@ summary=""
 MOUNTED=""                      # mount points, newest first
 CHROOTS=""                      # chroots a session used
 CHILD=""                        # the test run under way, a process group
+SCRATCH=""                      # the node stacks' scratch directory
 
 say () { printf '%s\n' "$*"; }
 
@@ -143,7 +144,7 @@ limited () {
 cleanup () {
     [ -n "$CHILD" ] && kill -TERM -- "-$CHILD" 2>/dev/null
     unmount_all
-    rm -rf "$WORK/tmp"
+    drop_scratch
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
@@ -395,13 +396,23 @@ erlang_mode () {
     [ -f "$tools/emacs/erlang.el" ] && echo "$tools/emacs:"
 }
 
+# drop_scratch: remove the scratch directory, here and in the chroot.
+drop_scratch () {
+    local dir
+    [ -n "$SCRATCH" ] || return 0
+    for dir in $CHROOTS; do
+        [ -d "$dir$SCRATCH" ] && ! mounted_under "$dir$SCRATCH" &&
+            rmdir "$dir$SCRATCH"
+    done
+    remove "$SCRATCH"
+    SCRATCH=""
+}
+
 # nodes_of SUITE: this machine's Emacs, the node suites, SUITE's nodes.
 nodes_of () {
     local stack=$1-nodes dir bin ebin path loadpath start status
-    local tmp=$WORK/tmp
     local log=$WORK/logs/$1-nodes.log
-    remove "$tmp" || return 1
-    mkdir -p "$tmp"
+    local -a settings=()
     if [ "$1" = host ]; then
         path=$PATH
         ebin=$ROOT/build/ebin
@@ -412,8 +423,14 @@ nodes_of () {
         ebin=$WORK/$1/ebin
         CHROOTS="$CHROOTS $dir"
         same_names "$dir"
+        # Scratch files (certificates, Distel's copy, modules to
+        # compile) go where the chroot sees them at the same path, and
+        # outside this tree, which is a project of its own.
+        SCRATCH=$(mktemp -d /tmp/derl-matrix.XXXXXX) || return 1
+        settings=(TMPDIR="$SCRATCH")
         do_mount -t proc proc "$dir/proc" &&
-            do_mount --bind "$ROOT" "$dir$ROOT" || return 1
+            do_mount --bind "$ROOT" "$dir$ROOT" &&
+            do_mount --bind "$SCRATCH" "$dir$SCRATCH" || return 1
         wrappers "$dir" "$bin"
         path=$bin:$PATH
         # Distel's Emacs looks for erlang-mode where `erl' has it, which
@@ -425,10 +442,8 @@ nodes_of () {
     say "==== $stack: nodes of $(versions_of "$1");" \
         "from Emacs $(emacs_version) here, OpenSSL $(openssl version | cut -d' ' -f2)"
     start=$(now)
-    # Scratch files (certificates, Distel's copy) go where the
-    # chroot sees them at the same path.
     limited "${DERL_MATRIX_NODES_TIMEOUT:-1200}" \
-            env PATH="$path" EMACSLOADPATH="$loadpath" TMPDIR="$tmp" \
+            env PATH="$path" EMACSLOADPATH="$loadpath" "${settings[@]}" \
             DERL_TEST_EBIN="$ebin" \
             DERL_TESTS="$NODE_TESTS" DERL_TESTS_SKIP="$NODE_TESTS_SKIP" \
             "$EMACS" -Q --batch -L lisp -L test \
@@ -436,6 +451,7 @@ nodes_of () {
             -l test/derl-ert.el -f derl-ert-run-batch >"$log" 2>&1
     status=$?
     unmount_all
+    drop_scratch
     cat "$log"
     finish "$stack" $status "$log" $(($(now) - start))
 }
@@ -457,7 +473,11 @@ for stack in $STACKS; do
         count "$stack" 0 1 0 "the chroot $suite could not be built"
         continue
     fi
-    $run "$suite" || { unmount_all; count "$stack" 0 1 0 "could not be set up"; }
+    $run "$suite" || {
+        unmount_all
+        drop_scratch
+        count "$stack" 0 1 0 "could not be set up"
+    }
 done
 
 say "====$summary"
