@@ -86,7 +86,10 @@ Return (CHECK . SECONDS) as `derl-bench--big-in' does."
           derl-use-trace-buffer derl-bench-trace
           derl-epmd-port (derl-test-epmd-port)
           derl-max-message-size (max derl-max-message-size
-                                     (+ bytes (* 1024 1024))))
+                                     (+ bytes (* 1024 1024)))
+          ;; What the binary builds in Emacs: the same bytes again.
+          derl-max-message-memory (max derl-max-message-memory
+                                       (* 2 (+ bytes (* 1024 1024)))))
     (customize-set-variable 'erl-node-name
                             (intern (format "emacsbig%s@localhost"
                                             (derl-test-random-string 4))))
