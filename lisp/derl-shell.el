@@ -341,8 +341,9 @@ a parser of their own that derl does not serve yet."
          (shell (if (eq (derl-shell--session-kind session) 'elixir)
                     (progn
                       (unless (derl-shell-iex-supported-p node)
-                        (user-error "derl runs IEx of Elixir 1.14 and older; \
-for %s, C-u M-x derl-shell and choose erlang for the Erlang shell" node))
+                        (user-error "IEx runs in derl for Elixir 1.14 and \
+older; for %s, C-u M-x derl-shell and choose erlang for the Erlang shell"
+                                    node))
                       ;; IEx's evaluators register with its broker.
                       (derl-call node 'application 'ensure_all_started
                                  '(iex) derl-shell-start-timeout)

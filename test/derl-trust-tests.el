@@ -441,11 +441,21 @@ Other nodes' requests are still served afterwards."
                  (list [stall 4000])))
         ;; The requests arrive while Lisp fills the liar's queue.
         (derl-trust--hold 0.5)
-        (let ((erl-self erl-null-pid))
+        ;; Fill the queue, and keep it full for a while: the I/O thread
+        ;; moves what it can into the socket until the kernel holds no
+        ;; more; events are not taken meanwhile.
+        (let ((erl-self erl-null-pid)
+              (until (+ (float-time) 1.5)))
+          (while (< (float-time) until)
+            (condition-case nil
+                (erl-send from big)
+              (derl-busy (setq busy t)
+                         (derl-trust--hold 0.05))))
+          ;; Then up to the last few bytes the limit allows, so that no
+          ;; reply fits either.
           (condition-case nil
-              (dotimes (_ 2000)
-                (erl-send from big))
-            (derl-busy (setq busy t))))
+              (while t (erl-send from 'x))
+            (derl-busy nil)))
         (should busy)
         (derl-test-wait (lambda ()
                           (string-match-p "dropped an answer: .*too much"
