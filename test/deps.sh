@@ -56,6 +56,8 @@ if [ "$mode" = all ]; then
     [ -n "$(ls -d /usr/share/emacs/site-lisp/elpa/package-lint-* 2>/dev/null)" ] \
         || missing="$missing elpa-package-lint"
     need_cmd tmux tmux
+    # derl-mode's tests make projects of their own.
+    need_cmd git git
     # derl-mode's tests run in erlang-mode buffers.
     need_file /usr/share/emacs/site-lisp/erlang/erlang.el erlang-mode
 fi
