@@ -478,7 +478,17 @@ the next expression."
     (pcase result
       (`[,_ ,insert ,matches]
        (list (condition-case nil (derl-shell--chars insert) (error ""))
-             (and (listp matches) matches))))))
+             (and (listp matches) (derl-shell--flat-matches matches)))))))
+
+(defun derl-shell--flat-matches (matches)
+  "Return MATCHES of an expansion as one list.
+OTP 29 groups them in sections, maps whose `elems' hold them."
+  (cl-mapcan (lambda (match)
+               (if (hash-table-p match)
+                   (let ((elems (gethash 'elems match)))
+                     (and (listp elems) (derl-shell--flat-matches elems)))
+                 (list match)))
+             matches))
 
 (defun derl-shell--match-text (match)
   "A completion MATCH from the node as text: name/arity, or the name."
