@@ -702,34 +702,13 @@ It goes to that buffer, at the function, though no file has its text."
   "In `emacs -nw': the shell completes lists:spl with C-M-i; M-. and M-, work."
   (skip-unless (executable-find "tmux"))
   (derl-test-with-node (node)
-    (let ((socket (format "derl-kn-%s" (derl-test-random-string 6)))
-          (init (derl-test-scratch-file "knowledge-init.el")))
-      (with-temp-file init
-        (prin1 `(progn
-                  (setq native-comp-deferred-compilation nil)
-                  (setq derl-cookie ,derl-test-cookie
-                        derl-epmd-port ,derl-epmd-port
-                        erl-node-name ',(intern (format "emacsnw%s@localhost"
-                                                        (derl-test-random-string
-                                                         4))))
-                  (require 'derl))
-               (current-buffer)))
-      (set-file-modes init #o600)
+    (let ((socket (format "derl-kn-%s" (derl-test-random-string 6))))
       (unwind-protect
           (cl-flet ((keys (&rest keys)
                       (apply #'derl-ui--tmux socket "send-keys" "-t" "derl"
                              keys))
                     (shows (regexp) (derl-ui--screen-shows socket regexp)))
-            (derl-ui--tmux socket "new-session" "-d" "-s" "derl"
-                           "-x" "120" "-y" "30"
-                           (mapconcat
-                            #'shell-quote-argument
-                            (list (expand-file-name invocation-name
-                                                    invocation-directory)
-                                  "-nw" "-Q" "-L"
-                                  (expand-file-name "lisp" derl-test-root)
-                                  "-l" init)
-                            " "))
+            (derl-ui--start-terminal socket '((require 'derl)))
             (shows "scratch")
             (keys "M-x" "derl-shell" "Enter")
             (shows "Shell on node")

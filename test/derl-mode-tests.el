@@ -445,40 +445,22 @@ shell, which shows what was typed, and back."
   (derl-test-with-node (node)
     (let* ((socket (format "derl-mode-%s" (derl-test-random-string 6)))
            (dir (derl-test-scratch-file "terminal/"))
-           (file (expand-file-name "tdemo.erl" dir))
-           (init (derl-test-scratch-file "mode-init.el")))
+           (file (expand-file-name "tdemo.erl" dir)))
       (make-directory dir t)
       (with-temp-file file
         (insert "-module(tdemo).\n-export([f/1]).\n\n"
                 "f(X) ->\n    Unused = 1,\n    X + 22.\n"))
-      (with-temp-file init
-        (prin1 `(progn
-                  (setq native-comp-deferred-compilation nil)
-                  (setq derl-cookie ,derl-test-cookie
-                        derl-epmd-port ,derl-epmd-port
-                        erl-node-name ',(intern (format "emacsnw%s@localhost"
-                                                        (derl-test-random-string
-                                                         4))))
-                  (add-to-list 'load-path "/usr/share/emacs/site-lisp/erlang" t)
-                  (require 'derl)
-                  (add-hook 'find-file-hook #'derl-mode-maybe))
-               (current-buffer)))
-      (set-file-modes init #o600)
       (unwind-protect
           (cl-flet ((keys (&rest keys)
                       (apply #'derl-ui--tmux socket "send-keys" "-t" "derl"
                              keys))
                     (shows (regexp) (derl-ui--screen-shows socket regexp)))
-            (derl-ui--tmux socket "new-session" "-d" "-s" "derl"
-                           "-x" "120" "-y" "30"
-                           (mapconcat
-                            #'shell-quote-argument
-                            (list (expand-file-name invocation-name
-                                                    invocation-directory)
-                                  "-nw" "-Q" "-L"
-                                  (expand-file-name "lisp" derl-test-root)
-                                  "-l" init file)
-                            " "))
+            (derl-ui--start-terminal
+             socket
+             '((add-to-list 'load-path "/usr/share/emacs/site-lisp/erlang" t)
+               (require 'derl)
+               (add-hook 'find-file-hook #'derl-mode-maybe))
+             nil (list file))
             (should (string-match-p "tdemo.erl .* derl" (shows " derl")))
             (keys "C-c" "C-k")
             (shows "Node for")

@@ -252,35 +252,14 @@ And IEx on an Elixir node: x = 20, then x * 2 + 3 shows 43."
   (skip-unless (executable-find "tmux"))
   (derl-test-with-node (node)
     (let ((socket (format "derl-shell-%s" (derl-test-random-string 6)))
-          (init (derl-test-scratch-file "shell-init.el"))
           (elixir (and (executable-find "elixir")
                        (derl-test-start-elixir-node))))
-      (with-temp-file init
-        (prin1 `(progn
-                  (setq native-comp-deferred-compilation nil)
-                  (setq derl-cookie ,derl-test-cookie
-                        derl-epmd-port ,derl-epmd-port
-                        erl-node-name ',(intern (format "emacsnw%s@localhost"
-                                                        (derl-test-random-string
-                                                         4))))
-                  (require 'derl))
-               (current-buffer)))
-      (set-file-modes init #o600)
       (unwind-protect
           (cl-flet ((keys (&rest keys)
                       (apply #'derl-ui--tmux socket "send-keys" "-t" "derl"
                              keys))
                     (shows (regexp) (derl-ui--screen-shows socket regexp)))
-            (derl-ui--tmux socket "new-session" "-d" "-s" "derl"
-                           "-x" "120" "-y" "30"
-                           (mapconcat
-                            #'shell-quote-argument
-                            (list (expand-file-name invocation-name
-                                                    invocation-directory)
-                                  "-nw" "-Q" "-L"
-                                  (expand-file-name "lisp" derl-test-root)
-                                  "-l" init)
-                            " "))
+            (derl-ui--start-terminal socket '((require 'derl)))
             (shows "scratch")
             (keys "M-x" "derl-shell" "Enter")
             (shows "Shell on node")

@@ -370,10 +370,43 @@ connected node, however the connection was made (by Distel, say)."
       (should-not (string-match-p "erl-pid\\|#s(hash-table\\|\\[TYPE"
                                   output)))))
 
+
 ;;;; A terminal Emacs under tmux
 
 ;; .ci/run and test/deps.sh install tmux: never skipped where it can run.
 (add-to-list 'derl-ert-must-run '(derl-ui-terminal-node-list . always))
+
+(defun derl-ui--start-terminal (socket &optional forms width files)
+  "Start a terminal Emacs with derl in tmux session derl on SOCKET.
+It is pointed at the test epmd and cookie under a fresh node name,
+then runs FORMS; it is WIDTH columns wide (default 120) and visits
+FILES.  Stop it with `derl-ui--tmux' SOCKET \"kill-server\"."
+  (let ((init (derl-test-scratch-file
+               (format "terminal-init-%s.el" (derl-test-random-string 6)))))
+    (with-temp-file init
+      (prin1 `(progn
+                ;; No native compiler left running, nor files left
+                ;; in ~/.emacs.d/eln-cache, by a test.
+                (setq native-comp-deferred-compilation nil)
+                (setq derl-cookie ,derl-test-cookie
+                      derl-epmd-port ,derl-epmd-port
+                      erl-node-name ',(intern (format "emacsnw%s@localhost"
+                                                      (derl-test-random-string
+                                                       4))))
+                ,@forms)
+             (current-buffer)))
+    (set-file-modes init #o600)
+    (derl-ui--tmux socket "new-session" "-d" "-s" "derl"
+                   "-x" (number-to-string (or width 120)) "-y" "30"
+                   (mapconcat
+                    #'shell-quote-argument
+                    (append (list (expand-file-name invocation-name
+                                                    invocation-directory)
+                                  "-nw" "-Q" "-L"
+                                  (expand-file-name "lisp" derl-test-root)
+                                  "-l" init)
+                            files)
+                    " "))))
 
 (defun derl-ui--tmux (socket &rest args)
   "Run tmux on its server SOCKET with ARGS; return its output."
@@ -396,33 +429,10 @@ Return the screen."
   "In `emacs -nw', M-x erl-connect then M-x derl-list-nodes shows the node up."
   (skip-unless (executable-find "tmux"))
   (derl-test-with-node (node)
-    (let ((socket (format "derl-ui-%s" (derl-test-random-string 6)))
-          (init (derl-test-scratch-file "terminal-init.el")))
-      (with-temp-file init
-        (prin1 `(progn
-                  ;; No native compiler left running, nor files left
-                  ;; in ~/.emacs.d/eln-cache, by a test.
-                  (setq native-comp-deferred-compilation nil)
-                  (setq derl-cookie ,derl-test-cookie
-                        derl-epmd-port ,derl-epmd-port
-                        erl-node-name ',(intern (format "emacsnw%s@localhost"
-                                                        (derl-test-random-string
-                                                         4))))
-                  (require 'derl))
-               (current-buffer)))
-      (set-file-modes init #o600)
+    (let ((socket (format "derl-ui-%s" (derl-test-random-string 6))))
       (unwind-protect
           (progn
-            (derl-ui--tmux socket "new-session" "-d" "-s" "derl"
-                           "-x" "150" "-y" "30"
-                           (mapconcat
-                            #'shell-quote-argument
-                            (list (expand-file-name invocation-name
-                                                    invocation-directory)
-                                  "-nw" "-Q" "-L"
-                                  (expand-file-name "lisp" derl-test-root)
-                                  "-l" init)
-                            " "))
+            (derl-ui--start-terminal socket '((require 'derl)) 150)
             (should (string-match-p "scratch"
                                     (derl-ui--screen-shows socket "scratch")))
             (derl-ui--tmux socket "send-keys" "-t" "derl"
