@@ -634,16 +634,19 @@ the module queues what is sent before the node is up."
 
 (defun erl-dist-send (pid msg)
   "Send MSG to PID, a process on a remote node."
-  (let* ((node (erl-pid-node pid))
-         (conn (derl--connection node)))
-    (if (derl--peer-has conn derl--flag-send-sender)
-        (progn
-          (derl--request conn (vector derl--dop-send-sender (derl--self) pid)
-                         msg)
-          (derl--trace-terms conn 'output "SEND_SENDER:" (derl--self) pid msg))
-      (derl--request conn (vector derl--dop-send erlext-empty-symbol pid)
-                     msg)
-      (derl--trace-terms conn 'output "SEND:" pid msg))))
+  (derl--send-over (derl--connection (erl-pid-node pid)) pid msg))
+
+(defun derl--send-over (conn pid msg)
+  "Send MSG to PID, a process of CONN's node, over CONN.
+As SEND_SENDER, from the current process, where the node takes it."
+  (if (derl--peer-has conn derl--flag-send-sender)
+      (progn
+        (derl--request conn (vector derl--dop-send-sender (derl--self) pid)
+                       msg)
+        (derl--trace-terms conn 'output "SEND_SENDER:" (derl--self) pid msg))
+    (derl--request conn (vector derl--dop-send erlext-empty-symbol pid)
+                   msg)
+    (derl--trace-terms conn 'output "SEND:" pid msg)))
 
 (defun erl-dist-reg-send (node name msg)
   "Send MSG to the process registered as NAME on NODE."
@@ -1019,16 +1022,8 @@ returned; otherwise non-nil."
                              (derl-connection-node conn))))
         (t
          (condition-case err
-             (progn
-               (if (derl--peer-has conn derl--flag-send-sender)
-                   (derl--request conn (vector derl--dop-send-sender
-                                               (derl--self) pid)
-                                  msg)
-                 (derl--request conn (vector derl--dop-send
-                                             erlext-empty-symbol pid)
-                                msg))
-               (derl--trace-terms conn 'output "SEND:" pid msg)
-               t)
+             (progn (derl--send-over conn pid msg)
+                    t)
            (derl-busy
             (derl--drop conn "an answer"
                         (format "to %s: %s" (derl-trace-term pid)
