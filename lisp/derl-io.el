@@ -240,13 +240,8 @@ Return non-nil: the group leader takes every message, as its loop
 does.  See `derl--serve'."
   (pcase message
     (`[io_request ,from ,reply-as ,request]
-     (if (and (erl-pid-p from)
-              (eq (erl-pid-node from) (derl-connection-node conn)))
-         (derl-io--request conn from reply-as request)
-       (derl--drop conn "an io_request"
-                   (format "the sender %s is not a process of %s"
-                           (derl-trace-term from)
-                           (derl-connection-node conn)))))
+     (when (derl--check-signal conn "an io_request" from erl-null-pid)
+       (derl-io--request conn from reply-as request)))
     (`[put_chars ,chars]
      (condition-case-unless-debug err
          (derl-io-insert (derl-io--text chars 'unicode))

@@ -423,14 +423,9 @@ A call from a process of another node than CONN's is dropped.
 Return non-nil: net_kernel takes every message, as its loop does."
   (pcase message
     (`[$gen_call [,from ,tag] ,request]
-     (if (and (erl-pid-p from)
-              (eq (erl-pid-node from) (derl-connection-node conn)))
-         (derl--answer conn from (vector tag (derl-node--net-kernel-reply
-                                              request)))
-       (derl--drop conn "a net_kernel call"
-                   (format "the caller %s is not a process of %s"
-                           (derl-trace-term from)
-                           (derl-connection-node conn))))))
+     (when (derl--check-signal conn "a net_kernel call" from erl-null-pid)
+       (derl--answer conn from (vector tag (derl-node--net-kernel-reply
+                                            request))))))
   t)
 
 (defun derl-node--net-kernel-loop ()

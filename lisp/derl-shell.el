@@ -141,15 +141,13 @@ PROMPT non-nil says TEXT is a prompt, which is no part of what a
 Only the shell's node may use it; see `derl--serve'."
   (pcase message
     (`[io_request ,from ,reply-as ,request]
-     (if (and (erl-pid-p from)
-              (eq (erl-pid-node from) (derl-shell--session-node session))
-              (eq (derl-connection-node conn)
-                  (derl-shell--session-node session)))
-         (derl-shell--request session from reply-as request)
-       (derl--drop conn "an io_request"
-                   (format "the sender %s is not a process of %s"
-                           (derl-trace-term from)
-                           (derl-shell--session-node session))))))
+     (cond ((not (eq (derl-connection-node conn)
+                     (derl-shell--session-node session)))
+            (derl--drop conn "an io_request"
+                        (format "the shell runs on %s"
+                                (derl-shell--session-node session))))
+           ((derl--check-signal conn "an io_request" from erl-null-pid)
+            (derl-shell--request session from reply-as request)))))
   t)
 
 (defun derl-shell--input-request-p (request)
