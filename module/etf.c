@@ -740,6 +740,192 @@ etf_skip_fun_body (etf_reader *r, const etf_item *fun)
   return ETF_OK;
 }
 
+/* Whether ATOM came from the distribution header's atom cache rather
+   than from R's own bytes: then the bytes name it only in this frame.  */
+static bool
+atom_from_cache (const etf_reader *r, const etf_atom *atom)
+{
+  return atom->name < r->buf || atom->name > r->buf + r->len;
+}
+
+/* Append the bytes of R from START to its position.  */
+static void
+copy_span (etf_buf *out, const etf_reader *r, size_t start)
+{
+  etf_put_bytes (out, r->buf + start, r->pos - start);
+}
+
+/* Copy the item IT, just read from R, with the atoms its own bytes name
+   through the atom cache written out.  Containers copy their header
+   only; funs are left to the caller.  */
+static void
+copy_item_resolved (etf_buf *out, const etf_reader *r, const etf_item *it)
+{
+  switch (it->kind)
+    {
+    case ETF_ATOM:
+      if (atom_from_cache (r, &it->v.atom))
+        {
+          etf_put_atom (out, it->v.atom.name, it->v.atom.len);
+          return;
+        }
+      break;
+    case ETF_PID:
+      if (atom_from_cache (r, &it->v.pid.node))
+        {
+          etf_put_pid (out, it->v.pid.node.name, it->v.pid.node.len,
+                       it->v.pid.id, it->v.pid.serial,
+                       it->v.pid.creation);
+          return;
+        }
+      break;
+    case ETF_PORT:
+      if (atom_from_cache (r, &it->v.port.node))
+        {
+          etf_put_port (out, it->v.port.node.name, it->v.port.node.len,
+                        it->v.port.id, it->v.port.creation);
+          return;
+        }
+      break;
+    case ETF_REF:
+      if (atom_from_cache (r, &it->v.ref.node))
+        {
+          etf_put_ref (out, it->v.ref.node.name, it->v.ref.node.len,
+                       it->v.ref.creation, it->v.ref.id,
+                       it->v.ref.words);
+          return;
+        }
+      break;
+    case ETF_OLD_REF:
+      if (atom_from_cache (r, &it->v.old_ref.node))
+        {
+          etf_put_old_ref (out, it->v.old_ref.node.name,
+                           it->v.old_ref.node.len, it->v.old_ref.id,
+                           it->v.old_ref.creation);
+          return;
+        }
+      break;
+    case ETF_EXPORT:
+      if (atom_from_cache (r, &it->v.export.module)
+          || atom_from_cache (r, &it->v.export.function))
+        {
+          etf_put_export (out, it->v.export.module.name,
+                          it->v.export.module.len,
+                          it->v.export.function.name,
+                          it->v.export.function.len, it->v.export.arity);
+          return;
+        }
+      break;
+    default:
+      break;
+    }
+  copy_span (out, r, it->offset);
+}
+
+/* Copy the header of FUN, just read from R: its size left for the
+   caller to fill in at the offset returned.  */
+static size_t
+copy_fun_header (etf_buf *out, const etf_reader *r, const etf_item *fun)
+{
+  /* Tag, then Size, then Arity, Uniq, Index and NumFree (25 bytes).  */
+  etf_reader h = *r;
+  h.pos = fun->offset + 5 + 25;
+  etf_put_u8 (out, ETF_TAG_NEW_FUN);
+  size_t size_at = out->len;
+  etf_put_u32 (out, 0);
+  etf_put_bytes (out, r->buf + fun->offset + 5, 25);
+  /* read_fun checked all of these.  */
+  etf_atom module;
+  int64_t ignored;
+  (void) read_atom (&h, &module);
+  if (atom_from_cache (&h, &module))
+    etf_put_atom (out, module.name, module.len);
+  else
+    copy_span (out, &h, fun->offset + 30);
+  size_t ints = h.pos;
+  (void) read_small_int (&h, &ignored);
+  (void) read_small_int (&h, &ignored);
+  copy_span (out, &h, ints);
+  etf_item pid;
+  pid.offset = h.pos;
+  pid.kind = ETF_PID;
+  uint8_t tag = h.buf[h.pos++];
+  (void) read_pid_body (&h, tag == ETF_TAG_NEW_PID, &pid);
+  copy_item_resolved (out, &h, &pid);
+  return size_at;
+}
+
+typedef struct
+{
+  uint64_t owed_after;
+  size_t end;      /* in the input */
+  size_t size_at;  /* in the output */
+} fun_copy_frame;
+
+etf_status
+etf_copy_fun (etf_reader *r, const etf_item *fun, etf_buf *out)
+{
+  fun_copy_frame *funs = malloc (16 * sizeof *funs);
+  size_t nfuns = 0, cap = 16;
+  etf_status status = ETF_OK;
+  if (!funs)
+    {
+      etf_fail (r, fun->offset, "out of memory");
+      return ETF_NO_MEMORY;
+    }
+  funs[nfuns++] = (fun_copy_frame){ 0, fun->v.fun.end,
+                                    copy_fun_header (out, r, fun) };
+  uint64_t owed = fun->v.fun.num_free;
+  for (;;)
+    {
+      while (owed == 0 && nfuns > 0)
+        {
+          fun_copy_frame f = funs[--nfuns];
+          if (r->pos != f.end)
+            {
+              status = etf_fail (r, r->pos,
+                                 "fun free variables do not fill its size");
+              goto out;
+            }
+          etf_patch_u32 (out, f.size_at, (uint32_t) (out->len - f.size_at));
+          owed = f.owed_after;
+        }
+      if (nfuns == 0)
+        break;
+      etf_item it;
+      status = etf_read_item (r, &it);
+      if (status != ETF_OK)
+        goto out;
+      owed--;
+      if (it.kind != ETF_FUN)
+        {
+          copy_item_resolved (out, r, &it);
+          owed += etf_item_children (&it);
+          continue;
+        }
+      if (nfuns == cap)
+        {
+          fun_copy_frame *nf = realloc (funs, 2 * cap * sizeof *nf);
+          if (!nf)
+            {
+              etf_fail (r, it.offset, "out of memory");
+              status = ETF_NO_MEMORY;
+              goto out;
+            }
+          funs = nf;
+          cap *= 2;
+        }
+      funs[nfuns++] = (fun_copy_frame){ owed, it.v.fun.end,
+                                        copy_fun_header (out, r, &it) };
+      owed = it.v.fun.num_free;
+    }
+  if (out->status != ETF_OK)
+    status = etf_fail (r, fun->offset, out->error);
+out:
+  free (funs);
+  return status;
+}
+
 etf_status
 etf_expect_end (etf_reader *r)
 {

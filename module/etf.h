@@ -300,6 +300,13 @@ void etf_put_export (etf_buf *b, const uint8_t *module, size_t module_len,
                      const uint8_t *function, size_t function_len,
                      unsigned arity);
 
+/* Read the free variables that follow FUN (an ETF_FUN item just read),
+   as etf_skip_fun_body does, and append to OUT the whole fun with
+   every atom that R names through a distribution header's atom cache
+   written out, and the sizes of the funs that grew made to match: the
+   bytes then mean the same outside this frame.  */
+etf_status etf_copy_fun (etf_reader *r, const etf_item *fun, etf_buf *out);
+
 /* Replace the term after the version byte at START with its COMPRESSED
    form, when that is smaller.  */
 void etf_compress (etf_buf *b, size_t start, int level);

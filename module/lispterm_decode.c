@@ -334,12 +334,29 @@ decode_leaf (decoder *d, const etf_item *it)
       a[2] = env->make_integer (env, it->v.export.arity);
       return tagged (d, Qerl_export, 3, a);
     case ETF_FUN:
-      /* Opaque and byte-exact; its free variables are checked, not
-         decoded.  */
-      if (etf_skip_fun_body (d->r, it) != ETF_OK)
-        return NULL;
-      a[0] = elisp_unibyte (env, it->v.fun.data, it->v.fun.len);
-      return tagged (d, Qerl_fun, 1, a);
+      /* Opaque; its free variables are checked, not decoded.  The bytes
+         are kept as they came, unless they name atoms through a
+         distribution header's cache: those are written out, so that
+         the fun can be sent back.  */
+      if (!d->r->atom_refs)
+        {
+          if (etf_skip_fun_body (d->r, it) != ETF_OK)
+            return NULL;
+          a[0] = elisp_unibyte (env, it->v.fun.data, it->v.fun.len);
+          return tagged (d, Qerl_fun, 1, a);
+        }
+      {
+        etf_buf fun;
+        etf_buf_init (&fun);
+        if (etf_copy_fun (d->r, it, &fun) != ETF_OK)
+          {
+            etf_buf_free (&fun);
+            return NULL;
+          }
+        a[0] = elisp_unibyte (env, fun.data, fun.len);
+        etf_buf_free (&fun);
+        return tagged (d, Qerl_fun, 1, a);
+      }
     default:
       etf_fail (d->r, it->offset, "unexpected item");
       return NULL;

@@ -30,6 +30,34 @@
     (should (equal (derl-call node 'lists 'reverse '((a b c)) nil t)
                    '(c b a)))))
 
+;; The abstract forms of `fun (X) -> X + 1 end' and `fun () -> F end'.
+(defconst derl-rpc-test--adder
+  [fun 1 [clauses ([clause 1 ([var 1 X]) nil
+                           ([op 1 + [var 1 X] [integer 1 1]])])]])
+(defconst derl-rpc-test--closure
+  [fun 1 [clauses ([clause 1 nil nil ([var 1 F])])]])
+
+(ert-deftest derl-rpc-fun-goes-back ()
+  "A fun a node sends goes back to it and runs, one in a fun's closure too.
+Over a connection with an atom cache its bytes name atoms through
+the frame's header; Emacs writes them out, or the node could not
+read the fun back."
+  (derl-test-with-node (node)
+    (let* ((adder (aref (derl-call node 'erl_eval 'expr
+                                   (list derl-rpc-test--adder nil))
+                        1))
+           (closure (aref (derl-call node 'erl_eval 'expr
+                                     (list derl-rpc-test--closure
+                                           (list (vector 'F adder))))
+                          1)))
+      (should (eq (aref adder 1) 'erl-fun))
+      (should (equal (derl-call node 'erlang 'apply (list adder '(41))) 42))
+      (should (equal (derl-call node 'erlang 'apply
+                                (list (derl-call node 'erlang 'apply
+                                                 (list closure nil))
+                                      '(1)))
+                     2)))))
+
 (ert-deftest derl-rpc-call-raises ()
   "A call that raises signals a readable `derl-rpc-error'."
   (derl-test-with-node (node)

@@ -402,6 +402,38 @@ fuzz_good_handshake (const uint8_t *data, size_t len)
 /* A frame as the I/O thread sees it; what passes must be sound.  The
    input may hold several frames, each after a 2-byte length, all over
    one atom cache, as on one connection.  */
+/* Every fun in the checked term at BUF copies, with its atom cache
+   references written out, to bytes that read as one fun on their own.  */
+static void
+check_fun_copies (const uint8_t *buf, size_t len, const etf_atom *refs,
+                  size_t ref_count)
+{
+  etf_reader r;
+  etf_reader_init (&r, buf, len);
+  r.atom_refs = refs;
+  r.atom_ref_count = ref_count;
+  while (r.pos < r.len)
+    {
+      etf_item it;
+      if (etf_read_item (&r, &it) != ETF_OK)
+        abort ();
+      if (it.kind != ETF_FUN)
+        continue;
+      etf_buf copy;
+      etf_buf_init (&copy);
+      if (etf_copy_fun (&r, &it, &copy) != ETF_OK)
+        abort ();
+      etf_reader alone;
+      etf_item fun;
+      etf_reader_init (&alone, copy.data, copy.len);
+      if (etf_read_item (&alone, &fun) != ETF_OK || fun.kind != ETF_FUN
+          || etf_skip_fun_body (&alone, &fun) != ETF_OK
+          || etf_expect_end (&alone) != ETF_OK)
+        abort ();
+      etf_buf_free (&copy);
+    }
+}
+
 static void
 fuzz_frames (const uint8_t *data, size_t len)
 {
@@ -455,6 +487,8 @@ fuzz_frames (const uint8_t *data, size_t len)
           if (etf_skip_terms (&r, 1) != ETF_OK
               || etf_expect_end (&r) != ETF_OK)
             abort ();
+          check_fun_copies (frame + f.message_offset + skip,
+                            f.message_len - skip, refs, f.atom_ref_count);
         }
     }
   dist_atom_cache_free (cache);
