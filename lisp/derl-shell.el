@@ -85,6 +85,8 @@
   (scanning nil :documentation "Non-nil while the node scans input.")
   (binary nil :documentation "Non-nil when the shell asked for binaries.")
   (expand nil :documentation "The expand function the shell set, or nil.")
+  (old-expand nil :documentation "Non-nil when the node's edlin_expand
+has only expand/1 (OTP 25 and older).")
   (collect nil :documentation "While `derl-shell-eval' waits: (CALLBACK
 STATE . TEXTS).  STATE is `fed' until the shell reads the text fed,
 `reading' while it does, `read' once it has read all of it; TEXTS is
@@ -456,23 +458,41 @@ the next expression."
     (when (derl-shell--session-request session)
       (derl-shell--answer-input session 'eof ""))))
 
+(defun derl-shell--fun-arity (fun)
+  "The arity of FUN, a fun or an export from the node, or nil."
+  (pcase fun
+    (`[,_ erl-fun ,(and (pred stringp) bytes)]
+     ;; NEW_FUN_EXT: tag, size (4 bytes), then the arity.
+     (and (> (length bytes) 5) (aref bytes 5)))
+    (`[,_ erl-export ,_ ,_ ,arity] arity)))
+
 (defun derl-shell--expansion (session before)
-  "Ask SESSION's node to expand BEFORE, the text before point: (INSERT MATCHES)."
+  "Ask SESSION's node to expand BEFORE, the text before point: (INSERT MATCHES).
+As the node's group leader does, an expand function of arity 2
+is given no options, which asks OTP 26 and later for sections."
   (let* ((node (derl-shell--session-node session))
          (reversed (reverse before))
          (fun (derl-shell--session-expand session))
-         (result (cond ((and fun
-                             ;; A fun derl cannot send back (some of
-                             ;; OTP 27's) leaves the usual expansion.
-                             (condition-case nil
-                                 (derl-call node 'erlang 'apply
-                                            (list fun (list reversed)) 5)
-                               (erlext-encode-error nil))))
-                       ((eq (derl-shell--session-kind session) 'elixir)
-                        (derl-call node 'Elixir.IEx.Autocomplete 'expand
-                                   (list reversed) 5))
-                       (t (derl-call node 'edlin_expand 'expand
-                                     (list reversed) 5)))))
+         (result
+          (cond (fun
+                 (derl-call node 'erlang 'apply
+                            (list fun (if (eql (derl-shell--fun-arity fun) 2)
+                                          (list reversed nil)
+                                        (list reversed)))
+                            5))
+                ((eq (derl-shell--session-kind session) 'elixir)
+                 (derl-call node 'Elixir.IEx.Autocomplete 'expand
+                            (list reversed) 5))
+                ((derl-shell--session-old-expand session)
+                 (derl-call node 'edlin_expand 'expand (list reversed) 5))
+                ;; OTP 29's expand/1 gives section titles alone.
+                (t (condition-case nil
+                       (derl-call node 'edlin_expand 'expand
+                                  (list reversed nil) 5)
+                     (derl-rpc-error
+                      (setf (derl-shell--session-old-expand session) t)
+                      (derl-call node 'edlin_expand 'expand
+                                 (list reversed) 5)))))))
     (pcase result
       (`[,_ ,insert ,matches]
        (list (condition-case nil (derl-shell--chars insert) (error ""))
