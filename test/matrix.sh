@@ -48,7 +48,8 @@ CHROOT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 NODE_PACKAGES=(erlang-nox erlang-src erlang-debugger elixir)
 FULL_PACKAGES=(build-essential make)
 
-# The suites that talk to a node: connections, links, monitors, spawn,
+# The suites that talk to a node (DERL_MATRIX_TESTS, a regexp of test
+# names, chooses others): connections, links, monitors, spawn,
 # big messages, errors and traces (derl-tests.el, and the big messages
 # of derl-bounds-tests.el), waits, RPC, listening and incoming
 # connections, TLS distribution, Distel, the node's shell, evaluation
@@ -58,7 +59,7 @@ FULL_PACKAGES=(build-essential make)
 # node (NODE_TESTS_SKIP: a busy Emacs, waits in the module, floods and
 # stalls of incoming connections, the commands, the terminal), which
 # do not depend on the node's OTP and run in `make test'.
-NODE_TESTS='^\(derl-\(c\|e\|f\|link\|lots\|mon\|nodedown\|rec\|round\|send\|spawn\|survives\|trace\|two\|wait\|rpc\|listen\|tls\|distel\|shell\|mode\|bounds-big\)\|erlext-\(oracle\|beam\)\)'
+NODE_TESTS=${DERL_MATRIX_TESTS:-'^\(derl-\(c\|e\|f\|link\|lots\|mon\|nodedown\|rec\|round\|send\|spawn\|survives\|trace\|two\|wait\|rpc\|listen\|tls\|distel\|shell\|mode\|bounds-big\)\|erlext-\(oracle\|beam\)\)'}
 
 NODE_TESTS_SKIP='^derl-\(survives\|wait\|listen-flood\|listen-stall\|commands\)\|-terminal$'
 FUZZ_SECONDS=${DERL_MATRIX_FUZZ_SECONDS:-10}
