@@ -58,6 +58,7 @@
 (require 'derl-rpc)
 (require 'derl-io)
 (require 'derl-commands)
+(require 'derl-eval)
 
 (defcustom derl-shell-continuation-prompt ".. "
   "The prompt shown when the Erlang shell's expression needs more lines."
@@ -82,9 +83,12 @@
   (request nil :documentation "The input request waiting for text:
 \(FROM REPLY-AS REQUEST), or nil.")
   (scanned "" :documentation "Text a get_until request holds so far.")
-  (scanning nil :documentation "Non-nil while the node scans input.")
+  (scanning nil :documentation "While the node scans input: the pid
+to which it says how the scan went.")
   (binary nil :documentation "Non-nil when the shell asked for binaries.")
   (expand nil :documentation "The expand function the shell set, or nil.")
+  (elixir nil :documentation "The version of the node's Elixir, a string,
+when the shell is IEx.")
   (old-expand nil :documentation "Non-nil when the node's edlin_expand
 has only expand/1 (OTP 25 and older).")
   (collect nil :documentation "While `derl-shell-eval' waits: (CALLBACK
@@ -221,14 +225,18 @@ Then serve it from what was typed, if there is enough."
       (erl-binary (encode-coding-string text 'utf-8-unix))
     text))
 
+(defun derl-shell--consume (session rest)
+  "Forget SESSION's input request, which is answered; REST is the input left."
+  (setf (derl-shell--session-request session) nil
+        (derl-shell--session-input session) rest)
+  (let ((collect (derl-shell--session-collect session)))
+    (when collect
+      (setf (cadr collect) (if (string-empty-p rest) 'read 'reading)))))
+
 (defun derl-shell--answer-input (session value rest)
   "Answer SESSION's input request with VALUE; REST is the input left."
   (pcase-let ((`(,from ,reply-as ,_) (derl-shell--session-request session)))
-    (setf (derl-shell--session-request session) nil
-          (derl-shell--session-input session) rest)
-    (let ((collect (derl-shell--session-collect session)))
-      (when collect
-        (setf (cadr collect) (if (string-empty-p rest) 'read 'reading))))
+    (derl-shell--consume session rest)
     (derl-shell--reply session from reply-as value)))
 
 (defun derl-shell--serve-input (session)
@@ -248,50 +256,124 @@ Then serve it from what was typed, if there is enough."
            (derl-shell--answer-input
             session (derl-shell--encode session (substring input 0 n))
             (substring input n))))
-        (`[get_until ,_ ,_ ,module ,function ,args]
+        (`[get_until ,_ ,_ ,_ ,_ ,_]
          (let ((end (string-search "\n" input)))
            (when end
-             (derl-shell--scan session module function args
+             (derl-shell--scan session
                                (concat (derl-shell--session-scanned session)
                                        (substring input 0 (1+ end)))
                                (substring input (1+ end))))))))))
 
-(defun derl-shell--scan (session module function args text rest)
-  "Have the node scan TEXT with MODULE:FUNCTION([], TEXT, ARGS...).
-Done, the result answers SESSION's get_until request, and what the
-scanner left over goes back before REST; otherwise the request waits
-for another line, under the continuation prompt."
-  (setf (derl-shell--session-scanning session) t
-        (derl-shell--session-input session) rest)
-  (derl-call-async
-   (derl-shell--session-node session) module function
-   ;; The characters as a list, which erl_scan and IEx's parser both
-   ;; take, whatever the mode.
-   (append (list nil text)
-           ;; A list of small integers arrives as a string.
-           (cond ((stringp args) (append args nil))
-                 ((proper-list-p args) args)))
-   (lambda (result)
-     (setf (derl-shell--session-scanning session) nil)
-     (pcase result
-       (`[done ,value ,left]
-        (derl-shell--answer-input
-         session value
-         (concat (if (eq left 'eof) "" (condition-case nil
-                                           (derl-shell--chars left)
-                                         (error "")))
-                 (derl-shell--session-input session))))
-       (_
-        (setf (derl-shell--session-scanned session) text)
-        (derl-shell--insert session derl-shell-continuation-prompt t)))
-     (derl-shell--serve-input session))
-   :on-error (lambda (condition)
-               (setf (derl-shell--session-scanning session) nil)
-               (derl-shell--insert session
-                                   (format "*** cannot scan the input: %s\n"
-                                           (error-message-string condition)))
-               (derl-shell--answer-input session [error scan] ""))
-   :timeout 30))
+(defconst derl-shell--scan-program "
+(fun() ->
+Data = case Binary of
+           true -> unicode:characters_to_binary(Text);
+           false -> Text
+       end,
+Outcome = try io_lib:get_until(start, Data, Encoding, {Module, Function, Args}) of
+              {stop, Result, eof} -> {done, Result, eof};
+              {stop, Result, Left} ->
+                  {done, Result, unicode:characters_to_binary(Left, Encoding)};
+              _ -> more
+          catch
+              _:_ -> {done, {error, Function}, <<>>}
+          end,
+case Outcome of
+    {done, Value, Rest} ->
+        Scanned ! {done, Rest},
+        From ! {io_reply, ReplyAs, Value};
+    more ->
+        Scanned ! more
+end,
+ok
+end)().
+"
+  "The program that serves a get_until request as OTP's group.erl does.
+Its variables: Text (what was typed), Binary (true when the shell
+reads binaries), Encoding, Module, Function and Args (the request's),
+From and ReplyAs (the requester), Scanned (a pid of Emacs).  It
+scans Text with io_lib:get_until/4; done, it tells Scanned {done,
+Rest}, Rest the text left over or eof, then answers the request:
+the value goes from the node to the shell, never through Lisp, where
+binaries would become lists and the atom nil [].  Otherwise it tells
+Scanned more.")
+
+(defun derl-shell--scan (session text rest)
+  "Have the node scan TEXT for SESSION's get_until request.
+Done, the node answers the request, and what the scanner left over
+goes back before REST; otherwise the request waits for another line,
+under the continuation prompt.  Each scan starts afresh, with all
+the text typed for the request, so that no continuation of the
+scanner's goes through Lisp."
+  (pcase-let* ((`(,from ,reply-as ,request) (derl-shell--session-request session))
+               (`[get_until ,encoding ,_ ,module ,function ,args] request)
+               (node (derl-shell--session-node session))
+               (scanned (derl--make-receiver #'derl-shell--scanned session)))
+    (setf (derl-shell--session-scanning session) scanned
+          (derl-shell--session-scanned session) text
+          (derl-shell--session-input session) rest)
+    (derl-call-async
+     node 'erl_eval 'expr
+     (list derl-eval--run-program
+           ;; An orddict: sorted by variable name.
+           (list (vector 'Bindings
+                         (list (vector 'Args
+                                       ;; A list of small integers
+                                       ;; arrives as a string.
+                                       (if (stringp args) (append args nil)
+                                         args))
+                               (vector 'Binary
+                                       (if (derl-shell--session-binary session)
+                                           'true 'false))
+                               (vector 'Encoding encoding)
+                               (vector 'From from)
+                               (vector 'Function function)
+                               (vector 'Module module)
+                               (vector 'ReplyAs reply-as)
+                               (vector 'Scanned scanned)
+                               (vector 'Text text)))
+                 (vector 'Program derl-shell--scan-program))
+           'none 'none 'value)
+     (lambda (_)
+       ;; The node said how the scan went before it returned.
+       (when (eq (derl-shell--session-scanning session) scanned)
+         (derl-shell--scan-failed session "no outcome")))
+     :on-error (lambda (condition)
+                 (when (eq (derl-shell--session-scanning session) scanned)
+                   (derl-shell--scan-failed
+                    session (error-message-string condition))))
+     :timeout 30)))
+
+(defun derl-shell--scanned (session message conn)
+  "Take MESSAGE, how the node's scan for SESSION went, sent over CONN."
+  (let ((scanned (derl-shell--session-scanning session)))
+    (when (and scanned (eq (derl-connection-node conn)
+                           (derl-shell--session-node session)))
+      (derl--forget-receiver scanned)
+      (setf (derl-shell--session-scanning session) nil)
+      (pcase message
+        (`[done ,left]
+         ;; The node answered the request.
+         (derl-shell--consume
+          session
+          (concat (if (eq left 'eof) ""
+                    (condition-case nil (derl-shell--chars left)
+                      (error "")))
+                  (derl-shell--session-input session))))
+        (_ (derl-shell--insert session derl-shell-continuation-prompt t)))
+      (derl-shell--serve-input session)
+      t)))
+
+(defun derl-shell--scan-failed (session why)
+  "Say that the node could not scan SESSION's input, for WHY.
+The shell's request gets an error, and what was typed is dropped."
+  (let ((scanned (derl-shell--session-scanning session)))
+    (when scanned
+      (derl--forget-receiver scanned))
+    (setf (derl-shell--session-scanning session) nil)
+    (derl-shell--insert session (format "*** cannot scan the input: %s\n" why))
+    (when (derl-shell--session-request session)
+      (derl-shell--answer-input session [error scan] ""))))
 
 (defun derl-shell--leader-loop ()
   "The body of a shell's group leader: messages from Emacs are ignored.
@@ -324,15 +406,11 @@ Exit signals from the shell, to which it is linked, end the session."
   (pcase (derl-call node 'code 'is_loaded '(Elixir.Kernel))
     (`[file ,_] t)))
 
-(defun derl-shell-iex-supported-p (node)
-  "Return non-nil if derl can run the IEx of NODE's Elixir.
-IEx reads its input with get_line up to Elixir 1.14; later ones use
-a parser of their own that derl does not serve yet."
+(defun derl-shell--elixir-version (node)
+  "The version of NODE's Elixir, a string, or nil."
   (let ((version (derl-call node 'Elixir.System 'version nil)))
-    (setq version (if (erl-binaryp version) (erl-binary-string version)
-                    version))
-    (and (stringp version)
-         (version< version "1.15"))))
+    (cond ((erl-binaryp version) (erl-binary-string version))
+          ((stringp version) version))))
 
 (defun derl-shell--start-remote (session)
   "Start SESSION's shell on its node, with its group leader."
@@ -340,10 +418,8 @@ a parser of their own that derl does not serve yet."
          (erl-group-leader (derl-shell--session-leader session))
          (shell (if (eq (derl-shell--session-kind session) 'elixir)
                     (progn
-                      (unless (derl-shell-iex-supported-p node)
-                        (user-error "IEx runs in derl for Elixir 1.14 and \
-older; for %s, C-u M-x derl-shell and choose erlang for the Erlang shell"
-                                    node))
+                      (setf (derl-shell--session-elixir session)
+                            (derl-shell--elixir-version node))
                       ;; IEx's evaluators register with its broker.
                       (derl-call node 'application 'ensure_all_started
                                  '(iex) derl-shell-start-timeout)
@@ -469,20 +545,30 @@ the next expression."
 (defun derl-shell--expansion (session before)
   "Ask SESSION's node to expand BEFORE, the text before point: (INSERT MATCHES).
 As the node's group leader does, an expand function of arity 2
-is given no options, which asks OTP 26 and later for sections."
+is given no options, which asks OTP 26 and later for sections.
+IEx's own expansion is asked for that of its shell (Elixir 1.14 and
+later take the shell, whose variables it knows): the function IEx
+sets for a group leader of another node, as Emacs is, would expand
+for the node's own shell."
   (let* ((node (derl-shell--session-node session))
          (reversed (reverse before))
          (fun (derl-shell--session-expand session))
+         (elixir (derl-shell--session-elixir session))
          (result
-          (cond (fun
+          (cond ((and (eq (derl-shell--session-kind session) 'elixir)
+                      (stringp elixir) (not (version< elixir "1.14")))
+                 (derl-call node 'Elixir.IEx.Autocomplete 'expand
+                            (list reversed (derl-shell--session-shell session))
+                            5))
+                ((eq (derl-shell--session-kind session) 'elixir)
+                 (derl-call node 'Elixir.IEx.Autocomplete 'expand
+                            (list reversed) 5))
+                (fun
                  (derl-call node 'erlang 'apply
                             (list fun (if (eql (derl-shell--fun-arity fun) 2)
                                           (list reversed nil)
                                         (list reversed)))
                             5))
-                ((eq (derl-shell--session-kind session) 'elixir)
-                 (derl-call node 'Elixir.IEx.Autocomplete 'expand
-                            (list reversed) 5))
                 ((derl-shell--session-old-expand session)
                  (derl-call node 'edlin_expand 'expand (list reversed) 5))
                 ;; OTP 29's expand/1 gives section titles alone.

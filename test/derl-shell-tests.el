@@ -93,6 +93,9 @@ Return the text printed in between."
       (should (string-match-p "^42$" (derl-shell-test--eval buffer "v(2).")))
       (should (string-match-p "\"ünï\"" (derl-shell-test--eval
                                           buffer "io_lib:format(\"~ts\", [\"ünï\"]).")))
+      ;; What is typed reaches the shell as it was: the atom nil too.
+      (should (string-match-p "^{nil,\\[\\]}$"
+                              (derl-shell-test--eval buffer "{nil, []}.")))
       (should (string-match-p "X = 21" (derl-shell-test--eval buffer "b().")))
       (derl-shell-test--eval buffer "f(X).")
       (should (string-match-p "unbound"
@@ -160,32 +163,82 @@ Return the text printed in between."
 
 ;;;; IEx
 
+(defun derl-shell-test--iex-prompts (buffer)
+  "How many prompts of IEx (iex(NODE)N>, not ...(NODE)N>) BUFFER shows."
+  (with-current-buffer buffer
+    (let ((n 0) (start 0) (text (buffer-string)))
+      (while (string-match "^iex([^)\n]*)[0-9]+> " text start)
+        (setq n (1+ n) start (match-end 0)))
+      n)))
+
+(defun derl-shell-test--iex-eval (buffer line)
+  "Type LINE in the IEx BUFFER and wait for its next prompt.
+Return the text printed in between."
+  (let ((before (derl-shell-test--iex-prompts buffer))
+        (start (with-current-buffer buffer (point-max))))
+    (derl-shell-test--type buffer line)
+    (derl-test-wait (lambda () (> (derl-shell-test--iex-prompts buffer) before)))
+    (with-current-buffer buffer
+      (ansi-color-filter-apply
+       (buffer-substring-no-properties start (point-max))))))
+
 (ert-deftest derl-shell-iex ()
-  "On an Elixir node the shell is IEx: x = 20, then x * 2 + 3 gives 43."
+  "IEx on an Elixir node: bindings, two lines, UTF-8, C-c C-c, TAB.
+x = 20, then x * 2 + 3 gives 43, whatever the version of Elixir
+\(up to 1.14 IEx reads lines; later ones, with get_until, a line or
+an expression of IEx's own parser)."
   (skip-unless (executable-find "elixir"))
   (derl-test-configure)
   (let ((node (derl-test-start-elixir-node)))
     (unwind-protect
-        (progn
-         (derl-connect node)
-         (if (not (derl-shell-iex-supported-p node))
-             ;; Elixir 1.15 and later: said at once, and plainly.
-             (should (string-match-p "Elixir 1.14 and older"
-                                     (cadr (should-error (derl-shell node)
-                                                         :type 'user-error))))
         (derl-shell-test--with-shell (buffer node)
           (should (eq (derl-shell--session-kind (derl-shell-test--session buffer))
                       'elixir))
-          (derl-shell-test--type buffer "x = 20")
-          (accept-process-output nil 2)
-          (derl-trace-flush)
-          (message "IEXTRACE %s" (with-current-buffer (format "*trace %s*" node) (buffer-string)))
-          (derl-shell-test--wait-for buffer "^20$")
-          (derl-shell-test--type buffer "x * 2 + 3")
-          (should (string-match-p "^43$" (derl-shell-test--wait-for buffer "^43$")))
+          (derl-test-wait (lambda () (= 1 (derl-shell-test--iex-prompts buffer))))
+          (should (string-match-p "^20$" (derl-shell-test--iex-eval
+                                          buffer "x = 20")))
+          (should (string-match-p "^43$" (derl-shell-test--iex-eval
+                                          buffer "x * 2 + 3")))
+          ;; nil stays nil, a binary a binary.
+          (should (string-match-p "^{nil, \"é\", 'a'}$\\|^{nil, \"é\", ~c\"a\"}$"
+                                  (derl-shell-test--iex-eval
+                                   buffer "{nil, \"é\", 'a'}")))
+          ;; Two lines: the first asks for more.
           (derl-shell-test--type buffer "[1,")
-          (derl-shell-test--type buffer "2]")
-          (derl-shell-test--wait-for buffer "\\[1, 2\\]$"))))
+          (derl-shell-test--wait-for buffer "^\\(\\.\\.\\.\\|\\.\\. \\).*\\'")
+          (should (string-match-p "^\\[1, 2\\]$"
+                                  (derl-shell-test--iex-eval buffer "2]")))
+          ;; Output before the value, and before the next prompt.
+          (should (string-match-p "^hé\n:ok\n"
+                                  (derl-shell-test--iex-eval
+                                   buffer "IO.puts(\"hé\")")))
+          ;; C-c C-c stops an evaluation; IEx goes on.
+          (let ((before (derl-shell-test--iex-prompts buffer)))
+            (derl-shell-test--type buffer ":timer.sleep(:infinity)")
+            (accept-process-output nil 0.5)
+            (should (= before (derl-shell-test--iex-prompts buffer)))
+            (with-current-buffer buffer (derl-shell-interrupt))
+            (derl-test-wait (lambda ()
+                              (> (derl-shell-test--iex-prompts buffer) before))))
+          (should (string-match-p "^7$" (derl-shell-test--iex-eval buffer "3 + 4")))
+          ;; TAB: a function of a module, and a variable of this shell.
+          (derl-shell-test--iex-eval buffer "derl_variable = 1")
+          (with-current-buffer buffer
+            (goto-char (point-max))
+            (insert "String.upca")
+            (derl-shell-complete)
+            (should (string-match-p "String\\.upcase"
+                                    (buffer-substring-no-properties
+                                     (line-beginning-position) (point-max))))
+            (delete-region (process-mark (get-buffer-process buffer))
+                           (point-max))
+            (insert "derl_varia")
+            (derl-shell-complete)
+            (should (string-suffix-p "derl_variable"
+                                     (buffer-substring-no-properties
+                                      (line-beginning-position) (point-max))))
+            (delete-region (process-mark (get-buffer-process buffer))
+                           (point-max))))
       (derl-test-stop-node node))))
 
 ;;;; The input side of the I/O protocol, request by request
@@ -282,8 +335,7 @@ And IEx on an Elixir node: x = 20, then x * 2 + 3 shows 43."
             (keys "C-a" "C-k" "X." "Enter")
             (should (string-match-p "^21 *$" (shows "^21 *$")))
             ;; IEx, on an Elixir node.
-            (when (and elixir (progn (derl-connect elixir)
-                                     (derl-shell-iex-supported-p elixir)))
+            (when elixir
               (keys "M-x" "derl-shell" "Enter")
               (shows "Shell on node")
               (keys (symbol-name elixir) "Enter")
