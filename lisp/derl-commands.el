@@ -29,7 +29,9 @@
 
 (require 'cl-lib)
 (require 'subr-x)
-(require 'derl)
+(require 'derl-options)
+(require 'derl-conn)
+(require 'derl-connect)
 (require 'epmd)
 
 (defcustom derl-epmd-hosts nil

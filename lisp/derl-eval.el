@@ -33,7 +33,8 @@
 ;;; Code:
 
 (require 'subr-x)
-(require 'derl)
+(require 'derl-options)
+(require 'derl-conn)
 (require 'derl-rpc)
 (require 'derl-commands)
 

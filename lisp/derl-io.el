@@ -53,7 +53,9 @@
 ;;; Code:
 
 (require 'erl)
-(require 'derl)
+(require 'derl-options)
+(require 'derl-conn)
+(require 'derl-deliver)
 
 (declare-function derl-call-async "derl-rpc")
 (declare-function derl-rpc--composed "derl-rpc")

@@ -31,7 +31,9 @@
 
 (require 'cl-lib)
 (require 'tabulated-list)
-(require 'derl)
+(require 'derl-options)
+(require 'derl-conn)
+(require 'derl-connect)
 (require 'derl-commands)
 
 (declare-function derl--module-stats "derl-module" (conn))

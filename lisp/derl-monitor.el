@@ -51,7 +51,12 @@
 
 (require 'cl-lib)
 (require 'erl)
-(require 'derl)
+(require 'derl-options)
+(require 'derl-ops)
+(require 'derl-conn)
+(require 'derl-events)
+(require 'derl-connect)
+(require 'derl-deliver)
 
 (cl-defstruct (derl-monitor--entry (:constructor derl-monitor--make)
                                    (:copier nil))

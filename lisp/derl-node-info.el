@@ -43,7 +43,9 @@
 
 (require 'cl-lib)
 (require 'subr-x)
-(require 'derl)
+(require 'derl-options)
+(require 'derl-conn)
+(require 'derl-events)
 (require 'derl-rpc)
 (require 'derl-commands)
 (require 'derl-shell)

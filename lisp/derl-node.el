@@ -35,7 +35,12 @@
 ;;; Code:
 
 (require 'cl-lib)
-(require 'derl)
+(require 'derl-options)
+(require 'derl-cookie)
+(require 'derl-conn)
+(require 'derl-events)
+(require 'derl-connect)
+(require 'derl-deliver)
 (require 'erl)
 
 (defcustom derl-listen-port 0
@@ -273,6 +278,9 @@ Connections Emacs made itself stay up."
      (derl-node--refused kind address reason refused closed hold-ms name))
     (`(merged ,id ,into)
      (derl-node--merged id into))))
+
+(dolist (kind '(listening accepted refused merged))
+  (setf (alist-get kind derl--event-kind-handlers) #'derl-node--handle-event))
 
 (defun derl-node--accepted (id node creation flags)
   "Connection ID from NODE (CREATION, FLAGS) came in and is up.

@@ -56,7 +56,12 @@
 (require 'cl-lib)
 (require 'erlext)
 (require 'erl)
-(require 'derl)
+(require 'derl-options)
+(require 'derl-conn)
+(require 'derl-events)
+(require 'derl-connect)
+(require 'derl-deliver)
+(require 'derl-send)
 
 (define-error 'derl-rpc-error "Remote call failed" 'derl-error)
 

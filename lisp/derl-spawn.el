@@ -46,7 +46,13 @@
 
 (require 'cl-lib)
 (require 'erl)
-(require 'derl)
+(require 'derl-options)
+(require 'derl-ops)
+(require 'derl-conn)
+(require 'derl-events)
+(require 'derl-connect)
+(require 'derl-deliver)
+(require 'derl-links)
 (require 'derl-monitor)
 
 (define-error 'derl-spawn-error "Remote spawn failed" 'derl-error)

@@ -28,7 +28,10 @@
 
 ;;; Code:
 
-(require 'derl)
+(require 'derl-options)
+(require 'derl-conn)
+(require 'derl-events)
+(require 'derl-connect)
 
 (declare-function derl--module-epmd-port-please "derl-module"
                   (host port alive timeout-ms))

@@ -97,12 +97,12 @@
 
 (define-error 'derl-argument-error "Bad argument" 'derl-error)
 
-(declare-function erl-dist-send "derl" (pid msg))
-(declare-function erl-dist-reg-send "derl" (node name msg))
-(declare-function erl-dist-link "derl" (pid))
-(declare-function erl-dist-unlink "derl" (pid))
-(declare-function erl-dist-exit "derl" (from to reason))
-(declare-function erl-dist-exit2 "derl" (from to reason))
+(declare-function erl-dist-send "derl-send" (pid msg))
+(declare-function erl-dist-reg-send "derl-send" (node name msg))
+(declare-function erl-dist-link "derl-links" (pid))
+(declare-function erl-dist-unlink "derl-links" (pid))
+(declare-function erl-dist-exit "derl-links" (from to reason))
+(declare-function erl-dist-exit2 "derl-links" (from to reason))
 
 ;;;; Node identity
 

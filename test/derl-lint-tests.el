@@ -172,6 +172,46 @@
           (push (file-relative-name file derl-test-root) missing))))
     (should (equal missing nil))))
 
+;;;; Numbers shared with the C headers
+
+(defun derl-lint--c-constants (regexp)
+  "NAME -> value of every constant matching REGEXP in module/*.h.
+REGEXP's first group is the name, its second the number (decimal, or
+hexadecimal after 0x)."
+  (let ((table (make-hash-table :test 'equal)))
+    (dolist (file (file-expand-wildcards
+                   (expand-file-name "module/*.h" derl-test-root)))
+      (with-temp-buffer
+        (insert-file-contents file)
+        (while (re-search-forward regexp nil t)
+          (let ((number (match-string 2)))
+            (puthash (match-string 1)
+                     (if (string-prefix-p "0x" number)
+                         (string-to-number (substring number 2) 16)
+                       (string-to-number number))
+                     table)))))
+    table))
+
+(ert-deftest derl-lint-ops-and-flags-match-c ()
+  "Lisp's operation numbers and capability flags are the C headers' own."
+  (require 'derl-ops)
+  (let ((ops (derl-lint--c-constants "\\_<DOP_\\([A-Z0-9_]+\\) *= *\\([0-9]+\\)"))
+        (flags (derl-lint--c-constants
+                "#define +DFLAG_\\([A-Z0-9_]+\\) +\\(0x[0-9a-fA-F]+\\)"))
+        (checked 0))
+    (should (> (hash-table-count ops) 25))
+    (mapatoms
+     (lambda (symbol)
+       (let ((name (symbol-name symbol)))
+         (when (string-match "\\`derl--\\(dop\\|flag\\)-\\(.*\\)\\'" name)
+           (let* ((table (if (equal (match-string 1 name) "dop") ops flags))
+                  (c-name (upcase (string-replace "-" "_"
+                                                  (match-string 2 name)))))
+             (cl-incf checked)
+             (should (equal (list name (gethash c-name table))
+                            (list name (symbol-value symbol)))))))))
+    (should (> checked 30))))
+
 (provide 'derl-lint-tests)
 
 ;;; derl-lint-tests.el ends here
