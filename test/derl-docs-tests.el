@@ -111,8 +111,9 @@ is a file git tracks, or a directory holding some."
                    nil))
     ;; One row a file: a file named twice is a map that drifted.
     (should (equal (cl-remove-duplicates
-                    (cl-remove-if-not (lambda (e) (member e (cdr (member e entries))))
-                                      entries)
+                    (cl-remove-if-not
+                     (lambda (e) (member e (cdr (member e entries))))
+                     entries)
                     :test #'equal)
                    nil))))
 
@@ -172,8 +173,9 @@ forms, and of @vindex; :options those of @defopt and @defoptx."
       (insert (derl-docs--file "doc/derl.texi"))
       (goto-char (point-min))
       (while (re-search-forward
-              "^@\\(def\\(?:fn\\|un\\|mac\\|spec\\|opt\\|var\\)x?\\|findex\\|vindex\\)\
-[ \t]+\\(?:{[^}\n]*}[ \t]+\\|Command[ \t]+\\)?\\([^ \t\n]+\\)"
+              (concat "^@\\(def\\(?:fn\\|un\\|mac\\|spec\\|opt\\|var\\)x?"
+                      "\\|findex\\|vindex\\)[ \t]+"
+                      "\\(?:{[^}\n]*}[ \t]+\\|Command[ \t]+\\)?\\([^ \t\n]+\\)")
               nil t)
         (let ((command (match-string 1))
               (name (match-string 2)))
@@ -209,6 +211,9 @@ or variable the manual defines is defined in lisp/."
          (documented (plist-get manual :functions)))
     (should (> (length (plist-get lisp :options)) 40))
     (should (> (length (plist-get lisp :autoloaded)) 15))
+    (should (> (length (derl-docs--readme-functions
+                        (plist-get lisp :functions)))
+               20))
     (should (equal (cl-set-difference (plist-get lisp :options)
                                       (plist-get manual :options)
                                       :test #'equal)
