@@ -140,10 +140,25 @@ fuzz: deps $(BUILD)/fuzz_etf
 LISP_SRC := $(filter-out lisp/derl-autoloads.el,$(wildcard lisp/*.el))
 lisp: module $(LISP_SRC:.el=.elc) lisp/derl-autoloads.el
 
-lisp/%.elc: lisp/%.el
+# The module first (order only: loading erlext.el may build it), and
+# each file after the files of lisp/ it requires, whose macros it
+# expands: an edit to one recompiles those that use it.
+lisp/%.elc: lisp/%.el | $(MODULE)
 	@$(EMACS) -Q --batch -L lisp --eval '(setq load-prefer-newer t)' \
 	  --eval '(setq byte-compile-error-on-warn t)' \
 	  -f batch-byte-compile $<
+
+$(BUILD)/lisp-deps.mk: $(LISP_SRC)
+	@mkdir -p $(BUILD)
+	@for f in $(LISP_SRC); do \
+	  sed -n "s/^(require '\([a-z0-9-]*\)).*/\1/p" $$f | while read d; do \
+	    if [ -f lisp/$$d.el ]; then echo "$${f%.el}.elc: lisp/$$d.elc"; fi; \
+	  done; \
+	done > $@
+
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+-include $(BUILD)/lisp-deps.mk
+endif
 
 # The autoloads of every ;;;###autoload cookie, with lisp/ put on
 # `load-path', as package.el writes them: loading this one file is all
