@@ -9,6 +9,7 @@
 #   make bench    speed, as ratios against references in the same run
 #   make fuzz     the long fuzz run (FUZZ_SECONDS, default 600)
 #   make package  a package.el tarball, build/derl-VERSION.tar
+#   make info     the manual, doc/derl.info (C-h i m derl)
 #
 # Copyright (C) 2026 The derl authors
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -43,10 +44,10 @@ ERL_BEAM := $(patsubst test/erl/%.erl,$(BUILD)/ebin/%.beam,$(ERL_SRC))
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
 
-.PHONY: all module lisp test test-c test-fuzz test-ert test-matrix demo \
+.PHONY: all module lisp info test test-c test-fuzz test-ert test-matrix demo \
         demo-interactive bench fuzz deps clean
 
-all: module lisp
+all: module lisp info
 
 module: deps-build $(MODULE)
 
@@ -168,6 +169,23 @@ lisp/derl-autoloads.el: $(LISP_SRC)
 	@$(EMACS) -Q --batch -l package --eval '(setq inhibit-message t)' \
 	  --eval '(package-generate-autoloads "derl" "lisp")'
 
+# ---- the manual
+
+# doc/derl.info, and doc/dir, the Info directory that lets C-h i m derl
+# find it: package.el puts a package's directory on Info's path when it
+# holds a file dir.
+info: deps-doc doc/derl.info doc/dir
+
+deps-doc:
+	@sh test/deps.sh doc
+
+doc/derl.info: doc/derl.texi
+	makeinfo --no-split -o $@ $<
+
+doc/dir: doc/derl.info
+	@rm -f $@
+	install-info --dir-file=$@ $<
+
 # ---- package
 
 # A tarball for M-x package-install-file: the Lisp, the module's C
@@ -180,10 +198,11 @@ PKG     := derl-$(VERSION)
 package: $(BUILD)/$(PKG).tar
 
 $(BUILD)/$(PKG).tar: $(LISP_SRC) $(wildcard module/*.[ch]) Makefile \
-                     test/deps.sh LICENSE README.org
+                     test/deps.sh LICENSE README.org doc/derl.info doc/dir
 	@rm -rf $(BUILD)/package
 	@mkdir -p $(BUILD)/package/$(PKG)/module $(BUILD)/package/$(PKG)/test
 	cp $(LISP_SRC) Makefile LICENSE README.org $(BUILD)/package/$(PKG)/
+	cp doc/derl.info doc/dir $(BUILD)/package/$(PKG)/
 	cp module/*.[ch] $(BUILD)/package/$(PKG)/module/
 	cp test/deps.sh $(BUILD)/package/$(PKG)/test/
 	@$(EMACS) -Q --batch -l package --visit lisp/derl.el \
@@ -211,4 +230,5 @@ bench: deps module lisp $(ERL_BEAM)
 	EMACS=$(EMACS) ERL=$(ERL) ERLC=$(ERLC) sh bench/run.sh
 
 clean:
-	rm -rf $(BUILD) $(MODULE) lisp/*.elc lisp/derl-autoloads.el bench/corpus
+	rm -rf $(BUILD) $(MODULE) lisp/*.elc lisp/derl-autoloads.el bench/corpus \
+	  doc/derl.info doc/dir

@@ -2,6 +2,7 @@
 # Check that what derl needs is installed; install what is missing with
 # apt-get when running as root, otherwise say exactly what to run.
 #   deps.sh build   what building the module needs
+#   deps.sh doc     that, plus what building the manual needs
 #   deps.sh all     that, plus what the tests, demo and bench need
 #
 # Copyright (C) 2026 The derl authors
@@ -35,6 +36,11 @@ need_cmd emacs emacs-nox
 need_file /usr/include/emacs-module.h emacs-nox
 need_file /usr/include/openssl/md5.h libssl-dev
 need_file /usr/include/zlib.h zlib1g-dev
+if [ "$mode" != build ]; then
+    # The manual, doc/derl.info.
+    need_cmd makeinfo texinfo
+    need_cmd install-info install-info
+fi
 if [ "$mode" = all ]; then
     need_cmd erl erlang-nox
     need_cmd erlc erlang-nox
