@@ -223,10 +223,13 @@ SPEC is (NODE NAME FIRST): the node, the second Emacs's node name
 ;; never comes.
 (defun derl-hostile--silent-registration (name)
   "Register NAME with the test EPMD at a port that accepts and says nothing.
-Return the processes to delete afterwards."
+Return the processes to delete afterwards, the silent server first: its
+property `dialled' is set once a node has connected to it."
   (let* ((silent (make-network-process :name "derl-silent" :server t
                                        :host 'local :service t
-                                       :family 'ipv4 :noquery t))
+                                       :family 'ipv4 :noquery t
+                                       :log (lambda (server _client _message)
+                                              (process-put server 'dialled t))))
          (port (process-contact silent :service))
          (alive (make-network-process :name "derl-fake-alive"
                                       :host "127.0.0.1" :noquery t
@@ -254,7 +257,7 @@ Return the processes to delete afterwards."
                              (list erl-node-name)))
             (derl-disconnect node)
             (derl-test-wait (lambda () (not (memq node (derl-nodes)))))
-            (sleep-for 0.6)
+            (derl-test-wait (lambda () (process-get (car fakes) 'dialled)))
             (derl-connect node 15)
             (derl-hostile-still-talks node))
         (mapc #'delete-process fakes)))))
