@@ -179,6 +179,9 @@ Each gets its own result, or its own timeout naming its own function."
       (derl-test-wait (lambda () got))
       (should (equal got '((b a) here))))))
 
+(add-to-list 'derl-ert-must-run
+             '(derl-rpc-call-elixir . (lambda () (executable-find "elixir"))))
+
 (ert-deftest derl-rpc-call-elixir ()
   "Calls to an Elixir node: strings, sums, and a raised ArithmeticError."
   (skip-unless (executable-find "elixir"))
