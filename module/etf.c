@@ -755,71 +755,68 @@ copy_span (etf_buf *out, const etf_reader *r, size_t start)
   etf_put_bytes (out, r->buf + start, r->pos - start);
 }
 
+/* Whether IT, just read from R, names an atom through the atom cache.  */
+static bool
+names_cached_atom (const etf_reader *r, const etf_item *it)
+{
+  switch (it->kind)
+    {
+    case ETF_ATOM:
+      return atom_from_cache (r, &it->v.atom);
+    case ETF_PID:
+      return atom_from_cache (r, &it->v.pid.node);
+    case ETF_PORT:
+      return atom_from_cache (r, &it->v.port.node);
+    case ETF_REF:
+      return atom_from_cache (r, &it->v.ref.node);
+    case ETF_OLD_REF:
+      return atom_from_cache (r, &it->v.old_ref.node);
+    case ETF_EXPORT:
+      return atom_from_cache (r, &it->v.export.module)
+             || atom_from_cache (r, &it->v.export.function);
+    default:
+      return false;
+    }
+}
+
 /* Copy the item IT, just read from R, with the atoms its own bytes name
    through the atom cache written out.  Containers copy their header
    only; funs are left to the caller.  */
 static void
 copy_item_resolved (etf_buf *out, const etf_reader *r, const etf_item *it)
 {
+  if (!names_cached_atom (r, it))
+    {
+      copy_span (out, r, it->offset);
+      return;
+    }
   switch (it->kind)
     {
     case ETF_ATOM:
-      if (atom_from_cache (r, &it->v.atom))
-        {
-          etf_put_atom (out, it->v.atom.name, it->v.atom.len);
-          return;
-        }
+      etf_put_atom (out, it->v.atom.name, it->v.atom.len);
       break;
     case ETF_PID:
-      if (atom_from_cache (r, &it->v.pid.node))
-        {
-          etf_put_pid (out, it->v.pid.node.name, it->v.pid.node.len,
-                       it->v.pid.id, it->v.pid.serial,
-                       it->v.pid.creation);
-          return;
-        }
+      etf_put_pid (out, it->v.pid.node.name, it->v.pid.node.len,
+                   it->v.pid.id, it->v.pid.serial, it->v.pid.creation);
       break;
     case ETF_PORT:
-      if (atom_from_cache (r, &it->v.port.node))
-        {
-          etf_put_port (out, it->v.port.node.name, it->v.port.node.len,
-                        it->v.port.id, it->v.port.creation);
-          return;
-        }
+      etf_put_port (out, it->v.port.node.name, it->v.port.node.len,
+                    it->v.port.id, it->v.port.creation);
       break;
     case ETF_REF:
-      if (atom_from_cache (r, &it->v.ref.node))
-        {
-          etf_put_ref (out, it->v.ref.node.name, it->v.ref.node.len,
-                       it->v.ref.creation, it->v.ref.id,
-                       it->v.ref.words);
-          return;
-        }
+      etf_put_ref (out, it->v.ref.node.name, it->v.ref.node.len,
+                   it->v.ref.creation, it->v.ref.id, it->v.ref.words);
       break;
     case ETF_OLD_REF:
-      if (atom_from_cache (r, &it->v.old_ref.node))
-        {
-          etf_put_old_ref (out, it->v.old_ref.node.name,
-                           it->v.old_ref.node.len, it->v.old_ref.id,
-                           it->v.old_ref.creation);
-          return;
-        }
+      etf_put_old_ref (out, it->v.old_ref.node.name, it->v.old_ref.node.len,
+                       it->v.old_ref.id, it->v.old_ref.creation);
       break;
-    case ETF_EXPORT:
-      if (atom_from_cache (r, &it->v.export.module)
-          || atom_from_cache (r, &it->v.export.function))
-        {
-          etf_put_export (out, it->v.export.module.name,
-                          it->v.export.module.len,
-                          it->v.export.function.name,
-                          it->v.export.function.len, it->v.export.arity);
-          return;
-        }
-      break;
-    default:
+    default: /* ETF_EXPORT */
+      etf_put_export (out, it->v.export.module.name,
+                      it->v.export.module.len, it->v.export.function.name,
+                      it->v.export.function.len, it->v.export.arity);
       break;
     }
-  copy_span (out, r, it->offset);
 }
 
 /* Copy the header of FUN, just read from R: its size left for the
