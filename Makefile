@@ -44,14 +44,14 @@ ERL_BEAM := $(patsubst test/erl/%.erl,$(BUILD)/ebin/%.beam,$(ERL_SRC))
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30
 
-.PHONY: all module lisp info test test-c test-fuzz test-ert test-matrix demo \
+.PHONY: all module lisp info test test-run test-c test-fuzz test-ert test-matrix demo \
         demo-interactive bench fuzz deps clean
 
 all: module lisp info
 
 module: deps-build $(MODULE)
 
-$(MODULE): $(MOD_SRC) $(HEADERS)
+$(MODULE): $(MOD_SRC) $(HEADERS) | deps-build
 	$(CC) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -shared -fvisibility=hidden \
 	  -Wl,--exclude-libs,ALL -o $@ $(MOD_SRC) $(LIBS)
 
@@ -111,8 +111,13 @@ $(ASAN_MODULE): $(MOD_SRC) $(HEADERS)
 	  -fno-omit-frame-pointer -fno-sanitize-recover=all \
 	  -o $@ $(MOD_SRC) $(LIBS)
 
-test: deps module lisp $(BUILD)/test_etf $(BUILD)/fuzz_etf $(BUILD)/test_proto \
-      $(BUILD)/test_tls $(BUILD)/fuzz_proto $(ASAN_MODULE) $(ERL_BEAM)
+# What the tests need is installed first, then built (in parallel with
+# make -j2), then run.
+test: deps
+	@$(MAKE) --no-print-directory test-run
+
+test-run: module lisp $(BUILD)/test_etf $(BUILD)/fuzz_etf $(BUILD)/test_proto \
+          $(BUILD)/test_tls $(BUILD)/fuzz_proto $(ASAN_MODULE) $(ERL_BEAM)
 	@FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) EMACS=$(EMACS) CC=$(CC) \
 	  ASAN_MODULE=$(ASAN_MODULE) sh test/run-tests.sh
 

@@ -269,16 +269,57 @@ the feature it provides (its name), never a second time."
                               "-tests\\.el\\'"))
     (require (intern (file-name-base f)) (file-name-sans-extension f))))
 
+(defconst derl-ert--slow-tests
+  '((derl-lint-native-compile . 50) (derl-survives-a-busy-emacs . 20)
+    (derl-listen-stall-and-garbage . 10) (derl-ui-make-demo . 10)
+    (derl-listen-flood-slows-repeated-failures . 6)
+    (derl-listen-flood-names-allocate-nothing . 6)
+    (derl-package-install . 6) (derl-wait-busy-between-waits-keeps-the-link . 6)
+    (derl-tls-ticks-while-busy . 5) (derl-package-terminal-build . 5)
+    (derl-listen-flood-good-node-gets-in . 5) (derl-readme-distel-setup . 4)
+    (erlext-oracle-random-terms . 4) (derl-lint-byte-compile . 4)
+    (derl-hostile-node-send-queue-limit . 4) (derl-lint-checkdoc . 4)
+    (derl-shell-terminal . 4) (derl-readme-distel-arglists . 4))
+  "About how many seconds the slowest tests take; the others take one.
+Shards are balanced with these (see `derl-ert-selector').")
+
+(defun derl-ert--shard (names shard shards)
+  "The tests of NAMES that make shard SHARD (from 1) of SHARDS.
+Each test goes, slowest first, to the shard with the least time yet,
+so that shards run in parallel take about as long."
+  (let ((load (make-vector shards 0))
+        (mine nil))
+    (dolist (name (sort (copy-sequence names)
+                        (lambda (a b)
+                          (let ((ta (alist-get a derl-ert--slow-tests 1))
+                                (tb (alist-get b derl-ert--slow-tests 1)))
+                            (if (= ta tb) (string< a b) (> ta tb))))))
+      (let ((least (cl-position (cl-reduce #'min load) load)))
+        (cl-incf (aref load least) (alist-get name derl-ert--slow-tests 1))
+        (when (= least (1- shard))
+          (push name mine))))
+    (nreverse mine)))
+
 (defun derl-ert-selector ()
   "The tests to run: those DERL_TESTS matches, but not DERL_TESTS_SKIP.
 Both are regexps, from the environment; DERL_TESTS defaults to all
-tests, DERL_TESTS_SKIP to none."
-  (let ((only (getenv "DERL_TESTS"))
-        (skip (getenv "DERL_TESTS_SKIP")))
-    (setq only (if (and only (not (string= only ""))) only t))
-    (if (and skip (not (string= skip "")))
-        `(and ,only (not ,skip))
-      only)))
+tests, DERL_TESTS_SKIP to none.  DERL_TEST_SHARD, K/N, keeps the
+Kth of N shards of about equal time, for runs in parallel."
+  (let* ((only (getenv "DERL_TESTS"))
+         (skip (getenv "DERL_TESTS_SKIP"))
+         (shard (getenv "DERL_TEST_SHARD"))
+         (selector (progn
+                     (setq only (if (and only (not (string= only ""))) only t))
+                     (if (and skip (not (string= skip "")))
+                         `(and ,only (not ,skip))
+                       only))))
+    (if (and shard (string-match "\\`\\([0-9]+\\)/\\([0-9]+\\)\\'" shard))
+        (let ((k (string-to-number (match-string 1 shard)))
+              (n (string-to-number (match-string 2 shard))))
+          `(member ,@(derl-ert--shard
+                      (mapcar #'ert-test-name (ert-select-tests selector t))
+                      k n)))
+      selector)))
 
 (defun derl-ert-run-batch ()
   "Load every test/*-tests.el, run them all, print totals and exit.
