@@ -247,6 +247,35 @@ the next call gives all four, whole, and no `bad-frame'."
       (derl-bounds--check-whole (derl-bounds--messages (car second))
                                 '(1 2 3 4)))))
 
+(ert-deftest derl-bounds-term-emacs-cannot-hold ()
+  "A message with a term Emacs cannot hold is dropped; the connection stays.
+An integer past `integer-width' cannot become a Lisp value: the
+module hands over a bad-frame event instead, which says why in the
+echo area and the trace, and the next messages come as usual."
+  (derl-test-with-node (node)
+    (derl-connect node)
+    (let ((inbox (derl-test-inbox))
+          (derl-use-trace-buffer t)
+          (trace (lambda ()
+                   (derl-trace-flush)
+                   (with-current-buffer (derl-trace-node-buffer node)
+                     (buffer-string)))))
+      (erl-register 'derl_bounds_test (car inbox))
+      (unwind-protect
+          (progn
+            (derl-eval node (format "{derl_bounds_test, '%s'} ! \
+{big, 1 bsl %d}, ok"
+                                    erl-node-name (1+ integer-width)))
+            (derl-test-wait
+             (lambda ()
+               (string-match-p "<< \\*\\* dropped a message: integer too large \
+for Emacs" (funcall trace))))
+            (erl-send (derl-test-echo node) (vector (car inbox) 'after))
+            (derl-test-await-message inbox (lambda (m) (eq m 'after)))
+            (should (equal (cadr inbox) '(after)))
+            (should (memq node (derl-nodes))))
+        (erl-unregister 'derl_bounds_test)))))
+
 (provide 'derl-bounds-tests)
 
 ;;; derl-bounds-tests.el ends here
