@@ -562,6 +562,17 @@ ExAll = fun(Severity, L) when is_list(L) -> [ExOne(Severity, D) || D <- L];
            (Severity, #{} = Map) ->
                 [ExOne(Severity, D) || L <- maps:values(Map), is_list(L), D <- L]
         end,
+%% Elixir 1.15 and later log each error, then fail the file with a
+%% CompileError of no line that says so: not an error of its own.
+ExErrors = fun(Es) ->
+                   Own = [E || {_, _, _, _, M} = E <- ExAll(error, Es),
+                               binary:match(M, <<\"(errors have been logged)\">>)
+                                   =:= nomatch],
+                   case Own of
+                       [] -> ExAll(error, Es);
+                       _ -> Own
+                   end
+           end,
 Elixir = fun() ->
     case code:ensure_loaded('Elixir.Kernel.ParallelCompiler') of
         {module, _} -> ok;
@@ -571,7 +582,7 @@ Elixir = fun() ->
     'Elixir.Code':put_compiler_option(ignore_module_conflict, true),
     try 'Elixir.Kernel.ParallelCompiler':compile([Text(File)]) of
         {ok, Mods, Ws} -> {ok, Mods, ExAll(warning, Ws)};
-        {error, Es, Ws} -> {error, [], ExAll(error, Es) ++ ExAll(warning, Ws)}
+        {error, Es, Ws} -> {error, [], ExErrors(Es) ++ ExAll(warning, Ws)}
     after
         'Elixir.Code':put_compiler_option(ignore_module_conflict, Conflict)
     end

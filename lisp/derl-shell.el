@@ -447,6 +447,8 @@ Exit signals from the shell, to which it is linked, end the session."
          (conn (derl-connect node))
          (leader (erl-spawn (setq erl-trap-exit t)
                             (derl-shell--leader-loop))))
+    (when (derl-shell--session-scanning session)
+      (derl--forget-receiver (derl-shell--session-scanning session)))
     (setf (derl-shell--session-conn session) conn
           (derl-shell--session-leader session) leader
           (derl-shell--session-input session) ""

@@ -182,6 +182,9 @@ Return the text printed in between."
       (ansi-color-filter-apply
        (buffer-substring-no-properties start (point-max))))))
 
+(add-to-list 'derl-ert-must-run
+             '(derl-shell-iex . (lambda () (executable-find "elixir"))))
+
 (ert-deftest derl-shell-iex ()
   "IEx on an Elixir node: bindings, two lines, UTF-8, C-c C-c, TAB.
 x = 20, then x * 2 + 3 gives 43, whatever the version of Elixir
@@ -232,13 +235,18 @@ an expression of IEx's own parser)."
                                      (line-beginning-position) (point-max))))
             (delete-region (process-mark (get-buffer-process buffer))
                            (point-max))
-            (insert "derl_varia")
-            (derl-shell-complete)
-            (should (string-suffix-p "derl_variable"
-                                     (buffer-substring-no-properties
-                                      (line-beginning-position) (point-max))))
-            (delete-region (process-mark (get-buffer-process buffer))
-                           (point-max))))
+            ;; Variables: IEx.Autocomplete takes the shell from 1.14
+            ;; on; before, it knows only the node's own shell.
+            (unless (version< (derl-shell--session-elixir
+                               (derl-shell-test--session buffer))
+                              "1.14")
+              (insert "derl_varia")
+              (derl-shell-complete)
+              (should (string-suffix-p "derl_variable"
+                                       (buffer-substring-no-properties
+                                        (line-beginning-position) (point-max))))
+              (delete-region (process-mark (get-buffer-process buffer))
+                             (point-max)))))
       (derl-test-stop-node node))))
 
 ;;;; The input side of the I/O protocol, request by request
