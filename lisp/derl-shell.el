@@ -30,18 +30,29 @@
 ;; 'Elixir.IEx.Server':run/1) with a process of Emacs as its group
 ;; leader, and that process speaks the input side of Erlang's I/O
 ;; protocol as OTP's group.erl does for a terminal: get_line,
-;; get_chars, get_until (the scanner, erl_scan for the Erlang shell,
-;; runs on the shell's own node), get_password, get_geometry, getopts
-;; and setopts, with their prompts; output goes to the buffer.  Typed
+;; get_chars, get_until, get_password, get_geometry, getopts and
+;; setopts, with their prompts; output goes to the buffer.  Typed
 ;; lines wait until the shell asks for input; a request that needs
 ;; more (an expression without its full stop) shows a continuation
 ;; prompt.  Requests are answered over the connection they came on,
 ;; and only when they come from the shell's node (see `derl--serve').
 ;;
+;; A get_until request is served on the shell's own node: a program
+;; run there with erl_eval scans the text typed so far with
+;; io_lib:get_until/4, as group.erl does, and when the scanner is
+;; done answers the shell itself, so that what it made (erl_scan's
+;; tokens for the Erlang shell; for IEx of Elixir 1.15 and later a
+;; binary, or from 1.19 its parser's {ok, Fun, State}) reaches the
+;; shell as it is, and never goes through Lisp, where a binary would
+;; become a list and the atom nil [].  Emacs learns only whether the
+;; scan was done and what text it left.
+;;
 ;; C-c C-c interrupts an evaluation as ^G i does in a terminal (the
-;; evaluator is killed, the bindings kept); TAB completes with the
+;; Erlang shell kills the evaluator and keeps the bindings; IEx starts
+;; a new evaluator, as its own interrupt does); TAB completes with the
 ;; node's own expansion (edlin_expand, or the expand function the shell
-;; set, IEx's autocompletion).  Killing the buffer stops the shell.
+;; set; in IEx, IEx.Autocomplete for this shell, whose variables it
+;; knows from Elixir 1.14 on).  Killing the buffer stops the shell.
 ;;
 ;; For code that evaluates in a shell's session (derl-mode):
 ;;   (derl-shell-session NODE)                 the session of NODE's shell
@@ -197,9 +208,21 @@ Only the shell's node may use it; see `derl--serve'."
                        (derl-shell--reply session from reply-as value))
                      (lambda (text) (derl-shell--insert session text))))))
 
+(defun derl-shell--modern-request (request)
+  "REQUEST, an input request, in its form with an encoding.
+The forms without one, which io:request/2 passes as they are, read
+Latin-1."
+  (pcase request
+    (`[get_line ,prompt] (vector 'get_line 'latin1 prompt))
+    (`[get_chars ,prompt ,n] (vector 'get_chars 'latin1 prompt n))
+    (`[get_until ,prompt ,m ,f ,a] (vector 'get_until 'latin1 prompt m f a))
+    (`[get_password] [get_password latin1])
+    (_ request)))
+
 (defun derl-shell--take-request (session from reply-as request)
   "Keep SESSION's input REQUEST of FROM, tagged REPLY-AS; show its prompt.
 Then serve it from what was typed, if there is enough."
+  (setq request (derl-shell--modern-request request))
   (setf (derl-shell--session-request session) (list from reply-as request)
         (derl-shell--session-scanned session) "")
   ;; The shell asks for input after it read all that was fed: what it
@@ -214,7 +237,6 @@ Then serve it from what was typed, if there is enough."
                   (`[get_line ,_ ,prompt] prompt)
                   (`[get_chars ,_ ,prompt ,_] prompt)
                   (`[get_until ,_ ,prompt ,_ ,_ ,_] prompt)
-                  (`[get_line ,prompt] prompt)
                   (_ ""))))
     (derl-shell--prompt-text
      session prompt

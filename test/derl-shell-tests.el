@@ -286,6 +286,17 @@ terminal; the answers are what was typed."
           (derl-shell-test--type buffer "[1,2]}.")
           (derl-test-wait (lambda () results))
           (should (equal (car results) [ok [a "\1\2"]]))
+          ;; The forms without an encoding, which io:request/2 sends.
+          (read-with 'request (list [get_chars "old> " 2]))
+          (derl-shell-test--wait-for buffer "old> ")
+          (derl-shell-test--type buffer "xyz.")
+          (derl-test-wait (lambda () results))
+          (should (equal (car results) "xy"))
+          (read-with 'request (list (vector 'get_until "oldt> " 'erl_scan
+                                            'tokens '(1))))
+          (derl-shell-test--wait-for buffer "oldt> ")
+          (derl-test-wait (lambda () results))
+          (should (equal (aref (car results) 1) '([atom 1 z] [dot 1])))
           (should (equal (derl-call node 'io 'getopts (list leader))
                          '([binary false] [encoding unicode] [echo true])))
           (should (eq (derl-call node 'io 'setopts (list leader '(binary)))
