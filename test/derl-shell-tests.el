@@ -211,6 +211,10 @@ an expression of IEx's own parser)."
           (derl-shell-test--wait-for buffer "^\\(\\.\\.\\.\\|\\.\\. \\).*\\'")
           (should (string-match-p "^\\[1, 2\\]$"
                                   (derl-shell-test--iex-eval buffer "2]")))
+          ;; A syntax error is said, and IEx goes on.
+          (should (string-match-p "SyntaxError\\|TokenMissingError"
+                                  (derl-shell-test--iex-eval buffer "1 + )")))
+          (should (string-match-p "^3$" (derl-shell-test--iex-eval buffer "1 + 2")))
           ;; Output before the value, and before the next prompt.
           (should (string-match-p "^hé\n:ok\n"
                                   (derl-shell-test--iex-eval
