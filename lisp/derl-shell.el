@@ -42,7 +42,7 @@
 ;; io_lib:get_until/4, as group.erl does, and when the scanner is
 ;; done answers the shell itself, so that what it made (erl_scan's
 ;; tokens for the Erlang shell; for IEx of Elixir 1.15 and later a
-;; binary, or from 1.19 its parser's {ok, Fun, State}) reaches the
+;; binary up to 1.18, its parser's {ok, Fun, State} in 1.20) reaches the
 ;; shell as it is, and never goes through Lisp, where a binary would
 ;; become a list and the atom nil [].  Emacs learns only whether the
 ;; scan was done and what text it left.
@@ -545,8 +545,9 @@ Exit signals from the shell, to which it is linked, end the session."
 
 (defun derl-shell-interrupt ()
   "Interrupt the shell's evaluation, as ^G i does in a terminal.
-The evaluator is killed; the shell keeps its bindings and asks for
-the next expression."
+The evaluator is killed, and the shell asks for the next expression:
+the Erlang shell keeps its bindings, IEx starts afresh, as its own
+interrupt does."
   (interactive nil derl-shell-mode)
   (let* ((session derl-shell--current)
          (shell (derl-shell--session-shell session)))
