@@ -71,6 +71,17 @@ Return non-nil if that worked (Linux: /proc/self/clear_refs)."
              (hwm (derl-bench-status-kb "VmHWM")))
          (and rss hwm (<= (- hwm rss) 1024)))))
 
+;;;; The machine
+
+(defun derl-bench-load ()
+  "Return the load averages of the machine (1, 5, 15 minutes), a string."
+  (or (ignore-errors
+        (with-temp-buffer
+          (insert-file-contents "/proc/loadavg")
+          (mapconcat #'identity
+                     (cl-subseq (split-string (buffer-string)) 0 3) " ")))
+      "unknown"))
+
 ;;;; The summary
 
 (defun derl-bench-summary (section figure value target verdict)

@@ -9,6 +9,15 @@
 %%                             From ! {rpc, Microseconds}
 %%   {stream, From, N}      -> From ! {seq, I} for I in 1..N, then
 %%                             From ! done
+%%   {stream_to, Dest, N}   -> the same to Dest, a pid or {Name, Node}
+%%                             (the sender every receiver of the
+%%                             stream comparison gets)
+%%   {sink, Ready, Report, Name}
+%%                          -> register Name for a new process that
+%%                             counts {seq, I} until done, then does
+%%                             Report ! {sunk, [Received, Disordered,
+%%                             Micros]}, Micros os:system_time/1 at
+%%                             done; Ready ! {sink, ok} once registered
 %%   {big, From, Bytes}     -> From ! {big, Binary} of Bytes bytes
 %%   {size, From, Term}     -> From ! {size, byte_size(Term)} for a
 %%                             binary, or {size, not_a_binary}
@@ -34,6 +43,11 @@ bench_loop() ->
             From ! {rpc, T};
         {stream, From, N} ->
             derl_peer:stream(From, N);
+        {stream_to, Dest, N} ->
+            stream_to(Dest, 1, N);
+        {sink, Ready, Report, Name} ->
+            register(Name, spawn(fun() -> sink(Report, 1, 0, 0) end)),
+            Ready ! {sink, ok};
         {big, From, Bytes} ->
             From ! {big, payload(Bytes)};
         {size, From, Bin} when is_binary(Bin) ->
@@ -55,6 +69,23 @@ stamp_loop() ->
             ok
     end,
     stamp_loop().
+
+stream_to(Dest, I, N) when I > N ->
+    Dest ! done;
+stream_to(Dest, I, N) ->
+    Dest ! {seq, I},
+    stream_to(Dest, I + 1, N).
+
+sink(Report, Next, Received, Disordered) ->
+    receive
+        {seq, I} when I =:= Next ->
+            sink(Report, I + 1, Received + 1, Disordered);
+        {seq, I} ->
+            sink(Report, I + 1, Received + 1, Disordered + 1);
+        done ->
+            Report ! {sunk, [Received, Disordered,
+                             os:system_time(microsecond)]}
+    end.
 
 rpc_calls(_, 0) ->
     ok;

@@ -12,6 +12,8 @@
 # DERL_BENCH_RUNS (codec runs per figure, default 15), DERL_BENCH_PAIRS
 # (alternating round-trip pairs, 7), DERL_BENCH_ROUND_TRIPS (10000),
 # DERL_BENCH_STREAM (200000), DERL_BENCH_LONG_STREAM (1000000),
+# DERL_BENCH_STREAM_RUNS (interleaved rounds, 3), DERL_BENCH_CAPTURED
+# (messages of the stream's breakdown, 20000),
 # DERL_BENCH_CALLS (5000), DERL_BENCH_STAGES (2000) and
 # DERL_BENCH_BIG_BYTES (1073741824), each smaller in quick mode;
 # DERL_BENCH_BYTE_CODE=1 runs derl's byte code instead of the native
@@ -66,6 +68,26 @@ if [ ! -f "$CORPUS/README.txt" ] \
     "$ERL" -noshell -pa "$BENCH_EBIN" -s bench_corpus main "$CORPUS"
 fi
 
+# OTP's C client, the reference the stream and the round trip are
+# compared with besides Erlang (bench/bench_ei.c, with erlang-dev's
+# erl_interface); a benchmark peer only, derl never links it.  When it
+# cannot be built the sections say what they skip.
+EI_DIR=$("$ERL" -noshell -eval \
+    'io:format("~s", [code:lib_dir(erl_interface)]), halt().' 2>/dev/null) \
+    || EI_DIR=
+if [ -n "$EI_DIR" ] && [ -f "$EI_DIR/include/ei.h" ] \
+       && [ -f "$EI_DIR/lib/libei.a" ]; then
+    if [ ! -x build/bench-ei ] || [ bench/bench_ei.c -nt build/bench-ei ]; then
+        ${CC:-cc} -O2 -Wall -I"$EI_DIR/include" -o build/bench-ei \
+            bench/bench_ei.c "$EI_DIR/lib/libei.a" -lpthread \
+            || echo "bench: could not build build/bench-ei;" \
+                    "the comparisons with ei are skipped" >&2
+    fi
+else
+    echo "bench: erl_interface (erlang-dev) not found;" \
+         "the comparisons with ei are skipped" >&2
+fi
+
 # The drivers compiled, as a user's code would be; the Lisp as the
 # Makefile loads it: the .elc files `make lisp' writes, unless a .el
 # is newer.
@@ -73,7 +95,8 @@ fi
     --eval '(setq load-prefer-newer t)' \
     -f batch-byte-compile test/derl-ert.el bench/bench-lib.el \
     bench/bench-rt.el bench/bench.el bench/bench-net.el bench/bench-tty.el \
-    bench/bench-big.el bench/bench-tls.el
+    bench/bench-big.el bench/bench-tls.el bench/bench-ei.el \
+    bench/bench-stream.el
 
 # The Lisp natively compiled when this Emacs can, before anything is
 # measured: see bench/bench-native.el.
@@ -98,6 +121,9 @@ section () {
 
 # ---- Codec: decode and encode against Emacs's native JSON
 section codec -l bench -f derl-bench-codec
+
+# ---- The stream against Erlang and ei, both trace settings in turn
+section "stream" -l bench-stream -f derl-bench-stream
 
 # ---- Connections, each trace setting in a fresh Emacs
 DERL_BENCH_TRACE=off section "connections (trace off)" \
