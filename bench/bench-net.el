@@ -9,14 +9,15 @@
 ;; the trace buffer as DERL_BENCH_TRACE says ("on", the default, as
 ;; users have it, or "off"; bench/run.sh runs both, each in a fresh
 ;; Emacs so that memory figures start clean):
-;;   - a stream of small messages from Erlang into an Emacs process
-;;     matched by `erl-receive': one long stream first (1,000,000
-;;     messages), with the peak growth of this Emacs's RSS while it
-;;     runs, then the median rate of three shorter ones; every message
-;;     is counted and its order checked;
+;;   - a long stream of small messages from Erlang into an Emacs
+;;     process matched by `erl-receive' (1,000,000 messages), with the
+;;     peak growth of this Emacs's RSS while it runs; every message is
+;;     counted and its order checked (the stream's rate against Erlang
+;;     and OTP's C client is bench-stream.el's);
 ;;   - round trips Emacs -> Erlang echo -> Emacs process against
-;;     Erlang -> Erlang echo -> Erlang, alternating (Emacs, Erlang,
-;;     Emacs, ...), medians;
+;;     Erlang -> Erlang echo -> Erlang and against OTP's C client
+;;     (ei -> Erlang echo -> ei, see bench-ei.el), alternating (Emacs,
+;;     Erlang, ei, Emacs, ...), medians;
 ;;   - the same in an interactive terminal Emacs (`emacs -nw' in tmux,
 ;;     see bench-tty.el), against Erlang -> Erlang;
 ;;   - `derl-call' against rpc:call between two Erlang nodes, when
@@ -40,6 +41,7 @@
 (require 'derl)
 (require 'erl)
 (require 'bench-rt)
+(require 'bench-ei)
 
 (defvar derl-bench-trace
   (not (equal (getenv "DERL_BENCH_TRACE") "off"))
@@ -50,6 +52,8 @@
   `(:round-trips ,(derl-bench-setting "DERL_BENCH_ROUND_TRIPS" 10000 1000)
     :pairs ,(derl-bench-setting "DERL_BENCH_PAIRS" 7 5)
     :stream ,(derl-bench-setting "DERL_BENCH_STREAM" 200000 20000)
+    :stream-runs ,(derl-bench-setting "DERL_BENCH_STREAM_RUNS" 3 1)
+    :captured ,(derl-bench-setting "DERL_BENCH_CAPTURED" 20000 5000)
     :long-stream ,(derl-bench-setting "DERL_BENCH_LONG_STREAM" 1000000 100000)
     :calls ,(derl-bench-setting "DERL_BENCH_CALLS" 5000 500)
     :stage-trips ,(derl-bench-setting "DERL_BENCH_STAGES" 2000 300))
@@ -121,47 +125,32 @@ to the end marker, how many arrived, and how many came out of order."
        ('done (aset count 3 (float-time))))))
 
 (defun derl-bench--streams (peer)
-  "Stream from PEER: the long stream with memory, then the rate."
+  "Stream from PEER: one long stream, with the memory it takes.
+The rates, against Erlang and OTP's C client, are measured in
+bench-stream.el."
   (garbage-collect)
   (let* ((reset (derl-bench-reset-peak-rss))
          (rss (derl-bench-status-kb "VmRSS"))
-         (long (derl-bench--stream peer (derl-bench-size :long-stream)))
+         (n (derl-bench-size :long-stream))
+         (long (derl-bench--stream peer n))
          (growth (/ (- (derl-bench-status-kb "VmHWM") rss) 1024.0))
-         (n (derl-bench-size :stream))
-         (short (cl-loop repeat 3 collect (derl-bench--stream peer n)))
-         (rate (derl-bench-median (mapcar #'car short)))
-         (target (if derl-bench-trace 100000 150000))
-         (lost (cl-loop for (_ received) in (cons long short)
-                        for sent in (cons (derl-bench-size :long-stream)
-                                          (make-list 3 n))
-                        sum (- sent received)))
-         (disordered (cl-loop for s in (cons long short) sum (nth 2 s))))
-    (derl-bench-say "  stream Erlang -> Emacs process, median of 3 x %d: \
-%9.0f msg/s  target >= %d: %s"
-                    n rate target
-                    (derl-bench-verdict (>= rate target)))
-    (derl-bench-say "    the three: %s msg/s"
-                    (mapconcat (lambda (s) (format "%.0f" (car s))) short ", "))
-    (derl-bench-say "  long stream, %d messages:        %9.0f msg/s"
-                    (derl-bench-size :long-stream) (car long))
+         (lost (- n (nth 1 long)))
+         (disordered (nth 2 long)))
+    (derl-bench-say "  long stream Erlang -> Emacs process, %d messages: \
+%9.0f msg/s (not judged)"
+                    n (car long))
     (derl-bench-say "    peak RSS growth of Emacs %7.1f MB  target < 200 MB: %s%s"
                     growth (derl-bench-verdict (< growth 200))
                     (if reset "" "  (peak since start: could not reset)"))
-    (derl-bench-say "  messages lost %d, out of order %d (all streams)  \
-target 0: %s"
+    (derl-bench-say "    messages lost %d, out of order %d  target 0: %s"
                     lost disordered
                     (derl-bench-verdict (and (zerop lost) (zerop disordered))))
-    (derl-bench-summary "stream" (format "%s, msgs/s (median of 3 x %d)"
-                                         (derl-bench--trace-label) n)
-                        (format "%.0f" rate) (format ">= %d (aim 200000)" target)
-                        (derl-bench-verdict (>= rate target)))
     (derl-bench-summary "stream" (format "%s, %d msgs: peak RSS growth"
-                                         (derl-bench--trace-label)
-                                         (derl-bench-size :long-stream))
+                                         (derl-bench--trace-label) n)
                         (format "%.1f MB (%.0f msg/s)" growth (car long))
                         "< 200 MB" (derl-bench-verdict (< growth 200)))
-    (derl-bench-summary "stream" (format "%s, lost / out of order"
-                                         (derl-bench--trace-label))
+    (derl-bench-summary "stream" (format "%s, %d msgs: lost / out of order"
+                                         (derl-bench--trace-label) n)
                         (format "%d / %d" lost disordered) "0 / 0"
                         (derl-bench-verdict
                          (and (zerop lost) (zerop disordered))))))
@@ -172,25 +161,30 @@ target 0: %s"
   "The largest Emacs / Erlang round-trip ratio that meets the target."
   (if derl-bench-trace 2.0 1.5))
 
-(defun derl-bench--round-trip-report (label emacs erlang target)
+(defun derl-bench--round-trip-report (label emacs erlang target &optional ei)
   "Print and summarise round trips under LABEL against TARGET.
-EMACS and ERLANG are the seconds of each alternating measurement."
+EMACS and ERLANG are the seconds of each alternating measurement; EI,
+if non-nil, those of OTP's C client, measured between them, whose
+ratio has the target 1.0."
   (let* ((n (derl-bench-size :round-trips))
          (e (derl-bench-median emacs))
          (r (derl-bench-median erlang))
          (ratio (/ e r))
-         (pair-ratios (cl-mapcar #'/ emacs erlang)))
-    (derl-bench-say "  %s, median of %d alternating pairs of %d:"
-                    label (length emacs) n)
+         (pair-ratios (cl-mapcar #'/ emacs erlang))
+         (each (lambda (times)
+                 (mapconcat (lambda (s) (format "%.1f" (/ (* 1e6 s) n)))
+                            times " "))))
+    (derl-bench-say "  %s, median of %d alternating %s of %d:"
+                    label (length emacs) (if ei "triples" "pairs") n)
     (derl-bench-say "    Emacs  -> Erlang -> Emacs   %7.1f us   (each: %s)"
-                    (/ (* 1e6 e) n)
-                    (mapconcat (lambda (s) (format "%.1f" (/ (* 1e6 s) n)))
-                               emacs " "))
+                    (/ (* 1e6 e) n) (funcall each emacs))
     (derl-bench-say "    Erlang -> Erlang -> Erlang  %7.1f us   (each: %s)"
-                    (/ (* 1e6 r) n)
-                    (mapconcat (lambda (s) (format "%.1f" (/ (* 1e6 s) n)))
-                               erlang " "))
-    (derl-bench-say "    ratio %.2f  target <= %.1f: %s   (pair ratios: %s)"
+                    (/ (* 1e6 r) n) (funcall each erlang))
+    (when ei
+      (derl-bench-say "    ei     -> Erlang -> ei      %7.1f us   (each: %s)"
+                      (/ (* 1e6 (derl-bench-median ei)) n)
+                      (funcall each ei)))
+    (derl-bench-say "    Emacs / Erlang %.2f  target <= %.1f: %s   (pair ratios: %s)"
                     ratio target (derl-bench-verdict (<= ratio target))
                     (mapconcat (lambda (x) (format "%.2f" x)) pair-ratios " "))
     (derl-bench-summary "round trip"
@@ -200,21 +194,50 @@ EMACS and ERLANG are the seconds of each alternating measurement."
                                 (/ (* 1e6 e) n) (/ (* 1e6 r) n))
                         (format "<= %.1f%s" target
                                 (if (= target 1.5) " (aim 1.2)" ""))
-                        (derl-bench-verdict (<= ratio target)))))
+                        (derl-bench-verdict (<= ratio target)))
+    (when ei
+      (let* ((c (derl-bench-median ei))
+             (ei-ratio (/ e c)))
+        (derl-bench-say "    Emacs / ei %.2f  target <= 1.0 (hold): %s   \
+\(ratios: %s)"
+                        ei-ratio (derl-bench-verdict (<= ei-ratio 1.0))
+                        (mapconcat (lambda (x) (format "%.2f" x))
+                                   (cl-mapcar #'/ emacs ei) " "))
+        (derl-bench-summary "round trip"
+                            (format "%s, %s, Emacs / ei" label
+                                    (derl-bench--trace-label))
+                            (format "%.2f (%.1f / %.1f us)" ei-ratio
+                                    (/ (* 1e6 e) n) (/ (* 1e6 c) n))
+                            "<= 1.0 (hold)"
+                            (derl-bench-verdict (<= ei-ratio 1.0)))))))
 
-(defun derl-bench--round-trips (peer client &optional label)
+(defun derl-bench--round-trips (peer client &optional label ei)
   "Alternate Emacs and Erlang round trips to PEER; Erlang's from CLIENT.
-LABEL names them in the report (default \"batch Emacs\")."
+LABEL names them in the report (default \"batch Emacs\").  EI, a C
+client connected to PEER (see `derl-bench-ei-start'), makes its
+round trips after each Erlang measurement, if non-nil."
   (derl-bench--emacs-round-trip peer 500)
   (derl-bench--erlang-round-trip client peer 500)
+  (when ei
+    (derl-bench-ei-round-trips ei 500))
   (let ((n (derl-bench-size :round-trips))
-        emacs erlang)
+        emacs erlang ei-times)
     (dotimes (_ (derl-bench-size :pairs))
       (push (derl-bench--emacs-round-trip peer n) emacs)
-      (push (derl-bench--erlang-round-trip client peer n) erlang))
+      (push (derl-bench--erlang-round-trip client peer n) erlang)
+      (when ei
+        (push (derl-bench-ei-round-trips ei n) ei-times)))
+    (unless ei
+      (derl-bench-say "  (no C client: build/bench-ei was not built; \
+the Emacs / ei ratio is skipped)")
+      (derl-bench-summary "round trip"
+                          (format "%s, %s, Emacs / ei" (or label "batch Emacs")
+                                  (derl-bench--trace-label))
+                          "-" "<= 1.0 (hold)" "skipped (no bench-ei)"))
     (derl-bench--round-trip-report (or label "batch Emacs") (nreverse emacs)
                                    (nreverse erlang)
-                                   (derl-bench--round-trip-target))))
+                                   (derl-bench--round-trip-target)
+                                   (nreverse ei-times))))
 
 ;;;; The same round trips in an interactive terminal Emacs
 
@@ -576,7 +599,8 @@ stamp after the
                           (intern (format "emacsbench%s@localhost"
                                           (derl-test-random-string 4))))
   (let ((peer (derl-bench--start-node))
-        (client (derl-bench--start-node)))
+        (client (derl-bench--start-node))
+        (ei nil))
     (unwind-protect
         (progn
           (derl-bench-say "\nCONNECTIONS, %s (real nodes on this machine)%s"
@@ -586,13 +610,15 @@ stamp after the
           (derl-connect peer)
           (derl-bench--emacs-round-trip peer 500)
           (derl-bench--streams peer)
-          (derl-bench--round-trips peer client)
+          (setq ei (derl-bench-ei-start peer))
+          (derl-bench--round-trips peer client nil ei)
           (derl-bench--tty peer client)
           (derl-bench--calls peer client)
           (derl-bench--stages peer)
           (derl-bench-say "  connection set-up (EPMD + handshake) %.1f ms \
 \(no target)"
                           (derl-bench--connect-time peer)))
+      (derl-bench-ei-stop ei)
       (ignore-errors (derl-bench--disconnect peer))
       (derl-test-stop-node client)
       (derl-test-stop-node peer))))
