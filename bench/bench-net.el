@@ -59,9 +59,11 @@
     :stage-trips ,(derl-bench-setting "DERL_BENCH_STAGES" 2000 300))
   "How much to measure, by key.
 Round trips per measurement, alternating pairs of round-trip
-measurements, messages in each of the three shorter streams and in the
-long one, calls per `derl-call' and rpc:call measurement, round trips
-timed stage by stage.")
+measurements, messages in each stream of the comparison with Erlang
+and ei (bench-stream.el), its interleaved rounds, messages of the
+stream's breakdown, messages in the long stream, calls per
+`derl-call' and rpc:call measurement, round trips timed stage by
+stage.")
 
 (defun derl-bench-size (key)
   "Return the size KEY (such as :pairs) of `derl-bench-sizes'."
