@@ -368,9 +368,10 @@ Return (SECONDS BYTES GC-SECONDS), the sums over the batches."
 
 (defun derl-bench-stream--real (peer n trace)
   "Stream N messages from PEER into Emacs, TRACE as the trace, watched.
-Return (SECONDS BYTES GC-SECONDS BATCHES INSIDE): the whole stream's
-time, allocation and collection time, how many batches it was
-taken in, and the seconds spent in `derl--take-events'."
+Return (SECONDS BYTES GC-SECONDS BATCHES INSIDE COLLECTIONS): the
+whole stream's time, allocation and collection time, how many
+batches it was taken in, the seconds spent in `derl--take-events',
+and how many collections ran."
   (let* ((batches 0) (inside 0)
          (count-batch (lambda (events &rest args)
                         (let ((result (apply events args)))
@@ -380,14 +381,16 @@ taken in, and the seconds spent in `derl--take-events'."
                       (let ((start (float-time)))
                         (prog1 (apply take args)
                           (cl-incf inside (- (float-time) start))))))
-         (result nil))
+         (result nil)
+         (collections gcs-done))
     (advice-add 'derl--module-events :around count-batch)
     (advice-add 'derl--take-events :around time-take)
     (unwind-protect
         (let ((cost (derl-bench-stream--measure
                      (lambda ()
                        (setq result (derl-bench-stream--emacs peer n trace))))))
-          (list (/ n (car result)) (nth 1 cost) (nth 2 cost) batches inside))
+          (list (/ n (car result)) (nth 1 cost) (nth 2 cost) batches inside
+                (- gcs-done collections)))
       (advice-remove 'derl--take-events time-take)
       (advice-remove 'derl--module-events count-batch))))
 
@@ -474,7 +477,9 @@ of %d (trace off) and %d (on)
             (dolist (row rows)
               (pcase-let* ((`(,label (,s ,m ,_)) row)
                            (us (/ (* 1e6 s) n))
-                           (b (/ m (float n)))
+                           (b (let ((b (/ m (float n))))
+                                ;; Noise around nothing shows as 0.
+                                (if (< (abs b) 0.5) 0.0 b)))
                            (gc (* 1e6 b ns-per-byte)))
                 (derl-bench-say "    %-52s %7.2f %7.0f %7.2f" label us b gc)
                 (unless (string-prefix-p "6a" label)
@@ -487,11 +492,18 @@ of %d (trace off) and %d (on)
                             sum-on)
             (pcase-dolist (`(,label ,real) `(("trace off" ,real-off)
                                              ("trace on" ,real-on)))
-              (pcase-let ((`(,seconds ,bytes ,collecting ,batches ,inside) real))
+              (pcase-let ((`(,seconds ,bytes ,collecting ,batches ,inside
+                               ,collections)
+                           real))
                 (derl-bench-say "    real stream, %-9s %6.2f us a message \
 \(%.0f msgs/s), %.0f bytes, GC %.2f us;"
                                 label (/ (* 1e6 seconds) n) (/ n seconds)
                                 (/ bytes (float n)) (/ (* 1e6 collecting) n))
+                (derl-bench-say "      %.0f collections of %.1f ms \
+\(gc-cons-threshold %d, gc-cons-percentage %s)"
+                                collections
+                                (/ (* 1e3 collecting) (max 1 collections))
+                                gc-cons-threshold gc-cons-percentage)
                 (derl-bench-say "      %d batches of %.0f; outside \
 derl--take-events (waits, wake-ups) %.2f us a message"
                                 batches (/ n (float (max 1 batches)))
