@@ -217,9 +217,18 @@ ratio has the target 1.0."
   "Alternate Emacs and Erlang round trips to PEER; Erlang's from CLIENT.
 LABEL names them in the report (default \"batch Emacs\").  EI, a C
 client connected to PEER (see `derl-bench-ei-start'), makes its
-round trips after each Erlang measurement, if non-nil."
+round trips after each Erlang measurement; `missing' means it should
+have but could not be started, nil that none is compared with."
   (derl-bench--emacs-round-trip peer 500)
   (derl-bench--erlang-round-trip client peer 500)
+  (when (eq ei 'missing)
+    (setq ei nil)
+    (derl-bench-say "  (no C client: build/bench-ei was not built; \
+the Emacs / ei ratio is skipped)")
+    (derl-bench-summary "round trip"
+                        (format "%s, %s, Emacs / ei" (or label "batch Emacs")
+                                (derl-bench--trace-label))
+                        "-" "<= 1.0 (hold)" "skipped (no bench-ei)"))
   (when ei
     (derl-bench-ei-round-trips ei 500))
   (let ((n (derl-bench-size :round-trips))
@@ -229,13 +238,6 @@ round trips after each Erlang measurement, if non-nil."
       (push (derl-bench--erlang-round-trip client peer n) erlang)
       (when ei
         (push (derl-bench-ei-round-trips ei n) ei-times)))
-    (unless ei
-      (derl-bench-say "  (no C client: build/bench-ei was not built; \
-the Emacs / ei ratio is skipped)")
-      (derl-bench-summary "round trip"
-                          (format "%s, %s, Emacs / ei" (or label "batch Emacs")
-                                  (derl-bench--trace-label))
-                          "-" "<= 1.0 (hold)" "skipped (no bench-ei)"))
     (derl-bench--round-trip-report (or label "batch Emacs") (nreverse emacs)
                                    (nreverse erlang)
                                    (derl-bench--round-trip-target)
@@ -613,7 +615,7 @@ stamp after the
           (derl-bench--emacs-round-trip peer 500)
           (derl-bench--streams peer)
           (setq ei (derl-bench-ei-start peer))
-          (derl-bench--round-trips peer client nil ei)
+          (derl-bench--round-trips peer client nil (or ei 'missing))
           (derl-bench--tty peer client)
           (derl-bench--calls peer client)
           (derl-bench--stages peer)
