@@ -355,6 +355,11 @@ that is not numeric gives a clear error, and leaves no registration."
       (derl-listen-with-node
         (should (eql (derl-node-port) port))
         (should (equal (derl-listen-ping) "pong"))))
+    ;; EPMD forgets the name once it sees the registration's socket
+    ;; closed, a moment after the node stops.
+    (derl-test-wait (lambda () (not (member (derl-listen-alive-name)
+                                            (derl-listen-epmd-names))))
+                    10)
     (let* ((server (make-network-process :name "derl-listen-busy" :server t
                                          :host "127.0.0.1" :service t
                                          :family 'ipv4 :noquery t))
