@@ -158,9 +158,7 @@ The reason is in *Messages* and in the node's trace buffer.")
 (declare-function derl--module-start "derl-module" (process))
 (declare-function derl--module-stop "derl-module" ())
 (declare-function derl--module-connect "derl-module"
-                  (alive host epmd-port cookie our-name creation ticktime-ms
-                         timeout-ms max-message-size &optional max-send-queue
-                         tls))
+                  (alive host epmd-port cookie our-name creation options))
 (declare-function derl--module-send "derl-module" (conn control &optional message))
 (declare-function derl--module-close "derl-module" (conn))
 (declare-function derl--module-events "derl-module"
@@ -402,9 +400,10 @@ NODE -> (RETRY-TIME DELAY . CONNECTION), CONNECTION the last failed.")
     (let* ((id (derl--module-connect
                 (car parts) (cdr parts) derl-epmd-port cookie
                 (symbol-name erl-node-name) erl-node-creation
-                (round (* 1000 derl-net-ticktime))
-                (round (* 1000 derl-connect-timeout))
-                derl-max-message-size derl-max-send-queue tls))
+                (list :ticktime-ms (round (* 1000 derl-net-ticktime))
+                      :timeout-ms (round (* 1000 derl-connect-timeout))
+                      :max-message-size derl-max-message-size
+                      :max-send-queue derl-max-send-queue :tls tls)))
            (conn (derl--make-connection :node node :id id)))
       (clear-string cookie)
       (puthash node conn derl--connections)
