@@ -188,10 +188,6 @@ The text of its trace line after the label, for a SEND, SEND_SENDER
 or REG_SEND whose terms the module could print itself (see
 `derl--trace-message').")
 
-(defvar derl--trace-in-module t
-  "Non-nil lets the module print the trace lines of messages it can.
-nil makes Lisp print every line, for comparing the two.")
-
 (defmacro derl--trace-message (conn label &rest terms)
   "Log the line LABEL TERMS of the incoming message handled now on CONN.
 The module's text of it, `derl--frame-text', is used when there is
@@ -561,10 +557,6 @@ satisfied is ended by a throw to that list, its catch tag.")
 Between blocks, timers and other processes' output run; the module
 looks at \\[keyboard-quit] more often.")
 
-(defvar derl--wait-in-module t
-  "Non-nil means `derl--wait' waits in the module, nil through the pipe.
-For comparing the two.")
-
 (defun derl--wait (done-p timeout what)
   "Wait until calling DONE-P gives non-nil; signal `derl-timeout' after TIMEOUT.
 WHAT says what is being waited for: a string, or a function that
@@ -577,8 +569,7 @@ is forgotten however it ends."
   ;; The waiter is also the tag `derl--wake-waiter' throws to.
   (let ((waiter (list done-p))
         (deadline (+ (float-time) timeout))
-        (in-module (and derl--wait-in-module
-                        (process-live-p derl--events-process))))
+        (in-module (process-live-p derl--events-process)))
     (unwind-protect
         (progn
           (push waiter derl--waiters)
@@ -760,8 +751,7 @@ not aimed at."
       (let ((events (derl--module-events
                      (eq erlext-decode-binaries-as 'erl-binary)
                      erlext-max-depth
-                     (and derl-use-trace-buffer derl--trace-in-module
-                          derl-trace-term-length)
+                     (and derl-use-trace-buffer derl-trace-term-length)
                      derl-max-message-memory)))
         (setq quit quit-flag
               quit-flag nil)

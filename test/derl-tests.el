@@ -508,18 +508,27 @@ module where it can, then by Lisp alone; in both decoding modes."
                     ;; One receiver: its pid is on every line.
                     (inbox (derl-test-inbox)))
                 (dolist (in-module '(t nil))
-                  (let ((derl--trace-in-module in-module))
-                    (setcar (cdr inbox) nil)
-                    (derl-trace-flush)
-                    (with-current-buffer (derl-trace-node-buffer node)
-                      (let ((inhibit-read-only t))
-                        (erase-buffer)))
-                    (dolist (term terms)
-                      (erl-send (derl-test-echo node)
-                                (vector (car inbox) term)))
-                    (derl-test-wait (lambda () (= (length (cadr inbox))
-                                                  (length terms))))
-                    (derl-trace-flush)
+                  ;; Without a term length the module prints nothing,
+                  ;; and Lisp prints every line.
+                  (let ((lisp-prints (lambda (args)
+                                       (if in-module args
+                                         (list (nth 0 args) (nth 1 args) nil
+                                               (nth 3 args))))))
+                    (advice-add 'derl--module-events :filter-args lisp-prints)
+                    (unwind-protect
+                        (progn
+                          (setcar (cdr inbox) nil)
+                          (derl-trace-flush)
+                          (with-current-buffer (derl-trace-node-buffer node)
+                            (let ((inhibit-read-only t))
+                              (erase-buffer)))
+                          (dolist (term terms)
+                            (erl-send (derl-test-echo node)
+                                      (vector (car inbox) term)))
+                          (derl-test-wait (lambda () (= (length (cadr inbox))
+                                                        (length terms))))
+                          (derl-trace-flush))
+                      (advice-remove 'derl--module-events lisp-prints))
                     (with-current-buffer (derl-trace-node-buffer node)
                       (push (cl-remove-if-not
                              (lambda (line) (string-prefix-p "<< " line))
