@@ -123,6 +123,7 @@ $(ASAN_MODULE): $(MOD_SRC) $(HEADERS)
 	  -o $@ $(MOD_SRC) $(LIBS)
 
 test: deps module lisp $(BUILD)/test_etf $(BUILD)/fuzz_etf $(BUILD)/test_proto \
+      $(BUILD)/test_session \
       $(BUILD)/test_tls $(BUILD)/fuzz_proto $(ASAN_MODULE) $(ERL_BEAM)
 	@FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) EMACS=$(EMACS) CC=$(CC) \
 	  ASAN_MODULE=$(ASAN_MODULE) sh test/run-tests.sh

@@ -1,4 +1,4 @@
-/* derl-module.c --- the Emacs module: load-time set-up and the functions
+/* derl_module.c --- the Emacs module: load-time set-up and the functions
    that Lisp calls.  Everything here is private to lisp/; the public API is
    the Lisp layer's.  */
 

@@ -28,7 +28,7 @@ static size_t queued_bytes;
 #define QUEUE_HIGH_WATER ((size_t) 16 << 20)
 /* What malloc keeps beside each block, roughly.  */
 #define MALLOC_OVERHEAD 16
-/* REFUSED events among them: node-listen.c keeps their number small
+/* REFUSED events among them: node_listen.c keeps their number small
    whatever a flood of connections does.  */
 static size_t queued_refusals;
 static int event_fd = -1;

@@ -1,4 +1,4 @@
-/* node-listen.c --- Emacs as a node that others reach: the listening
+/* node_listen.c --- Emacs as a node that others reach: the listening
    socket, our registration with EPMD, and the acceptor's side of
    connections that come in.
 

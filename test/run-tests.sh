@@ -95,6 +95,8 @@ sanitizer_runtimes () {
 smoke=${FUZZ_SMOKE_SECONDS:-30}
 stage c-etf build/test_etf
 stage c-proto build/test_proto
+stage c-session build/test_session
+stage c-layers sh test/c/layers.sh "$CC"
 stage c-tls build/test_tls
 stage fuzz-etf sh test/fuzz/run.sh --smoke build/fuzz_etf "$smoke"
 stage fuzz-proto sh test/fuzz/run.sh --smoke --seeds none build/fuzz_proto \
