@@ -374,11 +374,7 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   tls_context_free (tls);
   free (alive);
   free (host);
-  if (cookie)
-    {
-      digest_wipe (cookie, cookie_len);
-      free (cookie);
-    }
+  digest_free (cookie, cookie_len);
   free (our);
   return result;
 }
@@ -565,8 +561,7 @@ flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
                                    elisp_integer (env, port) };
           result = elisp_list (env, 3, items);
         }
-      digest_wipe (cookie, cookie_len);
-      free (cookie);
+      digest_free (cookie, cookie_len);
     }
   tls_context_free (tls);
   free (address);

@@ -43,8 +43,7 @@ void
 outgoing_tls_step_locked (conn *c)
 {
   long id = c->id;
-  bool failed;
-  if (!tls_step_locked (c, &failed))
+  if (!tls_step_locked (c))
     return;
   start_handshake_locked (c);
   /* What came with the end of the TLS handshake is not for poll to

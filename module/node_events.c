@@ -88,7 +88,7 @@ signal_lisp_locked (void)
 void
 wake_lisp_locked (void)
 {
-  if (node_on_io_thread ())
+  if (node_on_io_thread_locked ())
     signal_lisp_locked ();
   else
     {
@@ -147,7 +147,7 @@ waiter_takes_event_locked (bool frame)
   wake_held = true;
   pthread_t self = pthread_self ();
   bool by_self = pthread_equal (self, waiting_thread);
-  if (!by_self && node_on_io_thread ())
+  if (!by_self && node_on_io_thread_locked ())
     {
       waiter_owed = true;  /* stamped when given */
       return true;

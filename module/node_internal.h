@@ -117,7 +117,7 @@ int node_wake_pipe_fd (void);
 void node_wake_pipe_drain (void);
 void node_wake_io_thread (void);
 /* Is the caller the I/O thread?  */
-bool node_on_io_thread (void);
+bool node_on_io_thread_locked (void);
 
 /* What one poll waits for: slots of descriptors, and IDS saying whose
    connection each slot is (0 for none).  The I/O thread's poll loop
@@ -191,9 +191,6 @@ bool wants_write_locked (const conn *c);
 /* Read what C's socket has: false when C was killed (out of memory);
    *EOF when the peer closed or the socket failed.  */
 bool receive_locked (conn *c, bool *eof);
-/* The end of an input step: C's peer closed (EOF) or not.  C may be
-   freed on return.  */
-void input_done_locked (conn *c, bool eof);
 /* Input of an up connection.  C may be freed on return.  */
 void up_input_locked (conn *c, bool eof);
 /* Input of a distribution connection (its peer closed: EOF): in its
@@ -215,9 +212,9 @@ node_send_result queue_frame_locked (conn *c, etf_buf *frame,
 /* C's socket is connected (dialled, or accepted): start TLS with CTX
    (C_TLS); false when C was killed.  */
 bool start_tls_locked (conn *c, tls_context *ctx);
-/* C_TLS: a step of the TLS handshake; true when it is done.  C may be
-   freed on return, when false.  */
-bool tls_step_locked (conn *c, bool *failed);
+/* C_TLS: a step of the TLS handshake; true when it is done.  When
+   false, C may have failed and been freed.  */
+bool tls_step_locked (conn *c);
 /* C's deadline and ticks at NOW: the ms until the next look (-1: none);
    C may be freed when -1.  */
 int64_t conn_timers_locked (conn *c, int64_t now);

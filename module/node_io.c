@@ -89,8 +89,8 @@ flush_locked (conn *c)
           && stamps_on ())
         {
           stamp (STAMP_SENT);
-          stamp_by_set (false, node_on_io_thread () ? STAMP_BY_IO
-                                                    : STAMP_BY_MAIN);
+          stamp_by_set (false, node_on_io_thread_locked () ? STAMP_BY_IO
+                                                           : STAMP_BY_MAIN);
         }
     }
   return true;
@@ -208,7 +208,9 @@ receive_locked (conn *c, bool *eof)
   return false;
 }
 
-void
+/* The end of an input step: C's peer closed (EOF) or not.  C may be
+   freed on return.  */
+static void
 input_done_locked (conn *c, bool eof)
 {
   if (eof)
@@ -416,15 +418,13 @@ start_tls_locked (conn *c, tls_context *ctx)
 }
 
 bool
-tls_step_locked (conn *c, bool *failed)
+tls_step_locked (conn *c)
 {
-  *failed = false;
   switch (transport_tls_step (&c->net))
     {
     case TLS_OK:
       return true;
     case TLS_FAILED:
-      *failed = true;
       tls_failed_locked (c, transport_failure (&c->net, ""));
       return false;
     default:

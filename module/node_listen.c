@@ -743,8 +743,7 @@ incoming_input_locked (conn *c, bool eof)
 void
 incoming_tls_step_locked (conn *c)
 {
-  bool failed;
-  if (!tls_step_locked (c, &failed))
+  if (!tls_step_locked (c))
     return;
   c->state = C_HANDSHAKE;  /* the node sends its name first */
   /* What came with the end of the TLS handshake is not for poll to

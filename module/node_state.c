@@ -40,7 +40,7 @@ node_new_id_locked (void)
 }
 
 bool
-node_on_io_thread (void)
+node_on_io_thread_locked (void)
 {
   return node_is_running && pthread_equal (pthread_self (), node_io_thread);
 }
