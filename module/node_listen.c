@@ -29,7 +29,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "digest.h"
 #include "epmd.h"
 #include "tls.h"
 
@@ -566,9 +565,7 @@ compare_names (const char *a, const char *b)
 static void
 take_over_locked (conn *c, conn *o)
 {
-  etf_buf pending = o->ses.pending;
-  o->ses.pending = c->ses.pending;
-  c->ses.pending = pending;
+  session_swap_pending (&o->ses, &c->ses);
   long id = o->id;
   unlink_conn_locked (o);
   c->id = id;
@@ -629,8 +626,7 @@ void
 park_locked (conn *c)
 {
   transport_close (&c->net);
-  c->ses.in.len = c->ses.in_start = 0;
-  c->ses.early.len = 0;
+  session_restart (&c->ses);
   c->state = C_PARKED;
   c->redial_at = listening_locked () ? 0 : node_now_ms () + REDIAL_MS;
 }

@@ -385,6 +385,14 @@ session_queue_message (session *s, const uint8_t *control, size_t control_len,
 }
 
 void
+session_swap_pending (session *a, session *b)
+{
+  etf_buf pending = a->pending;
+  a->pending = b->pending;
+  b->pending = pending;
+}
+
+void
 session_move_queue (session *from, session *into)
 {
   if (into->up)

@@ -142,6 +142,8 @@ node_send_result session_queue_frame (session *s, etf_buf *frame,
 void session_frame_pending (session *s);
 /* Messages queued on S not (fully) sent, and their bytes.  */
 void session_unsent (const session *s, size_t *count, size_t *bytes);
+/* Swap the messages A and B keep until they are up.  */
+void session_swap_pending (session *a, session *b);
 /* Move what waits to go out on FROM to INTO: framed in INTO's form
    when INTO is up, else as messages waiting for it.  */
 void session_move_queue (session *from, session *into);

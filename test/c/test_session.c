@@ -572,6 +572,26 @@ test_move_queue (void)
   session_free (&into);
 }
 
+static void
+test_swap_pending (void)
+{
+  session a, b;
+  make (&a, A_NAME, COOKIE);
+  make (&b, B_NAME, COOKIE);
+  bool idle;
+  uint8_t control[3] = { 104, 0, 0 };
+  CHECK (session_queue_message (&a, control, 3, NULL, 0, &idle)
+         == NODE_SEND_OK);
+  session_swap_pending (&a, &b);
+  size_t count, bytes;
+  session_unsent (&a, &count, &bytes);
+  CHECK (count == 0);
+  session_unsent (&b, &count, &bytes);
+  CHECK (count == 1 && bytes == 3);
+  session_free (&a);
+  session_free (&b);
+}
+
 /* ---------------------------------------------------------------- */
 /* EPMD */
 
@@ -687,6 +707,7 @@ main (void)
     TEST (test_queued_before_up),
     TEST (test_send_queue_limit),
     TEST (test_move_queue),
+    TEST (test_swap_pending),
     TEST (test_epmd_port_please),
     TEST (test_epmd_alive),
     TEST (test_restart),
