@@ -41,9 +41,7 @@
 (declare-function derl--module-close "derl-module" (conn))
 
 (declare-function derl--module-connect "derl-module"
-                  (alive host epmd-port cookie our-name creation ticktime-ms
-                         timeout-ms max-message-size &optional max-send-queue
-                         tls))
+                  (alive host epmd-port cookie our-name creation options))
 
 (defun derl--ensure-started ()
   "Start the module's I/O thread and the event pipe, once."
@@ -95,9 +93,10 @@
     (let* ((id (derl--module-connect
                 (car parts) (cdr parts) derl-epmd-port cookie
                 (symbol-name erl-node-name) erl-node-creation
-                (round (* 1000 derl-net-ticktime))
-                (round (* 1000 derl-connect-timeout))
-                derl-max-message-size derl-max-send-queue tls))
+                (list :ticktime-ms (round (* 1000 derl-net-ticktime))
+                      :timeout-ms (round (* 1000 derl-connect-timeout))
+                      :max-message-size derl-max-message-size
+                      :max-send-queue derl-max-send-queue :tls tls)))
            (conn (derl--make-connection :node node :id id)))
       (clear-string cookie)
       (puthash node conn derl--connections)

@@ -108,8 +108,7 @@ again from `derl-listen-hold-back'."
 
 (declare-function derl--module-listen "derl-module"
                   (address port alive our-name cookie epmd-port published
-                           ticktime-ms timeout-ms max-message-size
-                           max-send-queue max-pending &optional tls hold))
+                           options))
 (declare-function erl--set-node-creation "erl" (creation))
 
 (defvar derl-node--listener nil
@@ -186,11 +185,14 @@ first" erl-node-name))))
               (derl--module-listen
                derl-listen-address derl-listen-port alive
                (symbol-name erl-node-name) cookie derl-epmd-port
-               derl-published (round (* 1000 derl-net-ticktime))
-               (round (* 1000 derl-connect-timeout))
-               derl-max-message-size derl-max-send-queue
-               (max 1 derl-listen-max-pending) (derl-tls--module-options)
-               (derl-node--hold-back))
+               derl-published
+               (list :ticktime-ms (round (* 1000 derl-net-ticktime))
+                     :timeout-ms (round (* 1000 derl-connect-timeout))
+                     :max-message-size derl-max-message-size
+                     :max-send-queue derl-max-send-queue
+                     :max-pending (max 1 derl-listen-max-pending)
+                     :tls (derl-tls--module-options)
+                     :hold (derl-node--hold-back)))
             (clear-string cookie))
           derl-node--state 'registering)
     (pcase-let ((`(,listener ,registration ,_) derl-node--listener))

@@ -87,3 +87,10 @@ digest_wipe (void *p, size_t n)
   if (p && n > 0)
     OPENSSL_cleanse (p, n);
 }
+
+void
+digest_free (void *p, size_t n)
+{
+  digest_wipe (p, n);
+  free (p);
+}

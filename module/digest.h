@@ -29,5 +29,7 @@ bool digest_equal (const uint8_t a[DIGEST_LEN], const uint8_t b[DIGEST_LEN]);
 
 /* Overwrite N bytes at P in a way the compiler may not drop (secrets).  */
 void digest_wipe (void *p, size_t n);
+/* Wipe the N bytes of P, a secret, then free it (P may be NULL).  */
+void digest_free (void *p, size_t n);
 
 #endif /* DERL_DIGEST_H */

@@ -2,7 +2,7 @@
 
    Each module-API call the rest of the module needs, as a small named
    function, and the Lisp symbols it uses, interned once at load into
-   globals.  Only the lispterm_*.c files and derl-module.c include
+   globals.  Only the lispterm_*.c files and derl_module.c include
    this: everything else in module/ knows no Emacs.  */
 
 /* Copyright (C) 2026 The derl authors

@@ -1015,6 +1015,7 @@ etf_open (etf_reader *r, const uint8_t *buf, size_t len, size_t max_size,
   return ETF_OK;
 }
 
+#ifdef DERL_TESTING
 etf_status
 etf_validate (const uint8_t *buf, size_t len, size_t max_size,
               const char **reason, size_t *offset)
@@ -1034,6 +1035,7 @@ etf_validate (const uint8_t *buf, size_t len, size_t max_size,
   free (dec);
   return status;
 }
+#endif /* DERL_TESTING */
 
 /* ---------------------------------------------------------------- */
 /* Writer */

@@ -232,10 +232,13 @@ etf_status etf_fail (etf_reader *r, size_t offset, const char *reason);
 etf_status etf_open (etf_reader *r, const uint8_t *buf, size_t len,
                      size_t max_size, uint8_t **decompressed);
 
+#ifdef DERL_TESTING
 /* Check a complete external term (version byte included), as etf_open
-   followed by etf_skip_terms of one term and etf_expect_end.  */
+   followed by etf_skip_terms of one term and etf_expect_end.  For the
+   tests (built with DERL_TESTING), not in the module.  */
 etf_status etf_validate (const uint8_t *buf, size_t len, size_t max_size,
                          const char **reason, size_t *offset);
+#endif
 
 /* Convert a Latin-1 name to UTF-8; OUT needs 2 * LEN bytes.  Returns the
    length written.  */

@@ -655,12 +655,8 @@ hs_peer_closed (hs_state *hs)
 void
 hs_free (hs_state *hs)
 {
-  if (hs->cookie)
-    {
-      digest_wipe (hs->cookie, hs->cookie_len);
-      free (hs->cookie);
-      hs->cookie = NULL;
-    }
+  digest_free (hs->cookie, hs->cookie_len);
+  hs->cookie = NULL;
   hs->cookie_len = 0;
   /* OUT held digests made from the cookie.  */
   digest_wipe (hs->out.data, hs->out.len);

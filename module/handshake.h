@@ -58,6 +58,25 @@
 #define DFLAG_ALIAS                (1ULL << 35)
 #define DFLAG_MANDATORY_25_DIGEST  (1ULL << 36)
 
+/* What we offer: all OTP 26 requires, plus monitors, SEND_SENDER,
+   payload exits, spawn, aliases, and the atom cache in distribution
+   headers (we still send pass-through frames).  Not published unless
+   Emacs listens as a published node: a hidden node, as Distel's, that
+   does not join the cluster's mesh.  */
+#define HS_OUR_FLAGS                                                     \
+  (DFLAG_EXTENDED_REFERENCES | DFLAG_DIST_MONITOR | DFLAG_FUN_TAGS      \
+   | DFLAG_DIST_MONITOR_NAME | DFLAG_NEW_FUN_TAGS                       \
+   | DFLAG_EXTENDED_PIDS_PORTS | DFLAG_EXPORT_PTR_TAG                   \
+   | DFLAG_BIT_BINARIES | DFLAG_NEW_FLOATS | DFLAG_UNICODE_IO           \
+   | DFLAG_SMALL_ATOM_TAGS | DFLAG_UTF8_ATOMS | DFLAG_MAP_TAG            \
+   | DFLAG_DIST_HDR_ATOM_CACHE                                          \
+   | DFLAG_BIG_CREATION | DFLAG_SEND_SENDER | DFLAG_BIG_SEQTRACE_LABELS   \
+   | DFLAG_EXIT_PAYLOAD | DFLAG_HANDSHAKE_23 | DFLAG_UNLINK_ID           \
+   | DFLAG_SPAWN | DFLAG_V4_NC | DFLAG_ALIAS | DFLAG_MANDATORY_25_DIGEST)
+
+#define HS_FLAGS(published) \
+  (HS_OUR_FLAGS | ((published) ? DFLAG_PUBLISHED : 0))
+
 /* What we require of a peer: what OTP 23+ always offers.  */
 #define HS_PEER_REQUIRED                                                 \
   (DFLAG_EXTENDED_REFERENCES | DFLAG_FUN_TAGS | DFLAG_NEW_FUN_TAGS     \

@@ -5,7 +5,7 @@
    SPDX-License-Identifier: GPL-3.0-or-later */
 
 #define _GNU_SOURCE
-#include "node-internal.h"
+#include "node_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,81 +19,45 @@
 
 #include "tls.h"
 
-/* Shared, under node_lock (see node.h).  */
-pthread_mutex_t node_lock = PTHREAD_MUTEX_INITIALIZER;
-conn *node_conns;
-pthread_t node_io_thread;
-bool node_is_running, node_stopping;
-static long next_id = 1;
-static int wake_pipe[2] = { -1, -1 };
-
 /* The longest poll, so that a lost wake-up costs at most this.  */
 #define MAX_POLL_MS 60000
 
-int64_t
-node_now_us (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t
-node_now_ms (void)
-{
-  return node_now_us () / 1000;
-}
-
-long
-node_new_id_locked (void)
-{
-  return next_id++;
-}
-
-void
-node_wake_io_thread (void)
-{
-  if (wake_pipe[1] >= 0)
-    {
-      ssize_t n = write (wake_pipe[1], "w", 1);
-      (void) n;  /* a full pipe already wakes it */
-    }
-}
-
 /* ---------------------------------------------------------------- */
 /* The I/O thread */
-
-/* Room for COUNT slots.  */
-bool
-poll_set_reserve (poll_set *ps, size_t count)
-{
-  if (count <= ps->cap)
-    return true;
-  struct pollfd *fds = realloc (ps->fds, count * sizeof *fds);
-  if (fds)
-    ps->fds = fds;
-  long *ids = realloc (ps->ids, count * sizeof *ids);
-  if (ids)
-    ps->ids = ids;
-  if (!fds || !ids)
-    return false;
-  ps->cap = count;
-  return true;
-}
-
-void
-poll_set_add (poll_set *ps, int fd, short events, long id)
-{
-  ps->fds[ps->n] = (struct pollfd) { .fd = fd, .events = events };
-  ps->ids[ps->n] = id;
-  ps->n++;
-}
 
 static void
 earliest (poll_set *ps, int64_t t)
 {
   if (t >= 0 && (ps->timeout < 0 || t < ps->timeout))
     ps->timeout = t;
+}
+
+/* C's timers, by whose they are.  C may be freed when -1.  */
+static int64_t
+timers_locked (conn *c, int64_t now)
+{
+  if (c->kind == Q_LISTEN)
+    return listener_timer_locked (c, now);  /* its tick time is for the
+                                               connections it takes */
+  if (c->incoming)
+    return conn_timers_locked (c, now);
+  return outgoing_timers_locked (c, now);
+}
+
+/* Read what C's socket has, and hand it to C's owner.  C may be freed
+   on return.  */
+static void
+input_locked (conn *c)
+{
+  bool eof;
+  if (!receive_locked (c, &eof))
+    return;
+  if (c->kind == Q_ALIVE && c->state == C_EPMD_WAIT)
+    alive_input_locked (c, eof);
+  else if (c->incoming)
+    incoming_input_locked (c, eof);
+  else
+    outgoing_input_locked (c, eof);
 }
 
 /* Bring C up to date before polling: open its socket once resolved,
@@ -103,10 +67,10 @@ static bool
 prepare_conn_locked (conn *c, poll_set *ps, int64_t now)
 {
   long id = c->id;
-  if (c->fd == FD_TO_OPEN)
+  if (c->net.fd == FD_TO_OPEN)
     {
-      c->fd = -1;
-      if (!open_socket (c, (uint16_t) c->epmd_port))
+      c->net.fd = -1;
+      if (!open_socket_locked (c, (uint16_t) c->epmd_port))
         {
           char reason[300];
           snprintf (reason, sizeof reason, "cannot open a socket to %s: %s",
@@ -116,13 +80,13 @@ prepare_conn_locked (conn *c, poll_set *ps, int64_t now)
         }
     }
   earliest (ps, timers_locked (c, now));
-  if (!find_conn (id))
+  if (!find_conn_locked (id))
     return false;
   if (!flush_locked (c))
     {
       kill_conn_locked (c, c->state == C_UP ? NODE_ERR_CLOSED
                                             : NODE_ERR_CONNECT,
-                        transport_failure (c,
+                        transport_failure (&c->net,
                                            "connection lost while writing"));
       return false;
     }
@@ -136,16 +100,17 @@ poll_events (conn *c, int64_t now)
   if (c->state == C_EPMD_CONNECT || c->state == C_CONNECT)
     return POLLOUT;
   if (c->state == C_TLS)
-    return transport_poll_events (c);
+    return transport_poll_events (&c->net, true);
   if (c->kind == Q_LISTEN)
     return c->accepting && !c->deadline ? POLLIN : 0;
   bool paused = c->state == C_UP && events_over_high_water_locked ();
   if (paused)
     /* Not reading is our doing, not the node's silence.  */
-    c->last_recv = now;
+    c->ses.last_recv = now;
   bool read = !paused && !main_reads_locked (c);
-  return (short) ((read ? POLLIN : 0) | (wants_write (c) ? POLLOUT : 0)
-                  | transport_poll_events (c));
+  return (short) ((read ? POLLIN : 0)
+                  | (wants_write_locked (c) ? POLLOUT : 0)
+                  | transport_poll_events (&c->net, false));
 }
 
 /* Fill PS for one round.  node_lock held.  */
@@ -173,9 +138,9 @@ build_poll_set_locked (poll_set *ps)
         }
       short events;
       if (prepare_conn_locked (c, ps, now) && (events = poll_events (c, now)))
-        poll_set_add (ps, c->fd, events, c->id);
+        poll_set_add (ps, c->net.fd, events, c->id);
     }
-  poll_set_add (ps, wake_pipe[0], POLLIN, 0);
+  poll_set_add (ps, node_wake_pipe_fd (), POLLIN, 0);
   return true;
 }
 
@@ -195,27 +160,23 @@ serve_conn_locked (conn *c, short revents)
     }
   if (c->state == C_TLS)
     {
-      tls_step_locked (c);
+      if (c->incoming)
+        incoming_tls_step_locked (c);
+      else
+        outgoing_tls_step_locked (c);
       return;
     }
   if ((revents & POLLOUT) && !flush_locked (c))
     {
       kill_conn_locked (c, NODE_ERR_CLOSED,
-                        transport_failure (c, "connection lost while writing"));
+                        transport_failure (&c->net,
+                                           "connection lost while writing"));
       return;
     }
   /* TLS may need the socket writable to read on.  */
   if (revents & (POLLIN | POLLHUP | POLLERR)
-      || (c->tls && (revents & POLLOUT)))
-    read_input_locked (c);
-}
-
-static void
-drain_wake_pipe (void)
-{
-  char buf[256];
-  while (read (wake_pipe[0], buf, sizeof buf) > 0)
-    ;
+      || (c->net.tls && (revents & POLLOUT)))
+    input_locked (c);
 }
 
 static void *
@@ -242,14 +203,14 @@ io_main (void *arg)
                                                : (int) ps.timeout;
       int rc = poll (ps.fds, ps.n, timeout);
       if (rc > 0 && ps.fds[ps.n - 1].revents)
-        drain_wake_pipe ();
+        node_wake_pipe_drain ();
 
       pthread_mutex_lock (&node_lock);
       for (size_t k = 0; rc > 0 && k + 1 < ps.n; k++)
         {
-          conn *c = ps.fds[k].revents ? find_conn (ps.ids[k]) : NULL;
+          conn *c = ps.fds[k].revents ? find_conn_locked (ps.ids[k]) : NULL;
           /* It may have gone, or moved on to another socket, since.  */
-          if (c && c->fd == ps.fds[k].fd)
+          if (c && c->net.fd == ps.fds[k].fd)
             serve_conn_locked (c, ps.fds[k].revents);
         }
     }
@@ -281,7 +242,7 @@ node_start (int fd, const char **error)
       pthread_mutex_unlock (&node_lock);
       return true;
     }
-  if (pipe2 (wake_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+  if (!node_wake_pipe_open ())
     {
       pthread_mutex_unlock (&node_lock);
       *error = "cannot create the wake-up pipe";
@@ -297,9 +258,7 @@ node_start (int fd, const char **error)
   pthread_sigmask (SIG_SETMASK, &old, NULL);
   if (rc != 0)
     {
-      close (wake_pipe[0]);
-      close (wake_pipe[1]);
-      wake_pipe[0] = wake_pipe[1] = -1;
+      node_wake_pipe_close ();
       pthread_mutex_unlock (&node_lock);
       *error = "cannot start the I/O thread";
       return false;
@@ -333,9 +292,7 @@ node_stop (void)
       free_conn (c);
     }
   events_clear_locked ();
-  close (wake_pipe[0]);
-  close (wake_pipe[1]);
-  wake_pipe[0] = wake_pipe[1] = -1;
+  node_wake_pipe_close ();
   node_is_running = false;
   pthread_mutex_unlock (&node_lock);
 }
@@ -357,9 +314,7 @@ add_conn (conn *c)
       free_conn (c);
       return -1;
     }
-  c->id = node_new_id_locked ();
-  c->next = node_conns;
-  node_conns = c;
+  link_conn_locked (c);
   long id = c->id;
   if (!valid_port (c->epmd_port))
     {
@@ -369,7 +324,7 @@ add_conn (conn *c)
                 c->epmd_port);
       kill_conn_locked (c, NODE_ERR_EPMD, reason);
     }
-  else if (!start_resolver (c))
+  else if (!start_resolver_locked (c))
     kill_conn_locked (c, NODE_ERR_HOST, "cannot start a resolver thread");
   pthread_mutex_unlock (&node_lock);
   return id;
@@ -378,37 +333,38 @@ add_conn (conn *c)
 long
 node_connect (const node_connect_args *a)
 {
-  conn *c = new_conn (Q_NODE, a->host, a->epmd_port, a->connect_timeout_ms);
+  conn *c = new_conn (Q_NODE, a->host, a->epmd_port, &a->limits);
   if (!c)
     {
       tls_context_free (a->tls);
       return -1;
     }
-  c->tls_ctx = a->tls;
+  c->net.ctx = a->tls;
   c->alive = strdup (a->alive);
-  c->our_name = strdup (a->our_name);
-  c->cookie = malloc (a->cookie_len ? a->cookie_len : 1);
-  if (!c->alive || !c->our_name || !c->cookie)
+  if (!c->alive
+      || !session_set_identity (&c->ses, a->our_name, a->cookie,
+                                a->cookie_len, a->creation,
+                                HS_FLAGS (a->published)))
     {
       free_conn (c);
       return -1;
     }
-  memcpy (c->cookie, a->cookie, a->cookie_len);
-  c->cookie_len = a->cookie_len;
-  c->creation = a->creation;
-  c->flags = a->flags;
-  c->ticktime_ms = a->ticktime_ms;
-  c->max_message = a->max_message;
-  c->max_depth = a->max_depth;
-  c->max_send_queue = a->max_send_queue;
   return add_conn (c);
+}
+
+/* An EPMD query's limits: only its TIMEOUT_MS.  */
+static session_limits
+query_limits (unsigned timeout_ms)
+{
+  return (session_limits) { .timeout_ms = timeout_ms };
 }
 
 long
 node_epmd_port_please (const char *host, int epmd_port, const char *alive,
                        unsigned timeout_ms)
 {
-  conn *c = new_conn (Q_PORT_PLEASE, host, epmd_port, timeout_ms);
+  session_limits limits = query_limits (timeout_ms);
+  conn *c = new_conn (Q_PORT_PLEASE, host, epmd_port, &limits);
   if (!c)
     return -1;
   if (!(c->alive = strdup (alive)))
@@ -422,7 +378,8 @@ node_epmd_port_please (const char *host, int epmd_port, const char *alive,
 long
 node_epmd_names (const char *host, int epmd_port, unsigned timeout_ms)
 {
-  conn *c = new_conn (Q_NAMES, host, epmd_port, timeout_ms);
+  session_limits limits = query_limits (timeout_ms);
+  conn *c = new_conn (Q_NAMES, host, epmd_port, &limits);
   if (!c)
     return -1;
   return add_conn (c);
@@ -433,7 +390,7 @@ node_send (long id, const uint8_t *control, size_t control_len,
            const uint8_t *message, size_t message_len)
 {
   pthread_mutex_lock (&node_lock);
-  conn *c = find_conn (id);
+  conn *c = find_conn_locked (id);
   node_send_result r
     = c && c->kind == Q_NODE
         ? queue_message_locked (c, control, control_len, message, message_len)
@@ -447,17 +404,36 @@ int
 node_frame_form (long id)
 {
   pthread_mutex_lock (&node_lock);
-  conn *c = find_conn (id);
-  int form = c && c->kind == Q_NODE && c->state == C_UP ? c->use_header : -1;
+  conn *c = find_conn_locked (id);
+  int form = c && c->kind == Q_NODE && c->state == C_UP ? c->ses.use_header
+                                                         : -1;
   pthread_mutex_unlock (&node_lock);
   return form;
+}
+
+size_t
+node_frame_begin (etf_buf *out, int form)
+{
+  return dist_frame_begin (out, form == 1);
+}
+
+void
+node_frame_message (etf_buf *out, int form)
+{
+  dist_frame_message (out, form == 1);
+}
+
+void
+node_frame_end (etf_buf *out, size_t start)
+{
+  dist_frame_end (out, start);
 }
 
 node_send_result
 node_send_frame (long id, etf_buf *frame, size_t terms_len)
 {
   pthread_mutex_lock (&node_lock);
-  conn *c = find_conn (id);
+  conn *c = find_conn_locked (id);
   node_send_result r
     = c && c->kind == Q_NODE && c->state == C_UP
         ? queue_frame_locked (c, frame, terms_len)
@@ -471,7 +447,7 @@ void
 node_close (long id)
 {
   pthread_mutex_lock (&node_lock);
-  conn *c = find_conn (id);
+  conn *c = find_conn_locked (id);
   if (c)
     {
       c->close_requested = true;
@@ -502,17 +478,17 @@ bool
 node_stats (long id, node_conn_stats *stats)
 {
   pthread_mutex_lock (&node_lock);
-  conn *c = find_conn (id);
+  conn *c = find_conn_locked (id);
   bool found = c && c->kind == Q_NODE;
   if (found)
     {
       stats->state = state_name (c->state);
-      stats->messages_in = c->messages_in;
-      stats->bytes_in = c->bytes_in;
-      stats->messages_out = c->messages_out;
-      stats->bytes_out = c->bytes_out;
+      stats->messages_in = c->ses.messages_in;
+      stats->bytes_in = c->ses.bytes_in;
+      stats->messages_out = c->ses.messages_out;
+      stats->bytes_out = c->ses.bytes_out;
       stats->incoming = c->incoming;
-      stats->tls = c->tls || c->tls_ctx;
+      stats->tls = c->net.tls || c->net.ctx;
     }
   pthread_mutex_unlock (&node_lock);
   return found;

@@ -7,17 +7,19 @@
    byte to the event fd when the queue goes from empty to non-empty.  The
    main thread takes them in bounded batches.  No Emacs here.
 
-   Files: node.c (the I/O thread's poll loop and this API),
-   node-conn.c (connection state machine: EPMD, connect, handshake,
-   timers, death), node-frames.c (bytes in and out of a connection),
-   node-events.c (the event queue to Lisp), node-resolve.c (name
-   look-ups), node-listen.c (the listener, our EPMD registration, the
-   acceptor's side), node-transport.c (plain TCP or TLS, over tls.c);
-   node-internal.h is what they share.
+   Files, each calling only those before it: node_state.c (the lock,
+   the clock, waking the I/O thread), node_events.c (the event queue to
+   Lisp), node_table.c (the connection table, and a connection's death),
+   node_io.c (a connection's bytes in and out, over its transport and
+   session), node_resolve.c (name look-ups), node_listen.c (the
+   listener, our EPMD registration, the acceptor's side), node_dial.c
+   (the connections Emacs makes, and EPMD queries), node_wait.c (the
+   main thread waiting for events), node.c (the I/O thread's poll loop
+   and this API); node_internal.h is what they share.
 
-   Locking: one mutex, `node_lock' (node-internal.h), guards everything
+   Locking: one mutex, `node_lock' (node_internal.h), guards everything
    the threads share: the connection list and every field of every
-   connection, the table of connections lately gone (node-conn.c), the
+   connection, the table of connections lately gone (node_table.c), the
    event queue, its byte count and the owed wake-up, the event fd, the
    `running' and `stopping' flags, the next connection id and the
    wake-up pipe's fds, and so each connection's TLS session, which the
@@ -40,6 +42,7 @@
 #include <stdint.h>
 
 #include "dist.h"
+#include "session.h"
 
 typedef enum
 {
@@ -47,7 +50,8 @@ typedef enum
   NODE_EV_DOWN,        /* connection ID is gone (or never came up): ERROR */
   NODE_EV_FRAME,       /* connection ID received DATA, checked as FRAME */
   NODE_EV_EPMD_PORT,   /* query ID: PORT and VERSION of a node */
-  NODE_EV_EPMD_NAMES,  /* query ID: the raw NAMES response in DATA */
+  NODE_EV_EPMD_NAMES,  /* query ID: the NAME_COUNT nodes EPMD knows, in
+                          NAMES */
   NODE_EV_EPMD_ERROR,  /* query ID failed: ERROR */
   NODE_EV_LISTENING,   /* listener ID is registered with EPMD: PORT, and
                           the creation EPMD gave in PEER_CREATION */
@@ -62,32 +66,13 @@ typedef enum
                           as INTO, what was queued on it too */
 } node_event_kind;
 
-typedef enum
+/* A node EPMD knows: its name (LEN bytes) and port.  */
+typedef struct
 {
-  NODE_ERR_NONE,
-  NODE_ERR_HOST,            /* the host name does not resolve */
-  NODE_ERR_EPMD,            /* no EPMD answers there */
-  NODE_ERR_NOT_REGISTERED,  /* EPMD does not know the name */
-  NODE_ERR_CONNECT,         /* the node's port refused or failed */
-  NODE_ERR_AUTH,            /* cookie mismatch */
-  NODE_ERR_PROTOCOL,        /* malformed or unexpected data */
-  NODE_ERR_REFUSED,         /* the node refused the connection */
-  NODE_ERR_TIMEOUT,         /* connect or handshake took too long */
-  NODE_ERR_CLOSED,          /* the peer closed the connection */
-  NODE_ERR_TICK,            /* nothing received for the tick time */
-  NODE_ERR_TOO_LARGE,       /* a frame over the size limit */
-  NODE_ERR_LOCAL,           /* we closed it */
-  NODE_ERR_NAME_IN_USE,     /* the node is connected to another node
-                               with our name */
-  NODE_ERR_TLS,             /* TLS failed, or only one side uses it */
-} node_error;
-
-typedef enum
-{
-  NODE_SEND_OK,
-  NODE_SEND_NO_CONNECTION,  /* no such connection (it went down) */
-  NODE_SEND_BUSY,           /* its output queue is full: nothing queued */
-} node_send_result;
+  const char *name;
+  size_t len;
+  uint16_t port;
+} node_epmd_name;
 
 /* One event, in one allocation: the pointers below point into BYTES.
    Most events are frames, so nothing here is sized for the rarer
@@ -104,9 +89,11 @@ typedef struct node_event
   uint32_t peer_creation;     /* UP, ACCEPTED, LISTENING */
   uint16_t port, version;     /* EPMD_PORT; LISTENING: PORT */
   long into;                  /* MERGED */
-  const uint8_t *data;        /* FRAME: the frame body; EPMD_NAMES */
+  const uint8_t *data;        /* FRAME: the frame body */
   size_t len;
   dist_frame frame;           /* FRAME */
+  const node_epmd_name *names;  /* EPMD_NAMES, NAME_COUNT of them */
+  size_t name_count;
   const etf_atom *atom_refs;  /* FRAME after a distribution header: its
                                  atoms, names in BYTES too */
   size_t cost;                /* memory it holds, counted in the queue */
@@ -138,13 +125,8 @@ typedef struct
   size_t cookie_len;
   const char *our_name;     /* alive@host */
   uint32_t creation;
-  uint64_t flags;
-  unsigned ticktime_ms;     /* net tick time; 0 for none */
-  unsigned connect_timeout_ms;
-  size_t max_message;
-  size_t max_depth;         /* nesting of a received term, at most */
-  size_t max_send_queue;    /* bytes waiting to go out, at most; 0 for
-                               no limit */
+  bool published;           /* Emacs is a published node (HS_FLAGS) */
+  session_limits limits;    /* its timeout: to connect */
   struct tls_context *tls;  /* TLS distribution: a client context (the
                                connection takes it over); NULL: plain */
 } node_connect_args;
@@ -158,12 +140,9 @@ typedef struct
   const uint8_t *cookie;
   size_t cookie_len;
   const char *our_name;     /* alive@host */
-  uint64_t flags;
-  unsigned ticktime_ms;
-  unsigned handshake_timeout_ms;
-  size_t max_message;
-  size_t max_depth;
-  size_t max_send_queue;
+  bool published;           /* as a published node (HS_FLAGS) */
+  session_limits limits;    /* each connection's; its timeout: for the
+                               handshake */
   unsigned max_pending;     /* handshakes under way at once, at most */
   /* An address whose handshakes fail MAX_FAILURES times within
      FAILURE_WINDOW_MS is held back: its connections are closed at once
@@ -215,7 +194,16 @@ node_send_result node_send (long id, const uint8_t *control, size_t control_len,
    0 pass-through, -1 not known (not up, or no such connection).  */
 int node_frame_form (long id);
 
-/* Queue FRAME, one whole frame built with dist_frame_begin and
+/* A frame built in place, in FORM (as node_frame_form gave it), for
+   terms encoded straight into OUT (no copy of a big message):
+   node_frame_begin before the control term (returns where the frame
+   starts), node_frame_message between it and the message,
+   node_frame_end after the last term.  */
+size_t node_frame_begin (etf_buf *out, int form);
+void node_frame_message (etf_buf *out, int form);
+void node_frame_end (etf_buf *out, size_t start);
+
+/* Queue FRAME, one whole frame built with node_frame_begin and
    friends in the form node_frame_form gave, on connection ID.  Its
    memory is taken over when nothing else waits to go out (FRAME is
    then left empty), so a big message is not copied again.  Refused as

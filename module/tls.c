@@ -584,8 +584,10 @@ tls_error (const tls_session *s)
   return s->error;
 }
 
+#ifdef DERL_TESTING
 const char *
 tls_version (const tls_session *s)
 {
   return SSL_get_version (s->ssl);
 }
+#endif

@@ -81,7 +81,10 @@ bool tls_has_pending (const tls_session *s);
 
 /* Why the session failed, in words for the user; "" when it did not.  */
 const char *tls_error (const tls_session *s);
-/* The protocol agreed on ("TLSv1.3"), once the handshake is done.  */
+#ifdef DERL_TESTING
+/* The protocol agreed on ("TLSv1.3"), once the handshake is done.  For
+   the tests (built with DERL_TESTING), not in the module.  */
 const char *tls_version (const tls_session *s);
+#endif
 
 #endif /* DERL_TLS_H */

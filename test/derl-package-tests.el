@@ -293,7 +293,7 @@ a node."
                   (string-match-p "Warning\\|Error\\|missing" (cdr install))))
     (let ((package (derl-package--package-directory home)))
       (should package)
-      (dolist (file '("Makefile" "test/deps.sh" "module/derl-module.c"
+      (dolist (file '("Makefile" "test/deps.sh" "module/derl_module.c"
                       "module/elisp.h" "derl.elc" "derl-module.elc"
                       "derl-autoloads.el"))
         (should (file-exists-p (expand-file-name file package))))

@@ -510,26 +510,27 @@ module where it can, then by Lisp alone; in both decoding modes."
                     ;; One receiver: its pid is on every line.
                     (inbox (derl-test-inbox)))
                 (dolist (in-module '(t nil))
-                  (let ((lisp-only (lambda (args)
-                                     ;; No length to print to: the
-                                     ;; module prints nothing.
-                                     (if in-module args
-                                       (append (list (nth 0 args) (nth 1 args))
-                                               (list nil)
-                                               (nthcdr 3 args))))))
-                    (advice-add 'derl--module-events :filter-args lisp-only)
-                    (setcar (cdr inbox) nil)
-                    (derl-trace-flush)
-                    (with-current-buffer (derl-trace-node-buffer node)
-                      (let ((inhibit-read-only t))
-                        (erase-buffer)))
-                    (dolist (term terms)
-                      (erl-send (derl-test-echo node)
-                                (vector (car inbox) term)))
-                    (derl-test-wait (lambda () (= (length (cadr inbox))
-                                                  (length terms))))
-                    (advice-remove 'derl--module-events lisp-only)
-                    (derl-trace-flush)
+                  ;; Without a term length the module prints nothing,
+                  ;; and Lisp prints every line.
+                  (let ((lisp-prints (lambda (args)
+                                       (if in-module args
+                                         (list (nth 0 args) (nth 1 args) nil
+                                               (nth 3 args))))))
+                    (advice-add 'derl--module-events :filter-args lisp-prints)
+                    (unwind-protect
+                        (progn
+                          (setcar (cdr inbox) nil)
+                          (derl-trace-flush)
+                          (with-current-buffer (derl-trace-node-buffer node)
+                            (let ((inhibit-read-only t))
+                              (erase-buffer)))
+                          (dolist (term terms)
+                            (erl-send (derl-test-echo node)
+                                      (vector (car inbox) term)))
+                          (derl-test-wait (lambda () (= (length (cadr inbox))
+                                                        (length terms))))
+                          (derl-trace-flush))
+                      (advice-remove 'derl--module-events lisp-prints))
                     (with-current-buffer (derl-trace-node-buffer node)
                       (push (cl-remove-if-not
                              (lambda (line) (string-prefix-p "<< " line))
@@ -537,9 +538,7 @@ module where it can, then by Lisp alone; in both decoding modes."
                             texts))))
                 (should (= (length (car texts)) (length terms)))
                 (should (equal (car texts) (cadr texts)))))
-          (advice-remove 'derl--module-events count)
-          (advice-mapc (lambda (f _) (advice-remove 'derl--module-events f))
-                       'derl--module-events)))
+          (advice-remove 'derl--module-events count)))
       ;; The simple ones were the module's to print.
       (should (> traced 40)))))
 

@@ -149,6 +149,8 @@ run_stage ert-2 ert 2/2 &
 (
     run_stage c-etf build/test_etf
     run_stage c-proto build/test_proto
+    run_stage c-session build/test_session
+    run_stage c-layers sh test/c/layers.sh "$CC"
     run_stage c-tls build/test_tls
     run_stage fuzz-etf sh test/fuzz/run.sh --smoke build/fuzz_etf "$smoke"
     run_stage fuzz-proto sh test/fuzz/run.sh --smoke --seeds none \
@@ -157,7 +159,7 @@ run_stage ert-2 ert 2/2 &
 ) &
 wait
 
-for name in c-etf c-proto c-tls fuzz-etf fuzz-proto ert-1 ert-2; do
+for name in c-etf c-proto c-session c-layers c-tls fuzz-etf fuzz-proto ert-1 ert-2; do
     report "$name"
 done
 report ert-asan rerun

@@ -1,4 +1,4 @@
-/* derl-module.c --- the Emacs module: load-time set-up and the functions
+/* derl_module.c --- the Emacs module: load-time set-up and the functions
    that Lisp calls.  Everything here is private to lisp/; the public API is
    the Lisp layer's.  */
 
@@ -11,12 +11,9 @@
 #include <unistd.h>
 
 #include "digest.h"
-#include "dist.h"
 #include "elisp.h"
-#include "epmd.h"
 #include "etf.h"
 #include "etf_print.h"
-#include "handshake.h"
 #include "lispterm.h"
 #include "node.h"
 #include "stamps.h"
@@ -29,16 +26,26 @@ EXPORT int plugin_is_GPL_compatible;
 static bool initialized;
 
 /* ---------------------------------------------------------------- */
-/* Symbols of the events, interned once at load.  */
+/* Symbols, all interned once at load.  */
 
+/* The events.  */
 static emacs_value Qframe, Qtraced_frame, Qbad_frame, Qtoo_big, Qup, Qdown,
     Qepmd_error, Qepmd_port, Qepmd_names, Qderl_busy, Qlistening, Qaccepted,
-    Qrefused, Qmerged;
+    Qrefused, Qmerged, Qderl_tls_error;
+/* The options of connecting and listening.  */
+static emacs_value Qk_ticktime_ms, Qk_timeout_ms, Qk_max_message_size,
+    Qk_max_send_queue, Qk_max_pending, Qk_tls, Qk_hold;
+/* Error kinds, by node_error.  */
+static emacs_value error_symbols[NODE_ERR_TLS + 1];
+/* Who woke Lisp or sent, by stamp_by.  */
+static emacs_value stamp_by_symbols[STAMP_BY_IO + 1];
+
+static const char *error_name (node_error e);
 
 static bool
-intern_event_symbols (emacs_env *env)
+intern_symbols (emacs_env *env)
 {
-  static const elisp_symbol_def events[] = {
+  static const elisp_symbol_def symbols[] = {
     { &Qframe, "frame" },           { &Qbad_frame, "bad-frame" },
     { &Qtraced_frame, "traced-frame" }, { &Qtoo_big, "too-big" },
     { &Qup, "up" },                 { &Qdown, "down" },
@@ -46,8 +53,24 @@ intern_event_symbols (emacs_env *env)
     { &Qepmd_names, "epmd-names" }, { &Qderl_busy, "derl-busy" },
     { &Qlistening, "listening" },   { &Qaccepted, "accepted" },
     { &Qrefused, "refused" },       { &Qmerged, "merged" },
+    { &Qderl_tls_error, "derl-tls-error" },
+    { &Qk_ticktime_ms, ":ticktime-ms" }, { &Qk_timeout_ms, ":timeout-ms" },
+    { &Qk_max_message_size, ":max-message-size" },
+    { &Qk_max_send_queue, ":max-send-queue" },
+    { &Qk_max_pending, ":max-pending" }, { &Qk_tls, ":tls" },
+    { &Qk_hold, ":hold" },
+    { &stamp_by_symbols[STAMP_BY_PIPE], "pipe" },
+    { &stamp_by_symbols[STAMP_BY_WAITER], "waiter" },
+    { &stamp_by_symbols[STAMP_BY_SELF], "self" },
+    { &stamp_by_symbols[STAMP_BY_MAIN], "main" },
+    { &stamp_by_symbols[STAMP_BY_IO], "io" },
   };
-  return elisp_intern_symbols (env, events, sizeof events / sizeof *events);
+  if (!elisp_intern_symbols (env, symbols, sizeof symbols / sizeof *symbols))
+    return false;
+  stamp_by_symbols[STAMP_BY_NONE] = Qnil;
+  for (int e = NODE_ERR_NONE; e <= NODE_ERR_TLS; e++)
+    error_symbols[e] = elisp_global_symbol (env, error_name (e));
+  return elisp_ok (env);
 }
 
 /* ---------------------------------------------------------------- */
@@ -176,31 +199,10 @@ fencode (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 /* ---------------------------------------------------------------- */
 /* Connections */
 
-/* What we offer: all OTP 26 requires, plus monitors, SEND_SENDER,
-   payload exits, spawn, aliases, and the atom cache in distribution
-   headers (we still send pass-through frames).  Not published: a hidden node, as
-   Distel's, that does not join the cluster's mesh.  */
-#define OUR_FLAGS                                                        \
-  (DFLAG_EXTENDED_REFERENCES | DFLAG_DIST_MONITOR | DFLAG_FUN_TAGS      \
-   | DFLAG_DIST_MONITOR_NAME | DFLAG_NEW_FUN_TAGS                       \
-   | DFLAG_EXTENDED_PIDS_PORTS | DFLAG_EXPORT_PTR_TAG                   \
-   | DFLAG_BIT_BINARIES | DFLAG_NEW_FLOATS | DFLAG_UNICODE_IO           \
-   | DFLAG_SMALL_ATOM_TAGS | DFLAG_UTF8_ATOMS | DFLAG_MAP_TAG            \
-   | DFLAG_DIST_HDR_ATOM_CACHE                                          \
-   | DFLAG_BIG_CREATION | DFLAG_SEND_SENDER | DFLAG_BIG_SEQTRACE_LABELS   \
-   | DFLAG_EXIT_PAYLOAD | DFLAG_HANDSHAKE_23 | DFLAG_UNLINK_ID           \
-   | DFLAG_SPAWN | DFLAG_V4_NC | DFLAG_ALIAS | DFLAG_MANDATORY_25_DIGEST)
-
 /* Whether Emacs, listening, is a published node: its connections say
    so too.  LISTENER is the listener that made it so.  */
 static bool published;
 static long published_by;
-
-static uint64_t
-our_flags (void)
-{
-  return OUR_FLAGS | (published ? DFLAG_PUBLISHED : 0);
-}
 
 static emacs_value
 fstart (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
@@ -271,9 +273,6 @@ tls_from_options (emacs_env *env, emacs_value v, bool server)
                         .verify_peer = !elisp_nilp (env, verify) };
       char error[600];
       ctx = tls_context_new (server, &o, error, sizeof error);
-      static emacs_value Qderl_tls_error;
-      if (!ctx && !Qderl_tls_error)
-        Qderl_tls_error = elisp_global_symbol (env, "derl-tls-error");
       if (!ctx)
         elisp_signal (env, Qderl_tls_error, error, NULL);
     }
@@ -283,16 +282,66 @@ tls_from_options (emacs_env *env, emacs_value v, bool server)
   return ctx;
 }
 
+/* What connecting and listening take beyond who is who.  */
+typedef struct
+{
+  session_limits limits;
+  tls_context *tls;          /* NULL: plain TCP */
+  unsigned max_pending;      /* listening only */
+  emacs_value hold;          /* listening only: see hold_back_from */
+} conn_options;
+
+/* OPTIONS, a plist, into *O: :ticktime-ms, :timeout-ms (to connect, or
+   for an incoming handshake), :max-message-size, :max-send-queue (0 or
+   absent: no limit), :tls (nil for plain TCP, else [CERTFILE KEYFILE
+   CACERTFILE VERIFY-PEER]), and for a listener (SERVER) :max-pending
+   and :hold.  Absent numbers are 0.  The caller frees O->tls.  */
+static void
+options_from (emacs_env *env, emacs_value options, bool server,
+              conn_options *o)
+{
+  *o = (conn_options) { .hold = Qnil };
+  o->limits.max_depth = arg_limit (env, 0, NULL, 0, Qerlext_max_depth);
+  emacs_value tls = Qnil;
+  while (elisp_ok (env) && !elisp_nilp (env, options))
+    {
+      emacs_value key = elisp_call1 (env, Qcar, options);
+      emacs_value rest = elisp_call1 (env, Qcdr, options);
+      emacs_value v = elisp_call1 (env, Qcar, rest);
+      options = elisp_call1 (env, Qcdr, rest);
+      if (!elisp_ok (env))
+        return;
+      if (env->eq (env, key, Qk_ticktime_ms))
+        o->limits.ticktime_ms = (unsigned) arg_int (env, v);
+      else if (env->eq (env, key, Qk_timeout_ms))
+        o->limits.timeout_ms = (unsigned) arg_int (env, v);
+      else if (env->eq (env, key, Qk_max_message_size))
+        o->limits.max_message = (size_t) arg_int (env, v);
+      else if (env->eq (env, key, Qk_max_send_queue))
+        o->limits.max_send_queue = (size_t) arg_int (env, v);
+      else if (env->eq (env, key, Qk_tls))
+        tls = v;
+      else if (server && env->eq (env, key, Qk_max_pending))
+        o->max_pending = (unsigned) arg_int (env, v);
+      else if (server && env->eq (env, key, Qk_hold))
+        o->hold = v;
+      else
+        elisp_signal (env, Qderl_error, "unknown option", key);
+    }
+  if (elisp_ok (env))
+    o->tls = tls_from_options (env, tls, server);
+}
+
 /* (derl--module-connect ALIVE HOST EPMD-PORT COOKIE OUR-NAME CREATION
-   TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE [MAX-SEND-QUEUE TLS])
-   TLS is nil for plain TCP, else [CERTFILE KEYFILE CACERTFILE
-   VERIFY-PEER].  */
+   OPTIONS), OPTIONS as for options_from.  */
 static emacs_value
 fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
   (void) data;
-  tls_context *tls = nargs > 10 ? tls_from_options (env, args[10], false)
-                                : NULL;
+  (void) nargs;
+  conn_options o;
+  options_from (env, args[6], false, &o);
+  tls_context *tls = o.tls;
   if (!elisp_ok (env))
     return NULL;
   char *alive = arg_cstring (env, args[0]);
@@ -312,12 +361,8 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         .cookie_len = cookie_len,
         .our_name = our,
         .creation = (uint32_t) arg_int (env, args[5]),
-        .flags = our_flags (),
-        .ticktime_ms = (unsigned) arg_int (env, args[6]),
-        .connect_timeout_ms = (unsigned) arg_int (env, args[7]),
-        .max_message = (size_t) arg_int (env, args[8]),
-        .max_send_queue = nargs > 9 ? (size_t) arg_int (env, args[9]) : 0,
-        .max_depth = arg_limit (env, 0, args, 0, Qerlext_max_depth),
+        .published = published,
+        .limits = o.limits,
         .tls = tls,
       };
       tls = NULL;  /* node_connect takes it */
@@ -329,11 +374,7 @@ fconnect (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   tls_context_free (tls);
   free (alive);
   free (host);
-  if (cookie)
-    {
-      digest_wipe (cookie, cookie_len);
-      free (cookie);
-    }
+  digest_free (cookie, cookie_len);
   free (our);
   return result;
 }
@@ -354,7 +395,7 @@ encode_request (emacs_env *env, emacs_value control, emacs_value message,
   if (!elisp_ok (env))
     return false;
   bool framed = form >= 0;
-  size_t start = framed ? dist_frame_begin (out, form == 1) : 0;
+  size_t start = framed ? node_frame_begin (out, form) : 0;
   size_t begin = out->len;
   emacs_value gc = elisp_gc_hold (env);
   bool good = elisp_ok (env) && lispterm_encode (env, control, out, &opt);
@@ -362,7 +403,7 @@ encode_request (emacs_env *env, emacs_value control, emacs_value message,
   if (good && message)
     {
       if (framed)
-        dist_frame_message (out, form == 1);
+        node_frame_message (out, form);
       begin = out->len;
       good = lispterm_encode (env, message, out, &opt);
       if (framed)
@@ -372,7 +413,7 @@ encode_request (emacs_env *env, emacs_value control, emacs_value message,
   if (!good || !elisp_ok (env))
     return false;
   if (framed)
-    dist_frame_end (out, start);
+    node_frame_end (out, start);
   if (out->status != ETF_OK)
     {
       lispterm_signal_encode_error (env, out->error ? out->error
@@ -465,15 +506,15 @@ hold_back_from (emacs_env *env, emacs_value hold, node_listen_args *a)
 }
 
 /* (derl--module-listen ADDRESS PORT ALIVE OUR-NAME COOKIE EPMD-PORT
-   PUBLISHED TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE MAX-SEND-QUEUE
-   MAX-PENDING [TLS [HOLD]]): (LISTENER-ID REGISTRATION-ID PORT).  TLS
-   as for derl--module-connect, HOLD as for hold_back_from.  */
+   PUBLISHED OPTIONS): (LISTENER-ID REGISTRATION-ID PORT).  OPTIONS as
+   for options_from.  */
 static emacs_value
 flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
 {
   (void) data;
-  tls_context *tls = nargs > 12 ? tls_from_options (env, args[12], true)
-                                : NULL;
+  conn_options o;
+  options_from (env, args[7], true, &o);
+  tls_context *tls = o.tls;
   if (!elisp_ok (env))
     return NULL;
   char *address = arg_cstring (env, args[0]);
@@ -494,17 +535,12 @@ flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
         .cookie = cookie,
         .cookie_len = cookie_len,
         .our_name = our,
-        .flags = OUR_FLAGS | (publish ? DFLAG_PUBLISHED : 0),
-        .ticktime_ms = (unsigned) arg_int (env, args[7]),
-        .handshake_timeout_ms = (unsigned) arg_int (env, args[8]),
-        .max_message = (size_t) arg_int (env, args[9]),
-        .max_send_queue = (size_t) arg_int (env, args[10]),
-        .max_pending = (unsigned) arg_int (env, args[11]),
-        .max_depth = arg_limit (env, 0, args, 0, Qerlext_max_depth),
+        .published = publish,
+        .limits = o.limits,
+        .max_pending = o.max_pending,
         .tls = tls,
       };
-      if (nargs > 13)
-        hold_back_from (env, args[13], &a);
+      hold_back_from (env, o.hold, &a);
       tls = NULL;  /* node_listen takes it */
       char error[400];
       int port = 0;
@@ -525,8 +561,7 @@ flisten (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
                                    elisp_integer (env, port) };
           result = elisp_list (env, 3, items);
         }
-      digest_wipe (cookie, cookie_len);
-      free (cookie);
+      digest_free (cookie, cookie_len);
     }
   tls_context_free (tls);
   free (address);
@@ -619,15 +654,11 @@ error_name (node_error e)
     }
 }
 
-/* The symbol for error kind E, interned the first time it is needed.  */
+/* The symbol for error kind E.  */
 static emacs_value
-error_symbol (emacs_env *env, node_error e)
+error_symbol (node_error e)
 {
-  static emacs_value symbols[64];
-  size_t k = (size_t) e < 64 ? (size_t) e : 0;
-  if (!symbols[k])
-    symbols[k] = elisp_global_symbol (env, error_name (e));
-  return symbols[k];
+  return e <= NODE_ERR_TLS ? error_symbols[e] : error_symbols[NODE_ERR_NONE];
 }
 
 /* A reader of the term at OFFSET (a version byte) of EV's frame.  */
@@ -822,33 +853,20 @@ frame_event (emacs_env *env, const node_event *ev, const lispterm_options *opt,
   return elisp_list (env, 3, items);
 }
 
-/* (epmd-names ID ((NAME . PORT) ...)), or (epmd-error ID epmd REASON).  */
+/* (epmd-names ID ((NAME . PORT) ...)), in EPMD's order.  */
 static emacs_value
 names_event (emacs_env *env, const node_event *ev)
 {
-  emacs_value id = elisp_integer (env, ev->id);
   emacs_value pairs = Qnil;
-  size_t pos = 0;
-  epmd_name_entry e;
-  const char *why;
-  epmd_result r;
-  while ((r = epmd_names_next (ev->data, ev->len, &pos, &e, &why)) == EPMD_OK)
+  for (size_t k = ev->name_count; k-- > 0;)
     {
-      emacs_value name = env->make_string (env, e.name,
-                                           (ptrdiff_t) e.name_len);
+      const node_epmd_name *e = &ev->names[k];
+      emacs_value name = env->make_string (env, e->name, (ptrdiff_t) e->len);
       pairs = elisp_cons (env, elisp_cons (env, name,
-                                           elisp_integer (env, e.port)),
+                                           elisp_integer (env, e->port)),
                           pairs);
     }
-  if (r == EPMD_BAD_RESPONSE)
-    {
-      emacs_value items[4] = { Qepmd_error, id,
-                               error_symbol (env, NODE_ERR_EPMD),
-                               elisp_string (env, why) };
-      return elisp_list (env, 4, items);
-    }
-  emacs_value items[3] = { Qepmd_names, id,
-                           elisp_call1 (env, Qnreverse, pairs) };
+  emacs_value items[3] = { Qepmd_names, elisp_integer (env, ev->id), pairs };
   return elisp_list (env, 3, items);
 }
 
@@ -861,7 +879,7 @@ refused_event (emacs_env *env, const node_event *ev, emacs_value id)
 {
   const node_refusal *r = (const node_refusal *) ev->bytes;
   emacs_value items[9] = {
-    Qrefused, id, error_symbol (env, ev->error),
+    Qrefused, id, error_symbol (ev->error),
     elisp_string (env, r->address), elisp_string (env, ev->reason),
     elisp_integer (env, r->refused), elisp_integer (env, r->closed),
     elisp_integer (env, r->hold_ms),
@@ -891,7 +909,7 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt,
     case NODE_EV_EPMD_ERROR:
       items[0] = ev->kind == NODE_EV_DOWN ? Qdown : Qepmd_error;
       items[1] = id;
-      items[2] = error_symbol (env, ev->error);
+      items[2] = error_symbol (ev->error);
       items[3] = elisp_string (env, ev->reason);
       return elisp_list (env, 4, items);
     case NODE_EV_FRAME:
@@ -1093,15 +1111,11 @@ fstamps (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   double t[STAMP_COUNT];
   stamp_by woke, sent;
   stamps_get (t, &woke, &sent);
-  static const char *const by_names[] = { NULL,   "pipe", "waiter",
-                                          "self", "main", "io" };
   emacs_value items[STAMP_COUNT + 2];
   for (int k = 0; k < STAMP_COUNT; k++)
     items[k] = t[k] > 0 ? env->make_float (env, t[k] / 1e6) : Qnil;
-  items[STAMP_COUNT] = by_names[woke] ? env->intern (env, by_names[woke])
-                                      : Qnil;
-  items[STAMP_COUNT + 1] = by_names[sent] ? env->intern (env, by_names[sent])
-                                          : Qnil;
+  items[STAMP_COUNT] = stamp_by_symbols[woke];
+  items[STAMP_COUNT + 1] = stamp_by_symbols[sent];
   /* Qvector, the type name, is also the function.  */
   return elisp_call (env, Qvector, STAMP_COUNT + 2, items);
 }
@@ -1121,7 +1135,7 @@ emacs_module_init (struct emacs_runtime *runtime)
 
   if (!initialized)
     {
-      if (!elisp_init (env) || !intern_event_symbols (env))
+      if (!elisp_init (env) || !intern_symbols (env))
         return 3;
       initialized = true;
     }
@@ -1137,11 +1151,12 @@ emacs_module_init (struct emacs_runtime *runtime)
          "(derl--module-start PIPE-PROCESS)");
   elisp_defun (env, "derl--module-stop", 0, 0, fstop,
          "Stop the I/O thread and close every connection.");
-  elisp_defun (env, "derl--module-connect", 9, 11, fconnect,
+  elisp_defun (env, "derl--module-connect", 7, 7, fconnect,
          "Start connecting to a node; return the connection id.\n\n"
          "(derl--module-connect ALIVE HOST EPMD-PORT COOKIE OUR-NAME "
-         "CREATION TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE "
-         "[MAX-SEND-QUEUE TLS])\n\nTLS is nil for plain TCP, else "
+         "CREATION OPTIONS)\n\nOPTIONS is a plist: :ticktime-ms, "
+         ":timeout-ms (to connect), :max-message-size, :max-send-queue "
+         "(absent or 0: no limit), and :tls, nil for plain TCP, else "
          "[CERTFILE KEYFILE CACERTFILE VERIFY-PEER].");
   elisp_defun (env, "derl--module-send", 2, 3, fsend,
          "Queue a control message and optional message on CONN.\n\n"
@@ -1157,14 +1172,14 @@ emacs_module_init (struct emacs_runtime *runtime)
   elisp_defun (env, "derl--module-epmd-names", 3, 3, fepmd_names,
          "Ask EPMD on HOST:PORT for its names; return the query id.\n\n"
          "(derl--module-epmd-names HOST PORT TIMEOUT-MS)");
-  elisp_defun (env, "derl--module-listen", 12, 14, flisten,
+  elisp_defun (env, "derl--module-listen", 8, 8, flisten,
          "Listen for nodes and register with EPMD.\n\n"
          "(derl--module-listen ADDRESS PORT ALIVE OUR-NAME COOKIE EPMD-PORT "
-         "PUBLISHED TICKTIME-MS TIMEOUT-MS MAX-MESSAGE-SIZE MAX-SEND-QUEUE "
-         "MAX-PENDING [TLS [HOLD]])\nReturn (LISTENER-ID REGISTRATION-ID "
-         "PORT).  TLS is nil for plain TCP, else [CERTFILE KEYFILE "
-         "CACERTFILE VERIFY-PEER].  HOLD is nil (never hold an address "
-         "back), else [MAX-FAILURES WINDOW-MS HOLD-MS MAX-HOLD-MS].");
+         "PUBLISHED OPTIONS)\nReturn (LISTENER-ID REGISTRATION-ID PORT).  "
+         "OPTIONS is a plist, as for `derl--module-connect' (:timeout-ms "
+         "is the handshake's), and :max-pending, the handshakes under way "
+         "at once, and :hold, nil (never hold an address back) or "
+         "[MAX-FAILURES WINDOW-MS HOLD-MS MAX-HOLD-MS].");
   elisp_defun (env, "derl--module-events", 0, 4, fevents,
          "Return a batch of pending events, oldest first.\n\n"
          "With TRACE-LENGTH, print the trace lines of messages where the "

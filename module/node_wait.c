@@ -1,4 +1,4 @@
-/* node-wait.c --- the main thread waiting in the module for events.
+/* node_wait.c --- the main thread waiting in the module for events.
    While it waits it reads the plain TCP connections itself: a reply
    then reaches Lisp with one thread wake-up (the kernel waking the
    main thread), not two (the I/O thread, then the main thread).  */
@@ -7,23 +7,17 @@
    SPDX-License-Identifier: GPL-3.0-or-later */
 
 #define _GNU_SOURCE
-#include "node-internal.h"
+#include "node_internal.h"
 #include "stamps.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 /* All under node_lock.  */
 
-/* Wakes the main thread's poll: events queued by another thread.  */
-static int waiter_fd = -1;
-/* The main thread is inside node_wait_events.  */
-static bool main_waiting;
-static pthread_t waiting_thread;
 /* The main thread reads the connections it can (see main_reads_locked);
    the I/O thread leaves their input alone.  Set by the first wait, and
    kept between waits that follow each other closely, so that a loop of
@@ -32,79 +26,18 @@ static pthread_t waiting_thread;
    wait for HANDBACK_MS (Lisp busy between two waits must not leave a
    connection unread).  */
 static bool main_reads;
+/* The main thread is inside node_wait_events.  */
+static bool in_wait;
 static int64_t main_left_at;
 #define HANDBACK_MS 20
 /* The main thread sent something since it last spun.  */
 static bool spin_armed;
-/* Events were queued while the main thread waited, and no wake-up
-   byte went to Emacs's pipe for them: the waiter takes them itself,
-   and node_wait_done writes the byte if it leaves some behind.  */
-static bool wake_held;
-/* The I/O thread owes the waiting main thread a wake-up: given just
-   before it lets go of node_lock, so that the main thread does not
-   wake only to wait for the lock.  */
-static bool waiter_owed;
-
-static void
-wake_waiter (void)
-{
-  if (waiter_fd < 0)
-    return;
-  uint64_t one = 1;
-  ssize_t n = write (waiter_fd, &one, sizeof one);
-  (void) n;  /* a full counter already wakes it */
-}
-
-bool
-waiter_takes_event_locked (bool frame)
-{
-  if (!main_waiting)
-    return false;
-  wake_held = true;
-  pthread_t self = pthread_self ();
-  bool by_self = pthread_equal (self, waiting_thread);
-  if (!by_self && node_is_running && pthread_equal (self, node_io_thread))
-    {
-      waiter_owed = true;  /* stamped when given */
-      return true;
-    }
-  if (!by_self)  /* else it read the event itself, and is awake */
-    wake_waiter ();
-  if (frame && stamps_on ())
-    {
-      stamp (STAMP_WOKE);
-      stamp_by_set (true, by_self ? STAMP_BY_SELF : STAMP_BY_WAITER);
-    }
-  return true;
-}
-
-void
-signal_waiter_locked (void)
-{
-  if (waiter_owed)
-    {
-      waiter_owed = false;
-      wake_waiter ();
-      if (stamps_on ())
-        {
-          stamp (STAMP_WOKE);
-          stamp_by_set (true, STAMP_BY_WAITER);
-        }
-    }
-}
-
-void
-events_taken_locked (bool all)
-{
-  if (all)
-    wake_held = false;
-}
 
 bool
 main_reads_locked (const conn *c)
 {
-  return main_reads && c->kind == Q_NODE && c->state == C_UP && !c->tls
-         && c->fd >= 0;
+  return main_reads && c->kind == Q_NODE && c->state == C_UP && !c->net.tls
+         && c->net.fd >= 0;
 }
 
 int64_t
@@ -112,7 +45,7 @@ main_reads_handback_locked (int64_t now)
 {
   if (!main_reads)
     return -1;
-  if (main_waiting)
+  if (in_wait)
     return HANDBACK_MS;  /* it may stop waiting without a word */
   int64_t away = now - main_left_at;
   if (away >= HANDBACK_MS)
@@ -139,10 +72,10 @@ build_wait_set_locked (void)
   if (!poll_set_reserve (&wait_set, count))
     return false;
   wait_set.n = 0;
-  poll_set_add (&wait_set, waiter_fd, POLLIN, 0);
+  poll_set_add (&wait_set, events_waiter_fd_locked (), POLLIN, 0);
   for (conn *c = node_conns; c; c = c->next)
     if (main_reads_locked (c))
-      poll_set_add (&wait_set, c->fd, POLLIN, c->id);
+      poll_set_add (&wait_set, c->net.fd, POLLIN, c->id);
   return true;
 }
 
@@ -152,22 +85,20 @@ read_ready_locked (void)
 {
   struct pollfd *fds = wait_set.fds;
   if (fds[0].revents)
-    {
-      uint64_t count;
-      ssize_t r = read (waiter_fd, &count, sizeof count);
-      (void) r;
-    }
+    events_waiter_woken_locked ();
   for (size_t k = 1; k < wait_set.n; k++)
     {
       if (!fds[k].revents)
         continue;
       long id = wait_set.ids[k];
-      conn *c = find_conn (id);
+      conn *c = find_conn_locked (id);
       /* It may have gone, or been handed back, since.  */
-      if (!c || c->fd != fds[k].fd || !main_reads_locked (c))
+      if (!c || c->net.fd != fds[k].fd || !main_reads_locked (c))
         continue;
-      read_input_locked (c);
-      if (!find_conn (id))
+      bool eof;
+      if (receive_locked (c, &eof))
+        up_input_locked (c, eof);
+      if (!find_conn_locked (id))
         node_wake_io_thread ();  /* it may still poll the closed socket */
     }
 }
@@ -184,14 +115,6 @@ spin_poll (int64_t spin_until)
   return rc;
 }
 
-static bool
-open_waiter_locked (void)
-{
-  if (waiter_fd < 0)
-    waiter_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
-  return waiter_fd >= 0;
-}
-
 void
 waiter_arm_spin_locked (void)
 {
@@ -202,7 +125,8 @@ bool
 node_wait_events (unsigned timeout_us, unsigned spin_us)
 {
   pthread_mutex_lock (&node_lock);
-  if (events_pending_locked () || !timeout_us || !open_waiter_locked ())
+  if (events_pending_locked () || !timeout_us
+      || events_waiter_fd_locked () < 0)
     {
       bool ready = events_pending_locked ();
       pthread_mutex_unlock (&node_lock);
@@ -215,8 +139,8 @@ node_wait_events (unsigned timeout_us, unsigned spin_us)
      away.  A wait that goes on sleeps.  */
   int64_t spin_until = spin_armed ? node_now_us () + spin_us : 0;
   spin_armed = false;
-  main_waiting = true;
-  waiting_thread = pthread_self ();
+  events_wait_begin_locked ();
+  in_wait = true;
   if (!main_reads)
     {
       main_reads = true;
@@ -251,7 +175,8 @@ node_wait_events (unsigned timeout_us, unsigned spin_us)
       else if (rc < 0 && errno != EINTR)
         break;
     }
-  main_waiting = false;
+  events_wait_end_locked ();
+  in_wait = false;
   main_left_at = node_now_ms ();
   bool ready = events_pending_locked ();
   pthread_mutex_unlock (&node_lock);
@@ -262,9 +187,7 @@ void
 node_wait_done (void)
 {
   pthread_mutex_lock (&node_lock);
-  if (wake_held && events_pending_locked ())
-    wake_lisp_locked ();
-  wake_held = false;
+  events_wait_done_locked ();
   if (main_reads)
     {
       main_reads = false;

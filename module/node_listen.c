@@ -1,4 +1,4 @@
-/* node-listen.c --- Emacs as a node that others reach: the listening
+/* node_listen.c --- Emacs as a node that others reach: the listening
    socket, our registration with EPMD, and the acceptor's side of
    connections that come in.
 
@@ -16,7 +16,7 @@
    SPDX-License-Identifier: GPL-3.0-or-later */
 
 #define _GNU_SOURCE
-#include "node-internal.h"
+#include "node_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,7 +29,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "digest.h"
 #include "epmd.h"
 #include "tls.h"
 
@@ -41,7 +40,7 @@
 static conn *
 find_listener (long id)
 {
-  conn *l = find_conn (id);
+  conn *l = find_conn_locked (id);
   return l && l->kind == Q_LISTEN ? l : NULL;
 }
 
@@ -317,7 +316,11 @@ sample_name (const uint8_t *text, size_t len, char *sample)
   strcpy (sample + n, len > NAME_SAMPLE ? "..." : "");
 }
 
-node_event *
+/* C, an incoming connection, is dropped before it came up: count it
+   against its address, which may be held back, and report it in a
+   REFUSED event when one is due.  Returns the event Lisp needs about C
+   itself, if any (a DOWN when an attempt of ours goes on as C).  */
+static node_event *
 refusal_event (const conn *c, node_error error, const char *reason)
 {
   conn *l = find_listener (c->listener);
@@ -330,8 +333,8 @@ refusal_event (const conn *c, node_error error, const char *reason)
       s->refused++;
       s->error = error;
       snprintf (s->reason, sizeof s->reason, "%s", reason);
-      if (c->hs_started && c->hs.peer_name_len)
-        sample_name (c->hs.peer_name, c->hs.peer_name_len, s->name);
+      if (c->ses.hs_started && c->ses.hs.peer_name_len)
+        sample_name (c->ses.hs.peer_name, c->ses.hs.peer_name_len, s->name);
       else
         s->name[0] = 0;
       if (!c->dropped)
@@ -437,48 +440,35 @@ static void
 take_connection_locked (conn *l, int fd, const struct sockaddr_storage *addr)
 {
   char *where = address_text (addr);
-  conn *c = where ? new_conn (Q_NODE, where, 0, l->handshake_timeout_ms)
-                  : NULL;
+  conn *c = where ? new_conn (Q_NODE, where, 0, &l->ses.limits) : NULL;
   free (where);
   if (!c)
     {
       close (fd);
       return;
     }
-  c->fd = fd;
+  c->net.fd = fd;
+  c->net.ctx = NULL;
   c->addr = *addr;
   c->addr_len = sizeof *addr;
   c->incoming = true;
   c->listener = l->id;
+  c->failure_event = refusal_event;
   c->state = C_HANDSHAKE;
-  c->our_name = strdup (l->our_name);
-  c->cookie = malloc (l->cookie_len ? l->cookie_len : 1);
-  c->creation = l->creation;
-  c->flags = l->flags;
-  c->ticktime_ms = l->ticktime_ms;
-  c->max_message = l->max_message;
-  c->max_depth = l->max_depth;
-  c->max_send_queue = l->max_send_queue;
-  c->id = node_new_id_locked ();
-  c->next = node_conns;
-  node_conns = c;
-  if (!c->our_name || !c->cookie)
+  link_conn_locked (c);
+  const session *ls = &l->ses;
+  if (!session_set_identity (&c->ses, ls->our_name, ls->cookie,
+                             ls->cookie_len, ls->creation, ls->flags))
     {
       kill_conn_locked (c, NODE_ERR_PROTOCOL, "out of memory");
       return;
     }
-  memcpy (c->cookie, l->cookie, l->cookie_len);
-  c->cookie_len = l->cookie_len;
   int one = 1;
   setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  bool ok = hs_init_acceptor (&c->hs, (const uint8_t *) c->our_name,
-                              strlen (c->our_name), c->cookie, c->cookie_len,
-                              c->flags, c->creation);
-  c->hs_started = true;
-  if (!ok)
-    kill_conn_locked (c, NODE_ERR_PROTOCOL, c->hs.error);
-  else if (l->tls_ctx)
-    start_tls_locked (c, l->tls_ctx);
+  if (!session_start_acceptor (&c->ses))
+    kill_conn_locked (c, NODE_ERR_PROTOCOL, c->ses.hs.error);
+  else if (l->net.ctx && start_tls_locked (c, l->net.ctx))
+    incoming_tls_step_locked (c);
 }
 
 void
@@ -489,7 +479,7 @@ accept_locked (conn *l)
     {
       struct sockaddr_storage addr;
       socklen_t len = sizeof addr;
-      int fd = accept4 (l->fd, (struct sockaddr *) &addr, &len,
+      int fd = accept4 (l->net.fd, (struct sockaddr *) &addr, &len,
                         SOCK_NONBLOCK | SOCK_CLOEXEC);
       conn *victim;
       if (fd < 0)
@@ -551,7 +541,7 @@ other_conn_to (const conn *c, const char *name)
   for (conn *o = node_conns; o; o = o->next)
     {
       if (o == c || o->kind != Q_NODE || !o->alive || !o->host
-          || !o->our_name || strcmp (o->our_name, c->our_name))
+          || !o->ses.our_name || strcmp (o->ses.our_name, c->ses.our_name))
         continue;
       size_t alen = strlen (o->alive);
       if (!strncmp (name, o->alive, alen) && name[alen] == '@'
@@ -575,19 +565,12 @@ compare_names (const char *a, const char *b)
 static void
 take_over_locked (conn *c, conn *o)
 {
-  etf_buf pending = o->pending;
-  o->pending = c->pending;
-  c->pending = pending;
+  session_swap_pending (&o->ses, &c->ses);
   long id = o->id;
-  for (conn **p = &node_conns; *p; p = &(*p)->next)
-    if (*p == o)
-      {
-        *p = o->next;
-        break;
-      }
-  free_conn (o);
+  unlink_conn_locked (o);
   c->id = id;
   c->listener = 0;
+  c->failure_event = NULL;
 }
 
 /* An incoming connection, past its name, from the node C dials.  */
@@ -596,9 +579,9 @@ incoming_from (const conn *c)
 {
   for (conn *o = node_conns; o; o = o->next)
     if (o != c && o->incoming && o->kind == Q_NODE && o->alive && o->host
-        && (o->state == C_UP || o->hs.state != HS_AWAIT_NAME)
+        && (o->state == C_UP || o->ses.hs.state != HS_AWAIT_NAME)
         && !strcmp (o->alive, c->alive) && !strcmp (o->host, c->host)
-        && !strcmp (o->our_name, c->our_name))
+        && !strcmp (o->ses.our_name, c->ses.our_name))
       return o;
   return NULL;
 }
@@ -610,19 +593,11 @@ merge_into_incoming_locked (conn *c)
   if (!in)
     return false;
   flush_locked (c);  /* our answer to status alive */
+  session_move_queue (&c->ses, &in->ses);
   if (in->state == C_UP)
-    {
-      /* Frame what waited for C as IN frames, and queue it there.  */
-      c->use_header = in->use_header;
-      frame_pending_locked (c);
-      etf_put_bytes (&in->out, c->out.data, c->out.len);
-      node_wake_io_thread ();
-    }
+    node_wake_io_thread ();
   else
-    {
-      etf_put_bytes (&in->pending, c->pending.data, c->pending.len);
-      in->merged = true;
-    }
+    in->merged = true;
   node_event *ev = event_new (NODE_EV_MERGED, c->id, 0);
   if (ev)
     {
@@ -650,11 +625,8 @@ listening_locked (void)
 void
 park_locked (conn *c)
 {
-  end_tls_session (c);
-  close (c->fd);
-  c->fd = -1;
-  c->in.len = c->in_start = 0;
-  c->early.len = 0;
+  transport_close (&c->net);
+  session_restart (&c->ses);
   c->state = C_PARKED;
   c->redial_at = listening_locked () ? 0 : node_now_ms () + REDIAL_MS;
 }
@@ -667,10 +639,12 @@ not_allowed (conn *c, const char *why)
   return HS_ACCEPT_NOT_ALLOWED;
 }
 
-hs_accept_decision
-incoming_decision_locked (conn *c)
+/* The peer's name is known: the answer net_kernel would give.  */
+static hs_accept_decision
+incoming_decision_locked (void *arg)
 {
-  const char *name = (const char *) c->hs.peer_name;
+  conn *c = arg;
+  const char *name = (const char *) c->ses.hs.peer_name;
   const char *at = strchr (name, '@');
   free (c->alive);
   free (c->host);
@@ -678,11 +652,11 @@ incoming_decision_locked (conn *c)
   c->host = strdup (at + 1);
   if (!c->alive || !c->host)
     return not_allowed (c, "out of memory");
-  if (!strcmp (name, c->our_name))
+  if (!strcmp (name, c->ses.our_name))
     return not_allowed (c, "the node calls itself by Emacs's own name "
                            "(status not_allowed)");
   /* Long names (host.domain) and short ones never meet, as in Erlang. */
-  const char *our_host = strchr (c->our_name, '@');
+  const char *our_host = strchr (c->ses.our_name, '@');
   if (our_host
       && (strchr (c->host, '.') == NULL) != (strchr (our_host, '.') == NULL))
     return not_allowed (c, "the node's name is long and Emacs's short, or "
@@ -702,7 +676,7 @@ incoming_decision_locked (conn *c)
   /* Both dial at once: the node with the greater name keeps its own
      attempt.  An attempt of ours that the node already answered with
      nok waits for this very connection.  */
-  if (o->state != C_PARKED && compare_names (c->our_name, name) > 0)
+  if (o->state != C_PARKED && compare_names (c->ses.our_name, name) > 0)
     return HS_ACCEPT_NOK;
   take_over_locked (c, o);
   return HS_ACCEPT_SIMULTANEOUS;
@@ -713,7 +687,7 @@ static void
 incoming_failed_locked (conn *c)
 {
   node_error e;
-  switch (c->hs.kind)
+  switch (c->ses.hs.kind)
     {
     case HS_ERR_AUTH:
       e = NODE_ERR_AUTH;
@@ -727,11 +701,12 @@ incoming_failed_locked (conn *c)
       break;
     }
   refuse_locked (c, e, c->why_not ? c->why_not
-                      : c->hs.error ? c->hs.error
+                      : c->ses.hs.error ? c->ses.hs.error
                                     : "handshake failed");
 }
 
-void
+/* What became of the handshake of C, an incoming connection.  */
+static void
 incoming_handshake_result_locked (conn *c, hs_status st)
 {
   long id = c->id;
@@ -742,16 +717,39 @@ incoming_handshake_result_locked (conn *c, hs_status st)
     }
   if (st != HS_DONE)
     return;
-  if (c->hs.replaces_old && c->replaces)
+  if (c->ses.hs.replaces_old && c->replaces)
     {
-      conn *old = find_conn (c->replaces);
+      conn *old = find_conn_locked (c->replaces);
       if (old && old != c)
         kill_conn_locked (old, NODE_ERR_CLOSED,
                           "the node connected again (it restarted, or lost "
                           "this connection): replaced by the new one");
     }
-  if ((c = find_conn (id)))
+  if ((c = find_conn_locked (id)))
     conn_up_locked (c, c->listener ? NODE_EV_ACCEPTED : NODE_EV_UP);
+}
+
+void
+incoming_input_locked (conn *c, bool eof)
+{
+  conn_input_locked (c, eof, incoming_decision_locked,
+                     incoming_handshake_result_locked);
+}
+
+void
+incoming_tls_step_locked (conn *c)
+{
+  if (!tls_step_locked (c))
+    return;
+  c->state = C_HANDSHAKE;  /* the node sends its name first */
+  /* What came with the end of the TLS handshake is not for poll to
+     see again.  */
+  if (transport_tls_pending (&c->net))
+    {
+      bool eof;
+      if (receive_locked (c, &eof))
+        incoming_input_locked (c, eof);
+    }
 }
 
 /* ---------------------------------------------------------------- */
@@ -765,7 +763,7 @@ alive_input_locked (conn *c, bool eof)
     {
       /* Registered: EPMD has nothing more to say until it closes, and
          then our name is gone from it.  */
-      in_consume (c, in_len (c));
+      session_discard_input (&c->ses);
       if (eof)
         kill_conn_locked (c, NODE_ERR_EPMD,
                           "EPMD closed our registration: other nodes can "
@@ -774,10 +772,8 @@ alive_input_locked (conn *c, bool eof)
       return;
     }
   uint32_t creation = 0;
-  size_t used;
   const char *why = "malformed EPMD answer";
-  epmd_result r = epmd_parse_alive2_resp (in_data (c), in_len (c),
-                                          &creation, &used, &why);
+  epmd_result r = session_epmd_alive_answer (&c->ses, &creation, &why);
   if (r == EPMD_INCOMPLETE)
     {
       if (eof)
@@ -800,9 +796,8 @@ alive_input_locked (conn *c, bool eof)
       kill_conn_locked (c, NODE_ERR_EPMD, l ? why : "the listener is gone");
       return;
     }
-  in_consume (c, used);
   c->deadline = 0;  /* the registration stays open */
-  l->creation = creation;
+  l->ses.creation = creation;
   l->accepting = true;
   node_event *ev = event_new (NODE_EV_LISTENING, l->id, 0);
   if (ev)
@@ -813,7 +808,8 @@ alive_input_locked (conn *c, bool eof)
     }
 }
 
-void
+/* A listener goes: its registration and pending handshakes follow.  */
+static void
 listener_closing_locked (conn *l)
 {
   /* What was not reported yet goes now, before the addresses go.  */
@@ -826,7 +822,7 @@ listener_closing_locked (conn *l)
   forget_addresses (l->id);
   /* No kills from here (the caller may be walking the list): they go
      at their deadline, now past.  */
-  conn *alive = find_conn (l->alive_id);
+  conn *alive = find_conn_locked (l->alive_id);
   if (alive && alive->kind == Q_ALIVE)
     {
       alive->close_requested = true;
@@ -914,22 +910,24 @@ node_listen (const node_listen_args *a, int *port, long *alive_id,
       tls_context_free (a->tls);
       return -1;
     }
-  conn *l = new_conn (Q_LISTEN, a->address, a->epmd_port, 0);
+  conn *l = new_conn (Q_LISTEN, a->address, a->epmd_port, &a->limits);
   if (l)
-    l->tls_ctx = a->tls;
+    l->net.ctx = a->tls;
   else
     tls_context_free (a->tls);
-  conn *r = new_conn (Q_ALIVE, "localhost", a->epmd_port,
-                      a->handshake_timeout_ms);
+  session_limits registration = { .timeout_ms = a->limits.timeout_ms };
+  conn *r = new_conn (Q_ALIVE, "localhost", a->epmd_port, &registration);
+  bool known = false;
   if (l)
     {
-      l->fd = fd;
-      l->our_name = strdup (a->our_name);
-      l->cookie = malloc (a->cookie_len ? a->cookie_len : 1);
+      l->net.fd = fd;
+      known = session_set_identity (&l->ses, a->our_name, a->cookie,
+                                    a->cookie_len, 0,
+                                    HS_FLAGS (a->published));
     }
   if (r)
     r->alive = strdup (a->alive);
-  if (!l || !r || !l->our_name || !l->cookie || !r->alive)
+  if (!l || !r || !known || !r->alive)
     {
       if (l)
         free_conn (l);
@@ -940,16 +938,9 @@ node_listen (const node_listen_args *a, int *port, long *alive_id,
       snprintf (error, error_len, "out of memory");
       return -1;
     }
-  memcpy (l->cookie, a->cookie, a->cookie_len);
-  l->cookie_len = a->cookie_len;
   l->state = C_UP;  /* no deadline, no ticks */
   l->deadline = 0;
-  l->flags = a->flags;
-  l->ticktime_ms = a->ticktime_ms;
-  l->handshake_timeout_ms = a->handshake_timeout_ms;
-  l->max_message = a->max_message;
-  l->max_depth = a->max_depth;
-  l->max_send_queue = a->max_send_queue;
+  l->closing = listener_closing_locked;
   l->max_pending = a->max_pending ? a->max_pending : 1;
   l->max_failures = a->max_failures;
   l->failure_window_ms = a->failure_window_ms;
@@ -975,7 +966,7 @@ node_listen (const node_listen_args *a, int *port, long *alive_id,
   node_conns = r;
   long id = l->id;
   *alive_id = r->id;
-  if (!start_resolver (r))
+  if (!start_resolver_locked (r))
     kill_conn_locked (r, NODE_ERR_HOST, "cannot start a resolver thread");
   node_wake_io_thread ();
   pthread_mutex_unlock (&node_lock);

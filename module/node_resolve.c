@@ -1,11 +1,11 @@
-/* node-resolve.c --- host names looked up in short-lived helper threads,
+/* node_resolve.c --- host names looked up in short-lived helper threads,
    so that no look-up blocks the I/O thread or other connections.  */
 
 /* Copyright (C) 2026 The derl authors
    SPDX-License-Identifier: GPL-3.0-or-later */
 
 #define _GNU_SOURCE
-#include "node-internal.h"
+#include "node_internal.h"
 
 #include <netdb.h>
 #include <signal.h>
@@ -40,7 +40,7 @@ resolve_main (void *arg)
     }
 
   pthread_mutex_lock (&node_lock);
-  conn *c = find_conn (job->id);
+  conn *c = find_conn_locked (job->id);
   if (c && c->state == C_RESOLVING && !node_stopping)
     {
       if (rc != 0 || !res)
@@ -55,7 +55,7 @@ resolve_main (void *arg)
           memcpy (&c->addr, res->ai_addr, res->ai_addrlen);
           c->addr_len = res->ai_addrlen;
           c->state = C_EPMD_CONNECT;
-          c->fd = FD_TO_OPEN;
+          c->net.fd = FD_TO_OPEN;
         }
       node_wake_io_thread ();
     }
@@ -68,7 +68,7 @@ resolve_main (void *arg)
 }
 
 bool
-start_resolver (conn *c)
+start_resolver_locked (conn *c)
 {
   resolve_job *job = calloc (1, sizeof *job);
   if (!job || !(job->host = strdup (c->host)))

@@ -1,11 +1,13 @@
-/* node-events.c --- the queue of events for Lisp, counted by the memory
-   each one really holds, and handed over in bounded batches.  */
+/* node_events.c --- the queue of events for Lisp, counted by the memory
+   each one really holds, and handed over in bounded batches; and how
+   Lisp is woken for it: a byte down Emacs's pipe, or, while the main
+   thread waits in the module (node_wait.c), its own eventfd.  */
 
 /* Copyright (C) 2026 The derl authors
    SPDX-License-Identifier: GPL-3.0-or-later */
 
 #define _GNU_SOURCE
-#include "node-internal.h"
+#include "node_internal.h"
 #include "stamps.h"
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 /* Under node_lock.  */
@@ -25,7 +28,7 @@ static size_t queued_bytes;
 #define QUEUE_HIGH_WATER ((size_t) 16 << 20)
 /* What malloc keeps beside each block, roughly.  */
 #define MALLOC_OVERHEAD 16
-/* REFUSED events among them: node-listen.c keeps their number small
+/* REFUSED events among them: node_listen.c keeps their number small
    whatever a flood of connections does.  */
 static size_t queued_refusals;
 static int event_fd = -1;
@@ -85,7 +88,7 @@ signal_lisp_locked (void)
 void
 wake_lisp_locked (void)
 {
-  if (node_is_running && pthread_equal (pthread_self (), node_io_thread))
+  if (node_on_io_thread_locked ())
     signal_lisp_locked ();
   else
     {
@@ -99,6 +102,116 @@ signal_owed_locked (void)
 {
   if (lisp_signal_owed && events_head)
     signal_lisp_locked ();
+}
+
+/* ---------------------------------------------------------------- */
+/* The waiting main thread */
+
+/* All under node_lock.  */
+
+/* Wakes the main thread's poll: events queued by another thread.  */
+static int waiter_fd = -1;
+
+/* The main thread is inside node_wait_events.  */
+static bool main_waiting;
+static pthread_t waiting_thread;
+
+/* Events were queued while the main thread waited, and no wake-up
+   byte went to Emacs's pipe for them: the waiter takes them itself,
+   and node_wait_done writes the byte if it leaves some behind.  */
+static bool wake_held;
+
+/* The I/O thread owes the waiting main thread a wake-up: given just
+   before it lets go of node_lock, so that the main thread does not
+   wake only to wait for the lock.  */
+static bool waiter_owed;
+
+static void
+wake_waiter (void)
+{
+  if (waiter_fd < 0)
+    return;
+  uint64_t one = 1;
+  ssize_t n = write (waiter_fd, &one, sizeof one);
+  (void) n;  /* a full counter already wakes it */
+}
+
+/* A first event was queued: when the main thread waits in the module,
+   see that it wakes (FRAME: stamp it) and return true; false when
+   Lisp must be woken through the pipe.  */
+static bool
+waiter_takes_event_locked (bool frame)
+{
+  if (!main_waiting)
+    return false;
+  wake_held = true;
+  pthread_t self = pthread_self ();
+  bool by_self = pthread_equal (self, waiting_thread);
+  if (!by_self && node_on_io_thread_locked ())
+    {
+      waiter_owed = true;  /* stamped when given */
+      return true;
+    }
+  if (!by_self)  /* else it read the event itself, and is awake */
+    wake_waiter ();
+  if (frame && stamps_on ())
+    {
+      stamp (STAMP_WOKE);
+      stamp_by_set (true, by_self ? STAMP_BY_SELF : STAMP_BY_WAITER);
+    }
+  return true;
+}
+
+void
+signal_waiter_locked (void)
+{
+  if (waiter_owed)
+    {
+      waiter_owed = false;
+      wake_waiter ();
+      if (stamps_on ())
+        {
+          stamp (STAMP_WOKE);
+          stamp_by_set (true, STAMP_BY_WAITER);
+        }
+    }
+}
+
+int
+events_waiter_fd_locked (void)
+{
+  if (waiter_fd < 0)
+    waiter_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+  return waiter_fd;
+}
+
+void
+events_wait_begin_locked (void)
+{
+  main_waiting = true;
+  waiting_thread = pthread_self ();
+}
+
+void
+events_wait_end_locked (void)
+{
+  main_waiting = false;
+}
+
+void
+events_waiter_woken_locked (void)
+{
+  uint64_t count;
+  ssize_t r = read (waiter_fd, &count, sizeof count);
+  (void) r;
+}
+
+void
+events_wait_done_locked (void)
+{
+  if (wake_held && events_head)
+    wake_lisp_locked ();
+  wake_held = false;
 }
 
 /* Queue an event (node_lock held); tell Lisp when the queue was
@@ -193,7 +306,8 @@ node_take_events (void)
         events_tail = NULL;
     }
   queued_bytes -= bytes;
-  events_taken_locked (!events_head);
+  if (!events_head)
+    wake_held = false;
   if (events_head)
     wake_lisp_locked ();  /* the rest follows on the next wake-up; this
                              also wakes the I/O thread */
