@@ -117,7 +117,7 @@ to the end marker, how many arrived, and how many came out of order."
 
 (defun derl-bench--sink (count)
   "Receive {seq, I} into COUNT until `done'; see `derl-bench--stream'."
-  (erl-receive ()
+  (erl-receive (count)
       ((['seq i]
         (unless (eql i (aref count 0))
           (aset count 2 (1+ (aref count 2))))

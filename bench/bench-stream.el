@@ -84,7 +84,7 @@ Return (RATE RECEIVED DISORDERED), as all the receivers do."
   "Receive {seq, I} into COUNT until `done', as `derl-bench--sink' does.
 COUNT is [NEXT-EXPECTED RECEIVED DISORDERED END-TIME]; the name
 `derl-bench-stream-sink' is given up at the end."
-  (erl-receive ()
+  (erl-receive (count)
       ((['seq i]
         (unless (eql i (aref count 0))
           (aset count 2 (1+ (aref count 2))))
@@ -220,7 +220,7 @@ called directly, timed: stage 1, and again with the trace's text: 2;
 medians of three streams each).
 Those events are then handed to derl's Lisp as a real stream hands
 them, `derl--take-events' with `derl--module-events' giving them back
-in batches of the mean size a real stream had, to the same registered
+in the batches the module made, to the same registered
 `erl-receive' loop, once per stage with one part more switched on:
 3 the batch loop alone (`derl--handle-event' a no-op); 4 with it, up to
 the mailbox (`erl--send-local' a no-op); 5 into the mailbox, the
@@ -263,17 +263,36 @@ Both are what `memory-use-counts' returned."
         (and trace derl-trace-term-length)
         derl-max-message-memory))
 
-(defun derl-bench-stream--message (event)
-  "The message of the frame EVENT, or nil."
+(defun derl-bench-stream--messages (event)
+  "The messages of the frames EVENT holds, in order.
+Frames in a row come as one event: (frames ID CONTROL MESSAGE ...)
+or (traced-frames ID TEXT CONTROL MESSAGE ...)."
   (pcase event
-    (`(frame ,_ ,_ . ,message) (car message))
-    (`(traced-frame ,_ ,_ ,_ . ,message) (car message))))
+    (`(frames ,_ . ,items)
+     (cl-loop for (_control message) on items by #'cddr collect message))
+    (`(traced-frames ,_ . ,items)
+     (cl-loop for (_text _control message) on items by #'cdddr
+              collect message))))
+
+(defun derl-bench-stream--without-done (event)
+  "EVENT without its frame whose message is `done', or nil if none is left."
+  (let* ((traced (eq (car event) 'traced-frames))
+         (width (if traced 3 2))
+         (items (cddr event))
+         (kept nil))
+    (while items
+      (let ((frame (cl-subseq items 0 width)))
+        (unless (eq (car (last frame)) 'done)
+          (setq kept (append (reverse frame) kept)))
+        (setq items (nthcdr width items))))
+    (and kept (cons (car event) (cons (cadr event) (nreverse kept))))))
 
 (defun derl-bench-stream--capture (peer n trace)
   "Take the N messages of a stream from PEER off the module, unhandled.
 TRACE non-nil asks the module for the trace text too.  Return
-\(EVENTS SECONDS BYTES GC-SECONDS): the frames of the {seq, I} (the
-closing `done' left out), and what making them cost."
+\(BATCHES SECONDS BYTES GC-SECONDS): the batches of events as the
+module made them, holding the frames of the {seq, I} (the closing
+`done' left out), and what making them cost."
   (let ((filter (process-filter derl--events-process))
         (args (derl-bench-stream--module-args trace))
         (events nil)
@@ -298,10 +317,16 @@ closing `done' left out), and what making them cost."
                   (cl-incf seconds (nth 0 cost))
                   (cl-incf bytes (nth 1 cost))
                   (cl-incf collecting (nth 2 cost))
-                  (dolist (event batch)
-                    (if (eq (derl-bench-stream--message event) 'done)
-                        (setq done t)
-                      (push event events))))))))
+                  ;; The batches as the module made them, but the
+                  ;; closing `done'.
+                  (when (memq 'done (mapcan #'derl-bench-stream--messages
+                                            batch))
+                    (setq done t
+                          batch (delq nil (mapcar
+                                           #'derl-bench-stream--without-done
+                                           batch))))
+                  (when batch
+                    (push batch events)))))))
       (derl--module-wait-events nil)
       (set-process-filter derl--events-process filter))
     (list (nreverse events) seconds bytes collecting)))
@@ -320,14 +345,6 @@ Return the events of the first time and the median of each cost, as
           (cl-loop for k below 3
                    collect (derl-bench-median
                             (mapcar (lambda (c) (nth k c)) costs))))))
-
-(defun derl-bench-stream--batches (events size)
-  "EVENTS in lists of SIZE, in order."
-  (let (batches)
-    (while events
-      (push (cl-subseq events 0 (min size (length events))) batches)
-      (setq events (nthcdr size events)))
-    (nreverse batches)))
 
 (defun derl-bench-stream--match (message)
   "Match MESSAGE against the patterns of `derl-bench-stream--sink'.
@@ -425,9 +442,11 @@ and how many collections ran."
                  (derl-bench-stream--sink count)))
     (unwind-protect
         (let* ((derl-use-trace-buffer nil)
-               (off (derl-bench-stream--batches (car plain) batch-size))
-               (on (derl-bench-stream--batches (car traced) batch-size-on))
-               (messages (mapcar #'derl-bench-stream--message (car plain)))
+               (off (car plain))
+               (on (car traced))
+               (messages (cl-loop for batch in off
+                                  append (mapcan #'derl-bench-stream--messages
+                                                 batch)))
                (stage (lambda (batches s)
                         (derl-bench-stream--passes
                          (lambda () (derl-bench-stream--handle batches s)))))

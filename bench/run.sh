@@ -7,6 +7,8 @@
 #
 #   sh bench/run.sh                 every section
 #   BENCH_QUICK=1 sh bench/run.sh   fewer and smaller runs (development)
+#   BENCH_ONLY=stream sh bench/run.sh   the sections whose names begin
+#                                   with that (a basic regexp)
 #
 # Environment: EMACS, ERL, ERLC (as in the Makefile); BENCH_QUICK;
 # DERL_BENCH_RUNS (codec runs per figure, default 15), DERL_BENCH_PAIRS
@@ -111,6 +113,10 @@ failed=0
 section () {
     name=$1
     shift
+    if [ -n "${BENCH_ONLY:-}" ] && ! expr "$name" : "$BENCH_ONLY" >/dev/null
+    then
+        return 0
+    fi
     if ! "$EMACS" -Q --batch -L lisp -L test -L bench \
          --eval '(setq load-prefer-newer t)' -l bench-native "$@"; then
         printf '%s\t%s\t-\t-\tFAILED to run\n' "$name" "$name" \

@@ -230,11 +230,8 @@ not aimed at."
 (defun derl--handle-event (event)
   "Act on one EVENT from the module."
   (pcase event
-    (`(frame ,id ,control . ,message)
-     ;; No text: not even that of a frame handled further out.
-     (derl--handle-frame id nil control (car message)))
-    (`(traced-frame ,id ,text ,control . ,message)
-     (derl--handle-frame id text control (car message)))
+    (`(frames ,id . ,items) (derl--handle-frames id nil items))
+    (`(traced-frames ,id . ,items) (derl--handle-frames id t items))
     (`(up ,id ,_name ,creation ,flags)
      (let ((conn (gethash id derl--by-id)))
        (when conn
@@ -297,13 +294,28 @@ Emacs" what (and conn (derl-connection-node conn)))
        (when handler
          (funcall handler event))))))
 
-(defun derl--handle-frame (id text control message)
-  "Dispatch CONTROL and MESSAGE, which came over connection ID.
-TEXT is what the module printed of the frame's trace line, or nil."
-  (let ((conn (gethash id derl--by-id))
-        (derl--frame-text text))
+(defun derl--handle-frames (id traced items)
+  "Dispatch, in order, the frames ITEMS that came over connection ID.
+ITEMS holds CONTROL and MESSAGE (nil for none) of each frame, and
+before them, when TRACED, what the module printed of its trace
+line (nil when it did not).  An error in one frame's handler is
+reported, and the next frames are handled."
+  (let ((conn (gethash id derl--by-id)))
     (when conn
-      (derl--dispatch conn control message))))
+      (while items
+        (let ((text (and traced (pop items)))
+              (control (pop items))
+              (message (pop items)))
+          (condition-case-unless-debug err
+              (if (or text derl--frame-text)
+                  ;; No text: not even that of a frame handled further
+                  ;; out.
+                  (let ((derl--frame-text text))
+                    (derl--dispatch conn control message))
+                (derl--dispatch conn control message))
+            (error (message "derl: error handling a message from %s: %s"
+                            (derl-connection-node conn)
+                            (error-message-string err)))))))))
 
 (defun derl--run-hook-quittably (hook &rest args)
   "Run HOOK with ARGS, letting \\[keyboard-quit] stop a runaway function.

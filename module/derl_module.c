@@ -29,7 +29,7 @@ static bool initialized;
 /* Symbols, all interned once at load.  */
 
 /* The events.  */
-static emacs_value Qframe, Qtraced_frame, Qbad_frame, Qtoo_big, Qup, Qdown,
+static emacs_value Qframes, Qtraced_frames, Qbad_frame, Qtoo_big, Qup, Qdown,
     Qepmd_error, Qepmd_port, Qepmd_names, Qderl_busy, Qlistening, Qaccepted,
     Qrefused, Qmerged, Qderl_tls_error;
 /* The options of connecting and listening.  */
@@ -46,8 +46,8 @@ static bool
 intern_symbols (emacs_env *env)
 {
   static const elisp_symbol_def symbols[] = {
-    { &Qframe, "frame" },           { &Qbad_frame, "bad-frame" },
-    { &Qtraced_frame, "traced-frame" }, { &Qtoo_big, "too-big" },
+    { &Qframes, "frames" },         { &Qbad_frame, "bad-frame" },
+    { &Qtraced_frames, "traced-frames" }, { &Qtoo_big, "too-big" },
     { &Qup, "up" },                 { &Qdown, "down" },
     { &Qepmd_error, "epmd-error" }, { &Qepmd_port, "epmd-port" },
     { &Qepmd_names, "epmd-names" }, { &Qderl_busy, "derl-busy" },
@@ -785,62 +785,71 @@ too_big_event (emacs_env *env, const node_event *ev,
   return elisp_list (env, 4, items);
 }
 
-/* (frame ID CONTROL [MESSAGE]), or (bad-frame ID REASON) when a term
-   does not decode, or (too-big ...) when the frame would cost Emacs
-   more than MAX_MEMORY bytes (0: no limit).  With TRACE_LIMIT non-zero,
-   a frame whose trace line the module printed is (traced-frame ID TEXT
-   CONTROL [MESSAGE]): see frame_trace_text.  NULL with a quit pending:
-   the frame is left as it is, to be decoded again from the start.  */
-static emacs_value
-frame_event (emacs_env *env, const node_event *ev, const lispterm_options *opt,
-             size_t trace_limit, uint64_t max_memory)
+/* What a frame made: its terms, or another event in their place.  */
+typedef enum { FRAME_TERMS, FRAME_OTHER, FRAME_QUIT } frame_outcome;
+
+/* A frame's terms: TEXT, its trace line's terms as the module printed
+   them (nil when it did not), CONTROL and MESSAGE (nil for none).  */
+typedef struct
+{
+  emacs_value text, control, message;
+} frame_parts;
+
+/* Make the terms of frame EV into PARTS (FRAME_TERMS).  When a term
+   does not decode, *OTHER is (bad-frame ID REASON); when the frame
+   would cost Emacs more than MAX_MEMORY bytes (0: no limit), (too-big
+   ...) (FRAME_OTHER).  With TRACE_LIMIT non-zero, the module prints
+   the frame's trace line where it can: see frame_trace_text.
+   FRAME_QUIT with a quit pending: the frame is left as it is, to be
+   decoded again from the start.  */
+static frame_outcome
+frame_terms (emacs_env *env, const node_event *ev, const lispterm_options *opt,
+             size_t trace_limit, uint64_t max_memory, frame_parts *parts,
+             emacs_value *other)
 {
   uint64_t control_cost;
   uint64_t cost = frame_cost (ev, opt, &control_cost);
   if (max_memory && cost > max_memory)
-    return too_big_event (env, ev, opt, cost, control_cost <= max_memory);
+    {
+      *other = too_big_event (env, ev, opt, cost, control_cost <= max_memory);
+      return *other ? FRAME_OTHER : FRAME_QUIT;
+    }
 
   const char *why = NULL;
-  emacs_value items[5];
-  items[0] = Qframe;
-  items[1] = elisp_integer (env, ev->id);
-  emacs_value *terms = items + 2;
+  parts->text = Qnil;
+  parts->message = Qnil;
   if (trace_limit)
     {
       emacs_value text = frame_trace_text (env, ev, opt->binaries_tagged,
                                            trace_limit);
       if (!elisp_ok (env))
-        return NULL;
+        return elisp_quit_pending (env) ? FRAME_QUIT : FRAME_OTHER;
       if (text)
-        {
-          items[0] = Qtraced_frame;
-          items[2] = text;
-          terms = items + 3;
-        }
+        parts->text = text;
     }
   /* Garbage collection is held off while one big frame is built (a
      collection would mark the half-built term again and again), and
      never longer: the frame's cost is bounded by MAX_MEMORY.  */
   emacs_value gc = cost >= GC_HOLD_MIN ? elisp_gc_hold (env) : NULL;
+  emacs_value control = NULL;
   if (elisp_ok (env))
-    terms[0] = frame_term (env, ev, ev->frame.control_offset,
-                           ev->frame.control_len, opt, &why);
-  else
-    terms[0] = NULL;
-  ptrdiff_t n = terms + 1 - items;
-  if (terms[0] && ev->frame.message_len)
+    control = frame_term (env, ev, ev->frame.control_offset,
+                          ev->frame.control_len, opt, &why);
+  if (control && ev->frame.message_len)
     {
-      terms[1] = frame_term (env, ev, ev->frame.message_offset,
-                             ev->frame.message_len, opt, &why);
-      n++;
-      if (!terms[1])
-        terms[0] = NULL;
+      parts->message = frame_term (env, ev, ev->frame.message_offset,
+                                   ev->frame.message_len, opt, &why);
+      if (!parts->message)
+        control = NULL;
     }
   elisp_gc_restore (env, gc);
-  if (terms[0] && elisp_ok (env))
-    return elisp_list (env, n, items);
+  if (control && elisp_ok (env))
+    {
+      parts->control = control;
+      return FRAME_TERMS;
+    }
   if (elisp_quit_pending (env))
-    return NULL;  /* not an error: the caller keeps the frame */
+    return FRAME_QUIT;  /* not an error: the caller keeps the frame */
   if (!elisp_ok (env))
     {
       /* An Emacs limit (integer-width, memory): report, don't lose the
@@ -848,9 +857,10 @@ frame_event (emacs_env *env, const node_event *ev, const lispterm_options *opt,
       env->non_local_exit_clear (env);
       why = "the message exceeds an Emacs limit";
     }
-  items[0] = Qbad_frame;
-  items[2] = elisp_string (env, why ? why : "cannot decode");
-  return elisp_list (env, 3, items);
+  emacs_value items[3] = { Qbad_frame, elisp_integer (env, ev->id),
+                           elisp_string (env, why ? why : "cannot decode") };
+  *other = elisp_list (env, 3, items);
+  return elisp_ok (env) ? FRAME_OTHER : FRAME_QUIT;
 }
 
 /* (epmd-names ID ((NAME . PORT) ...)), in EPMD's order.  */
@@ -888,9 +898,9 @@ refused_event (emacs_env *env, const node_event *ev, emacs_value id)
   return elisp_list (env, 9, items);
 }
 
+/* EV, any event but a frame, as a Lisp value.  */
 static emacs_value
-event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt,
-             size_t trace_limit, uint64_t max_memory)
+event_value (emacs_env *env, const node_event *ev)
 {
   emacs_value id = elisp_integer (env, ev->id);
   emacs_value items[5];
@@ -913,7 +923,7 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt,
       items[3] = elisp_string (env, ev->reason);
       return elisp_list (env, 4, items);
     case NODE_EV_FRAME:
-      return frame_event (env, ev, opt, trace_limit, max_memory);
+      break;  /* see frame_group */
     case NODE_EV_EPMD_PORT:
       items[0] = Qepmd_port;
       items[1] = id;
@@ -939,15 +949,13 @@ event_value (emacs_env *env, const node_event *ev, const lispterm_options *opt,
   return Qnil;
 }
 
-/* EV as a Lisp value; when making it failed, (bad-frame ID REASON) with
-   the error's message, so Lisp reports it rather than losing it.  NULL
-   with a quit pending: EV is not taken.  */
+/* EV, any event but a frame, as a Lisp value; when making it failed,
+   (bad-frame ID REASON) with the error's message, so Lisp reports it
+   rather than losing it.  NULL with a quit pending: EV is not taken.  */
 static emacs_value
-event_or_report (emacs_env *env, const node_event *ev,
-                 const lispterm_options *opt, size_t trace_limit,
-                 uint64_t max_memory)
+event_or_report (emacs_env *env, const node_event *ev)
 {
-  emacs_value v = event_value (env, ev, opt, trace_limit, max_memory);
+  emacs_value v = event_value (env, ev);
   if (elisp_ok (env))
     return v;
   if (elisp_quit_pending (env))
@@ -958,11 +966,55 @@ event_or_report (emacs_env *env, const node_event *ev,
   return elisp_ok (env) ? v : NULL;
 }
 
+/* Frames in a row from one connection, made into one event:
+   (frames ID CONTROL MESSAGE ...) or, while the module prints trace
+   lines, (traced-frames ID TEXT CONTROL MESSAGE ...): two or three
+   conses a frame, where an event of its own took five.  */
+typedef struct
+{
+  emacs_value items[2 + 3 * NODE_BATCH_EVENTS];
+  size_t n;      /* items used; 0: no group under way */
+  uint64_t id;
+} frame_group;
+
+/* Add PARTS, of a frame of connection ID, to GROUP, first ending it
+   into VALUES when it holds another connection's.  */
+static void
+group_frame (emacs_env *env, frame_group *group, bool traced, uint64_t id,
+             const frame_parts *parts, emacs_value *values, size_t *n)
+{
+  if (group->n && group->id != id)
+    {
+      values[(*n)++] = elisp_list (env, (ptrdiff_t) group->n, group->items);
+      group->n = 0;
+    }
+  if (!group->n)
+    {
+      group->items[0] = traced ? Qtraced_frames : Qframes;
+      group->items[1] = elisp_integer (env, (intmax_t) id);
+      group->id = id;
+      group->n = 2;
+    }
+  if (traced)
+    group->items[group->n++] = parts->text;
+  group->items[group->n++] = parts->control;
+  group->items[group->n++] = parts->message;
+}
+
+/* End GROUP, if one is under way, into VALUES.  */
+static void
+end_group (emacs_env *env, frame_group *group, emacs_value *values, size_t *n)
+{
+  if (group->n)
+    values[(*n)++] = elisp_list (env, (ptrdiff_t) group->n, group->items);
+  group->n = 0;
+}
+
 /* (derl--module-events LOSSLESS MAX-DEPTH TRACE-LENGTH MAX-MEMORY): a
    batch of pending events, oldest first.  MAX-DEPTH nil means
    `erlext-max-depth'.  With TRACE-LENGTH a positive integer, the module
    prints the trace lines of messages it can, each term at most that
-   long: see frame_event.  A message that would cost Emacs more than
+   long: see frame_terms; frames come grouped, see frame_group.  A message that would cost Emacs more than
    MAX-MEMORY bytes (nil or 0: no limit) is not built: see
    too_big_event.
 
@@ -1003,26 +1055,49 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   node_event *evs = node_take_events ();
   /* A batch is at most NODE_BATCH_EVENTS events.  */
   emacs_value values[NODE_BATCH_EVENTS];
-  size_t n = 0;
+  static frame_group group;  /* the main thread's alone */
+  size_t n = 0, made = 0;
+  group.n = 0;
   node_event *e = evs, *last_done = NULL;
-  for (; e && n < NODE_BATCH_EVENTS; last_done = e, e = e->next)
+  for (; e && made < NODE_BATCH_EVENTS; last_done = e, e = e->next, made++)
     {
       if (elisp_quit_requested (env, opt.quits_inhibited))
         break;
-      bool stamped = e->kind == NODE_EV_FRAME && stamps_on ();
+      if (e->kind != NODE_EV_FRAME)
+        {
+          end_group (env, &group, values, &n);
+          emacs_value v = event_or_report (env, e);
+          if (!v)
+            break;
+          values[n++] = v;
+          continue;
+        }
+      bool stamped = stamps_on ();
       if (stamped)
         stamp (STAMP_DECODE_START);
-      emacs_value v = event_or_report (env, e, &opt, trace_limit,
-                                       max_memory);
+      frame_parts parts;
+      emacs_value other = NULL;
+      frame_outcome outcome = frame_terms (env, e, &opt, trace_limit,
+                                           max_memory, &parts, &other);
       if (stamped)
         stamp (STAMP_DECODE_END);
-      if (!v)
+      if (outcome == FRAME_QUIT)
         break;
-      values[n++] = v;
+      if (outcome == FRAME_TERMS)
+        group_frame (env, &group, trace_limit != 0, e->id, &parts, values,
+                     &n);
+      else
+        {
+          end_group (env, &group, values, &n);
+          values[n++] = other;
+        }
     }
   /* With quits inhibited, a quit is ours: `quit-flag' says it still.  */
   if (opt.quits_inhibited)
     elisp_take_quit (env);
+  /* The frames grouped so far were made: they go with the batch.  */
+  if (elisp_ok (env))
+    end_group (env, &group, values, &n);
   emacs_value result = Qnil;
   if (elisp_ok (env) && n > 0)
     result = elisp_list (env, (ptrdiff_t) n, values);

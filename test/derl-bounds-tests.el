@@ -185,11 +185,13 @@ from the module meanwhile: the caller has stopped the event filter."
       (accept-process-output nil 0.02))))
 
 (defun derl-bounds--messages (events)
-  "The messages of the frame EVENTS, none of them a `bad-frame'."
+  "The messages of the frames in EVENTS, none of them a `bad-frame'.
+The frames come untraced: (frames ID CONTROL MESSAGE ...)."
   (cl-loop for e in events
            do (should-not (eq (car e) 'bad-frame))
-           when (eq (car e) 'frame)
-           collect (nth 3 e)))
+           when (eq (car e) 'frames)
+           append (cl-loop for (_control message) on (cddr e) by #'cddr
+                           collect message)))
 
 (defun derl-bounds--check-whole (messages numbers)
   "MESSAGES are the test messages NUMBERS, in order, each whole."
