@@ -302,20 +302,28 @@ line (nil when it did not).  An error in one frame's handler is
 reported, and the next frames are handled."
   (let ((conn (gethash id derl--by-id)))
     (when conn
-      (while items
-        (let ((text (and traced (pop items)))
-              (control (pop items))
-              (message (pop items)))
-          (condition-case-unless-debug err
-              (if (or text derl--frame-text)
-                  ;; No text: not even that of a frame handled further
-                  ;; out.
-                  (let ((derl--frame-text text))
-                    (derl--dispatch conn control message))
+      (if (and traced derl-use-trace-buffer)
+          ;; Each message's trace line goes in without a buffer switch.
+          (derl-trace-with-pending (derl-connection-node conn)
+            (derl--dispatch-frames conn traced items))
+        (derl--dispatch-frames conn traced items)))))
+
+(defun derl--dispatch-frames (conn traced items)
+  "Dispatch the frames ITEMS of CONN, as `derl--handle-frames' says."
+  (while items
+    (let ((text (and traced (pop items)))
+          (control (pop items))
+          (message (pop items)))
+      (condition-case-unless-debug err
+          (if (or text derl--frame-text)
+              ;; No text: not even that of a frame handled further
+              ;; out.
+              (let ((derl--frame-text text))
                 (derl--dispatch conn control message))
-            (error (message "derl: error handling a message from %s: %s"
-                            (derl-connection-node conn)
-                            (error-message-string err)))))))))
+            (derl--dispatch conn control message))
+        (error (message "derl: error handling a message from %s: %s"
+                        (derl-connection-node conn)
+                        (error-message-string err)))))))
 
 (defun derl--run-hook-quittably (hook &rest args)
   "Run HOOK with ARGS, letting \\[keyboard-quit] stop a runaway function.

@@ -281,12 +281,31 @@ Lines are gathered and written together; \\[derl-trace-flush], or
                (derl-trace-buffer (format " *derl-trace-pending %s*" node))
                derl-trace--pending))))
 
+(defmacro derl-trace--in-pending (node &rest body)
+  "Run BODY in NODE's pending trace buffer.
+When that buffer is current already (see `derl-trace-with-pending'),
+there is no switch, which costs more than the line's printing."
+  (declare (indent 1) (debug t))
+  (let ((buffer (make-symbol "buffer")))
+    `(let ((,buffer (derl-trace--pending-buffer ,node)))
+       (if (eq ,buffer (current-buffer))
+           (progn ,@body)
+         (with-current-buffer ,buffer ,@body)))))
+
+(defmacro derl-trace-with-pending (node &rest body)
+  "Run BODY with NODE's pending trace buffer current.
+Trace lines of NODE printed meanwhile go in without a buffer switch
+each: for a batch of messages from one node.  BODY must not care
+which buffer is current."
+  (declare (indent 1) (debug t))
+  `(with-current-buffer (derl-trace--pending-buffer ,node) ,@body))
+
 (defmacro derl-trace--appending (node direction text &rest body)
   "Append a line to NODE's pending trace: the mark for DIRECTION, TEXT, BODY.
 BODY inserts the rest of the line at point."
   (declare (indent 3) (debug t))
   `(progn
-     (with-current-buffer (derl-trace--pending-buffer ,node)
+     (derl-trace--in-pending ,node
        ;; Nothing watches this buffer; the hooks would cost more than
        ;; the printing.
        (let ((inhibit-modification-hooks t))
