@@ -266,26 +266,28 @@ Both are what `memory-use-counts' returned."
 (defun derl-bench-stream--messages (event)
   "The messages of the frames EVENT holds, in order.
 Frames in a row come as one event: (frames ID CONTROL MESSAGE ...)
-or (traced-frames ID TEXT CONTROL MESSAGE ...)."
+or (traced-frames ID TEXTS END CONTROL MESSAGE ...)."
   (pcase event
     (`(frames ,_ . ,items)
      (cl-loop for (_control message) on items by #'cddr collect message))
-    (`(traced-frames ,_ . ,items)
-     (cl-loop for (_text _control message) on items by #'cdddr
+    (`(traced-frames ,_ ,_ . ,items)
+     (cl-loop for (_end _control message) on items by #'cdddr
               collect message))))
 
 (defun derl-bench-stream--without-done (event)
-  "EVENT without its frame whose message is `done', or nil if none is left."
+  "EVENT without its frame whose message is `done', or nil if none is left.
+That frame is the stream's last: the texts before it keep their places."
   (let* ((traced (eq (car event) 'traced-frames))
          (width (if traced 3 2))
-         (items (cddr event))
+         (head (if traced (cl-subseq event 0 3) (cl-subseq event 0 2)))
+         (items (nthcdr (length head) event))
          (kept nil))
     (while items
       (let ((frame (cl-subseq items 0 width)))
         (unless (eq (car (last frame)) 'done)
           (setq kept (append (reverse frame) kept)))
         (setq items (nthcdr width items))))
-    (and kept (cons (car event) (cons (cadr event) (nreverse kept))))))
+    (and kept (append head (nreverse kept)))))
 
 (defun derl-bench-stream--capture (peer n trace)
   "Take the N messages of a stream from PEER off the module, unhandled.

@@ -55,10 +55,17 @@ they are not even evaluated while `derl-use-trace-buffer' is nil."
                         ,@terms))))
 
 (defvar derl--frame-text nil
-  "What the module printed of the frame being handled, or nil.
+  "Where what the module printed of the frame being handled ends, or nil.
 The text of its trace line after the label, for a SEND, SEND_SENDER
 or REG_SEND whose terms the module could print itself (see
-`derl--trace-message').")
+`derl--trace-message'), is in the buffer `derl--frame-texts', from
+`derl--frame-text-start' to this position.")
+
+(defvar derl--frame-text-start nil
+  "Where the text of `derl--frame-text' begins.")
+
+(defvar derl--frame-texts nil
+  "The buffer that holds the texts of the frames being handled.")
 
 (defmacro derl--trace-message (conn label &rest terms)
   "Log the line LABEL TERMS of the incoming message handled now on CONN.
@@ -66,7 +73,8 @@ The module's text of it, `derl--frame-text', is used when there is
 one; otherwise TERMS are printed as `derl--trace-terms' does."
   `(when derl-use-trace-buffer
      (if derl--frame-text
-         (derl-trace--text-line (derl-connection-node ,conn) 'input ,label
+         (derl-trace--span-line (derl-connection-node ,conn) 'input ,label
+                                derl--frame-texts derl--frame-text-start
                                 derl--frame-text)
        (derl--trace-terms ,conn 'input ,label ,@terms))))
 

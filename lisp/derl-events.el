@@ -294,36 +294,59 @@ Emacs" what (and conn (derl-connection-node conn)))
        (when handler
          (funcall handler event))))))
 
+(defvar derl--texts-depth 0
+  "How many batches of traced frames are being handled, one inside another.")
+
+(defun derl--texts-buffer (texts)
+  "A buffer holding TEXTS, the trace texts of a batch of frames.
+One buffer a depth of batches handled one inside another (a handler
+may wait, and handle the next batch meanwhile)."
+  (let ((buffer (get-buffer-create
+                 (format " *derl-texts %d*" derl--texts-depth))))
+    (with-current-buffer buffer
+      (let ((inhibit-modification-hooks t))
+        (erase-buffer)
+        (insert texts)))
+    buffer))
+
 (defun derl--handle-frames (id traced items)
   "Dispatch, in order, the frames ITEMS that came over connection ID.
-ITEMS holds CONTROL and MESSAGE (nil for none) of each frame, and
-before them, when TRACED, what the module printed of its trace
-line (nil when it did not).  An error in one frame's handler is
-reported, and the next frames are handled."
+ITEMS holds CONTROL and MESSAGE (nil for none) of each frame; when
+TRACED, after TEXTS, what the module printed of their trace lines,
+and before each frame's CONTROL where its text ends in TEXTS (nil
+when the module did not print it).  An error in one frame's handler
+is reported, and the next frames are handled."
   (let ((conn (gethash id derl--by-id)))
     (when conn
-      (if (and traced derl-use-trace-buffer)
-          ;; Each message's trace line goes in without a buffer switch.
-          (derl-trace-with-pending (derl-connection-node conn)
-            (derl--dispatch-frames conn traced items))
-        (derl--dispatch-frames conn traced items)))))
+      (if (not traced)
+          (derl--dispatch-frames conn nil items)
+        (let ((derl--texts-depth (1+ derl--texts-depth)))
+          (derl--dispatch-frames conn (derl--texts-buffer (car items))
+                                 (cdr items)))))))
 
-(defun derl--dispatch-frames (conn traced items)
-  "Dispatch the frames ITEMS of CONN, as `derl--handle-frames' says."
-  (while items
-    (let ((text (and traced (pop items)))
-          (control (pop items))
-          (message (pop items)))
-      (condition-case-unless-debug err
-          (if (or text derl--frame-text)
-              ;; No text: not even that of a frame handled further
-              ;; out.
-              (let ((derl--frame-text text))
-                (derl--dispatch conn control message))
-            (derl--dispatch conn control message))
-        (error (message "derl: error handling a message from %s: %s"
-                        (derl-connection-node conn)
-                        (error-message-string err)))))))
+(defun derl--dispatch-frames (conn texts items)
+  "Dispatch the frames ITEMS of CONN, each with its trace text.
+ITEMS are as for `derl--handle-frames'; TEXTS is the buffer of their
+trace texts, or nil when untraced."
+  (let ((start 1)
+        (derl--frame-texts texts))
+    (while items
+      (let ((end (and texts (pop items)))
+            (control (pop items))
+            (message (pop items)))
+        (condition-case-unless-debug err
+            (if (or end derl--frame-text)
+                ;; No text: not even that of a frame handled further
+                ;; out.
+                (let ((derl--frame-text (and end (1+ end)))
+                      (derl--frame-text-start start))
+                  (derl--dispatch conn control message))
+              (derl--dispatch conn control message))
+          (error (message "derl: error handling a message from %s: %s"
+                          (derl-connection-node conn)
+                          (error-message-string err))))
+        (when end
+          (setq start (1+ end)))))))
 
 (defun derl--run-hook-quittably (hook &rest args)
   "Run HOOK with ARGS, letting \\[keyboard-quit] stop a runaway function.

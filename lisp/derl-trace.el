@@ -283,22 +283,14 @@ Lines are gathered and written together; \\[derl-trace-flush], or
 
 (defmacro derl-trace--in-pending (node &rest body)
   "Run BODY in NODE's pending trace buffer.
-When that buffer is current already (see `derl-trace-with-pending'),
-there is no switch, which costs more than the line's printing."
+When that buffer is current already there is no switch, which costs
+more than the line's printing."
   (declare (indent 1) (debug t))
   (let ((buffer (make-symbol "buffer")))
     `(let ((,buffer (derl-trace--pending-buffer ,node)))
        (if (eq ,buffer (current-buffer))
            (progn ,@body)
          (with-current-buffer ,buffer ,@body)))))
-
-(defmacro derl-trace-with-pending (node &rest body)
-  "Run BODY with NODE's pending trace buffer current.
-Trace lines of NODE printed meanwhile go in without a buffer switch
-each: for a batch of messages from one node.  BODY must not care
-which buffer is current."
-  (declare (indent 1) (debug t))
-  `(with-current-buffer (derl-trace--pending-buffer ,node) ,@body))
 
 (defmacro derl-trace--appending (node direction text &rest body)
   "Append a line to NODE's pending trace: the mark for DIRECTION, TEXT, BODY.
@@ -328,11 +320,13 @@ appears in the buffer within `derl-trace-delay' seconds."
       (insert " ")
       (derl-trace-insert-term term))))
 
-(defun derl-trace--text-line (node direction label text)
-  "Append the line LABEL TEXT to NODE's trace, marked for DIRECTION.
-TEXT is the line's terms as the module printed them."
+(defun derl-trace--span-line (node direction label buffer start end)
+  "Append the line LABEL and a text of BUFFER to NODE's trace.
+The text, from START to END, is the line's terms as the module
+printed them; the line is marked for DIRECTION."
   (derl-trace--appending node direction label
-    (insert " " text)))
+    (insert " ")
+    (insert-buffer-substring buffer start end)))
 
 (defun derl-trace--line (node direction text count &optional term1 term2 term3)
   "Append a line as `derl-trace-line' does, its COUNT terms given apart.

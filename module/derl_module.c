@@ -688,60 +688,62 @@ frame_term (emacs_env *env, const node_event *ev, size_t offset, size_t len,
    left to the Lisp printer.  */
 #define TRACE_TERM_MAX 1024
 
-/* What the trace line of a SEND, SEND_SENDER or REG_SEND frame shows
-   after its label: the terms derl.el's handlers print (the addressee,
-   the sender and name where there are, and the message), each at most
-   LIMIT characters.  NULL when the Lisp printer must print them.  */
-static emacs_value
-frame_trace_text (emacs_env *env, const node_event *ev, bool tagged,
-                  size_t limit)
+/* Room for the text of one trace line.  */
+#define TRACE_TEXT_MAX (3 * (TRACE_TERM_MAX + 1))
+
+/* Print into BUF (TRACE_TEXT_MAX bytes) what the trace line of a SEND,
+   SEND_SENDER or REG_SEND frame shows after its label: the terms
+   derl.el's handlers print (the addressee, the sender and name where
+   there are, and the message), each at most LIMIT characters, in
+   ASCII.  Return its length, or -1 when the Lisp printer must print
+   them.  */
+static ptrdiff_t
+frame_trace_print (const node_event *ev, bool tagged, size_t limit, char *buf)
 {
   if (!ev->frame.message_len || limit == 0 || limit > TRACE_TERM_MAX)
-    return NULL;
+    return -1;
   etf_reader r;
   frame_reader (&r, ev, ev->frame.control_offset, ev->frame.control_len);
   etf_item it;
   if (etf_read_item (&r, &it) != ETF_OK || it.kind != ETF_TUPLE)
-    return NULL;
+    return -1;
   uint32_t arity = it.v.arity;
   if (arity < 3 || arity > 4 || etf_read_item (&r, &it) != ETF_OK
       || it.kind != ETF_INT)
-    return NULL;
+    return -1;
   unsigned shown;   /* bit K: the control's element K */
   switch (it.v.i)
     {
     case DOP_SEND: shown = 1u << 2; break;
     case DOP_SEND_SENDER: shown = 1u << 1 | 1u << 2; break;
     case DOP_REG_SEND: shown = 1u << 1 | 1u << 3; break;
-    default: return NULL;
+    default: return -1;
     }
-  char buf[3 * (TRACE_TERM_MAX + 1)];
-  etf_text text = { buf, 0, sizeof buf };
+  etf_text text = { buf, 0, TRACE_TEXT_MAX };
   for (uint32_t k = 1; k < arity; k++)
     {
       if (!(shown & 1u << k))
         {
           if (etf_skip_terms (&r, 1) != ETF_OK)
-            return NULL;
+            return -1;
           continue;
         }
       if (text.len > 0)
         {
           if (text.len == text.cap)
-            return NULL;
+            return -1;
           buf[text.len++] = ' ';
         }
       if (!etf_print_term (&r, tagged, limit, &text))
-        return NULL;
+        return -1;
     }
   frame_reader (&r, ev, ev->frame.message_offset, ev->frame.message_len);
   if (text.len == text.cap)
-    return NULL;
+    return -1;
   buf[text.len++] = ' ';
   if (!etf_print_term (&r, tagged, limit, &text))
-    return NULL;
-  /* ASCII: unibyte makes one string, where UTF-8 would make two.  */
-  return elisp_unibyte (env, (const uint8_t *) buf, text.len);
+    return -1;
+  return (ptrdiff_t) text.len;
 }
 
 /* A frame whose terms cost Emacs less than this is built with garbage
@@ -788,24 +790,27 @@ too_big_event (emacs_env *env, const node_event *ev,
 /* What a frame made: its terms, or another event in their place.  */
 typedef enum { FRAME_TERMS, FRAME_OTHER, FRAME_QUIT } frame_outcome;
 
-/* A frame's terms: TEXT, its trace line's terms as the module printed
-   them (nil when it did not), CONTROL and MESSAGE (nil for none).  */
+/* A frame's terms: CONTROL and MESSAGE (nil for none), and the length
+   of its trace line's terms as the module printed them into the
+   caller's buffer (-1 when it did not).  */
 typedef struct
 {
-  emacs_value text, control, message;
+  emacs_value control, message;
+  ptrdiff_t text_len;
 } frame_parts;
 
 /* Make the terms of frame EV into PARTS (FRAME_TERMS).  When a term
    does not decode, *OTHER is (bad-frame ID REASON); when the frame
    would cost Emacs more than MAX_MEMORY bytes (0: no limit), (too-big
    ...) (FRAME_OTHER).  With TRACE_LIMIT non-zero, the module prints
-   the frame's trace line where it can: see frame_trace_text.
+   the frame's trace line into TEXT (TRACE_TEXT_MAX bytes) where it
+   can: see frame_trace_print.
    FRAME_QUIT with a quit pending: the frame is left as it is, to be
    decoded again from the start.  */
 static frame_outcome
 frame_terms (emacs_env *env, const node_event *ev, const lispterm_options *opt,
-             size_t trace_limit, uint64_t max_memory, frame_parts *parts,
-             emacs_value *other)
+             size_t trace_limit, uint64_t max_memory, char *text,
+             frame_parts *parts, emacs_value *other)
 {
   uint64_t control_cost;
   uint64_t cost = frame_cost (ev, opt, &control_cost);
@@ -816,17 +821,10 @@ frame_terms (emacs_env *env, const node_event *ev, const lispterm_options *opt,
     }
 
   const char *why = NULL;
-  parts->text = Qnil;
   parts->message = Qnil;
-  if (trace_limit)
-    {
-      emacs_value text = frame_trace_text (env, ev, opt->binaries_tagged,
-                                           trace_limit);
-      if (!elisp_ok (env))
-        return elisp_quit_pending (env) ? FRAME_QUIT : FRAME_OTHER;
-      if (text)
-        parts->text = text;
-    }
+  parts->text_len = trace_limit ? frame_trace_print (ev, opt->binaries_tagged,
+                                                     trace_limit, text)
+                                : -1;
   /* Garbage collection is held off while one big frame is built (a
      collection would mark the half-built term again and again), and
      never longer: the frame's cost is bounded by MAX_MEMORY.  */
@@ -968,53 +966,92 @@ event_or_report (emacs_env *env, const node_event *ev)
 
 /* Frames in a row from one connection, made into one event:
    (frames ID CONTROL MESSAGE ...) or, while the module prints trace
-   lines, (traced-frames ID TEXT CONTROL MESSAGE ...): two or three
-   conses a frame, where an event of its own took five.  */
+   lines, (traced-frames ID TEXTS END CONTROL MESSAGE ...): two or
+   three conses a frame, where an event of its own took five.  TEXTS
+   holds the trace texts the module printed for the group's frames, one
+   after another, in one unibyte string; END is where a frame's text
+   ends in it (it begins where the last one before it ended, or at 0),
+   or nil when the module did not print it.  */
 typedef struct
 {
-  emacs_value items[2 + 3 * NODE_BATCH_EVENTS];
+  emacs_value items[3 + 3 * NODE_BATCH_EVENTS];
   size_t n;      /* items used; 0: no group under way */
   uint64_t id;
+  bool traced;
+  char *texts;   /* the traced group's texts, malloc'd, kept for reuse */
+  size_t texts_len, texts_cap;
 } frame_group;
-
-/* Add PARTS, of a frame of connection ID, to GROUP, first ending it
-   into VALUES when it holds another connection's.  */
-static void
-group_frame (emacs_env *env, frame_group *group, bool traced, uint64_t id,
-             const frame_parts *parts, emacs_value *values, size_t *n)
-{
-  if (group->n && group->id != id)
-    {
-      values[(*n)++] = elisp_list (env, (ptrdiff_t) group->n, group->items);
-      group->n = 0;
-    }
-  if (!group->n)
-    {
-      group->items[0] = traced ? Qtraced_frames : Qframes;
-      group->items[1] = elisp_integer (env, (intmax_t) id);
-      group->id = id;
-      group->n = 2;
-    }
-  if (traced)
-    group->items[group->n++] = parts->text;
-  group->items[group->n++] = parts->control;
-  group->items[group->n++] = parts->message;
-}
 
 /* End GROUP, if one is under way, into VALUES.  */
 static void
 end_group (emacs_env *env, frame_group *group, emacs_value *values, size_t *n)
 {
-  if (group->n)
-    values[(*n)++] = elisp_list (env, (ptrdiff_t) group->n, group->items);
+  if (!group->n)
+    return;
+  if (group->traced)
+    group->items[2] = elisp_unibyte (env, (const uint8_t *) group->texts,
+                                     group->texts_len);
+  values[(*n)++] = elisp_list (env, (ptrdiff_t) group->n, group->items);
   group->n = 0;
+}
+
+/* Append LEN bytes of TEXT to GROUP's texts; false when out of memory.  */
+static bool
+group_text (frame_group *group, const char *text, size_t len)
+{
+  if (len > group->texts_cap - group->texts_len)
+    {
+      size_t cap = group->texts_cap ? group->texts_cap : 64 * 1024;
+      while (len > cap - group->texts_len)
+        cap *= 2;
+      char *texts = realloc (group->texts, cap);
+      if (!texts)
+        return false;
+      group->texts = texts;
+      group->texts_cap = cap;
+    }
+  memcpy (group->texts + group->texts_len, text, len);
+  group->texts_len += len;
+  return true;
+}
+
+/* Add PARTS, of a frame of connection ID, to GROUP, first ending it
+   into VALUES when it holds another connection's; TEXT is the frame's
+   trace text, PARTS.text_len bytes, when TRACED.  */
+static void
+group_frame (emacs_env *env, frame_group *group, bool traced, uint64_t id,
+             const frame_parts *parts, const char *text, emacs_value *values,
+             size_t *n)
+{
+  if (group->n && group->id != id)
+    end_group (env, group, values, n);
+  if (!group->n)
+    {
+      group->items[0] = traced ? Qtraced_frames : Qframes;
+      group->items[1] = elisp_integer (env, (intmax_t) id);
+      group->id = id;
+      group->traced = traced;
+      group->texts_len = 0;
+      group->n = 2;
+      if (traced)
+        group->items[group->n++] = Qnil;  /* TEXTS, at the end */
+    }
+  if (traced)
+    {
+      bool printed = parts->text_len >= 0
+                     && group_text (group, text, (size_t) parts->text_len);
+      group->items[group->n++]
+          = printed ? elisp_integer (env, (intmax_t) group->texts_len) : Qnil;
+    }
+  group->items[group->n++] = parts->control;
+  group->items[group->n++] = parts->message;
 }
 
 /* (derl--module-events LOSSLESS MAX-DEPTH TRACE-LENGTH MAX-MEMORY): a
    batch of pending events, oldest first.  MAX-DEPTH nil means
    `erlext-max-depth'.  With TRACE-LENGTH a positive integer, the module
    prints the trace lines of messages it can, each term at most that
-   long: see frame_terms; frames come grouped, see frame_group.  A message that would cost Emacs more than
+   long: see frame_trace_print; frames come grouped, see frame_group.  A message that would cost Emacs more than
    MAX-MEMORY bytes (nil or 0: no limit) is not built: see
    too_big_event.
 
@@ -1056,6 +1093,7 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
   /* A batch is at most NODE_BATCH_EVENTS events.  */
   emacs_value values[NODE_BATCH_EVENTS];
   static frame_group group;  /* the main thread's alone */
+  char text[TRACE_TEXT_MAX];
   size_t n = 0, made = 0;
   group.n = 0;
   node_event *e = evs, *last_done = NULL;
@@ -1078,14 +1116,14 @@ fevents (emacs_env *env, ptrdiff_t nargs, emacs_value *args, void *data)
       frame_parts parts;
       emacs_value other = NULL;
       frame_outcome outcome = frame_terms (env, e, &opt, trace_limit,
-                                           max_memory, &parts, &other);
+                                           max_memory, text, &parts, &other);
       if (stamped)
         stamp (STAMP_DECODE_END);
       if (outcome == FRAME_QUIT)
         break;
       if (outcome == FRAME_TERMS)
-        group_frame (env, &group, trace_limit != 0, e->id, &parts, values,
-                     &n);
+        group_frame (env, &group, trace_limit != 0, e->id, &parts, text,
+                     values, &n);
       else
         {
           end_group (env, &group, values, &n);

@@ -316,7 +316,7 @@ property `dialled' is set once a node has connected to it."
                                     sum (pcase (car e)
                                           ('frames (/ (length (cddr e)) 2))
                                           ('traced-frames
-                                           (/ (length (cddr e)) 3))
+                                           (/ (length (cdddr e)) 3))
                                           (_ 1)))
                            sizes)
                      events))

@@ -497,11 +497,11 @@ module where it can, then by Lisp alone; in both decoding modes."
           (traced 0))
       (derl-connect node)
       (let ((count (lambda (events)
-                     ;; (traced-frames ID TEXT CONTROL MESSAGE ...)
+                     ;; (traced-frames ID TEXTS END CONTROL MESSAGE ...)
                      (dolist (e events)
                        (when (eq (car e) 'traced-frames)
-                         (cl-loop for (text) on (cddr e) by #'cdddr
-                                  when text do (setq traced (1+ traced)))))
+                         (cl-loop for (end) on (cdddr e) by #'cdddr
+                                  when end do (setq traced (1+ traced)))))
                      events)))
         (advice-add 'derl--module-events :filter-return count)
         (unwind-protect
