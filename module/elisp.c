@@ -141,6 +141,10 @@ elisp_string (emacs_env *env, const char *s)
 emacs_value
 elisp_unibyte (emacs_env *env, const void *data, size_t len)
 {
+  /* Emacs copies with memcpy, which must not see a null pointer even
+     for no bytes: an empty buffer may have none.  */
+  if (len == 0)
+    data = "";
   return env->make_unibyte_string (env, (const char *) data, (ptrdiff_t) len);
 }
 
