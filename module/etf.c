@@ -598,14 +598,57 @@ etf_item_children (const etf_item *it)
     }
 }
 
-/* Skipping keeps one count of the terms still owed, so plain nesting
-   needs no stack at all.  Funs need to know where their free variables
-   end, so each open fun keeps a small frame on a heap stack.  */
+/* Walking terms keeps one count of the terms still owed, so plain
+   nesting needs no stack at all.  Funs need to know where their free
+   variables end, so each open fun keeps a small frame on a heap stack;
+   a copy also remembers where the fun's size goes in its output.  */
 typedef struct
 {
   uint64_t owed_after;
-  size_t end;
+  size_t end;      /* in the input */
+  size_t size_at;  /* in the output, when copying */
 } fun_frame;
+
+typedef struct
+{
+  fun_frame *frames;
+  size_t n, cap;
+} fun_stack;
+
+/* Push F onto S; false when memory runs out.  */
+static bool
+fun_stack_push (fun_stack *s, fun_frame f)
+{
+  if (s->n == s->cap)
+    {
+      size_t ncap = s->cap ? 2 * s->cap : 16;
+      fun_frame *nf = realloc (s->frames, ncap * sizeof *nf);
+      if (!nf)
+        return false;
+      s->frames = nf;
+      s->cap = ncap;
+    }
+  s->frames[s->n++] = f;
+  return true;
+}
+
+/* While no term is owed, close the innermost open fun of S: R must be
+   at its end; a copy into OUT (when not NULL) gets the fun's size.  The
+   terms owed around it are owed again.  */
+static etf_status
+fun_stack_close (fun_stack *s, etf_reader *r, uint64_t *owed, etf_buf *out)
+{
+  while (*owed == 0 && s->n > 0)
+    {
+      fun_frame f = s->frames[--s->n];
+      if (r->pos != f.end)
+        return etf_fail (r, r->pos, "fun free variables do not fill its size");
+      if (out)
+        etf_patch_u32 (out, f.size_at, (uint32_t) (out->len - f.size_at));
+      *owed = f.owed_after;
+    }
+  return ETF_OK;
+}
 
 /* Emacs's fixnums: 62 bits on a 64-bit Emacs.  */
 #define FIXNUM_MAX (((int64_t) 1 << 61) - 1)
@@ -671,63 +714,40 @@ etf_status
 etf_measure_terms (etf_reader *r, uint64_t count, etf_cost *cost)
 {
   uint64_t owed = count;
-  fun_frame *funs = NULL;
-  size_t nfuns = 0, cap = 0;
+  fun_stack funs = { NULL, 0, 0 };
   etf_status status = ETF_OK;
 
   for (;;)
     {
-      while (owed == 0 && nfuns > 0)
-        {
-          fun_frame f = funs[--nfuns];
-          if (r->pos != f.end)
-            {
-              status = etf_fail (r, r->pos,
-                                 "fun free variables do not fill its size");
-              goto out;
-            }
-          owed = f.owed_after;
-        }
-      if (owed == 0)
+      status = fun_stack_close (&funs, r, &owed, NULL);
+      if (status != ETF_OK || owed == 0)
         break;
       etf_item it;
       status = etf_read_item (r, &it);
       if (status != ETF_OK)
-        goto out;
+        break;
       owed--;
       /* A fun's free variables are checked, not decoded: its bytes
          are its cost.  */
-      if (cost && nfuns == 0)
+      if (cost && funs.n == 0)
         {
           cost->bytes += etf_item_cost (&it);
           cost->binaries += it.kind == ETF_BINARY;
         }
-      if (it.kind == ETF_FUN)
+      if (it.kind != ETF_FUN)
         {
-          if (nfuns == cap)
-            {
-              size_t ncap = cap ? 2 * cap : 16;
-              fun_frame *nf = realloc (funs, ncap * sizeof *nf);
-              if (!nf)
-                {
-                  status = ETF_NO_MEMORY;
-                  r->error = "out of memory";
-                  r->error_offset = it.offset;
-                  goto out;
-                }
-              funs = nf;
-              cap = ncap;
-            }
-          funs[nfuns].owed_after = owed;
-          funs[nfuns].end = it.v.fun.end;
-          nfuns++;
-          owed = it.v.fun.num_free;
+          owed += etf_item_children (&it);
+          continue;
         }
-      else
-        owed += etf_item_children (&it);
+      if (!fun_stack_push (&funs, (fun_frame){ owed, it.v.fun.end, 0 }))
+        {
+          etf_fail (r, it.offset, "out of memory");
+          status = ETF_NO_MEMORY;
+          break;
+        }
+      owed = it.v.fun.num_free;
     }
-out:
-  free (funs);
+  free (funs.frames);
   return status;
 }
 
@@ -852,74 +872,42 @@ copy_fun_header (etf_buf *out, const etf_reader *r, const etf_item *fun)
   return size_at;
 }
 
-typedef struct
-{
-  uint64_t owed_after;
-  size_t end;      /* in the input */
-  size_t size_at;  /* in the output */
-} fun_copy_frame;
-
 etf_status
 etf_copy_fun (etf_reader *r, const etf_item *fun, etf_buf *out)
 {
-  fun_copy_frame *funs = malloc (16 * sizeof *funs);
-  size_t nfuns = 0, cap = 16;
+  fun_stack funs = { NULL, 0, 0 };
   etf_status status = ETF_OK;
-  if (!funs)
-    {
-      etf_fail (r, fun->offset, "out of memory");
-      return ETF_NO_MEMORY;
-    }
-  funs[nfuns++] = (fun_copy_frame){ 0, fun->v.fun.end,
-                                    copy_fun_header (out, r, fun) };
-  uint64_t owed = fun->v.fun.num_free;
+  uint64_t owed = 0;
+  etf_item it = *fun;
   for (;;)
     {
-      while (owed == 0 && nfuns > 0)
-        {
-          fun_copy_frame f = funs[--nfuns];
-          if (r->pos != f.end)
-            {
-              status = etf_fail (r, r->pos,
-                                 "fun free variables do not fill its size");
-              goto out;
-            }
-          etf_patch_u32 (out, f.size_at, (uint32_t) (out->len - f.size_at));
-          owed = f.owed_after;
-        }
-      if (nfuns == 0)
-        break;
-      etf_item it;
-      status = etf_read_item (r, &it);
-      if (status != ETF_OK)
-        goto out;
-      owed--;
       if (it.kind != ETF_FUN)
         {
           copy_item_resolved (out, r, &it);
           owed += etf_item_children (&it);
-          continue;
         }
-      if (nfuns == cap)
+      else if (fun_stack_push (&funs, (fun_frame){ owed, it.v.fun.end, 0 }))
         {
-          fun_copy_frame *nf = realloc (funs, 2 * cap * sizeof *nf);
-          if (!nf)
-            {
-              etf_fail (r, it.offset, "out of memory");
-              status = ETF_NO_MEMORY;
-              goto out;
-            }
-          funs = nf;
-          cap *= 2;
+          funs.frames[funs.n - 1].size_at = copy_fun_header (out, r, &it);
+          owed = it.v.fun.num_free;
         }
-      funs[nfuns++] = (fun_copy_frame){ owed, it.v.fun.end,
-                                        copy_fun_header (out, r, &it) };
-      owed = it.v.fun.num_free;
+      else
+        {
+          etf_fail (r, it.offset, "out of memory");
+          status = ETF_NO_MEMORY;
+          break;
+        }
+      status = fun_stack_close (&funs, r, &owed, out);
+      if (status != ETF_OK || funs.n == 0)
+        break;
+      status = etf_read_item (r, &it);
+      if (status != ETF_OK)
+        break;
+      owed--;
     }
-  if (out->status != ETF_OK)
+  if (status == ETF_OK && out->status != ETF_OK)
     status = etf_fail (r, fun->offset, out->error);
-out:
-  free (funs);
+  free (funs.frames);
   return status;
 }
 

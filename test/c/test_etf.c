@@ -950,6 +950,38 @@ test_fun (void)
   free (buf);
 }
 
+/* A fun and its free variables copy to the bytes they came in when no
+   atom comes through a cache; a fun that does not fill its size fails.  */
+static void
+test_copy_fun (void)
+{
+  const uint8_t *funs[] = { fun_adder, fun_nested };
+  size_t lens[] = { sizeof fun_adder, sizeof fun_nested };
+  for (int k = 0; k < 2; k++)
+    {
+      etf_reader r;
+      etf_item it;
+      etf_buf out;
+      etf_buf_init (&out);
+      CHECK (first_item (&r, funs[k], lens[k], &it) == ETF_OK);
+      CHECK (etf_copy_fun (&r, &it, &out) == ETF_OK);
+      CHECK (etf_expect_end (&r) == ETF_OK);
+      CHECK (out.len == lens[k] - 1
+             && memcmp (out.data, funs[k] + 1, out.len) == 0);
+      etf_buf_free (&out);
+    }
+  uint8_t *buf = patched (fun_nested, sizeof fun_nested, 85, 83);
+  etf_reader r;
+  etf_item it;
+  etf_buf out;
+  etf_buf_init (&out);
+  CHECK (first_item (&r, buf, sizeof fun_nested, &it) == ETF_OK);
+  CHECK (etf_copy_fun (&r, &it, &out) == ETF_ERROR
+         && strstr (r.error, "do not fill"));
+  etf_buf_free (&out);
+  free (buf);
+}
+
 static void
 test_export (void)
 {
@@ -2008,6 +2040,7 @@ static const test_case tests[] = {
   TEST (test_port),
   TEST (test_reference),
   TEST (test_fun),
+  TEST (test_copy_fun),
   TEST (test_export),
   TEST (test_compressed),
   TEST (test_atom_cache_ref),
