@@ -75,16 +75,43 @@ recursive functions (garbage collection, `equal', printing)."
 (defconst erlext-empty-symbol (intern "")
   "The zero-length Lisp symbol, Erlang's atom ''.")
 
-(defun erlext--hash-table-flatten (table)
-  "Return TABLE's keys and values as one vector [K1 V1 K2 V2 ...]."
-  (let ((pairs (make-vector (* 2 (hash-table-count table)) nil))
-        (i 0))
-    (maphash (lambda (k v)
-               (aset pairs i k)
-               (aset pairs (1+ i) v)
-               (setq i (+ i 2)))
-             table)
-    pairs))
+(defvar erlext--pairs nil
+  "The vector `erlext--hash-table-flatten' is filling.")
+
+(defvar erlext--pairs-index 0
+  "Where `erlext--put-pair' puts the next key in `erlext--pairs'.")
+
+(defun erlext--put-pair (key value)
+  "Put KEY and VALUE next in `erlext--pairs'."
+  (aset erlext--pairs erlext--pairs-index key)
+  (aset erlext--pairs (1+ erlext--pairs-index) value)
+  (setq erlext--pairs-index (+ erlext--pairs-index 2)))
+
+(defun erlext--hash-table-flatten (table &optional into)
+  "Return TABLE's keys and values in a vector [K1 V1 K2 V2 ...].
+The vector is INTO when that is one long enough (what lies past the
+pairs is left as it was), else a new one.  The encoder passes the same
+vector for every map, so that a map makes no garbage: no closure, no
+vector."
+  (let* ((size (* 2 (hash-table-count table)))
+         (erlext--pairs (if (and into (<= size (length into)))
+                            into
+                          (make-vector size nil)))
+         (erlext--pairs-index 0))
+    (maphash #'erlext--put-pair table)
+    erlext--pairs))
+
+(defun erlext--list-chunk (list into count)
+  "Copy the first COUNT elements of LIST into the vector INTO.
+Stop early at LIST's end, proper or dotted.  Return the rest of LIST.
+The encoder reads a list so, through a vector it reuses, to make no
+garbage a list."
+  (let ((i 0))
+    (while (and (< i count) (consp list))
+      (aset into i (car list))
+      (setq list (cdr list)
+            i (1+ i)))
+    list))
 
 ;;;; Helpers the module calls
 

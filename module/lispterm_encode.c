@@ -17,20 +17,50 @@
 /* ---------------------------------------------------------------- */
 /* Encoding */
 
+/* Every object made costs collection time later (about 12 ns a byte
+   under Emacs's default threshold, more than a module call), so the
+   walk makes as few as it can: a list's elements are copied by Lisp a
+   chunk at a time, and a map's keys and values all at once, into a
+   scratch vector kept for each depth of open lists and maps and reused
+   by the next one at that depth.  */
 typedef enum
 {
   EF_ELEMENTS,  /* a vector's elements from index I; then nothing */
-  EF_LIST,      /* a proper list's elements (as a vector); then [] */
-  EF_DOTTED,    /* a dotted list: SEQ is the next cons; then TAIL */
+  EF_MAP,       /* a map's keys and values, laid out in SEQ */
+  EF_LIST,      /* a list, a chunk at a time in SEQ; then TAIL, or [] */
 } eframe_kind;
+
+/* The most elements of a list copied into a vector at once.  */
+#define LIST_CHUNK 256
 
 typedef struct
 {
   eframe_kind kind;
   emacs_value seq;
-  emacs_value tail;
-  intmax_t i, n;
+  emacs_value tail;   /* a dotted list's last cdr, else NULL */
+  emacs_value rest;   /* a list's conses not yet copied */
+  intmax_t i, n;      /* elements given, of N */
+  intmax_t at, filled;  /* a list's next and number of elements in SEQ */
 } encode_frame;
+
+typedef struct
+{
+  emacs_value vector;
+  intmax_t size;
+} scratch_vector;
+
+/* The atoms of the symbols encoded last.  Terms repeat their atoms
+   (record tags, keys, booleans), and a symbol found here by `eq' costs
+   no call for its name.  */
+#define ATOM_CACHE_SIZE 8
+#define ATOM_CACHE_BYTES 64
+
+typedef struct
+{
+  emacs_value symbol;
+  uint8_t len;
+  uint8_t bytes[ATOM_CACHE_BYTES];  /* the atom as written */
+} cached_atom;
 
 typedef struct
 {
@@ -39,6 +69,10 @@ typedef struct
   const lispterm_options *opt;
   encode_frame *frames;
   size_t nframes, frames_cap;
+  cached_atom atoms[ATOM_CACHE_SIZE];
+  unsigned natoms, next_atom;
+  scratch_vector *scratch;  /* one for each depth of open lists and maps */
+  size_t open_scratch, scratch_len, scratch_cap;
 } encoder;
 
 void
@@ -167,13 +201,32 @@ symbol_utf8 (encoder *e, emacs_value sym, char *buf, size_t *len)
 static bool
 put_symbol (encoder *e, emacs_value sym)
 {
+  emacs_env *env = e->env;
+  for (unsigned k = 0; k < e->natoms; k++)
+    if (env->eq (env, sym, e->atoms[k].symbol))
+      {
+        etf_put_bytes (e->out, e->atoms[k].bytes, e->atoms[k].len);
+        return true;
+      }
   char name[ATOM_BUF];
   size_t len;
   if (!symbol_utf8 (e, sym, name, &len))
     return false;
+  size_t start = e->out->len;
   etf_put_atom (e->out, (const uint8_t *) name, len);
   if (e->out->status != ETF_OK)
     return encode_error (e, e->out->error, sym);
+  size_t written = e->out->len - start;
+  if (written <= ATOM_CACHE_BYTES)
+    {
+      cached_atom *slot = &e->atoms[e->next_atom];
+      e->next_atom = (e->next_atom + 1) % ATOM_CACHE_SIZE;
+      if (e->natoms < ATOM_CACHE_SIZE)
+        e->natoms++;
+      slot->symbol = sym;
+      slot->len = (uint8_t) written;
+      memcpy (slot->bytes, e->out->data + start, written);
+    }
   return true;
 }
 
@@ -658,17 +711,66 @@ push_frame (encoder *e, encode_frame f, emacs_value obj)
 
 #define FUNCTION_REFUSED "a function has no Erlang form"
 
-/* True when LIST, whose elements are VEC, is an interpreted function,
-   (closure ...) or (lambda ...), rather than data.  */
+/* True when LIST, whose first element is HEAD, is an interpreted
+   function, (closure ...) or (lambda ...), rather than data.  */
 static bool
-interpreted_function_p (encoder *e, emacs_value vec, emacs_value list)
+interpreted_function_p (encoder *e, emacs_value head, emacs_value list)
 {
   emacs_env *env = e->env;
-  emacs_value head = env->vec_get (env, vec, 0);
   if (!elisp_eq (env, head, Qclosure) && !elisp_eq (env, head, Qlambda))
     return false;
   emacs_value fn = elisp_call1 (env, Qerlext_interpreted_function_p, list);
   return elisp_ok (env) && !elisp_nilp (env, fn);
+}
+
+/* The scratch vector of the next depth of open lists and maps, made
+   longer (a new one) when it has fewer than NEED elements; NULL after a
+   signal.  */
+static emacs_value
+scratch_for (encoder *e, intmax_t need, emacs_value obj)
+{
+  emacs_env *env = e->env;
+  if (!lispterm_grow ((void **) &e->scratch, &e->scratch_cap,
+                      e->open_scratch + 1, sizeof *e->scratch))
+    {
+      encode_error (e, "out of memory", obj);
+      return NULL;
+    }
+  if (e->open_scratch == e->scratch_len)
+    e->scratch[e->scratch_len++] = (scratch_vector){ NULL, 0 };
+  scratch_vector *s = &e->scratch[e->open_scratch];
+  if (s->size < need)
+    {
+      emacs_value args[2] = { env->make_integer (env, need), Qnil };
+      emacs_value v = elisp_call (env, Qmake_vector, 2, args);
+      if (!elisp_ok (env))
+        return NULL;
+      *s = (scratch_vector){ v, need };
+    }
+  return s->vector;
+}
+
+/* Open a frame that holds a scratch vector.  */
+static bool
+push_scratch_frame (encoder *e, encode_frame f, emacs_value obj)
+{
+  if (!push_frame (e, f, obj))
+    return false;
+  e->open_scratch++;
+  return true;
+}
+
+/* Copy the next chunk of F's list into its vector.  */
+static bool
+next_chunk (encoder *e, encode_frame *f)
+{
+  emacs_env *env = e->env;
+  intmax_t left = f->n - f->i;
+  f->filled = left < LIST_CHUNK ? left : LIST_CHUNK;
+  f->at = 0;
+  emacs_value args[3] = { f->rest, f->seq, env->make_integer (env, f->filled) };
+  f->rest = elisp_call (env, Qerlext_list_chunk, 3, args);
+  return elisp_ok (env);
 }
 
 static bool
@@ -678,35 +780,65 @@ put_list (encoder *e, emacs_value list)
   emacs_value n = elisp_call (env, Qproper_list_p, 1, &list);
   if (!elisp_ok (env))
     return false;
+  intmax_t len;
+  emacs_value tail = NULL;
   if (env->is_not_nil (env, n))
+    len = env->extract_integer (env, n);
+  else
     {
-      intmax_t len = env->extract_integer (env, n);
-      if (len > UINT32_MAX)
-        return encode_error (e, "list too long", list);
-      emacs_value vec = elisp_call (env, Qvconcat, 1, &list);
+      /* Dotted or circular: count the conses, then look past the last.  */
+      emacs_value count = elisp_call (env, Qsafe_length, 1, &list);
+      len = env->extract_integer (env, count);
+      tail = list;
+      for (intmax_t k = 0; k < len && elisp_ok (env); k++)
+        tail = elisp_call (env, Qcdr, 1, &tail);
       if (!elisp_ok (env))
         return false;
-      if (interpreted_function_p (e, vec, list))
-        return encode_error (e, FUNCTION_REFUSED, list);
-      etf_put_list_header (e->out, (uint32_t) len);
-      return push_frame (e, (encode_frame){ EF_LIST, vec, NULL, 0, len },
-                         list);
+      if (env->eq (env, env->type_of (env, tail), Qcons))
+        return encode_error (e, "circular list", list);
     }
-  /* Dotted or circular: count the conses, then look past the last.  */
-  emacs_value count = elisp_call (env, Qsafe_length, 1, &list);
-  intmax_t len = env->extract_integer (env, count);
-  emacs_value tail = list;
-  for (intmax_t k = 0; k < len && elisp_ok (env); k++)
-    tail = elisp_call (env, Qcdr, 1, &tail);
-  if (!elisp_ok (env))
-    return false;
-  if (env->eq (env, env->type_of (env, tail), Qcons))
-    return encode_error (e, "circular list", list);
   if (len > UINT32_MAX)
     return encode_error (e, "list too long", list);
+  emacs_value chunk = scratch_for (e, len < LIST_CHUNK ? len : LIST_CHUNK,
+                                   list);
+  if (!chunk)
+    return false;
+  encode_frame f = { .kind = EF_LIST, .seq = chunk, .tail = tail,
+                     .rest = list, .n = len };
+  if (!next_chunk (e, &f))
+    return false;
+  if (!tail && interpreted_function_p (e, env->vec_get (env, chunk, 0), list))
+    return encode_error (e, FUNCTION_REFUSED, list);
   etf_put_list_header (e->out, (uint32_t) len);
-  return push_frame (e, (encode_frame){ EF_DOTTED, list, tail, 0, len },
-                     list);
+  return push_scratch_frame (e, f, list);
+}
+
+/* A hash table as a map: its keys and values are laid out by Lisp (no
+   module call reaches a table's entries) in a scratch vector.  */
+static bool
+put_map (encoder *e, emacs_value table)
+{
+  emacs_env *env = e->env;
+  emacs_value count = elisp_call1 (env, Qhash_table_count, table);
+  if (!elisp_ok (env))
+    return false;
+  intmax_t pairs = env->extract_integer (env, count);
+  if (pairs > UINT32_MAX)
+    return encode_error (e, "map too large", table);
+  etf_put_map_header (e->out, (uint32_t) pairs);
+  if (pairs == 0)
+    return true;
+  emacs_value into = scratch_for (e, 2 * pairs, table);
+  if (!into)
+    return false;
+  emacs_value args[2] = { table, into };
+  emacs_value laid_out = elisp_call (env, Qerlext_hash_table_flatten, 2, args);
+  if (!elisp_ok (env))
+    return false;
+  return push_scratch_frame (e, (encode_frame){ .kind = EF_MAP,
+                                                .seq = laid_out,
+                                                .n = 2 * pairs },
+                             table);
 }
 
 /* Encode one value: a leaf completely, a container's header with a frame
@@ -739,8 +871,8 @@ put_value (encoder *e, emacs_value v)
       etf_put_tuple_header (e->out, (uint32_t) size);
       if (size == 0)
         return true;
-      return push_frame (e, (encode_frame){ EF_ELEMENTS, v, NULL, 0, size },
-                         v);
+      return push_frame (e, (encode_frame){ .kind = EF_ELEMENTS, .seq = v,
+                                            .n = size }, v);
     }
   if (env->eq (env, type, Qfloat))
     {
@@ -750,17 +882,7 @@ put_value (encoder *e, emacs_value v)
       return true;
     }
   if (env->eq (env, type, Qhash_table))
-    {
-      emacs_value pairs = elisp_call (env, Qerlext_hash_table_flatten, 1, &v);
-      if (!elisp_ok (env))
-        return false;
-      ptrdiff_t size = env->vec_size (env, pairs);
-      etf_put_map_header (e->out, (uint32_t) (size / 2));
-      if (size == 0)
-        return true;
-      return push_frame (e, (encode_frame){ EF_ELEMENTS, pairs, NULL, 0,
-                                            size }, v);
-    }
+    return put_map (e, v);
   emacs_value fn = elisp_call1 (env, Qfunctionp, v);
   if (!elisp_ok (env))
     return false;
@@ -778,19 +900,20 @@ frame_next (encoder *e, encode_frame *f, emacs_value *tail)
   *tail = NULL;
   if (f->i < f->n)
     {
+      if (f->kind != EF_LIST)
+        return env->vec_get (env, f->seq, (ptrdiff_t) f->i++);
+      if (f->at == f->filled && !next_chunk (e, f))
+        return NULL;
       f->i++;
-      if (f->kind == EF_DOTTED)
-        {
-          emacs_value cell = f->seq;
-          f->seq = elisp_call (env, Qcdr, 1, &cell);
-          return elisp_call (env, Qcar, 1, &cell);
-        }
-      return env->vec_get (env, f->seq, (ptrdiff_t) (f->i - 1));
+      return env->vec_get (env, f->seq, (ptrdiff_t) f->at++);
     }
   if (f->kind == EF_LIST)
-    etf_put_nil (e->out);
-  else if (f->kind == EF_DOTTED)
-    *tail = f->tail;
+    {
+      if (f->tail)
+        *tail = f->tail;
+      else
+        etf_put_nil (e->out);
+    }
   return NULL;
 }
 
@@ -818,6 +941,8 @@ lispterm_encode (emacs_env *env, emacs_value value, etf_buf *out,
         }
       if (!next)
         {
+          if (e.frames[e.nframes - 1].kind != EF_ELEMENTS)
+            e.open_scratch--;
           e.nframes--;
           if (!tail)
             continue;
@@ -828,5 +953,6 @@ lispterm_encode (emacs_env *env, emacs_value value, etf_buf *out,
   if (good && out->status != ETF_OK)
     good = encode_error (&e, out->error, value);
   free (e.frames);
+  free (e.scratch);
   return good && elisp_ok (env);
 }

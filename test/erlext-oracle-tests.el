@@ -95,6 +95,26 @@
     ("#{}" ,(make-hash-table))
     ("#{a => 1, \"k\" => {x}, 2 => #{b => []}}"
      ,(erlext-oracle-hash 'a 1 "k" [x] 2 (erlext-oracle-hash 'b nil)))
+    ;; Maps of other sizes one after another at each depth, maps as keys
+    ;; (the encoder reuses one vector a depth for their entries).
+    ("[#{a => 1, b => 2, c => 3}, #{d => #{e => 1, f => #{g => [#{}]}}},
+       #{h => 4}, #{#{k => 1} => #{v => 2, w => 3}}, #{}]"
+     (,(erlext-oracle-hash 'a 1 'b 2 'c 3)
+      ,(erlext-oracle-hash 'd (erlext-oracle-hash
+                               'e 1 'f (erlext-oracle-hash
+                                        'g (list (make-hash-table)))))
+      ,(erlext-oracle-hash 'h 4)
+      ,(erlext-oracle-hash (erlext-oracle-hash 'k 1)
+                           (erlext-oracle-hash 'v 2 'w 3))
+      ,(make-hash-table)))
+    ;; More atoms than the encoder remembers, again and again, and one
+    ;; too long to remember.
+    ("[a,b,c,d,e,f,g,h,i,j,a,b,c,d,e,f,g,h,i,j,a,j,
+       'the_atom_whose_name_is_far_longer_than_sixty_four_bytes_in_all_0123',
+       'the_atom_whose_name_is_far_longer_than_sixty_four_bytes_in_all_0123']"
+     (a b c d e f g h i j a b c d e f g h i j a j
+        the_atom_whose_name_is_far_longer_than_sixty_four_bytes_in_all_0123
+        the_atom_whose_name_is_far_longer_than_sixty_four_bytes_in_all_0123))
     ("fun(P) -> is_pid(P) andalso node(P) =:= 'a@b' end"
      ,(vector erl-tag 'erl-pid 'a@b 7 0 3))
     ("fun(P) -> is_port(P) andalso node(P) =:= 'a@b' end"
