@@ -277,11 +277,33 @@ quit_requested (encoder *e, size_t i)
          && e->env->process_input (e->env) == emacs_process_input_quit;
 }
 
-/* The characters of SB as LIST_EXT: code points, or bytes when RAW.  */
+/* The characters of SB as LIST_EXT: code points, or bytes when RAW.
+   Bytes are written straight into the reserved output, a stretch of
+   QUIT_CHECK_CHARS at a time, since a big unibyte string (8 MiB, say)
+   is written as that many SMALL_INTEGER_EXTs.  */
 static bool
 put_char_list (encoder *e, const string_bytes *sb, size_t chars, bool raw)
 {
   etf_put_list_header (e->out, (uint32_t) chars);
+  if (raw && etf_buf_reserve (e->out, 2 * sb->len + 1))
+    {
+      for (size_t i = 0; i < sb->len;)
+        {
+          if (quit_requested (e, i))
+            return false;
+          size_t end = sb->len - i > QUIT_CHECK_CHARS
+                       ? i + QUIT_CHECK_CHARS : sb->len;
+          uint8_t *p = e->out->data + e->out->len;
+          for (; i < end; i++)
+            {
+              *p++ = ETF_TAG_SMALL_INTEGER;
+              *p++ = sb->bytes[i];
+            }
+          e->out->len = (size_t) (p - e->out->data);
+        }
+      etf_put_nil (e->out);
+      return true;
+    }
   for (size_t i = 0, n = 0; i < sb->len; n++)
     {
       if (quit_requested (e, n))

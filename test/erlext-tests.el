@@ -664,6 +664,19 @@ nests without the C stack."
                               "sent")
                      (erlext-encode-error (cadr err))))))))))
 
+(ert-deftest erlext-encode-big-unibyte-string ()
+  "A unibyte string with high bytes is a list of its bytes, however long.
+1.5 MiB crosses the stretch after which the encoder lets C-g in."
+  (let* ((n (+ (* 1024 1024) (* 512 1024)))
+         (s (let ((v (make-string n 0)))
+              (dotimes (i n) (aset v i (% (* i 7) 256)))
+              (string-to-unibyte v)))
+         (bytes (erlext-term-to-binary s)))
+    (should (= (length bytes) (+ 1 5 (* 2 n) 1)))
+    (should (equal (substring bytes 0 10) (unibyte-string 131 108 0 24 0 0
+                                                          97 0 97 7)))
+    (should (equal (erlext-binary-to-term bytes) (append s nil)))))
+
 (ert-deftest erlext-encode-makes-little-garbage ()
   "Encoding long lists and many maps makes no Lisp object for each.
 Under Emacs's default collection settings garbage costs more than the
