@@ -11,7 +11,8 @@
 #                                   with that (a basic regexp)
 #
 # Environment: EMACS, ERL, ERLC (as in the Makefile); BENCH_QUICK;
-# DERL_BENCH_RUNS (codec runs per figure, default 15), DERL_BENCH_PAIRS
+# DERL_BENCH_RUNS (codec runs per figure, default 5),
+# DERL_BENCH_CODEC_CALLS (codec calls in a row per run, 8), DERL_BENCH_PAIRS
 # (alternating round-trip pairs, 7), DERL_BENCH_ROUND_TRIPS (10000),
 # DERL_BENCH_STREAM (200000), DERL_BENCH_LONG_STREAM (1000000),
 # DERL_BENCH_STREAM_RUNS (interleaved rounds, 3), DERL_BENCH_CAPTURED
