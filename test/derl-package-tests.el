@@ -118,25 +118,46 @@ derl's prefixes, which may be functions, options or neither."
 HOME has it installed and its module not built; MAKE and INSTALL are
 the (EXIT-CODE . OUTPUT) of README's two steps.")
 
+(defun derl-package--call-locked (function)
+  "Call FUNCTION holding the lock on the package tarball; return its value.
+The shards of `make test' run at once, and each makes and installs
+the one tarball, build/derl-VERSION.tar: one may not install it while
+another writes it.  The lock is a directory, which only one process
+can make; test/run-tests.sh removes one a killed run left."
+  (let ((lock (expand-file-name "build/package.lock" derl-test-root))
+        (deadline (+ (float-time) 300)))
+    (while (condition-case nil
+               (progn (make-directory lock) nil)
+             (file-already-exists t))
+      (when (> (float-time) deadline)
+        (error "%s is still held after 300 s" lock))
+      (sleep-for 0.1))
+    (unwind-protect (funcall function)
+      (delete-directory lock))))
+
 (defun derl-package--install ()
   "Install derl into a new home, following README's Install section.
 Once per Emacs: return `derl-package--installed'."
   (or derl-package--installed
-      (let* ((home (derl-package--home))
-             (section (derl-package--readme-section "With package.el"))
-             (make (derl-package--run
-                    (list (concat "HOME=" home))
-                    "sh" "-c" (car (derl-package--src-blocks section "sh"))))
-             (install
-              (derl-package--batch
-               home
-               `(progn
-                  (package-initialize)
-                  ,(car (read-from-string
-                         (car (derl-package--src-blocks section
-                                                        "emacs-lisp"))))
-                  (princ "\nRESULT: installed\n")))))
-        (setq derl-package--installed (list home make install)))))
+      (derl-package--call-locked #'derl-package--install-now)))
+
+(defun derl-package--install-now ()
+  "Install derl into a new home: the work of `derl-package--install'."
+  (let* ((home (derl-package--home))
+         (section (derl-package--readme-section "With package.el"))
+         (make (derl-package--run
+                (list (concat "HOME=" home))
+                "sh" "-c" (car (derl-package--src-blocks section "sh"))))
+         (install
+          (derl-package--batch
+           home
+           `(progn
+              (package-initialize)
+              ,(car (read-from-string
+                     (car (derl-package--src-blocks section
+                                                    "emacs-lisp"))))
+              (princ "\nRESULT: installed\n")))))
+    (setq derl-package--installed (list home make install))))
 
 (defun derl-package--package-directory (home)
   "The directory of the derl package installed in HOME."

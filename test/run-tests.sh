@@ -22,6 +22,8 @@ CC=${CC:-cc}
 ASAN_MODULE=${ASAN_MODULE:-build/asan-$(basename "$CC")/derl-module.so}
 LOGS=build/logs
 mkdir -p "$LOGS"
+# The package tests' lock, if a killed run left it.
+rm -rf build/package.lock
 passed=0
 failed=0
 skipped=0
