@@ -102,7 +102,8 @@ DIRECTORY, the HOME the Emacs runs with."
             (goto-char (point-min))
             (cond ((re-search-forward "^DERL-RESULT: \\(.*\\)$" nil t)
                    (car (read-from-string (match-string 1))))
-                  (t (error "Distel's Emacs failed: %s"
+                  (t (error "Distel's Emacs failed (%s %s): %s"
+                            (process-status proc) (process-exit-status proc)
                             (buffer-substring
                              (max (point-min) (- (point-max) 3000))
                              (point-max)))))))
