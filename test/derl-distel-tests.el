@@ -98,6 +98,9 @@ DIRECTORY, the HOME the Emacs runs with."
         (progn
           (cl-loop repeat 1200 while (process-live-p proc)
                    do (accept-process-output proc 0.1))
+          ;; What it wrote just before it exited may not have been read
+          ;; yet when Emacs saw it exit (under load, its result line).
+          (cl-loop repeat 100 while (accept-process-output proc 0.05))
           (with-current-buffer buffer
             (goto-char (point-min))
             (cond ((re-search-forward "^DERL-RESULT: \\(.*\\)$" nil t)
