@@ -87,19 +87,14 @@ recursive functions (garbage collection, `equal', printing)."
   (aset erlext--pairs (1+ erlext--pairs-index) value)
   (setq erlext--pairs-index (+ erlext--pairs-index 2)))
 
-(defun erlext--hash-table-flatten (table &optional into)
-  "Return TABLE's keys and values in a vector [K1 V1 K2 V2 ...].
-The vector is INTO when that is one long enough (what lies past the
-pairs is left as it was), else a new one.  The encoder passes the same
-vector for every map, so that a map makes no garbage: no closure, no
-vector."
-  (let* ((size (* 2 (hash-table-count table)))
-         (erlext--pairs (if (and into (<= size (length into)))
-                            into
-                          (make-vector size nil)))
-         (erlext--pairs-index 0))
-    (maphash #'erlext--put-pair table)
-    erlext--pairs))
+(defun erlext--hash-table-flatten (table into)
+  "Put TABLE's keys and values into the vector INTO: K1 V1 K2 V2 ....
+INTO has room for them all (what lies past them is left as it was).
+The encoder passes the same vector for every map at a depth, so that
+a map makes no garbage: no closure, no vector."
+  (let ((erlext--pairs into)
+        (erlext--pairs-index 0))
+    (maphash #'erlext--put-pair table)))
 
 (defun erlext--list-chunk (list into count)
   "Copy the first COUNT elements of LIST into the vector INTO.

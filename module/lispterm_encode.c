@@ -27,7 +27,7 @@ typedef enum
 {
   EF_ELEMENTS,  /* a vector's elements from index I; then nothing */
   EF_MAP,       /* a map's keys and values, laid out in SEQ */
-  EF_LIST,      /* a list, a chunk at a time in SEQ; then TAIL, or [] */
+  EF_LIST,      /* a list, a chunk at a time in SEQ; then its last cdr */
 } eframe_kind;
 
 /* The most elements of a list copied into a vector at once.  */
@@ -37,8 +37,8 @@ typedef struct
 {
   eframe_kind kind;
   emacs_value seq;
-  emacs_value tail;   /* a dotted list's last cdr, else NULL */
-  emacs_value rest;   /* a list's conses not yet copied */
+  emacs_value rest;   /* a list's conses not yet copied; at the end its
+                         last cdr, nil or a dotted list's tail */
   intmax_t i, n;      /* elements given, of N */
   intmax_t at, filled;  /* a list's next and number of elements in SEQ */
 } encode_frame;
@@ -277,39 +277,43 @@ quit_requested (encoder *e, size_t i)
          && e->env->process_input (e->env) == emacs_process_input_quit;
 }
 
-/* The characters of SB as LIST_EXT: code points, or bytes when RAW.
-   Bytes are written straight into the reserved output, a stretch of
-   QUIT_CHECK_CHARS at a time, since a big unibyte string (8 MiB, say)
-   is written as that many SMALL_INTEGER_EXTs.  */
+/* The bytes of SB as LIST_EXT, written straight into the reserved
+   output a stretch of QUIT_CHECK_CHARS at a time, since a big unibyte
+   string (8 MiB, say) is that many SMALL_INTEGER_EXTs.  */
 static bool
-put_char_list (encoder *e, const string_bytes *sb, size_t chars, bool raw)
+put_byte_list (encoder *e, const string_bytes *sb)
+{
+  etf_put_list_header (e->out, (uint32_t) sb->len);
+  if (!etf_buf_reserve (e->out, 2 * sb->len + 1))
+    return true;  /* the caller reports the buffer's error */
+  for (size_t i = 0; i < sb->len;)
+    {
+      if (quit_requested (e, i))
+        return false;
+      size_t end = sb->len - i > QUIT_CHECK_CHARS
+                   ? i + QUIT_CHECK_CHARS : sb->len;
+      uint8_t *p = e->out->data + e->out->len;
+      for (; i < end; i++)
+        {
+          *p++ = ETF_TAG_SMALL_INTEGER;
+          *p++ = sb->bytes[i];
+        }
+      e->out->len = (size_t) (p - e->out->data);
+    }
+  etf_put_nil (e->out);
+  return true;
+}
+
+/* The characters of SB, CHARS code points, as LIST_EXT.  */
+static bool
+put_char_list (encoder *e, const string_bytes *sb, size_t chars)
 {
   etf_put_list_header (e->out, (uint32_t) chars);
-  if (raw && etf_buf_reserve (e->out, 2 * sb->len + 1))
-    {
-      for (size_t i = 0; i < sb->len;)
-        {
-          if (quit_requested (e, i))
-            return false;
-          size_t end = sb->len - i > QUIT_CHECK_CHARS
-                       ? i + QUIT_CHECK_CHARS : sb->len;
-          uint8_t *p = e->out->data + e->out->len;
-          for (; i < end; i++)
-            {
-              *p++ = ETF_TAG_SMALL_INTEGER;
-              *p++ = sb->bytes[i];
-            }
-          e->out->len = (size_t) (p - e->out->data);
-        }
-      etf_put_nil (e->out);
-      return true;
-    }
   for (size_t i = 0, n = 0; i < sb->len; n++)
     {
       if (quit_requested (e, n))
         return false;
-      etf_put_int (e->out, raw ? sb->bytes[i++]
-                                : next_char (sb->bytes, sb->len, &i));
+      etf_put_int (e->out, next_char (sb->bytes, sb->len, &i));
     }
   etf_put_nil (e->out);
   return true;
@@ -359,7 +363,7 @@ put_string (encoder *e, emacs_value str)
   else if (latin1 && chars <= 0xFFFF)
     put_latin1_string (e, &sb, chars);
   else
-    good = put_char_list (e, &sb, chars, raw);
+    good = raw ? put_byte_list (e, &sb) : put_char_list (e, &sb, chars);
   string_bytes_free (&sb);
   if (good && e->out->status != ETF_OK)
     return encode_error (e, e->out->error, str);
@@ -825,8 +829,8 @@ put_list (encoder *e, emacs_value list)
                                    list);
   if (!chunk)
     return false;
-  encode_frame f = { .kind = EF_LIST, .seq = chunk, .tail = tail,
-                     .rest = list, .n = len };
+  encode_frame f = { .kind = EF_LIST, .seq = chunk, .rest = list,
+                     .n = len };
   if (!next_chunk (e, &f))
     return false;
   if (!tail && interpreted_function_p (e, env->vec_get (env, chunk, 0), list))
@@ -854,11 +858,10 @@ put_map (encoder *e, emacs_value table)
   if (!into)
     return false;
   emacs_value args[2] = { table, into };
-  emacs_value laid_out = elisp_call (env, Qerlext_hash_table_flatten, 2, args);
+  elisp_call (env, Qerlext_hash_table_flatten, 2, args);
   if (!elisp_ok (env))
     return false;
-  return push_scratch_frame (e, (encode_frame){ .kind = EF_MAP,
-                                                .seq = laid_out,
+  return push_scratch_frame (e, (encode_frame){ .kind = EF_MAP, .seq = into,
                                                 .n = 2 * pairs },
                              table);
 }
@@ -931,8 +934,8 @@ frame_next (encoder *e, encode_frame *f, emacs_value *tail)
     }
   if (f->kind == EF_LIST)
     {
-      if (f->tail)
-        *tail = f->tail;
+      if (env->is_not_nil (env, f->rest))
+        *tail = f->rest;
       else
         etf_put_nil (e->out);
     }

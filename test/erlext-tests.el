@@ -712,7 +712,7 @@ would set `quit-flag' while C is busy with a big string."
       (let* ((inbox (derl-test-inbox))
              (outcome
               (cl-letf (((symbol-function 'erlext--hash-table-flatten)
-                         (lambda (tbl &optional into)
+                         (lambda (tbl into)
                            (prog1 (funcall flatten tbl into)
                              (let ((inhibit-quit t))
                                (setq quit-flag t))))))
