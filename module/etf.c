@@ -886,16 +886,17 @@ etf_copy_fun (etf_reader *r, const etf_item *fun, etf_buf *out)
           copy_item_resolved (out, r, &it);
           owed += etf_item_children (&it);
         }
-      else if (fun_stack_push (&funs, (fun_frame){ owed, it.v.fun.end, 0 }))
-        {
-          funs.frames[funs.n - 1].size_at = copy_fun_header (out, r, &it);
-          owed = it.v.fun.num_free;
-        }
       else
         {
-          etf_fail (r, it.offset, "out of memory");
-          status = ETF_NO_MEMORY;
-          break;
+          size_t size_at = copy_fun_header (out, r, &it);
+          if (!fun_stack_push (&funs, (fun_frame){ owed, it.v.fun.end,
+                                                   size_at }))
+            {
+              etf_fail (r, it.offset, "out of memory");
+              status = ETF_NO_MEMORY;
+              break;
+            }
+          owed = it.v.fun.num_free;
         }
       status = fun_stack_close (&funs, r, &owed, out);
       if (status != ETF_OK || funs.n == 0)
