@@ -67,7 +67,8 @@ The environment variable DERL_BENCH_RUNS overrides the default."
   "Corpus items, each NAME.etf and NAME.json, in the order reported.
 The first one, the list of records, is the headline item.")
 
-(defcustom derl-bench-codec-calls (derl-bench-setting "DERL_BENCH_CODEC_CALLS" 8 2)
+(defcustom derl-bench-codec-calls
+  (derl-bench-setting "DERL_BENCH_CODEC_CALLS" 8 2)
   "Number of calls in a row that make one timed run of a function.
 The environment variable DERL_BENCH_CODEC_CALLS overrides the default."
   :type 'natnum)
