@@ -96,6 +96,19 @@ a map makes no garbage: no closure, no vector."
         (erlext--pairs-index 0))
     (maphash #'erlext--put-pair table)))
 
+(defun erlext--list-start (list into)
+  "Copy the proper list LIST into the vector INTO if it fits; return its length.
+Return nil, having copied what fits, when LIST is longer than INTO or
+is not a proper list.  Most lists are short, and for them this one
+call is all the encoder needs to read one."
+  (let ((i 0)
+        (size (length into)))
+    (while (and (consp list) (< i size))
+      (aset into i (car list))
+      (setq list (cdr list)
+            i (1+ i)))
+    (and (null list) i)))
+
 (defun erlext--list-chunk (list into count)
   "Copy the first COUNT elements of LIST into the vector INTO.
 Stop early at LIST's end, proper or dotted.  Return the rest of LIST.

@@ -16,7 +16,8 @@ emacs_value Qlist, Qmake_hash_table, Qputhash, Qintern, Qsymbol_name, Qcar,
     Qcdr, Qnreverse, Qproper_list_p, Qsafe_length, Qhash_table_count,
     Qmake_vector, Qsymbol_value,
     Qmultibyte_string_p, Qfunctionp, Qerror_message_string, Qdefalias,
-    Qerlext_hash_table_flatten, Qerlext_list_chunk, Qerlext_shorten,
+    Qerlext_hash_table_flatten, Qerlext_list_chunk, Qerlext_list_start,
+    Qerlext_shorten,
     Qerlext_unicode_text,
     Qerlext_binary_bytes, Qerlext_interpreted_function_p;
 emacs_value Qk_test, Qk_size, Qequal, Qclosure, Qlambda;
@@ -83,6 +84,7 @@ elisp_init (emacs_env *env)
     { &Qdefalias, "defalias" },
     { &Qerlext_hash_table_flatten, "erlext--hash-table-flatten" },
     { &Qerlext_list_chunk, "erlext--list-chunk" },
+    { &Qerlext_list_start, "erlext--list-start" },
     { &Qerlext_shorten, "erlext--shorten" },
     { &Qerlext_unicode_text, "erlext--unicode-text" },
     { &Qerlext_binary_bytes, "erlext--binary-bytes" },

@@ -29,7 +29,8 @@ extern emacs_value Qlist, Qmake_hash_table, Qputhash, Qintern, Qsymbol_name,
     Qcar, Qcdr, Qnreverse, Qproper_list_p, Qsafe_length, Qhash_table_count,
     Qmake_vector, Qsymbol_value,
     Qmultibyte_string_p, Qfunctionp, Qerror_message_string, Qdefalias,
-    Qerlext_hash_table_flatten, Qerlext_list_chunk, Qerlext_shorten,
+    Qerlext_hash_table_flatten, Qerlext_list_chunk, Qerlext_list_start,
+    Qerlext_shorten,
     Qerlext_unicode_text,
     Qerlext_binary_bytes, Qerlext_interpreted_function_p;
 /* Keywords and other constants.  */

@@ -1153,8 +1153,16 @@ etf_put_int (etf_buf *b, int64_t v)
     }
   else if (v >= INT32_MIN && v <= INT32_MAX)
     {
-      etf_put_u8 (b, ETF_TAG_INTEGER);
-      etf_put_u32 (b, (uint32_t) (int32_t) v);
+      if (!etf_buf_reserve (b, 5))
+        return;
+      uint32_t u = (uint32_t) (int32_t) v;
+      uint8_t *p = b->data + b->len;
+      p[0] = ETF_TAG_INTEGER;
+      p[1] = (uint8_t) (u >> 24);
+      p[2] = (uint8_t) (u >> 16);
+      p[3] = (uint8_t) (u >> 8);
+      p[4] = (uint8_t) u;
+      b->len += 5;
     }
   else
     {

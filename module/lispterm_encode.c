@@ -33,6 +33,10 @@ typedef enum
 /* The most elements of a list copied into a vector at once.  */
 #define LIST_CHUNK 256
 
+/* The fewest elements of a scratch vector: a depth's first list is
+   copied whole when it fits.  */
+#define SCRATCH_MIN 4
+
 typedef struct
 {
   eframe_kind kind;
@@ -304,19 +308,38 @@ put_byte_list (encoder *e, const string_bytes *sb)
   return true;
 }
 
-/* The characters of SB, CHARS code points, as LIST_EXT.  */
+/* The characters of SB, CHARS code points, as LIST_EXT, written
+   straight into the reserved output (5 bytes a character at most).  */
 static bool
 put_char_list (encoder *e, const string_bytes *sb, size_t chars)
 {
   etf_put_list_header (e->out, (uint32_t) chars);
-  for (size_t i = 0, n = 0; i < sb->len; n++)
+  if (!etf_buf_reserve (e->out, 5 * chars + 1))
+    return true;  /* the caller reports the buffer's error */
+  uint8_t *start = e->out->data, *p = start + e->out->len;
+  bool good = true;
+  for (size_t i = 0, n = 0; i < sb->len && good; n++)
     {
-      if (quit_requested (e, n))
-        return false;
-      etf_put_int (e->out, next_char (sb->bytes, sb->len, &i));
+      good = !quit_requested (e, n);
+      uint32_t c = next_char (sb->bytes, sb->len, &i);
+      if (c <= 0xFF)
+        {
+          *p++ = ETF_TAG_SMALL_INTEGER;
+          *p++ = (uint8_t) c;
+        }
+      else
+        {
+          *p++ = ETF_TAG_INTEGER;
+          *p++ = (uint8_t) (c >> 24);
+          *p++ = (uint8_t) (c >> 16);
+          *p++ = (uint8_t) (c >> 8);
+          *p++ = (uint8_t) c;
+        }
     }
-  etf_put_nil (e->out);
-  return true;
+  e->out->len = (size_t) (p - start);
+  if (good)
+    etf_put_nil (e->out);
+  return good;
 }
 
 /* Latin-1 text as STRING_EXT, one byte a character.  */
@@ -520,13 +543,14 @@ put_fun (encoder *e, emacs_value vec, const uint8_t *bytes, size_t len)
 /* A binary whose string's bytes Emacs copies straight into the output:
    no copy in between, which matters for big binaries.  False, with
    nothing written and no error pending, when the string needs
-   converting first (raw bytes in a multibyte string).  */
+   converting first (raw bytes in a multibyte string) or is no string
+   (the slow path says so): Emacs's copy refuses both.  */
 static bool
 put_binary_in_place (encoder *e, emacs_value vec)
 {
   emacs_env *env = e->env;
   emacs_value v = env->vec_get (env, vec, 2);
-  if (!elisp_ok (env) || !elisp_eq (env, elisp_type_of (env, v), Qstring))
+  if (!elisp_ok (env))
     {
       env->non_local_exit_clear (env);
       return false;
@@ -765,8 +789,10 @@ scratch_for (encoder *e, intmax_t need, emacs_value obj)
   if (e->open_scratch == e->scratch_len)
     e->scratch[e->scratch_len++] = (scratch_vector){ NULL, 0 };
   scratch_vector *s = &e->scratch[e->open_scratch];
-  if (s->size < need)
+  if (s->size < need || !s->vector)
     {
+      if (need < SCRATCH_MIN)
+        need = SCRATCH_MIN;
       emacs_value args[2] = { env->make_integer (env, need), Qnil };
       emacs_value v = elisp_call (env, Qmake_vector, 2, args);
       if (!elisp_ok (env))
@@ -799,10 +825,43 @@ next_chunk (encoder *e, encode_frame *f)
   return elisp_ok (env);
 }
 
+/* A short proper list whole, in one call: its elements into the
+   scratch vector of its depth (at least SCRATCH_MIN long), and its
+   length.  False, with nothing written, for any other list.  */
+static bool
+put_short_list (encoder *e, emacs_value list, bool *done)
+{
+  emacs_env *env = e->env;
+  *done = false;
+  emacs_value chunk = scratch_for (e, 0, list);
+  if (!chunk)
+    return false;
+  emacs_value args[2] = { list, chunk };
+  emacs_value n = elisp_call (env, Qerlext_list_start, 2, args);
+  if (!elisp_ok (env) || elisp_nilp (env, n))
+    return elisp_ok (env);
+  intmax_t len = env->extract_integer (env, n);
+  if (!elisp_ok (env))
+    return false;
+  if (interpreted_function_p (e, env->vec_get (env, chunk, 0), list))
+    return encode_error (e, FUNCTION_REFUSED, list);
+  *done = true;
+  etf_put_list_header (e->out, (uint32_t) len);
+  return push_scratch_frame (e, (encode_frame){ .kind = EF_LIST, .seq = chunk,
+                                                .rest = Qnil, .n = len,
+                                                .filled = len },
+                             list);
+}
+
 static bool
 put_list (encoder *e, emacs_value list)
 {
   emacs_env *env = e->env;
+  bool done;
+  if (!put_short_list (e, list, &done))
+    return false;
+  if (done)
+    return true;
   emacs_value n = elisp_call (env, Qproper_list_p, 1, &list);
   if (!elisp_ok (env))
     return false;

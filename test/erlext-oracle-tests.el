@@ -92,6 +92,13 @@
     ("[1,2|3]" (1 2 . 3))
     ("[a|{b}]" (a . [b]))
     ("[[1],[2,[3]]]" ((1) (2 (3))))
+    ;; Lists of other lengths one after another at a depth, short and
+    ;; long, proper and dotted (the encoder reads a list that fits the
+    ;; vector of its depth in one go, any other in chunks).
+    ("[[1],[1,2,3,4],[1,2,3,4,5],[1,2],[1|2],[a,b,c|d],lists:seq(1,300),
+       [x,[y,[z]]],[1,2,3,4,5,6,7,8,9],[]]"
+     ((1) (1 2 3 4) (1 2 3 4 5) (1 2) (1 . 2) (a b c . d)
+      ,(number-sequence 1 300) (x (y (z))) (1 2 3 4 5 6 7 8 9) nil))
     ("#{}" ,(make-hash-table))
     ("#{a => 1, \"k\" => {x}, 2 => #{b => []}}"
      ,(erlext-oracle-hash 'a 1 "k" [x] 2 (erlext-oracle-hash 'b nil)))

@@ -389,7 +389,11 @@ Up to 100,000 terms, for at most 60 seconds."
     (erlext-test-encode-error (erlext-term-to-binary v)))
   (let ((l (list 1 2)))
     (setcar l l)
-    (erlext-test-encode-error (erlext-term-to-binary l))))
+    (erlext-test-encode-error (erlext-term-to-binary l)))
+  (let ((l (list 1)))
+    (setcdr l l)
+    (let ((data (erlext-test-encode-error (erlext-term-to-binary l))))
+      (should (string-match-p "circular" (car data))))))
 
 (ert-deftest erlext-encode-deep-nesting ()
   "A million-deep Lisp list is refused cleanly."
