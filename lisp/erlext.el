@@ -96,6 +96,24 @@ a map makes no garbage: no closure, no vector."
         (erlext--pairs-index 0))
     (maphash #'erlext--put-pair table)))
 
+(defun erlext--small-map (pairs &optional k1 v1 k2 v2 k3 v3 k4 v4)
+  "Return an `equal' hash table of PAIRS pairs, keys and values given.
+The first pair is K1 and V1, the second K2 and V2, the third K3 and
+V3, the fourth K4 and V4.  The decoder makes a map of up to 4 pairs
+\(most maps a message holds) in this one call: calls from Lisp cost
+less than calls from the module, and optional arguments, unlike a
+rest list, make no garbage."
+  (let ((table (make-hash-table :test 'equal :size pairs)))
+    (when (> pairs 0)
+      (puthash k1 v1 table)
+      (when (> pairs 1)
+        (puthash k2 v2 table)
+        (when (> pairs 2)
+          (puthash k3 v3 table)
+          (when (> pairs 3)
+            (puthash k4 v4 table)))))
+    table))
+
 (defun erlext--list-start (list into)
   "Copy the proper list LIST into the vector INTO if it fits; return its length.
 Return nil, having copied what fits, when LIST is longer than INTO or

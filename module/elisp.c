@@ -17,7 +17,7 @@ emacs_value Qlist, Qmake_hash_table, Qputhash, Qintern, Qsymbol_name, Qcar,
     Qmake_vector, Qsymbol_value,
     Qmultibyte_string_p, Qfunctionp, Qerror_message_string, Qdefalias,
     Qerlext_hash_table_flatten, Qerlext_list_chunk, Qerlext_list_start,
-    Qerlext_shorten,
+    Qerlext_small_map, Qerlext_shorten,
     Qerlext_unicode_text,
     Qerlext_binary_bytes, Qerlext_interpreted_function_p;
 emacs_value Qk_test, Qk_size, Qequal, Qclosure, Qlambda;
@@ -85,6 +85,7 @@ elisp_init (emacs_env *env)
     { &Qerlext_hash_table_flatten, "erlext--hash-table-flatten" },
     { &Qerlext_list_chunk, "erlext--list-chunk" },
     { &Qerlext_list_start, "erlext--list-start" },
+    { &Qerlext_small_map, "erlext--small-map" },
     { &Qerlext_shorten, "erlext--shorten" },
     { &Qerlext_unicode_text, "erlext--unicode-text" },
     { &Qerlext_binary_bytes, "erlext--binary-bytes" },

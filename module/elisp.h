@@ -30,7 +30,7 @@ extern emacs_value Qlist, Qmake_hash_table, Qputhash, Qintern, Qsymbol_name,
     Qmake_vector, Qsymbol_value,
     Qmultibyte_string_p, Qfunctionp, Qerror_message_string, Qdefalias,
     Qerlext_hash_table_flatten, Qerlext_list_chunk, Qerlext_list_start,
-    Qerlext_shorten,
+    Qerlext_small_map, Qerlext_shorten,
     Qerlext_unicode_text,
     Qerlext_binary_bytes, Qerlext_interpreted_function_p;
 /* Keywords and other constants.  */

@@ -363,6 +363,9 @@ decode_leaf (decoder *d, const etf_item *it)
     }
 }
 
+/* The most pairs of a map `erlext--small-map' makes in one call.  */
+#define SMALL_MAP_PAIRS 4
+
 /* Build a finished container from its N items at ITEMS.  */
 static emacs_value
 build (decoder *d, const decode_frame *f, emacs_value *items, size_t n)
@@ -388,6 +391,13 @@ build (decoder *d, const decode_frame *f, emacs_value *items, size_t n)
         return v;
       }
     case ETF_MAP:
+      if (n <= 2 * SMALL_MAP_PAIRS)
+        {
+          emacs_value args[1 + 2 * SMALL_MAP_PAIRS];
+          args[0] = env->make_integer (env, (intmax_t) (n / 2));
+          memcpy (args + 1, items, n * sizeof *items);
+          return elisp_call (env, Qerlext_small_map, 1 + (ptrdiff_t) n, args);
+        }
       {
         emacs_value args[4] = { Qk_test, Qequal, Qk_size,
                                 env->make_integer (env, (intmax_t) (n / 2)) };

@@ -88,6 +88,29 @@ pids that differ in any part, the node alone included, stay apart."
                                      100 0 3 109 97 112 97 2))
                  (vector erl-tag 'erl-export 'lists 'map 2))))
 
+(ert-deftest erlext-decode-maps-of-every-small-size ()
+  "Maps small and large decode alike: every pair, in an `equal' table.
+Small ones are made in one call into Lisp, larger ones pair by pair;
+a key that comes twice (only a peer that lies sends that) keeps its
+last value either way."
+  (dotimes (n 7)
+    (let ((table (make-hash-table :test 'equal)))
+      (dotimes (k n)
+        (puthash (format "k%d" k) (list k) table))
+      (let ((map (erlext-binary-to-term (erlext-term-to-binary table))))
+        (should (eq (hash-table-test map) 'equal))
+        (should (= (hash-table-count map) n))
+        (dotimes (k n)
+          (should (equal (gethash (format "k%d" k) map) (list k)))))))
+  (dolist (pairs '(2 5))
+    (let ((map (erlext-binary-to-term
+                (apply #'erlext-test-bytes 131 116 0 0 0 pairs
+                       (apply #'append
+                              (mapcar (lambda (v) (list 97 1 97 v))
+                                      (number-sequence 1 pairs)))))))
+      (should (= (hash-table-count map) 1))
+      (should (= (gethash 1 map) pairs)))))
+
 (ert-deftest erlext-lossless-binaries ()
   "In lossless mode a binary is [erl-tag erl-binary STRING]."
   (let ((bytes (erlext-test-bytes 131 109 0 0 0 3 97 98 99)))
