@@ -33,7 +33,6 @@
   (and (fboundp 'native-comp-available-p) (native-comp-available-p)))
 
 (defvar native-comp-eln-load-path)
-(defvar native-comp-deferred-compilation)
 (declare-function native-compile "comp")
 
 (defun derl-bench-native-wanted-p ()
@@ -43,7 +42,11 @@
 (when (derl-bench-native-p)
   (when (derl-bench-native-wanted-p)
     (push derl-bench-native-directory native-comp-eln-load-path))
-  (setq native-comp-deferred-compilation nil))
+  ;; Emacs 29 renamed the variable; the old name is an obsolete alias.
+  (set (if (boundp 'native-comp-jit-compilation)
+           'native-comp-jit-compilation
+         'native-comp-deferred-compilation)
+       nil))
 
 (defun derl-bench-native-compile ()
   "Compile derl's Lisp and the bench drivers natively, if this Emacs can."
