@@ -395,7 +395,8 @@ build (decoder *d, const decode_frame *f, emacs_value *items, size_t n)
         {
           emacs_value args[1 + 2 * SMALL_MAP_PAIRS];
           args[0] = env->make_integer (env, (intmax_t) (n / 2));
-          memcpy (args + 1, items, n * sizeof *items);
+          for (size_t k = 0; k < n; k++)
+            args[1 + k] = items[k];
           return elisp_call (env, Qerlext_small_map, 1 + (ptrdiff_t) n, args);
         }
       {
