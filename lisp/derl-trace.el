@@ -122,12 +122,11 @@ A pid prints as <NODE.ID.SERIAL>, a binary as <<\"...\">>, a map as
    ((vectorp term)
     (if (and (> (length term) 1) (eq (aref term 0) erl-tag))
         (if (derl-trace--pid-p term)
-            ;; The most common tagged term, printed without garbage.
-            (progn (insert "<" (derl-trace--atom-name (aref term 2)) ".")
-                   (princ (aref term 3) (current-buffer))
-                   (insert ".")
-                   (princ (aref term 4) (current-buffer))
-                   (insert ">"))
+            ;; The most common tagged term, printed without garbage, in
+            ;; one insertion.
+            (insert "<" (derl-trace--atom-name (aref term 2)) "."
+                    (derl-trace--number (aref term 3)) "."
+                    (derl-trace--number (aref term 4)) ">")
           (derl-trace--tagged term))
       (insert "{")
       (let ((i 0) (n (length term)))
@@ -162,6 +161,18 @@ A pid prints as <NODE.ID.SERIAL>, a binary as <<\"...\">>, a map as
                  term)))
     (insert "}"))
    (t (insert "#<" (symbol-name (type-of term)) ">"))))
+
+(defvar derl-trace--numbers (make-hash-table :test 'eq)
+  "Numbers already printed in pids: fixnum -> text.")
+
+(defun derl-trace--number (n)
+  "The text of N, a fixnum, shared with every earlier pid that had it."
+  (or (gethash n derl-trace--numbers)
+      (progn
+        ;; Peers choose their pids: keep the cache small.
+        (when (> (hash-table-count derl-trace--numbers) 4096)
+          (clrhash derl-trace--numbers))
+        (puthash n (number-to-string n) derl-trace--numbers))))
 
 (defun derl-trace--atom (atom)
   "The text of ATOM, a non-nil symbol, quoted as Erlang quotes it."

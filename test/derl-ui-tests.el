@@ -55,7 +55,21 @@
                  "[1,2,3,4,5...")) 
   (let ((deep nil))
     (dotimes (_ 1000) (setq deep (list deep)))
-    (should (< (length (derl-term-to-string deep 100000)) 200))))
+    (should (< (length (derl-term-to-string deep 100000)) 200)))
+  ;; Pids print their numbers from a bounded cache of texts: more of
+  ;; them than it keeps, and again, print the same; so does a pid
+  ;; changed in place (erl.el renames its own).
+  (dotimes (pass 2)
+    (dotimes (k 5000)
+      (let ((id (+ (* k 7) pass)))
+        (should (equal (derl-term-to-string
+                        (vector erl-tag 'erl-pid 'n@h id (- k) 7))
+                       (format "<n@h.%d.%d>" id (- k)))))))
+  (let ((pid (vector erl-tag 'erl-pid 'n@h 1 0 7)))
+    (should (equal (derl-term-to-string pid) "<n@h.1.0>"))
+    (aset pid 2 'm@h)
+    (aset pid 3 12)
+    (should (equal (derl-term-to-string pid) "<m@h.12.0>"))))
 
 ;;;; Connecting
 
