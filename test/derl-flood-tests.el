@@ -103,7 +103,7 @@ nothing about what derl keeps."
 name and then leaving, or answering the challenge with a wrong digest:
 no buffer and no symbol is made for any claimed name, memory stays
 bounded, and the refusals are reported together, in Emacs's own trace
-and in *Messages*."
+and in *Messages*; wrong digests as cookie mismatches."
   ;; Every connection is heard out: none is held back.
   (let ((derl-listen-max-failures 0))
     (derl-listen-with-node
@@ -139,12 +139,22 @@ before, at most %s kB during; %d buffers more; Lisp objects %+d bytes"
               (should-not (cl-some (lambda (b)
                                      (string-search (cdr f) (buffer-name b)))
                                    (buffer-list))))
-            (should (< (- (length (buffer-list)) buffers) 5))
+            ;; At most the floods' two process buffers, Emacs's own
+            ;; trace buffers (pending and shown) and a work buffer of
+            ;; Emacs's conversions, when no test made them before.
+            (should (<= (- (length (buffer-list)) buffers) 5))
             ;; What stays in Lisp is a few trace lines' worth, not a
             ;; thing per connection; Emacs's memory grew by little.
             (should (< heap (* 1024 1024)))
             (when (and before (not (derl-flood-asan-p)))
               (should (< (- (car peak) before) (* 64 1024))))
+            ;; A report gives the reason of its last refusal, which
+            ;; under the flood's load (ASan, a busy machine) may be
+            ;; another than a wrong digest: one connection at a time,
+            ;; wrong digests are reported as what they are.
+            (derl-flood-wait-done (car (derl-flood-start "cookie" 1 1)))
+            (sleep-for 1.5)
+            (derl-trace-flush)
             (let ((trace (derl-flood-own-trace)))
               (should (string-match-p "refused [0-9]+ connections from \
 127\\.0\\.0\\.2" trace))
