@@ -104,24 +104,20 @@ V3, the fourth K4 and V4.  The decoder makes a map of up to 4 pairs
 less than calls from the module, and optional arguments, unlike a
 rest list, make no garbage."
   (let ((table (make-hash-table :test 'equal :size pairs)))
-    (when (> pairs 0)
-      (puthash k1 v1 table)
-      (when (> pairs 1)
-        (puthash k2 v2 table)
-        (when (> pairs 2)
-          (puthash k3 v3 table)
-          (when (> pairs 3)
-            (puthash k4 v4 table)))))
+    (when (> pairs 0) (puthash k1 v1 table))
+    (when (> pairs 1) (puthash k2 v2 table))
+    (when (> pairs 2) (puthash k3 v3 table))
+    (when (> pairs 3) (puthash k4 v4 table))
     table))
 
-(defun erlext--list-start (list into)
-  "Copy the proper list LIST into the vector INTO if it fits; return its length.
-Return nil, having copied what fits, when LIST is longer than INTO or
-is not a proper list.  Most lists are short, and for them this one
-call is all the encoder needs to read one."
-  (let ((i 0)
-        (size (length into)))
-    (while (and (consp list) (< i size))
+(defun erlext--list-start (list into count)
+  "Copy LIST into the vector INTO if it is proper and at most COUNT long.
+Return its length then; return nil, having copied what fits, when
+LIST is longer or not a proper list.  Most lists are short, and for
+them this one call is all the encoder needs to read one (where
+`erlext--list-chunk' leaves their length to another)."
+  (let ((i 0))
+    (while (and (consp list) (< i count))
       (aset into i (car list))
       (setq list (cdr list)
             i (1+ i)))

@@ -308,38 +308,19 @@ put_byte_list (encoder *e, const string_bytes *sb)
   return true;
 }
 
-/* The characters of SB, CHARS code points, as LIST_EXT, written
-   straight into the reserved output (5 bytes a character at most).  */
+/* The characters of SB, CHARS code points, as LIST_EXT.  */
 static bool
 put_char_list (encoder *e, const string_bytes *sb, size_t chars)
 {
   etf_put_list_header (e->out, (uint32_t) chars);
-  if (!etf_buf_reserve (e->out, 5 * chars + 1))
-    return true;  /* the caller reports the buffer's error */
-  uint8_t *start = e->out->data, *p = start + e->out->len;
-  bool good = true;
-  for (size_t i = 0, n = 0; i < sb->len && good; n++)
+  for (size_t i = 0, n = 0; i < sb->len; n++)
     {
-      good = !quit_requested (e, n);
-      uint32_t c = next_char (sb->bytes, sb->len, &i);
-      if (c <= 0xFF)
-        {
-          *p++ = ETF_TAG_SMALL_INTEGER;
-          *p++ = (uint8_t) c;
-        }
-      else
-        {
-          *p++ = ETF_TAG_INTEGER;
-          *p++ = (uint8_t) (c >> 24);
-          *p++ = (uint8_t) (c >> 16);
-          *p++ = (uint8_t) (c >> 8);
-          *p++ = (uint8_t) c;
-        }
+      if (quit_requested (e, n))
+        return false;
+      etf_put_int (e->out, next_char (sb->bytes, sb->len, &i));
     }
-  e->out->len = (size_t) (p - start);
-  if (good)
-    etf_put_nil (e->out);
-  return good;
+  etf_put_nil (e->out);
+  return true;
 }
 
 /* Latin-1 text as STRING_EXT, one byte a character.  */
@@ -825,9 +806,22 @@ next_chunk (encoder *e, encode_frame *f)
   return elisp_ok (env);
 }
 
-/* A short proper list whole, in one call: its elements into the
-   scratch vector of its depth (at least SCRATCH_MIN long), and its
-   length.  False, with nothing written, for any other list.  */
+/* Write the header of the list LIST, whose frame F holds its first
+   chunk, and open F.  A proper list that is an interpreted function
+   is refused.  */
+static bool
+open_list (encoder *e, emacs_value list, encode_frame f, bool proper)
+{
+  emacs_env *env = e->env;
+  if (proper && interpreted_function_p (e, env->vec_get (env, f.seq, 0), list))
+    return encode_error (e, FUNCTION_REFUSED, list);
+  etf_put_list_header (e->out, (uint32_t) f.n);
+  return push_scratch_frame (e, f, list);
+}
+
+/* A short proper list whole, in one call: its elements (at most
+   LIST_CHUNK) into the scratch vector of its depth, and its length.
+   *DONE false, with nothing written, for any other list.  */
 static bool
 put_short_list (encoder *e, emacs_value list, bool *done)
 {
@@ -836,21 +830,21 @@ put_short_list (encoder *e, emacs_value list, bool *done)
   emacs_value chunk = scratch_for (e, 0, list);
   if (!chunk)
     return false;
-  emacs_value args[2] = { list, chunk };
-  emacs_value n = elisp_call (env, Qerlext_list_start, 2, args);
+  intmax_t size = e->scratch[e->open_scratch].size;
+  emacs_value args[3] = { list, chunk,
+                          env->make_integer (env, size < LIST_CHUNK
+                                                  ? size : LIST_CHUNK) };
+  emacs_value n = elisp_call (env, Qerlext_list_start, 3, args);
   if (!elisp_ok (env) || elisp_nilp (env, n))
     return elisp_ok (env);
   intmax_t len = env->extract_integer (env, n);
   if (!elisp_ok (env))
     return false;
-  if (interpreted_function_p (e, env->vec_get (env, chunk, 0), list))
-    return encode_error (e, FUNCTION_REFUSED, list);
   *done = true;
-  etf_put_list_header (e->out, (uint32_t) len);
-  return push_scratch_frame (e, (encode_frame){ .kind = EF_LIST, .seq = chunk,
-                                                .rest = Qnil, .n = len,
-                                                .filled = len },
-                             list);
+  return open_list (e, list, (encode_frame){ .kind = EF_LIST, .seq = chunk,
+                                             .rest = Qnil, .n = len,
+                                             .filled = len },
+                    true);
 }
 
 static bool
@@ -892,10 +886,7 @@ put_list (encoder *e, emacs_value list)
                      .n = len };
   if (!next_chunk (e, &f))
     return false;
-  if (!tail && interpreted_function_p (e, env->vec_get (env, chunk, 0), list))
-    return encode_error (e, FUNCTION_REFUSED, list);
-  etf_put_list_header (e->out, (uint32_t) len);
-  return push_scratch_frame (e, f, list);
+  return open_list (e, list, f, !tail);
 }
 
 /* A hash table as a map: its keys and values are laid out by Lisp (no
