@@ -88,6 +88,21 @@ pids that differ in any part, the node alone included, stay apart."
                                      100 0 3 109 97 112 97 2))
                  (vector erl-tag 'erl-export 'lists 'map 2))))
 
+(ert-deftest erlext-encode-lists-after-a-big-map ()
+  "A list encodes right after a big map that made its depth's vector long.
+The encoder reads a short list whole and a long one in chunks,
+through one vector a depth; a map of 300 pairs leaves that vector 600
+long, and lists of 1, 256, 257 and 1,000 elements come after it."
+  (let ((table (make-hash-table :test 'equal)))
+    (dotimes (k 300)
+      (puthash k (- k) table))
+    (dolist (n '(1 256 257 1000))
+      (let* ((list (number-sequence 1 n))
+             (back (erlext-binary-to-term
+                    (erlext-term-to-binary (vector table list)))))
+        (should (= (hash-table-count (aref back 0)) 300))
+        (should (equal (aref back 1) list))))))
+
 (ert-deftest erlext-decode-maps-of-every-small-size ()
   "Maps small and large decode alike: every pair, in an `equal' table.
 Small ones are made in one call into Lisp, larger ones pair by pair;
